@@ -1,0 +1,51 @@
+# podsg — make help lists the targets. Longer logic lives in hack/*.sh.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO            ?= go
+CONTROLLER_GEN = $(GO) tool -modfile=go.tools.mod controller-gen
+GOLANGCI_LINT  = $(GO) tool -modfile=go.tools.mod golangci-lint
+BIN           := bin
+
+.PHONY: help
+help: ## Show this menu.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: demo
+demo: ## The main job: set up, bring up the local VPC and cluster, run the seed tutorial, print the result.
+	hack/demo.sh
+
+.PHONY: test
+test: ## Every test tier this machine can run (installs Debian packages, builds Kubernetes binaries once).
+	hack/test.sh
+
+.PHONY: build
+build: ## Build the five binaries into bin/.
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+.PHONY: generate
+generate: ## Regenerate deepcopy, CRDs, RBAC and webhook manifests from the markers.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=podsg-controller webhook paths=./internal/... \
+		output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
+
+.PHONY: lint
+lint: ## Run golangci-lint with .golangci.yml.
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: verify
+verify: generate lint ## Fail if generated code or go.mod is stale, or lint/vet complain.
+	$(GO) mod tidy -diff
+	$(GO) vet ./...
+	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- api config)" || { git status --porcelain -- api config; echo "untracked generated files: commit them" >&2; exit 1; }
+
+.PHONY: bench
+bench: ## Run the benchmarks (speed and memory targets).
+	hack/bench.sh
+
+.PHONY: clean
+clean: ## Remove build outputs (not the cached Kubernetes binaries).
+	rm -rf $(BIN)

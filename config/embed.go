@@ -1,0 +1,14 @@
+// Package config carries the generated manifests (CRDs, RBAC, webhook configurations) as data,
+// so that the binaries (podsg local up) and the test harness install exactly what is committed
+// here instead of a second copy.
+package config
+
+import "embed"
+
+// CRDs holds config/crd/bases/*.yaml.
+//
+//go:embed crd/bases/*.yaml
+var CRDs embed.FS
+
+// CRDDir is the directory of CRDs inside CRDs.
+const CRDDir = "crd/bases"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# test.sh runs every test tier this machine can run: unit, real-apiserver, privileged (as root)
+# and end-to-end. It first installs what the tiers need, so that it works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+hack/setup.sh
+# The last line kube-bin.sh prints is the binaries' directory; progress goes to stderr.
+KUBEBUILDER_ASSETS=$(hack/kube-bin.sh | tail -n 1)
+export KUBEBUILDER_ASSETS
+# Under make test a test whose prerequisite is missing fails instead of skipping.
+export PODSG_TEST_STRICT=1
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test: not root: the privileged and e2e tiers will skip" >&2
+fi
+go build ./...
+go vet ./...
+go test -count=1 -timeout 60m ./...

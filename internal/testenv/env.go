@@ -1,0 +1,146 @@
+package testenv
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/podsg/podsg/api/v1beta1"
+	"github.com/podsg/podsg/config"
+)
+
+// Options chooses what runs beside etcd and kube-apiserver.
+type Options struct {
+	// Scheduler runs the real kube-scheduler, so pods bind to nodes by their resources.
+	Scheduler bool
+	// ControllerManager runs the real kube-controller-manager (ServiceAccounts, ReplicaSets,
+	// node lifecycle: it removes the not-ready taint once a node reports Ready).
+	ControllerManager bool
+	// Webhooks are registered with the apiserver; the test serves them on
+	// Env.Webhooks.LocalServingHost/Port with the certificates in LocalServingCertDir.
+	Webhooks envtest.WebhookInstallOptions
+}
+
+// Env is a running control plane. Everything it started is stopped by t.Cleanup, also when the
+// test fails or panics.
+type Env struct {
+	// Config authenticates as a cluster admin (system:masters).
+	Config *rest.Config
+	// Client uses Scheme, which knows the built-in types and ours.
+	Client client.Client
+	Scheme *runtime.Scheme
+	// Kubeconfig is a file for kubectl and subprocesses, admin credentials.
+	Kubeconfig string
+	// BinDir holds kubectl and the other binaries of this control plane.
+	BinDir string
+	// Webhooks is the installed webhook configuration (serving host, port, cert dir).
+	Webhooks *envtest.WebhookInstallOptions
+	// CertDir holds the apiserver's certificates and service-account signing key.
+	CertDir string
+
+	dir string
+}
+
+// NewScheme returns a scheme with the built-in types and podsg's API.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err) // static registration cannot fail at run time
+	}
+	if err := v1beta1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// CRDs parses the committed CRD manifests, the ones `make generate` writes into config/.
+func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	entries, err := fs.ReadDir(config.CRDs, config.CRDDir)
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded CRDs: %w", err)
+	}
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	for _, e := range entries {
+		data, err := fs.ReadFile(config.CRDs, path.Join(config.CRDDir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", e.Name(), err)
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.UnmarshalStrict(data, crd); err != nil {
+			return nil, fmt.Errorf("parsing %s: %w", e.Name(), err)
+		}
+		crds = append(crds, crd)
+	}
+	return crds, nil
+}
+
+// Start runs etcd and kube-apiserver with podsg's CRDs (and what opts asks for) and waits until
+// they serve. It skips or fails the test when the binaries are missing (see KubeBinDir).
+func Start(t testing.TB, opts Options) *Env {
+	t.Helper()
+	binDir := KubeBinDir(t)
+	crds, err := CRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := NewScheme()
+	te := &envtest.Environment{
+		BinaryAssetsDirectory: binDir,
+		Scheme:                scheme,
+		CRDInstallOptions:     envtest.CRDInstallOptions{CRDs: crds, Scheme: scheme},
+		WebhookInstallOptions: opts.Webhooks,
+	}
+	cfg, err := te.Start()
+	if err != nil {
+		t.Fatalf("starting etcd and kube-apiserver from %s: %v", binDir, err)
+	}
+	// Registered right after a successful start so that a failure below still stops the plane.
+	t.Cleanup(func() {
+		if err := te.Stop(); err != nil {
+			t.Errorf("stopping the control plane: %v", err)
+		}
+	})
+
+	e := &Env{Config: cfg, Scheme: scheme, BinDir: binDir, Webhooks: &te.WebhookInstallOptions,
+		CertDir: te.ControlPlane.APIServer.CertDir, dir: t.TempDir()}
+	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		t.Fatalf("creating a client: %v", err)
+	}
+	if e.Kubeconfig, err = e.writeAdminKubeconfig(te); err != nil {
+		t.Fatal(err)
+	}
+	if opts.Scheduler {
+		e.startScheduler(t)
+	}
+	if opts.ControllerManager {
+		e.startControllerManager(t)
+	}
+	return e
+}
+
+func (e *Env) writeAdminKubeconfig(te *envtest.Environment) (string, error) {
+	user, err := te.ControlPlane.AddUser(envtest.User{Name: "podsg-test-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", fmt.Errorf("adding the admin user: %w", err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return "", fmt.Errorf("rendering the admin kubeconfig: %w", err)
+	}
+	p := filepath.Join(e.dir, "admin.kubeconfig")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		return "", fmt.Errorf("writing %s: %w", p, err)
+	}
+	return p, nil
+}
