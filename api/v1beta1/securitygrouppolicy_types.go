@@ -108,7 +108,3 @@ type SecurityGroupPolicyList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []SecurityGroupPolicy `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&SecurityGroupPolicy{}, &SecurityGroupPolicyList{})
-}

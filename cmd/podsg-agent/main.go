@@ -24,7 +24,7 @@ func main() {
 	err := agent.Run(ctx, o)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "podsg-agent:", err) //nolint:forbidigo // last words before exit
+		fmt.Fprintln(os.Stderr, "podsg-agent:", err)
 		os.Exit(1)
 	}
 }

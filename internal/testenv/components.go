@@ -71,13 +71,17 @@ func waitHealthy(t testing.TB, port int, p *Process) error {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // loopback, self-signed test component
 	}
 	url := fmt.Sprintf("https://127.0.0.1:%d/healthz", port)
-	return wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+	return wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
 		if p.Exited() {
-			return false, fmt.Errorf("exited: %v", p.Err())
+			return false, fmt.Errorf("exited: %w", p.Err())
 		}
-		resp, err := hc.Get(url) //nolint:noctx // bounded by the client timeout
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
-			return false, nil
+			return false, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return false, nil //nolint:nilerr // not serving yet: keep polling
 		}
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, nil

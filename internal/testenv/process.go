@@ -113,9 +113,9 @@ func (p *Process) LogTail() string {
 	if err != nil {
 		return "(no log: " + err.Error() + ")"
 	}
-	const max = 4000
-	if len(data) > max {
-		data = data[len(data)-max:]
+	const limit = 4000
+	if len(data) > limit {
+		data = data[len(data)-limit:]
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
 			data = data[i+1:]
 		}

@@ -1,0 +1,94 @@
+package ec2
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/podsg/podsg/internal/cloud"
+)
+
+// DescribeInstance returns one instance with its network interfaces, primary first.
+func (c *Client) DescribeInstance(ctx context.Context, id string) (cloud.Instance, error) {
+	out, err := call(ctx, c, "DescribeInstances", false, func(ctx context.Context) (*ec2.DescribeInstancesOutput, error) {
+		return c.api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	})
+	if err != nil {
+		return cloud.Instance{}, err
+	}
+	var found []types.Instance
+	for _, r := range out.Reservations {
+		found = append(found, r.Instances...)
+	}
+	inst, err := one("DescribeInstances", id, found)
+	if err != nil {
+		return cloud.Instance{}, err
+	}
+	return fromInstance(inst), nil
+}
+
+func fromInstance(i types.Instance) cloud.Instance {
+	inst := cloud.Instance{
+		ID: aws.ToString(i.InstanceId), Type: string(i.InstanceType), VPCID: aws.ToString(i.VpcId),
+		SubnetID: aws.ToString(i.SubnetId), PrivateIP: aws.ToString(i.PrivateIpAddress),
+	}
+	if i.Placement != nil {
+		inst.AvailabilityZone = aws.ToString(i.Placement.AvailabilityZone)
+	}
+	for _, n := range i.NetworkInterfaces {
+		eni := cloud.NetworkInterface{
+			ID: aws.ToString(n.NetworkInterfaceId), Type: aws.ToString(n.InterfaceType), Status: string(n.Status),
+			SubnetID: aws.ToString(n.SubnetId), VPCID: aws.ToString(n.VpcId), MAC: aws.ToString(n.MacAddress),
+			PrivateIP: aws.ToString(n.PrivateIpAddress), Description: aws.ToString(n.Description),
+		}
+		for _, g := range n.Groups {
+			eni.SecurityGroups = append(eni.SecurityGroups, aws.ToString(g.GroupId))
+		}
+		if a := n.Attachment; a != nil {
+			eni.AttachmentID, eni.InstanceID, eni.DeviceIndex = aws.ToString(a.AttachmentId), inst.ID, int(aws.ToInt32(a.DeviceIndex))
+		}
+		if eni.DeviceIndex == 0 && eni.AttachmentID != "" {
+			inst.SecurityGroups = eni.SecurityGroups
+			inst.NetworkInterfaces = append([]cloud.NetworkInterface{eni}, inst.NetworkInterfaces...)
+			continue
+		}
+		inst.NetworkInterfaces = append(inst.NetworkInterfaces, eni)
+	}
+	return inst
+}
+
+// DescribeSubnet returns one subnet.
+func (c *Client) DescribeSubnet(ctx context.Context, id string) (cloud.Subnet, error) {
+	out, err := call(ctx, c, "DescribeSubnets", false, func(ctx context.Context) (*ec2.DescribeSubnetsOutput, error) {
+		return c.api.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{id}})
+	})
+	if err != nil {
+		return cloud.Subnet{}, err
+	}
+	s, err := one("DescribeSubnets", id, out.Subnets)
+	if err != nil {
+		return cloud.Subnet{}, err
+	}
+	return cloud.Subnet{ID: aws.ToString(s.SubnetId), VPCID: aws.ToString(s.VpcId), CIDR: aws.ToString(s.CidrBlock), AvailabilityZone: aws.ToString(s.AvailabilityZone)}, nil
+}
+
+// DescribeSecurityGroups returns the named groups. If any is missing, EC2 answers
+// InvalidGroup.NotFound naming it, which this returns as a cloud.ErrNotFound.
+func (c *Client) DescribeSecurityGroups(ctx context.Context, ids []string) ([]cloud.SecurityGroup, error) {
+	var out []cloud.SecurityGroup
+	p := ec2.NewDescribeSecurityGroupsPaginator(c.api, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
+	for p.HasMorePages() {
+		page, err := call(ctx, c, "DescribeSecurityGroups", false, func(ctx context.Context) (*ec2.DescribeSecurityGroupsOutput, error) {
+			return p.NextPage(ctx)
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range page.SecurityGroups {
+			out = append(out, cloud.SecurityGroup{ID: aws.ToString(g.GroupId), Name: aws.ToString(g.GroupName), VPCID: aws.ToString(g.VpcId)})
+		}
+	}
+	return out, nil
+}

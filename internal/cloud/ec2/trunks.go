@@ -1,0 +1,73 @@
+package ec2
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/podsg/podsg/internal/cloud"
+)
+
+// AssociateTrunkInterface associates a branch ENI to a trunk ENI under a VLAN id.
+func (c *Client) AssociateTrunkInterface(ctx context.Context, trunkID, branchID string, vlan int, clientToken string) (cloud.TrunkAssociation, error) {
+	req := &ec2.AssociateTrunkInterfaceInput{
+		TrunkInterfaceId: aws.String(trunkID), BranchInterfaceId: aws.String(branchID),
+		VlanId: aws.Int32(int32(vlan)), //nolint:gosec // VLAN ids are 1..4094
+	}
+	if clientToken != "" {
+		req.ClientToken = aws.String(clientToken)
+	}
+	out, err := call(ctx, c, "AssociateTrunkInterface", true, func(ctx context.Context) (*ec2.AssociateTrunkInterfaceOutput, error) {
+		return c.api.AssociateTrunkInterface(ctx, req)
+	})
+	if err != nil {
+		return cloud.TrunkAssociation{}, err
+	}
+	return fromAssociation(out.InterfaceAssociation), nil
+}
+
+// DisassociateTrunkInterface removes a trunk association.
+func (c *Client) DisassociateTrunkInterface(ctx context.Context, associationID, clientToken string) error {
+	req := &ec2.DisassociateTrunkInterfaceInput{AssociationId: aws.String(associationID)}
+	if clientToken != "" {
+		req.ClientToken = aws.String(clientToken)
+	}
+	_, err := call(ctx, c, "DisassociateTrunkInterface", true, func(ctx context.Context) (*ec2.DisassociateTrunkInterfaceOutput, error) {
+		return c.api.DisassociateTrunkInterface(ctx, req)
+	})
+	return err
+}
+
+// DescribeTrunkInterfaceAssociations returns every association of a trunk, reading all pages.
+func (c *Client) DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error) {
+	req := &ec2.DescribeTrunkInterfaceAssociationsInput{
+		Filters:    []types.Filter{{Name: aws.String("trunk-interface-association.trunk-interface-id"), Values: []string{trunkID}}},
+		MaxResults: aws.Int32(255),
+	}
+	var out []cloud.TrunkAssociation
+	p := ec2.NewDescribeTrunkInterfaceAssociationsPaginator(c.api, req)
+	for p.HasMorePages() {
+		page, err := call(ctx, c, "DescribeTrunkInterfaceAssociations", false, func(ctx context.Context) (*ec2.DescribeTrunkInterfaceAssociationsOutput, error) {
+			return p.NextPage(ctx)
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i := range page.InterfaceAssociations {
+			out = append(out, fromAssociation(&page.InterfaceAssociations[i]))
+		}
+	}
+	return out, nil
+}
+
+func fromAssociation(a *types.TrunkInterfaceAssociation) cloud.TrunkAssociation {
+	if a == nil {
+		return cloud.TrunkAssociation{}
+	}
+	return cloud.TrunkAssociation{
+		ID: aws.ToString(a.AssociationId), TrunkID: aws.ToString(a.TrunkInterfaceId),
+		BranchID: aws.ToString(a.BranchInterfaceId), VLAN: int(aws.ToInt32(a.VlanId)),
+	}
+}
