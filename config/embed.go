@@ -12,3 +12,10 @@ var CRDs embed.FS
 
 // CRDDir is the directory of CRDs inside CRDs.
 const CRDDir = "crd/bases"
+
+// WebhookManifests is webhook/manifests.yaml, generated from the +kubebuilder:webhook markers:
+// one MutatingWebhookConfiguration and one ValidatingWebhookConfiguration. podsg-controller
+// registers exactly these when it manages its own configurations.
+//
+//go:embed webhook/manifests.yaml
+var WebhookManifests []byte

@@ -74,6 +74,23 @@ func (p *Process) Err() error {
 	return p.err
 }
 
+// ExitErr is nil while the process runs, and says how it ended once it has.
+func (p *Process) ExitErr() error {
+	if !p.Exited() {
+		return nil
+	}
+	return fmt.Errorf("%s exited: %w", filepath.Base(p.cmd.Path), p.Err())
+}
+
+// Log returns everything the process has written so far.
+func (p *Process) Log() string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return ""
+	}
+	return string(data)
+}
+
 // Pid is the process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 

@@ -13,12 +13,13 @@ const StrictEnv = "PODSG_TEST_STRICT"
 // kube-controller-manager and kubelet; envtest reads the same variable.
 const AssetsEnv = "KUBEBUILDER_ASSETS"
 
-func strict() bool { return os.Getenv(StrictEnv) == "1" }
+// Strict reports whether missing prerequisites must fail tests (under `make test`).
+func Strict() bool { return os.Getenv(StrictEnv) == "1" }
 
 // unavailable skips or, under `make test`, fails the test.
 func unavailable(t testing.TB, why string) {
 	t.Helper()
-	if strict() {
+	if Strict() {
 		t.Fatalf("%s (%s=1: a missing prerequisite fails instead of skipping)", why, StrictEnv)
 	}
 	t.Skip(why)

@@ -37,6 +37,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// HTTPClient overrides the SDK's HTTP client (tests).
 	HTTPClient *http.Client
+	// PageSize is MaxResults for paginated describes (default 1000, EC2's maximum).
+	PageSize int
 }
 
 // Client makes podsg's EC2 calls. Safe for concurrent use.
@@ -45,6 +47,7 @@ type Client struct {
 	mutating *rate.Limiter
 	describe *rate.Limiter
 	metrics  *metrics
+	pageSize int32
 }
 
 // New returns a Client for opts.
@@ -72,9 +75,15 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
 		o.RetryMaxAttempts = maxAttempts
-		if opts.HTTPClient != nil {
-			o.HTTPClient = opts.HTTPClient
+		hc := opts.HTTPClient
+		if hc == nil {
+			hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 		}
+		rt := hc.Transport
+		if rt == nil {
+			rt = http.DefaultTransport
+		}
+		o.HTTPClient = &http.Client{Transport: bufferedBodies(rt), Timeout: hc.Timeout}
 	})
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
@@ -85,6 +94,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		mutating: rate.NewLimiter(rate.Limit(orDefault(opts.MutatingQPS, 5)), orDefaultInt(opts.MutatingBurst, 10)),
 		describe: rate.NewLimiter(rate.Limit(orDefault(opts.DescribeQPS, 20)), orDefaultInt(opts.DescribeBurst, 100)),
 		metrics:  m,
+		pageSize: int32(orDefaultInt(opts.PageSize, 1000)), //nolint:gosec // small by construction
 	}, nil
 }
 

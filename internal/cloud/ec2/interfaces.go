@@ -76,7 +76,7 @@ func (c *Client) DetachNetworkInterface(ctx context.Context, attachmentID string
 func (c *Client) DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error) {
 	req := &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: f.IDs, Filters: eniFilters(f)}
 	if len(f.IDs) == 0 {
-		req.MaxResults = aws.Int32(1000) // EC2 forbids MaxResults together with ids
+		req.MaxResults = aws.Int32(c.pageSize) // EC2 forbids MaxResults together with ids
 	}
 	var enis []cloud.NetworkInterface
 	p := ec2.NewDescribeNetworkInterfacesPaginator(c.api, req)

@@ -44,7 +44,7 @@ func (c *Client) DisassociateTrunkInterface(ctx context.Context, associationID, 
 func (c *Client) DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error) {
 	req := &ec2.DescribeTrunkInterfaceAssociationsInput{
 		Filters:    []types.Filter{{Name: aws.String("trunk-interface-association.trunk-interface-id"), Values: []string{trunkID}}},
-		MaxResults: aws.Int32(255),
+		MaxResults: aws.Int32(min(c.pageSize, 255)),
 	}
 	var out []cloud.TrunkAssociation
 	p := ec2.NewDescribeTrunkInterfaceAssociationsPaginator(c.api, req)

@@ -1,0 +1,44 @@
+// Command podsg-controller runs podsg's pod webhooks and its trunk, branch ENI and policy
+// controllers. Everything but flag parsing lives in internal/controller.
+package main
+
+import (
+	"flag"
+	"os"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/podsg/podsg/internal/controller"
+	"github.com/podsg/podsg/internal/webhook/pod"
+)
+
+func main() {
+	var o controller.Options
+	flag.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file; empty for in-cluster config or $KUBECONFIG")
+	flag.StringVar(&o.ClusterName, "cluster-name", "", "cluster name, tagged on every ENI podsg creates (required)")
+	flag.StringVar(&o.Region, "region", "", "AWS region")
+	flag.StringVar(&o.EC2Endpoint, "ec2-endpoint", "", "EC2 endpoint URL; empty for AWS")
+	flag.StringVar(&o.VPCID, "vpc-id", "", "the cluster's VPC; policies naming groups of other VPCs are reported")
+	flag.StringVar(&o.Namespace, "namespace", "podsg-system", "namespace of the leader lease and the webhook certificate")
+	flag.IntVar(&o.WebhookPort, "webhook-port", 9443, "port the webhooks are served on")
+	flag.StringVar(&o.WebhookCertDir, "webhook-cert-dir", "", "directory for the webhook serving certificate; empty for a temp dir")
+	flag.StringVar(&o.WebhookHost, "webhook-host", "", "register the webhooks by URL at this host (running outside the cluster)")
+	flag.DurationVar(&o.BranchCooldown, "branch-cooldown", 60*time.Second, "how long a branch ENI stays unused after its pod ends")
+	flag.DurationVar(&o.SweepInterval, "sweep-interval", 5*time.Minute, "interval of the orphan ENI sweeper")
+	flag.StringVar(&o.InstanceLimitsFile, "instance-limits-file", "", "overrides of the instance type → branch ENI limit table")
+	flag.StringVar(&o.ControllerUsername, "controller-username", pod.DefaultControllerUsername, "identity allowed to write the pod annotations")
+	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "metrics address; 0 disables")
+	flag.StringVar(&o.HealthAddr, "health-addr", ":8081", "/healthz and /readyz address")
+	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas; webhooks are served by all")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	ctx := ctrl.SetupSignalHandler()
+	if err := controller.Run(ctx, o); err != nil {
+		ctrl.Log.Error(err, "podsg-controller failed")
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,137 @@
+package branch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/podsg/podsg/api/v1beta1"
+	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/controller/policy"
+	"github.com/podsg/podsg/internal/controller/trunk"
+)
+
+// BranchDescription marks branch ENIs, as AWS's controller does.
+const BranchDescription = "aws-k8s-branch-eni"
+
+// allocate walks a pod through reserve → create → associate → annotate. Each step is
+// recorded in the store, and the EC2 steps carry pod-derived ClientTokens, so a retry after
+// any failure (or a lost response) resumes with the same ENI: a pod never gets a second one.
+func (c *Controller) allocate(ctx context.Context, pod *corev1.Pod) (reconcile.Result, error) {
+	log := logf.FromContext(ctx)
+	// Only what admission resolved counts. Falling back to the node's groups, as AWS does,
+	// would silently open the pod to whatever the node may reach.
+	groups := policy.SplitGroups(pod.Annotations[v1beta1.AnnotationSecurityGroups])
+	if len(groups) == 0 {
+		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonNoSecurityGroups, "AllocateBranch",
+			"pod requests %s but has no %s annotation from podsg's webhook; recreate the pod so admission resolves its groups",
+			v1beta1.ResourcePodENI, v1beta1.AnnotationSecurityGroups)
+		return reconcile.Result{}, nil
+	}
+	t, ok := c.store.Trunk(pod.Spec.NodeName)
+	if !ok {
+		log.V(1).Info("waiting for the node's trunk", "node", pod.Spec.NodeName)
+		return reconcile.Result{RequeueAfter: c.opts.TrunkWait}, nil
+	}
+	if err := c.addFinalizer(ctx, pod); err != nil {
+		return reconcile.Result{}, err
+	}
+	b, created, err := c.store.Reserve(t.Node, pod.UID, pod.Namespace, pod.Name)
+	if err != nil {
+		if errors.Is(err, trunk.ErrAtCapacity) {
+			c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonAllocationFailed, "AllocateBranch",
+				"node %s has no free branch ENI (all in use or cooling down); retrying", t.Node)
+		}
+		return reconcile.Result{}, fmt.Errorf("reserving a VLAN: %w", err)
+	}
+	if created {
+		c.recorder.Eventf(pod, nil, corev1.EventTypeNormal, ReasonSecurityGroupRequested, "AllocateBranch",
+			"Pod will get the following Security Groups [%s]", strings.Join(groups, " "))
+	}
+	if b.ENIID == "" {
+		if b, err = c.createENI(ctx, pod, t, b, groups); err != nil {
+			return reconcile.Result{}, c.report(pod, err)
+		}
+	}
+	if b.AssociationID == "" {
+		a, err := c.ec2.AssociateTrunkInterface(ctx, t.ID, b.ENIID, b.VLAN, fmt.Sprintf("podsg-assoc-%s-%d", pod.UID, b.VLAN))
+		if err != nil {
+			return reconcile.Result{}, c.report(pod, fmt.Errorf("associating branch %s with trunk %s: %w", b.ENIID, t.ID, err))
+		}
+		b.AssociationID = a.ID
+		c.store.Update(t.Node, pod.UID, func(s *trunk.Branch) { s.AssociationID = a.ID })
+	}
+	return reconcile.Result{}, c.annotate(ctx, pod, t, b)
+}
+
+func (c *Controller) createENI(ctx context.Context, pod *corev1.Pod, t trunk.Trunk, b trunk.Branch, groups []string) (trunk.Branch, error) {
+	eni, err := c.ec2.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{
+		SubnetID: t.SubnetID, Description: BranchDescription, SecurityGroups: groups, Type: cloud.InterfaceTypeBranch,
+		ClientToken: "podsg-branch-" + string(pod.UID),
+		Tags: map[string]string{
+			cloud.TagCluster: c.opts.ClusterName, cloud.TagNamespace: pod.Namespace, cloud.TagPodName: pod.Name,
+			cloud.TagPodUID: string(pod.UID), cloud.TagNode: t.Node, cloud.TagTrunkENI: t.ID,
+		},
+	})
+	if err != nil {
+		// Nothing was created (or, after a lost response, the ClientToken finds it next time),
+		// so the VLAN can go back until the retry.
+		c.store.Unreserve(t.Node, pod.UID)
+		return b, fmt.Errorf("creating branch ENI with groups %s: %w", strings.Join(groups, ","), err)
+	}
+	b.ENIID, b.MAC, b.PrivateIP = eni.ID, eni.MAC, eni.PrivateIP
+	c.store.Update(t.Node, pod.UID, func(s *trunk.Branch) { s.ENIID, s.MAC, s.PrivateIP = eni.ID, eni.MAC, eni.PrivateIP })
+	return b, nil
+}
+
+// annotate writes the pod-eni annotation. The patch carries the pod's UID, so it fails
+// instead of landing on a new pod that reused the name.
+func (c *Controller) annotate(ctx context.Context, pod *corev1.Pod, t trunk.Trunk, b trunk.Branch) error {
+	value, err := EncodeAnnotation([]ENIDetails{{ENIID: b.ENIID, IfAddress: b.MAC, PrivateIP: b.PrivateIP,
+		VLANID: b.VLAN, SubnetCIDR: t.SubnetCIDR, AssociationID: b.AssociationID}})
+	if err != nil {
+		return err
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"uid": pod.UID, "annotations": map[string]string{v1beta1.AnnotationPodENI: value}}})
+	if err != nil {
+		return fmt.Errorf("encoding annotation patch: %w", err)
+	}
+	if err := c.kube.Patch(ctx, pod, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonAnnotationFailed, "AllocateBranch", "annotating pod: %v", err)
+		return fmt.Errorf("annotating pod %s: %w", podKey(pod), err)
+	}
+	if bound := boundAt(pod); !bound.IsZero() {
+		allocationSeconds.Observe(c.clock.Since(bound).Seconds())
+	}
+	c.recorder.Eventf(pod, nil, corev1.EventTypeNormal, ReasonResourceAllocated, "AllocateBranch", "Allocated %s to the pod", value)
+	logf.FromContext(ctx).Info("branch ENI allocated", "eni", b.ENIID, "vlan", b.VLAN, "node", t.Node)
+	return nil
+}
+
+// report turns an EC2 error into a Warning event when the user can act on it, and returns it
+// so the pod is retried with its backoff.
+func (c *Controller) report(pod *corev1.Pod, err error) error {
+	if a := Classify(err); a.Report {
+		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, a.Reason, "AllocateBranch", "%v", err)
+	}
+	return err
+}
+
+func boundAt(pod *corev1.Pod) (t time.Time) {
+	for _, cond := range pod.Status.Conditions {
+		if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionTrue {
+			return cond.LastTransitionTime.Time
+		}
+	}
+	return t
+}

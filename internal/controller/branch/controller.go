@@ -1,0 +1,179 @@
+// Package branch gives each pod that requested vpc.amazonaws.com/pod-eni its own branch ENI
+// on its node's trunk, with exactly the security groups admission resolved, and frees the ENI
+// after a cool-down once the pod is gone. It also sweeps ENIs nothing owns.
+package branch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/podsg/podsg/api/v1beta1"
+	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/controller/node"
+	"github.com/podsg/podsg/internal/controller/trunk"
+)
+
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// EC2 is what the branch controller, the releaser and the sweeper call.
+type EC2 interface {
+	CreateNetworkInterface(ctx context.Context, in cloud.CreateNetworkInterfaceInput) (cloud.NetworkInterface, error)
+	DeleteNetworkInterface(ctx context.Context, id string) error
+	DetachNetworkInterface(ctx context.Context, attachmentID string, force bool) error
+	DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error)
+	AssociateTrunkInterface(ctx context.Context, trunkID, branchID string, vlan int, clientToken string) (cloud.TrunkAssociation, error)
+	DisassociateTrunkInterface(ctx context.Context, associationID, clientToken string) error
+	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
+}
+
+// PodNodeIndex indexes pods by spec.nodeName.
+const PodNodeIndex = "spec.nodeName"
+
+// Options configure the branch controller.
+type Options struct {
+	ClusterName string
+	// Cooldown is how long an ENI stays unused after its pod ends, so that its address is not
+	// reused while peers still have it in their ARP caches.
+	Cooldown time.Duration
+	// TrunkWait is how often a pod bound to a node without a trunk yet is looked at again.
+	TrunkWait time.Duration
+}
+
+// Controller reconciles pods.
+type Controller struct {
+	kube     client.Client
+	ec2      EC2
+	store    *trunk.Store
+	recorder events.EventRecorder
+	clock    clock.Clock
+	opts     Options
+}
+
+// New returns a branch controller.
+func New(kube client.Client, ec2 EC2, store *trunk.Store, rec events.EventRecorder, clk clock.Clock, opts Options) *Controller {
+	if opts.TrunkWait == 0 {
+		opts.TrunkWait = 2 * time.Second
+	}
+	return &Controller{kube: kube, ec2: ec2, store: store, recorder: rec, clock: clk, opts: opts}
+}
+
+// IndexPods registers PodNodeIndex; call once per manager before Register.
+func IndexPods(ctx context.Context, mgr ctrl.Manager) error {
+	return mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, PodNodeIndex, func(o client.Object) []string {
+		return []string{o.(*corev1.Pod).Spec.NodeName}
+	})
+}
+
+// Register adds the controller to mgr. Nodes are watched so that pods waiting for their
+// node's trunk go as soon as it is there.
+func (c *Controller) Register(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("pod.branch").
+		For(&corev1.Pod{}).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(c.podsOnNode),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		WithOptions(opts).
+		Complete(c)
+}
+
+func (c *Controller) podsOnNode(ctx context.Context, n client.Object) []reconcile.Request {
+	var pods corev1.PodList
+	if err := c.kube.List(ctx, &pods, client.MatchingFields{PodNodeIndex: n.GetName()}); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range pods.Items {
+		if wantsENI(&pods.Items[i]) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&pods.Items[i])})
+		}
+	}
+	return out
+}
+
+// Finalizer holds a pod that has (or is getting) a branch ENI until the controller has put the
+// ENI into cool-down and lowered the node's advertised capacity. Without it the scheduler sees
+// the pod's slot free the moment the pod is deleted, and places a pod that must then wait out
+// the cool-down.
+const Finalizer = "podsg.io/branch-eni"
+
+// Reconcile releases the branches of pods that are gone, replaced or finished, and allocates
+// one for a bound pod that asked for it.
+func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	pod := &corev1.Pod{}
+	if err := c.kube.Get(ctx, req.NamespacedName, pod); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return reconcile.Result{}, fmt.Errorf("getting pod: %w", err)
+		}
+		pod = nil
+	}
+	// 1. Release what no running pod of this name owns any more, and tell the scheduler before
+	// the pod may go.
+	released := map[string]bool{}
+	for _, b := range c.store.Owned(req.Namespace, req.Name) {
+		if pod == nil || pod.UID != b.PodUID || finished(pod) {
+			c.store.Release(b.Node, b.PodUID, c.clock.Now().Add(c.opts.Cooldown))
+			released[b.Node] = true
+		}
+	}
+	for nodeName := range released {
+		if err := node.AdvertiseCapacity(ctx, c.kube, c.store, nodeName); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	switch {
+	case pod == nil:
+		return reconcile.Result{}, nil
+	case finished(pod):
+		return reconcile.Result{}, c.removeFinalizer(ctx, pod)
+	case pod.DeletionTimestamp != nil:
+		// Still running out its grace period: it keeps its ENI until the kubelet is done.
+		return reconcile.Result{}, nil
+	case !wantsENI(pod) || pod.Spec.NodeName == "":
+		return reconcile.Result{}, nil
+	}
+	if _, done := pod.Annotations[v1beta1.AnnotationPodENI]; done {
+		return reconcile.Result{}, nil
+	}
+	// 2. Allocate.
+	return c.allocate(ctx, pod)
+}
+
+// finished: the pod's containers will not run again, so its ENI can start cooling down.
+// A deletion with no grace period left means the kubelet is done (or someone forced it).
+func finished(pod *corev1.Pod) bool {
+	if terminal(pod) {
+		return true
+	}
+	return pod.DeletionTimestamp != nil && (pod.DeletionGracePeriodSeconds == nil || *pod.DeletionGracePeriodSeconds == 0)
+}
+
+func wantsENI(pod *corev1.Pod) bool {
+	for _, ctr := range pod.Spec.Containers {
+		if q, ok := ctr.Resources.Requests[v1beta1.ResourcePodENI]; ok && !q.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+func terminal(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+func podKey(pod *corev1.Pod) types.NamespacedName { return client.ObjectKeyFromObject(pod) }

@@ -1,0 +1,57 @@
+package branch
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/utils/clock"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/podsg/podsg/internal/controller/node"
+	"github.com/podsg/podsg/internal/controller/trunk"
+)
+
+// Releaser deletes branch ENIs whose cool-down has ended, freeing their VLAN and capacity. A
+// failed delete stays queued and is retried on the next tick; it is never dropped, since
+// dropping it would leak both the ENI and the VLAN.
+type Releaser struct {
+	ec2      node.BranchDeleter
+	store    *trunk.Store
+	clock    clock.WithTicker
+	interval time.Duration
+}
+
+// NewReleaser returns a Releaser checking every interval of clk.
+func NewReleaser(ec2 node.BranchDeleter, store *trunk.Store, clk clock.WithTicker, interval time.Duration) *Releaser {
+	return &Releaser{ec2: ec2, store: store, clock: clk, interval: interval}
+}
+
+// NeedLeaderElection: only the leader changes EC2.
+func (r *Releaser) NeedLeaderElection() bool { return true }
+
+// Start runs until ctx ends.
+func (r *Releaser) Start(ctx context.Context) error {
+	t := r.clock.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C():
+			r.ReleaseDue(ctx)
+		}
+	}
+}
+
+// ReleaseDue deletes every branch whose cool-down has ended.
+func (r *Releaser) ReleaseDue(ctx context.Context) {
+	log := logf.FromContext(ctx).WithName("releaser")
+	for _, b := range r.store.Due(r.clock.Now()) {
+		if err := node.DeleteBranch(ctx, r.ec2, b); err != nil {
+			log.Info("deleting a cooled-down branch ENI failed; retrying", "eni", b.ENIID, "node", b.Node, "error", err.Error())
+			continue
+		}
+		r.store.Drop(b.Node, b)
+		log.V(1).Info("branch ENI released", "eni", b.ENIID, "vlan", b.VLAN, "node", b.Node)
+	}
+}

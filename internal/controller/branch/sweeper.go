@@ -1,0 +1,136 @@
+package branch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/controller/trunk"
+)
+
+// Sweeper deletes ENIs tagged for this cluster that nothing owns: branches whose pod is gone
+// and that no trunk in memory holds (a crash between create and associate, or before a
+// cool-down ended), trunks whose node is gone. An ENI is deleted only when it was already an
+// orphan on the previous sweep, so work in flight between two calls is never mistaken for a
+// leak.
+type Sweeper struct {
+	kube        client.Reader
+	ec2         EC2
+	store       *trunk.Store
+	clock       clock.WithTicker
+	interval    time.Duration
+	clusterName string
+	seen        map[string]bool
+}
+
+// NewSweeper returns a Sweeper running every interval of clk.
+func NewSweeper(kube client.Reader, ec2 EC2, store *trunk.Store, clk clock.WithTicker, interval time.Duration, clusterName string) *Sweeper {
+	return &Sweeper{kube: kube, ec2: ec2, store: store, clock: clk, interval: interval, clusterName: clusterName, seen: map[string]bool{}}
+}
+
+// NeedLeaderElection: only the leader changes EC2.
+func (s *Sweeper) NeedLeaderElection() bool { return true }
+
+// Start runs until ctx ends.
+func (s *Sweeper) Start(ctx context.Context) error {
+	t := s.clock.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C():
+			if err := s.Sweep(ctx); err != nil {
+				logf.FromContext(ctx).WithName("sweeper").Info("sweep failed; retrying next interval", "error", err.Error())
+			}
+		}
+	}
+}
+
+// Sweep runs one pass.
+func (s *Sweeper) Sweep(ctx context.Context) error {
+	enis, err := s.ec2.DescribeNetworkInterfaces(ctx, cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagCluster: s.clusterName}})
+	if err != nil {
+		return fmt.Errorf("describing the cluster's ENIs: %w", err)
+	}
+	orphans := map[string]bool{}
+	for _, e := range enis {
+		owned, err := s.owned(ctx, e)
+		if err != nil {
+			return err
+		}
+		if owned {
+			continue
+		}
+		orphans[e.ID] = true
+		if !s.seen[e.ID] {
+			continue
+		}
+		if err := s.delete(ctx, e); err != nil {
+			logf.FromContext(ctx).WithName("sweeper").Info("deleting an orphan ENI failed", "eni", e.ID, "error", err.Error())
+			continue
+		}
+		orphansDeleted.Inc()
+		delete(orphans, e.ID)
+	}
+	s.seen = orphans
+	return nil
+}
+
+func (s *Sweeper) owned(ctx context.Context, e cloud.NetworkInterface) (bool, error) {
+	if s.store.Known(e.ID) {
+		return true, nil
+	}
+	if e.Type == cloud.InterfaceTypeTrunk {
+		return s.exists(ctx, &corev1.Node{}, types.NamespacedName{Name: e.Tags[cloud.TagNode]}, "")
+	}
+	key := types.NamespacedName{Namespace: e.Tags[cloud.TagNamespace], Name: e.Tags[cloud.TagPodName]}
+	return s.exists(ctx, &corev1.Pod{}, key, types.UID(e.Tags[cloud.TagPodUID]))
+}
+
+// exists reports whether obj exists under key (and has uid, when given).
+func (s *Sweeper) exists(ctx context.Context, obj client.Object, key types.NamespacedName, uid types.UID) (bool, error) {
+	if key.Name == "" {
+		return false, nil
+	}
+	if err := s.kube.Get(ctx, key, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("getting owner %s: %w", key, err)
+	}
+	return uid == "" || obj.GetUID() == uid, nil
+}
+
+func (s *Sweeper) delete(ctx context.Context, e cloud.NetworkInterface) error {
+	if trunkID := e.Tags[cloud.TagTrunkENI]; trunkID != "" && e.Type != cloud.InterfaceTypeTrunk {
+		assocs, err := s.ec2.DescribeTrunkInterfaceAssociations(ctx, trunkID)
+		if cloud.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("describing associations of trunk %s: %w", trunkID, err)
+		}
+		for _, a := range assocs {
+			if a.BranchID == e.ID {
+				if err := cloud.IgnoreNotFound(s.ec2.DisassociateTrunkInterface(ctx, a.ID, "podsg-disassociate-"+a.ID)); err != nil {
+					return fmt.Errorf("disassociating %s: %w", e.ID, err)
+				}
+			}
+		}
+	}
+	if e.AttachmentID != "" {
+		if err := cloud.IgnoreNotFound(s.ec2.DetachNetworkInterface(ctx, e.AttachmentID, true)); err != nil {
+			return fmt.Errorf("detaching %s: %w", e.ID, err)
+		}
+	}
+	if err := cloud.IgnoreNotFound(s.ec2.DeleteNetworkInterface(ctx, e.ID)); err != nil {
+		return fmt.Errorf("deleting %s: %w", e.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+// Package controller wires podsg-controller: every controller, the webhooks and the runnables
+// are listed here, on one controller-runtime manager.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/time/rate"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/podsg/podsg/internal/controller/branch"
+	"github.com/podsg/podsg/internal/controller/limits"
+	"github.com/podsg/podsg/internal/controller/node"
+	"github.com/podsg/podsg/internal/controller/policy"
+	"github.com/podsg/podsg/internal/controller/trunk"
+	"github.com/podsg/podsg/internal/webhook/pod"
+)
+
+// Config is what the controllers need besides a manager; Run fills it from Options.
+type Config struct {
+	ClusterName string
+	// VPCID is the cluster's VPC; policies naming groups of another VPC are reported.
+	VPCID string
+	// Cooldown before a pod's branch ENI is deleted (default 60s, AWS's, the Linux ARP cache timeout).
+	Cooldown time.Duration
+	// SecurityGroupsPerENI is the EC2 quota (default 5).
+	SecurityGroupsPerENI int
+	// SweepInterval between orphan sweeps (default 5m).
+	SweepInterval time.Duration
+	// ReleaseInterval between checks of the cool-down queue (default 5s).
+	ReleaseInterval time.Duration
+	// ControllerUsername may write the pod annotations (default pod.DefaultControllerUsername).
+	ControllerUsername string
+	// Limits is the instance type table (default: built in).
+	Limits *limits.Table
+	// Clock drives cool-downs and sweeps; tests step a fake one.
+	Clock clock.WithTicker
+	// RetryBase and RetryMax bound the per-object exponential backoff (default 250ms, 5m).
+	RetryBase, RetryMax time.Duration
+	// Webhooks registers the pod webhooks (the manager needs a webhook server).
+	Webhooks bool
+}
+
+func (c *Config) defaults() {
+	if c.Cooldown == 0 {
+		c.Cooldown = 60 * time.Second
+	}
+	if c.SecurityGroupsPerENI == 0 {
+		c.SecurityGroupsPerENI = 5
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = 5 * time.Minute
+	}
+	if c.ReleaseInterval == 0 {
+		c.ReleaseInterval = 5 * time.Second
+	}
+	if c.ControllerUsername == "" {
+		c.ControllerUsername = pod.DefaultControllerUsername
+	}
+	if c.Limits == nil {
+		c.Limits = limits.MustDefault()
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.RetryBase == 0 {
+		c.RetryBase = 250 * time.Millisecond
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 5 * time.Minute
+	}
+}
+
+// Setup registers every controller, runnable and (if asked) webhook on mgr. It returns the
+// trunk store, for tests to observe.
+func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*trunk.Store, error) {
+	cfg.defaults()
+	if cfg.ClusterName == "" {
+		return nil, errors.New("a cluster name is required: it tags every ENI podsg creates")
+	}
+	if cfg.Webhooks {
+		if err := pod.Setup(mgr, cfg.ControllerUsername); err != nil {
+			return nil, fmt.Errorf("registering pod webhooks: %w", err)
+		}
+	}
+	changes := make(chan event.GenericEvent, 4096)
+	store := trunk.NewStore(func(name string) {
+		select {
+		case changes <- event.GenericEvent{Object: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}}:
+		default: // full: thousands of capacity changes pending; the next node event catches up
+		}
+	})
+	rec := mgr.GetEventRecorder("podsg-controller")
+	opts := controller.Options{RateLimiter: workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](cfg.RetryBase, cfg.RetryMax),
+		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 300)},
+	)}
+	if err := branch.IndexPods(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("indexing pods by node: %w", err)
+	}
+	nodes := node.New(mgr.GetClient(), ec2, store, cfg.Limits, rec, cfg.Clock, changes,
+		node.Options{ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown})
+	if err := nodes.Register(mgr, opts); err != nil {
+		return nil, fmt.Errorf("registering the node controller: %w", err)
+	}
+	pods := branch.New(mgr.GetClient(), ec2, store, rec, cfg.Clock, branch.Options{ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown})
+	if err := pods.Register(mgr, opts); err != nil {
+		return nil, fmt.Errorf("registering the branch controller: %w", err)
+	}
+	status := policy.NewStatusController(mgr.GetClient(), ec2, rec, policy.StatusOptions{
+		VPCID: cfg.VPCID, SecurityGroupsPerENI: cfg.SecurityGroupsPerENI})
+	if err := status.Register(mgr, opts); err != nil {
+		return nil, fmt.Errorf("registering the policy status controller: %w", err)
+	}
+	for _, r := range []interface {
+		Start(context.Context) error
+		NeedLeaderElection() bool
+	}{
+		branch.NewReleaser(ec2, store, cfg.Clock, cfg.ReleaseInterval),
+		branch.NewSweeper(mgr.GetClient(), ec2, store, cfg.Clock, cfg.SweepInterval, cfg.ClusterName),
+	} {
+		if err := mgr.Add(r); err != nil {
+			return nil, fmt.Errorf("adding runnable: %w", err)
+		}
+	}
+	return store, nil
+}

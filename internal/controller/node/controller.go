@@ -1,0 +1,158 @@
+// Package node turns a node that asks for a trunk (label vpc.amazonaws.com/has-trunk-attached
+// = false) into a trunk node: it creates or adopts the trunk ENI, advertises the
+// vpc.amazonaws.com/pod-eni capacity, and frees every ENI of a node that is deleted.
+package node
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/podsg/podsg/api/v1beta1"
+	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/controller/limits"
+	"github.com/podsg/podsg/internal/controller/trunk"
+)
+
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=nodes/status,verbs=patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// EC2 is what the node controller calls. Errors are classified into cloud's kinds.
+type EC2 interface {
+	DescribeInstance(ctx context.Context, id string) (cloud.Instance, error)
+	DescribeSubnet(ctx context.Context, id string) (cloud.Subnet, error)
+	CreateNetworkInterface(ctx context.Context, in cloud.CreateNetworkInterfaceInput) (cloud.NetworkInterface, error)
+	AttachNetworkInterface(ctx context.Context, eniID, instanceID string, deviceIndex int) (string, error)
+	DetachNetworkInterface(ctx context.Context, attachmentID string, force bool) error
+	DeleteNetworkInterface(ctx context.Context, id string) error
+	DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error)
+	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
+	DisassociateTrunkInterface(ctx context.Context, associationID, clientToken string) error
+}
+
+// Options configure the controller.
+type Options struct {
+	ClusterName string
+	// Cooldown is how long a branch ENI found without a live pod waits before deletion.
+	Cooldown time.Duration
+}
+
+// Controller reconciles nodes.
+type Controller struct {
+	kube     client.Client
+	ec2      EC2
+	store    *trunk.Store
+	limits   *limits.Table
+	recorder events.EventRecorder
+	clock    clock.Clock
+	opts     Options
+	changes  <-chan event.GenericEvent
+}
+
+// New returns a node controller. changes carries nodes whose capacity the store changed.
+func New(kube client.Client, ec2 EC2, store *trunk.Store, tab *limits.Table, rec events.EventRecorder,
+	clk clock.Clock, changes <-chan event.GenericEvent, opts Options) *Controller {
+	return &Controller{kube: kube, ec2: ec2, store: store, limits: tab, recorder: rec, clock: clk, changes: changes, opts: opts}
+}
+
+// Register adds the controller to mgr.
+func (c *Controller) Register(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("node.trunk").
+		For(&corev1.Node{}).
+		WatchesRawSource(source.Channel(c.changes, &handler.EnqueueRequestForObject{})).
+		WithOptions(opts).
+		Complete(c)
+}
+
+// Reconcile ensures a node's trunk, label and capacity, or frees the ENIs of a deleted node.
+func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	n := &corev1.Node{}
+	if err := c.kube.Get(ctx, req.NamespacedName, n); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, c.teardown(ctx, req.Name)
+		}
+		return reconcile.Result{}, fmt.Errorf("getting node: %w", err)
+	}
+	if _, asked := n.Labels[v1beta1.LabelHasTrunkAttached]; !asked {
+		return reconcile.Result{}, nil
+	}
+	// 1. A trunk, created or adopted (after a restart, from EC2).
+	if _, ok := c.store.Trunk(n.Name); !ok {
+		ok, err := c.ensureTrunk(ctx, n)
+		if err != nil || !ok {
+			return reconcile.Result{}, err
+		}
+	}
+	// 2. Tell the node agent, then the scheduler.
+	if err := c.patchLabel(ctx, n); err != nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{}, c.patchCapacity(ctx, n)
+}
+
+func (c *Controller) patchLabel(ctx context.Context, n *corev1.Node) error {
+	if n.Labels[v1beta1.LabelHasTrunkAttached] == "true" {
+		return nil
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:"true"}}}`, v1beta1.LabelHasTrunkAttached)
+	if err := c.kube.Patch(ctx, n, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("labelling node: %w", err)
+	}
+	return nil
+}
+
+// patchCapacity advertises the node's capacity.
+func (c *Controller) patchCapacity(ctx context.Context, n *corev1.Node) error {
+	return patchCapacity(ctx, c.kube, c.store, n)
+}
+
+// AdvertiseCapacity patches a node's pod-eni capacity from the store at once. The branch
+// controller calls it before letting a pod go, so that the scheduler never sees the pod's
+// slot free while its ENI still cools down.
+func AdvertiseCapacity(ctx context.Context, kube client.Client, store *trunk.Store, nodeName string) error {
+	n := &corev1.Node{}
+	if err := kube.Get(ctx, types.NamespacedName{Name: nodeName}, n); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return patchCapacity(ctx, kube, store, n)
+}
+
+// patchCapacity advertises honest capacity: the branch limit minus ENIs cooling down, in both
+// capacity and allocatable (the kubelet may not copy one to the other for a while, and the
+// scheduler reads allocatable).
+func patchCapacity(ctx context.Context, kube client.Client, store *trunk.Store, n *corev1.Node) error {
+	u, ok := store.Usage(n.Name)
+	if !ok {
+		return nil
+	}
+	nodeBranches.WithLabelValues(n.Name, "in_use").Set(float64(u.InUse))
+	nodeBranches.WithLabelValues(n.Name, "cooling").Set(float64(u.Cooling))
+	want := strconv.Itoa(u.Available())
+	capQ, allocQ := n.Status.Capacity[v1beta1.ResourcePodENI], n.Status.Allocatable[v1beta1.ResourcePodENI]
+	if capQ.String() == want && allocQ.String() == want {
+		return nil
+	}
+	patch := fmt.Appendf(nil, `{"status":{"capacity":{%q:%q},"allocatable":{%q:%q}}}`,
+		v1beta1.ResourcePodENI, want, v1beta1.ResourcePodENI, want)
+	if err := kube.Status().Patch(ctx, n, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("advertising pod-eni capacity: %w", err)
+	}
+	return nil
+}

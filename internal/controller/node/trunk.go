@@ -1,0 +1,166 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/controller/trunk"
+)
+
+// TrunkDescription marks trunk ENIs, as AWS's controller does.
+const TrunkDescription = "aws-k8s-trunk-eni"
+
+// ensureTrunk creates, attaches or adopts the node's trunk and records it with its branches.
+// It returns false without error when the node can never get a trunk (reported in an event).
+func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, error) {
+	log := logf.FromContext(ctx)
+	instanceID, err := InstanceID(n.Spec.ProviderID)
+	if err != nil {
+		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, ReasonUnsupported, "InitTrunk", "%v", err)
+		return false, nil
+	}
+	inst, err := c.ec2.DescribeInstance(ctx, instanceID)
+	if err != nil {
+		return false, fmt.Errorf("describing instance %s: %w", instanceID, err)
+	}
+	limit, known := c.limits.Branches(inst.Type)
+	if limit == 0 {
+		why := "does not support ENI trunking"
+		if !known {
+			why = "is not in podsg's instance limits table (see --instance-limits-file)"
+		}
+		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, ReasonUnsupported, "InitTrunk",
+			"instance type %s %s; pods with security groups cannot run on this node", inst.Type, why)
+		return false, nil
+	}
+	subnet, err := c.ec2.DescribeSubnet(ctx, inst.SubnetID)
+	if err != nil {
+		return false, fmt.Errorf("describing subnet %s: %w", inst.SubnetID, err)
+	}
+	eni, err := c.trunkENI(ctx, n, inst)
+	if err != nil {
+		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, ReasonTrunkCreationFailed, "InitTrunk",
+			"creating the trunk ENI: %v", err)
+		return false, err
+	}
+	t := trunk.Trunk{Node: n.Name, InstanceID: inst.ID, ID: eni.ID, AttachmentID: eni.AttachmentID,
+		SubnetID: inst.SubnetID, SubnetCIDR: subnet.CIDR, Limit: limit}
+	branches, foreign, err := c.existingBranches(ctx, t)
+	if err != nil {
+		return false, err
+	}
+	c.store.PutTrunk(t, branches, foreign)
+	log.Info("trunk ready", "node", n.Name, "trunk", eni.ID, "limit", limit, "adoptedBranches", len(branches))
+	c.recorder.Eventf(n, nil, corev1.EventTypeNormal, ReasonTrunkInitiated, "InitTrunk",
+		"trunk ENI %s attached; %d branch ENIs available", eni.ID, limit)
+	return true, nil
+}
+
+// trunkENI returns the attached trunk of the instance, attaching one podsg created before (a
+// crash between create and attach) or creating one. The ClientToken derived from the node's
+// UID makes a retried create return the same ENI instead of leaking a second one.
+func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.Instance) (cloud.NetworkInterface, error) {
+	for _, e := range inst.NetworkInterfaces {
+		if e.Type == cloud.InterfaceTypeTrunk {
+			return e, nil
+		}
+	}
+	eni, err := c.ec2.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{
+		SubnetID: inst.SubnetID, Description: TrunkDescription, SecurityGroups: inst.SecurityGroups,
+		Type: cloud.InterfaceTypeTrunk, ClientToken: "podsg-trunk-" + string(n.UID),
+		Tags: map[string]string{cloud.TagCluster: c.opts.ClusterName, cloud.TagNode: n.Name},
+	})
+	if err != nil {
+		return cloud.NetworkInterface{}, fmt.Errorf("creating trunk ENI: %w", err)
+	}
+	used := make([]int, 0, len(inst.NetworkInterfaces))
+	for _, e := range inst.NetworkInterfaces {
+		used = append(used, e.DeviceIndex)
+	}
+	index := 1
+	for slices.Contains(used, index) {
+		index++
+	}
+	if eni.AttachmentID, err = c.ec2.AttachNetworkInterface(ctx, eni.ID, inst.ID, index); err != nil {
+		return cloud.NetworkInterface{}, fmt.Errorf("attaching trunk ENI %s at device index %d: %w", eni.ID, index, err)
+	}
+	eni.InstanceID, eni.DeviceIndex = inst.ID, index
+	return eni, nil
+}
+
+// existingBranches rebuilds a trunk's branches from its associations and the branch ENIs'
+// tags. A branch whose pod is gone (or finished) starts a fresh cool-down: we cannot know how
+// long ago its pod stopped, and reusing its address too early is what the cool-down prevents.
+// Associations of ENIs podsg did not tag are left alone; their VLANs are never reused.
+func (c *Controller) existingBranches(ctx context.Context, t trunk.Trunk) ([]trunk.Branch, []int, error) {
+	assocs, err := c.ec2.DescribeTrunkInterfaceAssociations(ctx, t.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("describing associations of trunk %s: %w", t.ID, err)
+	}
+	if len(assocs) == 0 {
+		return nil, nil, nil
+	}
+	enis, err := c.ec2.DescribeNetworkInterfaces(ctx, cloud.NetworkInterfaceFilter{
+		Tags: map[string]string{cloud.TagCluster: c.opts.ClusterName, cloud.TagTrunkENI: t.ID}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("describing branch ENIs of trunk %s: %w", t.ID, err)
+	}
+	byID := map[string]cloud.NetworkInterface{}
+	for _, e := range enis {
+		byID[e.ID] = e
+	}
+	var branches []trunk.Branch
+	var foreign []int
+	for _, a := range assocs {
+		e, ours := byID[a.BranchID]
+		if !ours {
+			foreign = append(foreign, a.VLAN)
+			continue
+		}
+		b := trunk.Branch{PodUID: types.UID(e.Tags[cloud.TagPodUID]), Namespace: e.Tags[cloud.TagNamespace],
+			Name: e.Tags[cloud.TagPodName], VLAN: a.VLAN, ENIID: e.ID, MAC: e.MAC, PrivateIP: e.PrivateIP, AssociationID: a.ID}
+		live, err := c.podLive(ctx, b)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !live {
+			b.ReleaseAt = c.clock.Now().Add(c.opts.Cooldown)
+		}
+		branches = append(branches, b)
+	}
+	return branches, foreign, nil
+}
+
+func (c *Controller) podLive(ctx context.Context, b trunk.Branch) (bool, error) {
+	pod := &corev1.Pod{}
+	err := c.kube.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Name}, pod)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("getting pod %s/%s: %w", b.Namespace, b.Name, err)
+	}
+	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+	return pod.UID == b.PodUID && !terminal, nil
+}
+
+// InstanceID extracts the EC2 instance id from a providerID such as aws:///us-west-2a/i-0abc.
+func InstanceID(providerID string) (string, error) {
+	rest, ok := strings.CutPrefix(providerID, "aws://")
+	if !ok {
+		return "", fmt.Errorf("providerID %q is not an AWS one (aws:///<zone>/<instance-id>)", providerID)
+	}
+	id := rest[strings.LastIndex(rest, "/")+1:]
+	if !strings.HasPrefix(id, "i-") {
+		return "", fmt.Errorf("providerID %q names no EC2 instance", providerID)
+	}
+	return id, nil
+}

@@ -1,0 +1,182 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/podsg/podsg/api/v1beta1"
+	"github.com/podsg/podsg/internal/cloud"
+)
+
+// +kubebuilder:rbac:groups=vpcresources.k8s.aws,resources=securitygrouppolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=vpcresources.k8s.aws,resources=securitygrouppolicies/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",resources=pods;serviceaccounts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// EC2 is what the status controller calls.
+type EC2 interface {
+	DescribeSecurityGroups(ctx context.Context, ids []string) ([]cloud.SecurityGroup, error)
+}
+
+// StatusOptions configure the status controller.
+type StatusOptions struct {
+	VPCID                string // "" skips the VPC check
+	SecurityGroupsPerENI int
+	// Recheck is how often groups are looked up again even if nothing changed: a group can
+	// be deleted in EC2 without Kubernetes hearing about it.
+	Recheck time.Duration
+}
+
+// StatusController fills in SecurityGroupPolicy status: matched pods, whether its groups
+// exist in the cluster's VPC, and whether every pod's union fits the per-ENI quota. AWS gives
+// policies no status at all, so a typo in a group id only shows up as stuck pods.
+type StatusController struct {
+	kube     client.Client
+	ec2      EC2
+	recorder events.EventRecorder
+	opts     StatusOptions
+}
+
+// NewStatusController returns a StatusController.
+func NewStatusController(kube client.Client, ec2 EC2, rec events.EventRecorder, opts StatusOptions) *StatusController {
+	if opts.Recheck == 0 {
+		opts.Recheck = 10 * time.Minute
+	}
+	return &StatusController{kube: kube, ec2: ec2, recorder: rec, opts: opts}
+}
+
+// Register adds the controller to mgr; pod and ServiceAccount changes requeue the policies of
+// their namespace, since they change what the policies match.
+func (c *StatusController) Register(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("securitygrouppolicy.status").
+		For(&v1beta1.SecurityGroupPolicy{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(c.policiesInNamespace)).
+		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(c.policiesInNamespace)).
+		WithOptions(opts).
+		Complete(reconcile.AsReconciler(mgr.GetClient(), c))
+}
+
+func (c *StatusController) policiesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1beta1.SecurityGroupPolicyList
+	if err := c.kube.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}
+
+// Reconcile computes and patches one policy's status.
+func (c *StatusController) Reconcile(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (reconcile.Result, error) {
+	matched, maxUnion, err := c.matches(ctx, p)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	found, err := c.groupsFound(ctx, p)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	quota := metav1.Condition{Type: v1beta1.ConditionWithinQuota, Status: metav1.ConditionTrue, Reason: "WithinQuota",
+		Message: fmt.Sprintf("the largest union of groups over matched pods is %d, quota %d", maxUnion, c.opts.SecurityGroupsPerENI)}
+	if maxUnion > c.opts.SecurityGroupsPerENI {
+		quota.Status, quota.Reason = metav1.ConditionFalse, "QuotaExceeded"
+		quota.Message = fmt.Sprintf("a matched pod would get %d groups, more than the %d EC2 allows per ENI; its branch ENI cannot be created",
+			maxUnion, c.opts.SecurityGroupsPerENI)
+	}
+	ready := metav1.Condition{Type: v1beta1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", Message: "policy can be applied"}
+	if found.Status != metav1.ConditionTrue || quota.Status != metav1.ConditionTrue {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, "NotReady", "see the GroupsFound and WithinQuota conditions"
+	}
+	next := p.DeepCopy()
+	next.Status.MatchedPods = int32(matched)
+	next.Status.ObservedGeneration = p.Generation
+	for _, cond := range []metav1.Condition{found, quota, ready} {
+		cond.ObservedGeneration = p.Generation
+		meta.SetStatusCondition(&next.Status.Conditions, cond)
+	}
+	if !equality.Semantic.DeepEqual(p.Status, next.Status) {
+		if err := c.kube.Status().Patch(ctx, next, client.MergeFrom(p)); err != nil {
+			return reconcile.Result{}, fmt.Errorf("patching policy status: %w", err)
+		}
+	}
+	return reconcile.Result{RequeueAfter: c.opts.Recheck}, nil
+}
+
+// matches counts the live pods the policy selects and the largest union of groups any of them
+// gets from all the namespace's policies.
+func (c *StatusController) matches(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (int, int, error) {
+	var pods corev1.PodList
+	var sas corev1.ServiceAccountList
+	var all v1beta1.SecurityGroupPolicyList
+	for _, l := range []client.ObjectList{&pods, &sas, &all} {
+		if err := c.kube.List(ctx, l, client.InNamespace(p.Namespace)); err != nil {
+			return 0, 0, fmt.Errorf("listing %T: %w", l, err)
+		}
+	}
+	saLabels := map[string]map[string]string{}
+	for _, sa := range sas.Items {
+		saLabels[sa.Name] = sa.Labels
+	}
+	matched, maxUnion := 0, 0
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		sl := saLabels[ServiceAccountName(pod)]
+		if ok, _ := Selects(p, pod.Labels, sl); !ok {
+			continue
+		}
+		matched++
+		m, _ := Evaluate(pod.Labels, sl, all.Items)
+		maxUnion = max(maxUnion, len(m.Groups))
+	}
+	return matched, maxUnion, nil
+}
+
+// groupsFound checks that every group exists in the cluster's VPC, with a Warning event
+// naming the missing ones. Throttling and outages are returned, to retry.
+func (c *StatusController) groupsFound(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (metav1.Condition, error) {
+	cond := metav1.Condition{Type: v1beta1.ConditionGroupsFound, Status: metav1.ConditionTrue, Reason: "GroupsFound", Message: "every group exists"}
+	groups, err := c.ec2.DescribeSecurityGroups(ctx, p.Spec.SecurityGroups.Groups)
+	switch {
+	case errors.Is(err, cloud.ErrNotFound), errors.Is(err, cloud.ErrInvalid):
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "GroupsNotFound", err.Error()
+	case err != nil:
+		return cond, fmt.Errorf("describing security groups: %w", err)
+	case c.opts.VPCID != "":
+		var foreign []string
+		for _, g := range groups {
+			if g.VPCID != c.opts.VPCID {
+				foreign = append(foreign, g.ID+" ("+g.VPCID+")")
+			}
+		}
+		if len(foreign) > 0 {
+			slices.Sort(foreign)
+			cond.Status, cond.Reason = metav1.ConditionFalse, "WrongVPC"
+			cond.Message = fmt.Sprintf("groups not in the cluster's VPC %s: %s", c.opts.VPCID, strings.Join(foreign, ", "))
+		}
+	}
+	if cond.Status == metav1.ConditionFalse {
+		c.recorder.Eventf(p, nil, corev1.EventTypeWarning, cond.Reason, "CheckGroups", "%s", cond.Message)
+	}
+	return cond, nil
+}

@@ -1,0 +1,131 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/podsg/podsg/api/v1beta1"
+	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
+	"github.com/podsg/podsg/internal/controller/limits"
+)
+
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=podsg-system,resources=leases,verbs=get;create;update
+
+// Options are podsg-controller's flags.
+type Options struct {
+	Kubeconfig  string // "" for in-cluster or $KUBECONFIG
+	ClusterName string
+	Region      string
+	EC2Endpoint string // "" for AWS; the local VPC's URL otherwise
+	VPCID       string
+
+	Namespace      string // where the lease and the certificate secret live
+	WebhookPort    int
+	WebhookCertDir string
+	// WebhookHost, when set, registers the webhooks by URL at this host (running outside the
+	// cluster); otherwise by the Service podsg-webhook-service in Namespace.
+	WebhookHost string
+
+	BranchCooldown     time.Duration
+	SweepInterval      time.Duration
+	InstanceLimitsFile string
+	ControllerUsername string
+
+	MetricsAddr string
+	HealthAddr  string
+	LeaderElect bool
+}
+
+// ServiceName is the Service the in-cluster deployment puts in front of the webhooks.
+const ServiceName = "podsg-webhook-service"
+
+// Run runs podsg-controller until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	log := logf.FromContext(ctx)
+	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if o.Kubeconfig == "" {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	if o.WebhookCertDir == "" {
+		o.WebhookCertDir = filepath.Join(os.TempDir(), "podsg-webhook-certs")
+	}
+	kube, err := client.New(cfg, client.Options{Scheme: scheme()})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	hosts := []string{ServiceName + "." + o.Namespace + ".svc", ServiceName + "." + o.Namespace + ".svc.cluster.local"}
+	target := webhookTarget{service: ServiceName, namespace: o.Namespace, port: 443}
+	if o.WebhookHost != "" {
+		hosts = append([]string{o.WebhookHost}, hosts...)
+		target = webhookTarget{url: "https://" + net.JoinHostPort(o.WebhookHost, strconv.Itoa(o.WebhookPort)), namespace: o.Namespace}
+	}
+	if target.caBundle, err = servingCert(ctx, kube, o.Namespace, "podsg-webhook-cert", o.WebhookCertDir, hosts); err != nil {
+		return err
+	}
+	// Every replica writes the same configuration; the writes are idempotent.
+	if err := ensureWebhookConfigs(ctx, kube, target); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme(),
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.HealthAddr,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        "podsg-controller",
+		LeaderElectionNamespace: o.Namespace,
+		WebhookServer:           webhook.NewServer(webhook.Options{Port: o.WebhookPort, CertDir: o.WebhookCertDir}),
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	ec2, err := cloudec2.New(ctx, cloudec2.Options{Region: o.Region, Endpoint: o.EC2Endpoint, Registerer: crmetrics.Registry})
+	if err != nil {
+		return fmt.Errorf("creating EC2 client: %w", err)
+	}
+	tab, err := limits.Load(o.InstanceLimitsFile)
+	if err != nil {
+		return err
+	}
+	if _, err := Setup(ctx, mgr, ec2, Config{
+		ClusterName: o.ClusterName, VPCID: o.VPCID, Cooldown: o.BranchCooldown, SweepInterval: o.SweepInterval,
+		ControllerUsername: o.ControllerUsername, Limits: tab, Webhooks: true,
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding healthz: %w", err)
+	}
+	// Ready once the webhook server answers TLS: pods must not be sent to a replica that cannot.
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return fmt.Errorf("adding readyz: %w", err)
+	}
+	log.Info("starting podsg-controller", "cluster", o.ClusterName, "region", o.Region, "endpoint", o.EC2Endpoint)
+	return mgr.Start(ctx)
+}
+
+func scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(v1beta1.AddToScheme(s))
+	return s
+}

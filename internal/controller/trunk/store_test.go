@@ -1,0 +1,91 @@
+package trunk
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestVLANAllocation(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tests := map[string]struct {
+		limit    int
+		existing []Branch
+		foreign  []int
+		wantVLAN int
+		wantErr  error
+	}{
+		"empty trunk starts at 1":  {limit: 3, wantVLAN: 1},
+		"lowest free, not next":    {limit: 9, existing: []Branch{{PodUID: "a", VLAN: 1, ENIID: "e1"}, {PodUID: "b", VLAN: 3, ENIID: "e3"}}, wantVLAN: 2},
+		"cooling VLANs stay taken": {limit: 9, existing: []Branch{{PodUID: "a", VLAN: 1, ENIID: "e1", ReleaseAt: now}}, wantVLAN: 2},
+		"foreign VLANs stay taken": {limit: 9, foreign: []int{1, 2}, wantVLAN: 3},
+		"cooling counts against capacity": {limit: 2, existing: []Branch{
+			{PodUID: "a", VLAN: 1, ENIID: "e1"}, {PodUID: "b", VLAN: 2, ENIID: "e2", ReleaseAt: now}}, wantErr: ErrAtCapacity},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := NewStore(nil)
+			s.PutTrunk(Trunk{Node: "n", ID: "eni-trunk", Limit: tc.limit}, tc.existing, tc.foreign)
+			b, created, err := s.Reserve("n", "new", "ns", "p")
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if err == nil && (b.VLAN != tc.wantVLAN || !created) {
+				t.Fatalf("vlan = %d (created %v), want %d", b.VLAN, created, tc.wantVLAN)
+			}
+		})
+	}
+}
+
+func TestReserveReleaseCycle(t *testing.T) {
+	var notified []string
+	s := NewStore(func(n string) { notified = append(notified, n) })
+	if _, _, err := s.Reserve("n", "x", "ns", "p"); !errors.Is(err, ErrNoTrunk) {
+		t.Fatalf("want ErrNoTrunk, got %v", err)
+	}
+	s.PutTrunk(Trunk{Node: "n", ID: "eni-trunk", Limit: 2}, nil, nil)
+	for i := range 2 {
+		uid := types.UID(fmt.Sprint(i))
+		b, _, err := s.Reserve("n", uid, "ns", fmt.Sprint("p", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Update("n", uid, func(b *Branch) { b.ENIID = fmt.Sprint("eni-", b.VLAN) })
+		if again, created, _ := s.Reserve("n", uid, "ns", "p"); created || again.VLAN != b.VLAN {
+			t.Fatalf("second Reserve must return the same branch, got %+v created=%v", again, created)
+		}
+	}
+	now := time.Unix(1000, 0)
+	if !s.Release("n", "0", now.Add(time.Minute)) {
+		t.Fatal("release failed")
+	}
+	if u, _ := s.Usage("n"); u != (Usage{Limit: 2, InUse: 1, Cooling: 1}) || u.Available() != 1 {
+		t.Fatalf("usage = %+v", u)
+	}
+	if _, _, err := s.Reserve("n", "2", "ns", "p2"); !errors.Is(err, ErrAtCapacity) {
+		t.Fatalf("a cooling ENI must hold its slot, got %v", err)
+	}
+	if due := s.Due(now); len(due) != 0 {
+		t.Fatalf("nothing is due before the cool-down, got %v", due)
+	}
+	due := s.Due(now.Add(time.Minute))
+	if len(due) != 1 || due[0].VLAN != 1 {
+		t.Fatalf("due = %+v", due)
+	}
+	s.Drop("n", due[0])
+	b, _, err := s.Reserve("n", "2", "ns", "p2")
+	if err != nil || b.VLAN != 1 {
+		t.Fatalf("VLAN 1 must be free again: %+v %v", b, err)
+	}
+	// A reservation without an ENI frees its VLAN at once.
+	s.Release("n", "2", now)
+	if u, _ := s.Usage("n"); u.Cooling != 0 || u.InUse != 1 {
+		t.Fatalf("usage = %+v", u)
+	}
+	if len(notified) == 0 {
+		t.Fatal("capacity changes must be notified")
+	}
+}

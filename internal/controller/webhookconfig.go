@@ -1,0 +1,93 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podsg/podsg/config"
+)
+
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;create;update
+
+// Names of the webhook configurations podsg-controller owns.
+const (
+	MutatingWebhookName   = "podsg-mutating-webhook"
+	ValidatingWebhookName = "podsg-validating-webhook"
+)
+
+// webhookTarget says where the apiserver reaches the webhooks.
+type webhookTarget struct {
+	url       string // https://host:port, when running outside the cluster
+	service   string // else this Service in namespace
+	namespace string
+	port      int32
+	caBundle  []byte
+}
+
+// ensureWebhookConfigs creates or updates the configurations generated from the markers
+// (config/webhook), pointed at target with its CA. Both are fail-closed, so the namespaces
+// that must keep working without podsg (kube-system, podsg's own) are excluded.
+func ensureWebhookConfigs(ctx context.Context, kube client.Client, t webhookTarget) error {
+	mut, val, err := parseWebhookManifests()
+	if err != nil {
+		return err
+	}
+	exempt := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", t.namespace}}}}
+	for i := range mut.Webhooks {
+		mut.Webhooks[i].ClientConfig = t.clientConfig(*mut.Webhooks[i].ClientConfig.Service.Path)
+		mut.Webhooks[i].NamespaceSelector = exempt
+	}
+	for i := range val.Webhooks {
+		val.Webhooks[i].ClientConfig = t.clientConfig(*val.Webhooks[i].ClientConfig.Service.Path)
+		val.Webhooks[i].NamespaceSelector = exempt
+	}
+	mut.Name, val.Name = MutatingWebhookName, ValidatingWebhookName
+	for _, obj := range []client.Object{mut, val} {
+		cur := obj.DeepCopyObject().(client.Object)
+		err := kube.Get(ctx, client.ObjectKeyFromObject(obj), cur)
+		switch {
+		case apierrors.IsNotFound(err):
+			err = kube.Create(ctx, obj)
+		case err == nil:
+			obj.SetResourceVersion(cur.GetResourceVersion())
+			err = kube.Update(ctx, obj)
+		}
+		if err != nil {
+			return fmt.Errorf("writing webhook configuration %s: %w", obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
+func (t webhookTarget) clientConfig(path string) admissionregistrationv1.WebhookClientConfig {
+	if t.url != "" {
+		u := t.url + path
+		return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: t.caBundle}
+	}
+	return admissionregistrationv1.WebhookClientConfig{CABundle: t.caBundle, Service: &admissionregistrationv1.ServiceReference{
+		Namespace: t.namespace, Name: t.service, Path: &path, Port: &t.port}}
+}
+
+func parseWebhookManifests() (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+	mut := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	val := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(config.WebhookManifests), 4096)
+	for _, into := range []any{mut, val} {
+		if err := dec.Decode(into); err != nil && err != io.EOF {
+			return nil, nil, fmt.Errorf("parsing generated webhook manifests: %w", err)
+		}
+	}
+	if len(mut.Webhooks) == 0 || len(val.Webhooks) == 0 {
+		return nil, nil, fmt.Errorf("generated webhook manifests lack a configuration")
+	}
+	return mut, val, nil
+}

@@ -1,0 +1,241 @@
+package podnet_test
+
+import (
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/vishvananda/netlink"
+
+	"github.com/podsg/podsg/internal/podnet"
+	"github.com/podsg/podsg/internal/podstate"
+	"github.com/podsg/podsg/internal/testenv"
+)
+
+// The miniature VPC these tests build, all inside namespaces they create:
+//
+//	pod ── veth ── node ── trunk0 (10.99.0.10) ══ vxlan VNI 7 ══ (10.99.0.1) fabric: br7 = gateway 10.30.0.1
+//
+// The fabric is reachable from the node only through the vxlan sub-interface, so a pod that
+// pings the gateway proves its traffic leaves through its branch.
+const (
+	trunkIP   = "10.99.0.10"
+	fabricIP  = "10.99.0.1"
+	gateway   = "10.30.0.1"
+	podIP     = "10.30.0.5"
+	vlan      = 7
+	branchMAC = "02:3b:a8:a7:9c:f5"
+	port      = 4789
+)
+
+type world struct {
+	node, fabric ns.NetNS
+}
+
+func newNS(t *testing.T) ns.NetNS {
+	t.Helper()
+	n, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = n.Close()
+		_ = testutils.UnmountNS(n)
+	})
+	return n
+}
+
+func setup(t *testing.T) *world {
+	t.Helper()
+	testenv.RequireRoot(t)
+	w := &world{node: newNS(t), fabric: newNS(t)}
+	run(t, w.node, "ip", "link", "add", "trunk0", "type", "veth", "peer", "name", "fab-trunk", "netns", w.fabric.Path())
+	run(t, w.node, "ip", "addr", "add", trunkIP+"/24", "dev", "trunk0")
+	run(t, w.node, "ip", "link", "set", "trunk0", "up")
+	run(t, w.node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	run(t, w.fabric, "ip", "addr", "add", fabricIP+"/24", "dev", "fab-trunk")
+	run(t, w.fabric, "ip", "link", "set", "fab-trunk", "up")
+	run(t, w.fabric, "ip", "link", "add", "br7", "type", "vxlan", "id", "7", "local", fabricIP, "remote", trunkIP, "dstport", "4789", "dev", "fab-trunk")
+	run(t, w.fabric, "ip", "addr", "add", gateway+"/24", "dev", "br7")
+	run(t, w.fabric, "ip", "link", "set", "br7", "up")
+	// Like a VPC, the fabric knows which MAC (the branch ENI's) owns the pod's address.
+	run(t, w.fabric, "ip", "neigh", "add", podIP, "lladdr", branchMAC, "dev", "br7", "nud", "permanent")
+	return w
+}
+
+func run(t *testing.T, n ns.NetNS, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("nsenter", append([]string{"--net=" + n.Path(), "--"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func ping(n ns.NetNS, ip string) error {
+	return exec.Command("nsenter", "--net="+n.Path(), "--", "ping", "-c1", "-W1", ip).Run()
+}
+
+func branchRecord(mode string) *podstate.Record {
+	return &podstate.Record{Version: podstate.Version, ContainerID: "c1", IfName: "eth0", PodNamespace: "default", PodName: "postgres-test",
+		Kind: podstate.KindBranch, IP: netip.MustParseAddr(podIP), Gateway: netip.MustParseAddr(gateway),
+		HostVeth: podnet.HostVethName("vlan", "default", "postgres-test"), VLAN: vlan, BranchMAC: branchMAC,
+		SubnetCIDR: "10.30.0.0/24", SubInterface: podnet.SubInterfaceName(podnet.DriverVXLAN, vlan), TrunkLink: "trunk0",
+		RouteTable: 100 + vlan, Mode: mode}
+}
+
+var driver = podnet.VXLAN{Remote: net.ParseIP(fabricIP), Port: port}
+
+func add(t *testing.T, w *world, pod ns.NetNS, rec *podstate.Record) error {
+	t.Helper()
+	return w.node.Do(func(ns.NetNS) error {
+		_, err := podnet.Add(pod.Path(), rec, podnet.Options{MTU: 1400, Driver: driver})
+		return err
+	})
+}
+
+func inNode(t *testing.T, w *world, fn func() error) error {
+	t.Helper()
+	return w.node.Do(func(ns.NetNS) error { return fn() })
+}
+
+func TestBranchPodReachesItsGatewayThroughTheSubInterface(t *testing.T) {
+	for _, mode := range []string{podstate.ModeStrict, podstate.ModeStandard} {
+		t.Run(mode, func(t *testing.T) {
+			w := setup(t)
+			podNS := newNS(t)
+			rec := branchRecord(mode)
+			if err := add(t, w, podNS, rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := ping(podNS, gateway); err != nil {
+				t.Fatalf("pod cannot reach its gateway through %s: %v\nnode rules:\n%s", rec.SubInterface, err, run(t, w.node, "ip", "rule"))
+			}
+			if err := inNode(t, w, func() error { return podnet.Check(podNS.Path(), rec) }); err != nil {
+				t.Fatalf("CHECK right after ADD: %v", err)
+			}
+			// CHECK notices drift: remove the sub-interface's default route.
+			run(t, w.node, "ip", "route", "del", "default", "table", "107")
+			err := inNode(t, w, func() error { return podnet.Check(podNS.Path(), rec) })
+			if err == nil || !strings.Contains(err.Error(), "default route via "+rec.SubInterface) {
+				t.Fatalf("CHECK after deleting the route = %v, want drift naming it", err)
+			}
+			for i := range 2 { // DEL is idempotent
+				if err := inNode(t, w, func() error { return podnet.Del(podNS.Path(), rec) }); err != nil {
+					t.Fatalf("DEL #%d: %v", i+1, err)
+				}
+			}
+			expectClean(t, w, podNS, rec)
+		})
+	}
+}
+
+func TestRegularPod(t *testing.T) {
+	w := setup(t)
+	podNS := newNS(t)
+	rec := &podstate.Record{Version: podstate.Version, ContainerID: "c2", IfName: "eth0", PodNamespace: "default", PodName: "web",
+		Kind: podstate.KindRegular, IP: netip.MustParseAddr("10.99.0.50"), HostVeth: podnet.HostVethName("eni", "default", "web")}
+	if err := add(t, w, podNS, rec); err != nil {
+		t.Fatal(err)
+	}
+	// The node reaches the pod over the veth, and the pod reaches the node's address through it.
+	if err := w.node.Do(func(ns.NetNS) error { return exec.Command("ping", "-c1", "-W1", "10.99.0.50").Run() }); err != nil {
+		t.Fatalf("node -> pod: %v", err)
+	}
+	if err := ping(podNS, trunkIP); err != nil {
+		t.Fatalf("pod -> node: %v", err)
+	}
+	if err := inNode(t, w, func() error { return podnet.Del(podNS.Path(), rec) }); err != nil {
+		t.Fatal(err)
+	}
+	expectClean(t, w, podNS, rec)
+}
+
+// TestFailedAddRollsBack: a branch ADD that fails after the veth exists (the trunk link is
+// missing) leaves no interface, route or rule behind.
+func TestFailedAddRollsBack(t *testing.T) {
+	w := setup(t)
+	podNS := newNS(t)
+	rec := branchRecord(podstate.ModeStrict)
+	rec.TrunkLink = "no-such-trunk"
+	err := add(t, w, podNS, rec)
+	if err == nil || !strings.Contains(err.Error(), "no-such-trunk") {
+		t.Fatalf("ADD = %v, want an error naming the missing trunk", err)
+	}
+	expectClean(t, w, podNS, rec)
+}
+
+// TestDelWithoutNetns: kubelet may send DEL after the pod's namespace is gone.
+func TestDelWithoutNetns(t *testing.T) {
+	w := setup(t)
+	podNS := newNS(t)
+	rec := branchRecord(podstate.ModeStrict)
+	if err := add(t, w, podNS, rec); err != nil {
+		t.Fatal(err)
+	}
+	path := podNS.Path()
+	_ = podNS.Close()
+	if err := testutils.UnmountNS(podNS); err != nil {
+		t.Fatal(err)
+	}
+	if err := inNode(t, w, func() error { return podnet.Del(path, rec) }); err != nil {
+		t.Fatalf("DEL with the netns gone: %v", err)
+	}
+	if err := inNode(t, w, func() error { return podnet.Del("", rec) }); err != nil {
+		t.Fatalf("DEL with no netns: %v", err)
+	}
+	expectClean(t, w, nil, rec)
+}
+
+func expectClean(t *testing.T, w *world, podNS ns.NetNS, rec *podstate.Record) {
+	t.Helper()
+	err := w.node.Do(func(ns.NetNS) error {
+		for _, name := range []string{rec.HostVeth, rec.SubInterface} {
+			if name == "" {
+				continue
+			}
+			if _, err := netlink.LinkByName(name); err == nil {
+				t.Errorf("link %s left behind", name)
+			}
+		}
+		rules, err := netlink.RuleList(netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		for _, r := range rules {
+			if rec.RouteTable != 0 && r.Table == rec.RouteTable {
+				t.Errorf("rule %s left behind", r)
+			}
+		}
+		routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: 0}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			if r.Dst != nil && r.Dst.IP.Equal(rec.IP.AsSlice()) {
+				t.Errorf("route %s left behind", r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if podNS == nil {
+		return
+	}
+	err = podNS.Do(func(ns.NetNS) error {
+		if _, err := netlink.LinkByName(rec.IfName); err == nil {
+			t.Errorf("pod interface %s left behind", rec.IfName)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,70 @@
+package pod
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/podsg/podsg/api/v1beta1"
+)
+
+// Fail-closed for the same reason as the mutating webhook, and more: while it is down, anyone
+// who can create pods could name another pod's branch ENI in vpc.amazonaws.com/pod-eni and the
+// node agent would wire it up.
+//
+// +kubebuilder:webhook:path=/validate-v1-pod,mutating=false,failurePolicy=fail,sideEffects=None,groups="",resources=pods,verbs=create;update,versions=v1,name=vpod.podsg.io,admissionReviewVersions=v1,timeoutSeconds=5
+
+// DefaultControllerUsername is the identity of podsg-controller in the shipped deployment.
+const DefaultControllerUsername = "system:serviceaccount:podsg-system:podsg-controller"
+
+// Validator keeps the annotations the controller writes, and the node agent trusts, out of
+// the hands of everyone but the controller.
+type Validator struct {
+	controllerUsername string
+}
+
+var _ admission.Validator[*corev1.Pod] = (*Validator)(nil)
+
+// NewValidator returns a Validator that lets controllerUsername change the annotations.
+func NewValidator(controllerUsername string) *Validator {
+	return &Validator{controllerUsername: controllerUsername}
+}
+
+// ValidateCreate rejects a pod that arrives with a branch ENI already assigned.
+// podsg.io/security-groups needs no check here: the mutating webhook overwrites it.
+func (v *Validator) ValidateCreate(ctx context.Context, pod *corev1.Pod) (admission.Warnings, error) {
+	if v.isController(ctx) {
+		return nil, nil
+	}
+	if _, ok := pod.Annotations[v1beta1.AnnotationPodENI]; ok {
+		return nil, fmt.Errorf("annotation %s is set by podsg-controller only", v1beta1.AnnotationPodENI)
+	}
+	return nil, nil
+}
+
+// ValidateUpdate rejects changes to the controller's annotations by anyone else.
+func (v *Validator) ValidateUpdate(ctx context.Context, oldPod, newPod *corev1.Pod) (admission.Warnings, error) {
+	if v.isController(ctx) {
+		return nil, nil
+	}
+	for _, k := range []string{v1beta1.AnnotationPodENI, v1beta1.AnnotationSecurityGroups} {
+		ov, oldOK := oldPod.Annotations[k]
+		nv, newOK := newPod.Annotations[k]
+		if ov != nv || oldOK != newOK {
+			return nil, fmt.Errorf("annotation %s is set by podsg-controller only", k)
+		}
+	}
+	return nil, nil
+}
+
+// ValidateDelete allows every delete; the webhook is not registered for them.
+func (v *Validator) ValidateDelete(context.Context, *corev1.Pod) (admission.Warnings, error) {
+	return nil, nil
+}
+
+func (v *Validator) isController(ctx context.Context) bool {
+	req, err := admission.RequestFromContext(ctx)
+	return err == nil && req.UserInfo.Username == v.controllerUsername
+}
