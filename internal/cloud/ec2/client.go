@@ -83,7 +83,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		if rt == nil {
 			rt = http.DefaultTransport
 		}
-		o.HTTPClient = &http.Client{Transport: bufferedBodies(rt), Timeout: hc.Timeout}
+		o.HTTPClient = &http.Client{Transport: BufferedBodies(rt), Timeout: hc.Timeout}
 	})
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {

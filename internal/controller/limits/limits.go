@@ -1,20 +1,18 @@
 // Package limits knows how many branch ENIs a trunk on each EC2 instance type can carry. The
-// numbers are data (limits.txt, embedded) with an optional overrides file, so that a new
-// instance type needs a file change, not a release.
+// numbers come from the shared instance-type data (internal/cloud/instancetypes, types.json)
+// with an optional overrides file, so that a new instance type needs a file, not a release.
 package limits
 
 import (
 	"bufio"
 	"bytes"
-	_ "embed"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-)
 
-//go:embed limits.txt
-var builtin []byte
+	"github.com/podsg/podsg/internal/cloud/instancetypes"
+)
 
 // Table maps instance types to branch ENI limits.
 type Table struct {
@@ -25,8 +23,11 @@ type Table struct {
 // Load returns the built-in table, overlaid with overridesFile when it is not "".
 func Load(overridesFile string) (*Table, error) {
 	t := &Table{exact: map[string]int{}, families: map[string]int{}}
-	if err := t.parse(builtin); err != nil {
-		return nil, fmt.Errorf("parsing built-in limits: %w", err)
+	for _, it := range instancetypes.All() {
+		t.exact[it.Name] = it.BranchENIs
+		if !it.Trunking {
+			t.exact[it.Name] = 0
+		}
 	}
 	if overridesFile == "" {
 		return t, nil
@@ -42,7 +43,7 @@ func Load(overridesFile string) (*Table, error) {
 }
 
 // MustDefault returns the built-in table; it cannot fail since the data is compiled in and
-// covered by tests.
+// validated when the program starts.
 func MustDefault() *Table {
 	t, err := Load("")
 	if err != nil {

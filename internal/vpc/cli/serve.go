@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/podsg/podsg/internal/vpc/dataplane"
+	"github.com/podsg/podsg/internal/vpc/ec2api"
+	"github.com/podsg/podsg/internal/vpc/query"
+	"github.com/podsg/podsg/internal/vpc/server"
+	"github.com/podsg/podsg/internal/vpc/state"
+)
+
+// serveOptions are the serve command's flags.
+type serveOptions struct {
+	listen      string
+	allowRemote bool
+	stateDir    string
+	region      string
+	dataplane   string
+	credentials string
+	profile     string
+	requestLog  string
+	latency     time.Duration
+	limits      state.Limits
+}
+
+func newServe(stdout io.Writer) *cobra.Command {
+	o := serveOptions{limits: state.DefaultLimits()}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the EC2 Query API with state persisted in --state-dir",
+		Long: `Serve the EC2 Query API (version 2016-11-15) on --listen.
+
+State lives in <state-dir>/state.db (bbolt); every acknowledged mutation is on
+disk before the response is sent.
+
+--credentials names a file with one "ACCESS_KEY_ID SECRET_KEY" pair per line
+(# comments allowed); with it, requests must carry a valid SigV4 signature.
+Without it any (or no) signature is accepted.
+
+--profile is a built-in profile name ("aws": EC2's documented throttling
+buckets) or a YAML/JSON file with latency, throttle, faults and limits
+sections; see internal/vpc/server/profile.go.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), o, cmd.Flags().Changed, stdout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8450", "address to listen on")
+	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback --listen address")
+	f.StringVar(&o.stateDir, "state-dir", "", "directory holding the state file (required)")
+	f.StringVar(&o.region, "region", "us-west-2", "region served")
+	f.StringVar(&o.dataplane, "dataplane", "none", "data path applying the state (none)")
+	f.StringVar(&o.credentials, "credentials", "", "file of access keys; enables SigV4 verification")
+	f.StringVar(&o.profile, "profile", "", "realism profile: built-in name (aws) or YAML/JSON file")
+	f.StringVar(&o.requestLog, "request-log", "", "file to append one JSON line per request to")
+	f.DurationVar(&o.latency, "latency", 0, "latency added to every call (overrides the profile default)")
+	f.IntVar(&o.limits.SecurityGroupsPerInterface, "security-groups-per-interface", o.limits.SecurityGroupsPerInterface, "quota: security groups per ENI")
+	f.IntVar(&o.limits.RulesPerSecurityGroup, "rules-per-security-group", o.limits.RulesPerSecurityGroup, "quota: inbound (and outbound) rules per group")
+	_ = cmd.MarkFlagRequired("state-dir")
+	return cmd
+}
+
+func serve(ctx context.Context, o serveOptions, changed func(string) bool, stdout io.Writer) error {
+	log := logr.FromContextOrDiscard(ctx)
+	if err := checkListen(o.listen, o.allowRemote); err != nil {
+		return err
+	}
+	profile, err := loadProfile(o, changed)
+	if err != nil {
+		return err
+	}
+	dp, err := dataplane.New(o.dataplane)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
+		return fmt.Errorf("creating state dir: %w", err)
+	}
+	limits := o.limits
+	if profile.Limits != nil && !changed("security-groups-per-interface") && !changed("rules-per-security-group") {
+		limits = *profile.Limits
+	}
+	store, err := state.Open(ctx, state.Options{
+		Path: filepath.Join(o.stateDir, "state.db"), Region: o.region, Limits: limits, Applier: dp,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Close() }()
+
+	opts := server.Options{Router: query.NewRouter(), Registry: prometheus.NewRegistry(), Profile: profile, Log: log}
+	ec2api.New(store).Register(opts.Router)
+	if o.credentials != "" {
+		if opts.Credentials, err = readCredentials(o.credentials); err != nil {
+			return err
+		}
+	}
+	if o.requestLog != "" {
+		f, err := os.OpenFile(o.requestLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("opening request log: %w", err)
+		}
+		defer func() { _ = f.Close() }()
+		opts.RequestLog = f
+	}
+	srv, err := server.New(opts)
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, o.listen, srv, stdout, log)
+}
+
+func loadProfile(o serveOptions, changed func(string) bool) (server.Profile, error) {
+	var p server.Profile
+	if o.profile != "" {
+		var err error
+		if p, err = server.LoadProfile(o.profile); err != nil {
+			return p, err
+		}
+	}
+	if changed("latency") {
+		p.Latency.Default = server.Duration{Duration: o.latency}
+	}
+	return p, nil
+}
+
+func readCredentials(path string) (server.Credentials, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening credentials: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	return server.ParseCredentials(f)
+}
+
+// checkListen keeps the emulator on loopback unless explicitly told otherwise:
+// it accepts any credentials by default.
+func checkListen(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("parsing --listen: %w", err)
+	}
+	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" || allowRemote {
+		return nil
+	}
+	return fmt.Errorf("--listen %s is not a loopback address; pass --allow-remote to serve it", addr)
+}
+
+func listenAndServe(ctx context.Context, addr string, h http.Handler, stdout io.Writer, log logr.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// Scripts and tests read this line to learn the port of --listen :0.
+	fmt.Fprintf(stdout, "podsg-vpc listening on http://%s\n", ln.Addr())
+	log.Info("serving", "address", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,250 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/utils/clock"
+
+	"github.com/podsg/podsg/internal/vpc/apierr"
+	"github.com/podsg/podsg/internal/vpc/idgen"
+	"github.com/podsg/podsg/internal/vpc/query"
+)
+
+// maxBodyBytes bounds a request body; EC2 requests are small.
+const maxBodyBytes = 1 << 20
+
+// Options configure a Server.
+type Options struct {
+	Router *query.Router
+	// Registry receives the server's metrics and is served on /metrics.
+	Registry *prometheus.Registry
+	Clock    clock.PassiveClock
+	IDs      idgen.Source
+	// Credentials, when non-nil, turn on SigV4 verification.
+	Credentials Credentials
+	Profile     Profile
+	// RequestLog, when set, receives one JSON line per API request.
+	RequestLog io.Writer
+	// Sleep waits for injected latency; defaults to a timer honouring ctx.
+	Sleep func(ctx context.Context, d time.Duration)
+	Log   logr.Logger
+}
+
+// Server is the HTTP handler of the local VPC.
+type Server struct {
+	opts     Options
+	metrics  *metrics
+	throttle *throttler
+	faults   *injector
+	mux      *http.ServeMux
+	logMu    sync.Mutex
+}
+
+// New builds the handler.
+func New(opts Options) (*Server, error) {
+	if opts.Router == nil || opts.Registry == nil {
+		return nil, fmt.Errorf("server: router and registry are required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.IDs == nil {
+		opts.IDs = idgen.Crypto{}
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleepCtx
+	}
+	m, err := newMetrics(opts.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	s := &Server{
+		opts:     opts,
+		metrics:  m,
+		throttle: newThrottler(opts.Profile.Throttle),
+		faults:   newInjector(opts.Profile.Faults, opts.Clock.Now()),
+		mux:      http.NewServeMux(),
+	}
+	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	s.mux.Handle("/metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("/", s.serveAPI)
+	return s, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// outcome is what one API call produced, for metrics and the request log.
+type outcome struct {
+	action string
+	code   string
+	status int
+}
+
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	start := s.opts.Clock.Now()
+	reqID := idgen.UUID(s.opts.IDs)
+	var buf bytes.Buffer
+	out := s.handle(r, reqID, &buf)
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	w.Header().Set("X-Amzn-Requestid", reqID)
+	w.WriteHeader(out.status)
+	_, _ = w.Write(buf.Bytes())
+
+	elapsed := s.opts.Clock.Since(start)
+	s.metrics.requests.WithLabelValues(out.action, out.code).Inc()
+	s.metrics.duration.WithLabelValues(out.action).Observe(elapsed.Seconds())
+	s.logRequest(r, reqID, out, elapsed)
+}
+
+// handle runs one API call, writing the XML body to buf.
+func (s *Server) handle(r *http.Request, reqID string, buf *bytes.Buffer) outcome {
+	action := actionUnknown
+	req, err := s.decode(r)
+	if err == nil {
+		if _, known := s.opts.Router.Lookup(req.Action); known {
+			action = req.Action
+		}
+		req.RequestID = reqID
+		err = s.call(r.Context(), req)(buf)
+	}
+	if err == nil {
+		return outcome{action: action, code: codeSuccess, status: http.StatusOK}
+	}
+	e, ok := apierr.As(err)
+	if !ok {
+		s.opts.Log.Error(err, "request failed", "action", action, "requestId", reqID)
+		e = apierr.Internal()
+	}
+	buf.Reset()
+	_ = query.WriteError(buf, e, reqID)
+	return outcome{action: action, code: e.Code, status: e.HTTPStatus()}
+}
+
+// decode reads and authenticates the request and extracts its parameters.
+func (s *Server) decode(r *http.Request) (*query.Request, error) {
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		return nil, &apierr.Error{Code: "InvalidHttpRequest", Message: "Only GET and POST are supported.", Status: http.StatusMethodNotAllowed}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
+	if err != nil {
+		return nil, &apierr.Error{Code: "InvalidHttpRequest", Message: "The request body could not be read or is too large.", Status: http.StatusRequestEntityTooLarge}
+	}
+	if s.opts.Credentials != nil {
+		if err := verifySigV4(r, body, s.opts.Credentials, s.opts.Clock.Now()); err != nil {
+			return nil, err
+		}
+	}
+	values := r.URL.Query()
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPost && (ct == "application/x-www-form-urlencoded" || ct == "") {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, apierr.InvalidValue("The request body is not valid form encoding.")
+		}
+		for k, v := range form {
+			values[k] = append(values[k], v...)
+		}
+	}
+	params := query.FromValues(values)
+	action, err := params.Required("Action")
+	if err != nil {
+		return nil, err
+	}
+	if v := params.String("Version"); v != "" && v != query.Version {
+		return nil, apierr.New("NoSuchVersion", "The requested version (%s) of service AmazonEC2 does not exist", v)
+	}
+	return &query.Request{Action: action, Params: params}, nil
+}
+
+// call applies the realism knobs and runs the handler, returning a writer
+// for its response. A panicking handler becomes InternalError.
+func (s *Server) call(ctx context.Context, req *query.Request) func(*bytes.Buffer) error {
+	h, ok := s.opts.Router.Lookup(req.Action)
+	if !ok {
+		return fail(apierr.New(apierr.CodeInvalidAction, "The action %s is not valid for this web service.", req.Action))
+	}
+	now := s.opts.Clock.Now()
+	if !s.throttle.allow(req.Action, req.Params, now) {
+		return fail(apierr.Throttled())
+	}
+	if e := s.faults.check(req.Action, now); e != nil {
+		return fail(e)
+	}
+	if d := s.latency(req.Action); d > 0 {
+		s.opts.Sleep(ctx, d)
+	}
+	resp, err := s.invoke(ctx, h, req)
+	if err != nil {
+		return fail(err)
+	}
+	return func(buf *bytes.Buffer) error { return query.WriteResponse(buf, req.Action, req.RequestID, resp) }
+}
+
+func fail(err error) func(*bytes.Buffer) error { return func(*bytes.Buffer) error { return err } }
+
+func (s *Server) invoke(ctx context.Context, h query.Handler, req *query.Request) (resp query.Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.opts.Log.Error(fmt.Errorf("panic: %v", p), "handler panicked", "action", req.Action, "requestId", req.RequestID, "stack", string(debug.Stack()))
+			resp, err = nil, apierr.Internal()
+		}
+	}()
+	resp, err = h(ctx, req)
+	if err == nil && resp == nil {
+		err = errors.New("handler returned no response")
+	}
+	return resp, err
+}
+
+func (s *Server) latency(action string) time.Duration {
+	if d, ok := s.opts.Profile.Latency.Actions[action]; ok {
+		return d.Duration
+	}
+	return s.opts.Profile.Latency.Default.Duration
+}
+
+type logLine struct {
+	Time       time.Time `json:"time"`
+	RequestID  string    `json:"requestId"`
+	Action     string    `json:"action"`
+	Code       string    `json:"code"`
+	Status     int       `json:"status"`
+	DurationMs float64   `json:"durationMs"`
+	Remote     string    `json:"remote"`
+}
+
+func (s *Server) logRequest(r *http.Request, reqID string, out outcome, d time.Duration) {
+	if s.opts.RequestLog == nil {
+		return
+	}
+	line, _ := json.Marshal(logLine{
+		Time: s.opts.Clock.Now().UTC(), RequestID: reqID, Action: out.action, Code: out.code, Status: out.status,
+		DurationMs: float64(d.Microseconds()) / 1000, Remote: r.RemoteAddr,
+	})
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	_, _ = s.opts.RequestLog.Write(append(line, '\n'))
+}

@@ -1,0 +1,167 @@
+package state
+
+// model is the in-memory state: the tables plus secondary indexes kept in
+// step by the tables' reindex hooks, so undoing a write also undoes its
+// index changes.
+type model struct {
+	vpcs      *table[VPC]
+	subnets   *table[Subnet]
+	groups    *table[SecurityGroup]
+	instances *table[Instance]
+	enis      *table[ENI]
+	assocs    *table[TrunkAssociation]
+	tokens    *table[ClientToken]
+
+	ipOwner        map[string]map[string]string // subnet → ip → eni
+	macOwner       map[string]string            // mac → eni
+	enisByInstance map[string]set               // instance → enis
+	enisByGroup    map[string]set               // security group → enis using it
+	ruleRefs       map[string]set               // security group → groups whose rules reference it
+	subnetsByVPC   map[string]set
+	groupsByVPC    map[string]set
+	groupByName    map[string]string // vpc/name → group
+	assocsByTrunk  map[string]set
+	vlanOwner      map[string]map[int]string // trunk → vlan → association
+	ruleOwner      map[string]string         // sgr- id → group
+}
+
+type set map[string]struct{}
+
+func addTo(m map[string]set, key, member string) {
+	s := m[key]
+	if s == nil {
+		s = set{}
+		m[key] = s
+	}
+	s[member] = struct{}{}
+}
+
+func removeFrom(m map[string]set, key, member string) {
+	if s := m[key]; s != nil {
+		delete(s, member)
+		if len(s) == 0 {
+			delete(m, key)
+		}
+	}
+}
+
+func newModel() *model {
+	m := &model{
+		vpcs:           newTable[VPC]("vpcs"),
+		subnets:        newTable[Subnet]("subnets"),
+		groups:         newTable[SecurityGroup]("securityGroups"),
+		instances:      newTable[Instance]("instances"),
+		enis:           newTable[ENI]("networkInterfaces"),
+		assocs:         newTable[TrunkAssociation]("trunkAssociations"),
+		tokens:         newTable[ClientToken]("clientTokens"),
+		ipOwner:        map[string]map[string]string{},
+		macOwner:       map[string]string{},
+		enisByInstance: map[string]set{},
+		enisByGroup:    map[string]set{},
+		ruleRefs:       map[string]set{},
+		subnetsByVPC:   map[string]set{},
+		groupsByVPC:    map[string]set{},
+		groupByName:    map[string]string{},
+		assocsByTrunk:  map[string]set{},
+		vlanOwner:      map[string]map[int]string{},
+		ruleOwner:      map[string]string{},
+	}
+	m.subnets.reindex = m.reindexSubnet
+	m.groups.reindex = m.reindexGroup
+	m.enis.reindex = m.reindexENI
+	m.assocs.reindex = m.reindexAssoc
+	return m
+}
+
+func (m *model) tables() []anyTable {
+	return []anyTable{m.vpcs, m.subnets, m.groups, m.instances, m.enis, m.assocs, m.tokens}
+}
+
+func (m *model) table(kind string) anyTable {
+	for _, t := range m.tables() {
+		if t.name() == kind {
+			return t
+		}
+	}
+	return nil
+}
+
+func (m *model) reindexSubnet(old, new *Subnet) {
+	if old != nil {
+		removeFrom(m.subnetsByVPC, old.VPCID, old.ID)
+	}
+	if new != nil {
+		addTo(m.subnetsByVPC, new.VPCID, new.ID)
+	}
+}
+
+func (m *model) reindexGroup(old, new *SecurityGroup) {
+	if old != nil {
+		removeFrom(m.groupsByVPC, old.VPCID, old.ID)
+		delete(m.groupByName, old.VPCID+"/"+old.Name)
+		for _, r := range old.Rules {
+			delete(m.ruleOwner, r.ID)
+			if r.GroupID != "" {
+				removeFrom(m.ruleRefs, r.GroupID, old.ID)
+			}
+		}
+	}
+	if new != nil {
+		addTo(m.groupsByVPC, new.VPCID, new.ID)
+		m.groupByName[new.VPCID+"/"+new.Name] = new.ID
+		for _, r := range new.Rules {
+			m.ruleOwner[r.ID] = new.ID
+			if r.GroupID != "" {
+				addTo(m.ruleRefs, r.GroupID, new.ID)
+			}
+		}
+	}
+}
+
+func (m *model) reindexENI(old, new *ENI) {
+	if old != nil {
+		for _, ip := range old.PrivateIPs {
+			if owners := m.ipOwner[old.SubnetID]; owners[ip] == old.ID {
+				delete(owners, ip)
+			}
+		}
+		delete(m.macOwner, old.MAC)
+		for _, g := range old.Groups {
+			removeFrom(m.enisByGroup, g, old.ID)
+		}
+		if old.Attachment != nil {
+			removeFrom(m.enisByInstance, old.Attachment.InstanceID, old.ID)
+		}
+	}
+	if new != nil {
+		owners := m.ipOwner[new.SubnetID]
+		if owners == nil {
+			owners = map[string]string{}
+			m.ipOwner[new.SubnetID] = owners
+		}
+		for _, ip := range new.PrivateIPs {
+			owners[ip] = new.ID
+		}
+		m.macOwner[new.MAC] = new.ID
+		for _, g := range new.Groups {
+			addTo(m.enisByGroup, g, new.ID)
+		}
+		if new.Attachment != nil {
+			addTo(m.enisByInstance, new.Attachment.InstanceID, new.ID)
+		}
+	}
+}
+
+func (m *model) reindexAssoc(old, new *TrunkAssociation) {
+	if old != nil {
+		removeFrom(m.assocsByTrunk, old.TrunkID, old.ID)
+		delete(m.vlanOwner[old.TrunkID], old.VlanID)
+	}
+	if new != nil {
+		addTo(m.assocsByTrunk, new.TrunkID, new.ID)
+		if m.vlanOwner[new.TrunkID] == nil {
+			m.vlanOwner[new.TrunkID] = map[int]string{}
+		}
+		m.vlanOwner[new.TrunkID][new.VlanID] = new.ID
+	}
+}
