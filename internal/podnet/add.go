@@ -136,7 +136,7 @@ func setupBranch(rec *podstate.Record, hostVethIndex int, d SubInterfaceDriver) 
 	if err := deleteLinkByName(rec.SubInterface); err != nil { // the trunk may have changed
 		return err
 	}
-	sub, err := d.NewLink(trunk, rec.SubInterface, rec.VLAN, mac)
+	sub, err := d.NewLink(trunk, rec, mac)
 	if err != nil {
 		return fmt.Errorf("describing sub-interface %s: %w", rec.SubInterface, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"net"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/podsg/podsg/internal/podstate"
 )
 
 // Sub-interface drivers.
@@ -19,7 +21,7 @@ const (
 // SubInterfaceDriver builds the link that carries one branch ENI's traffic on the trunk.
 type SubInterfaceDriver interface {
 	Name() string
-	NewLink(trunk netlink.Link, name string, vlan int, mac net.HardwareAddr) (netlink.Link, error)
+	NewLink(trunk netlink.Link, rec *podstate.Record, mac net.HardwareAddr) (netlink.Link, error)
 }
 
 // VLAN is the AWS driver.
@@ -29,36 +31,45 @@ type VLAN struct{}
 func (VLAN) Name() string { return DriverVLAN }
 
 // NewLink implements SubInterfaceDriver.
-func (VLAN) NewLink(trunk netlink.Link, name string, vlan int, mac net.HardwareAddr) (netlink.Link, error) {
+func (VLAN) NewLink(trunk netlink.Link, rec *podstate.Record, mac net.HardwareAddr) (netlink.Link, error) {
 	return &netlink.Vlan{
-		LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: trunk.Attrs().Index, HardwareAddr: mac},
-		VlanId:    vlan,
+		LinkAttrs: netlink.LinkAttrs{Name: rec.SubInterface, ParentIndex: trunk.Attrs().Index, HardwareAddr: mac},
+		VlanId:    rec.VLAN,
 	}, nil
 }
 
-// VXLAN is the local VPC driver. Remote is the VPC fabric's vxlan endpoint on the trunk link,
-// Port its UDP port; the local end is the trunk's own address.
+// VXLAN is the local VPC driver (docs/local-vpc.md): a vxlan device with VNI = VLAN id,
+// originating from the trunk's own address and terminated by the VPC fabric at the trunk
+// subnet's gateway (base address + 1), as EC2's router answers there.
 type VXLAN struct {
-	Remote net.IP
-	Port   int
+	// Port is the UDP port; 0 means 4789, the local VPC's.
+	Port int
 }
 
 // Name implements SubInterfaceDriver.
 func (VXLAN) Name() string { return DriverVXLAN }
 
 // NewLink implements SubInterfaceDriver.
-func (d VXLAN) NewLink(trunk netlink.Link, name string, vlan int, mac net.HardwareAddr) (netlink.Link, error) {
+func (d VXLAN) NewLink(trunk netlink.Link, rec *podstate.Record, mac net.HardwareAddr) (netlink.Link, error) {
 	local, err := firstIPv4(trunk)
 	if err != nil {
 		return nil, err
 	}
+	port := d.Port
+	if port == 0 {
+		port = 4789
+	}
+	remote := rec.TrunkGateway
+	if !remote.IsValid() {
+		remote = rec.Gateway
+	}
 	return &netlink.Vxlan{
-		LinkAttrs:    netlink.LinkAttrs{Name: name, HardwareAddr: mac, MTU: trunk.Attrs().MTU - vxlanOverhead},
-		VxlanId:      vlan,
+		LinkAttrs:    netlink.LinkAttrs{Name: rec.SubInterface, HardwareAddr: mac, MTU: trunk.Attrs().MTU - vxlanOverhead},
+		VxlanId:      rec.VLAN,
 		VtepDevIndex: trunk.Attrs().Index,
 		SrcAddr:      local,
-		Group:        d.Remote,
-		Port:         d.Port,
+		Group:        remote.AsSlice(),
+		Port:         port,
 		Learning:     false,
 	}, nil
 }

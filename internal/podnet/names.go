@@ -24,10 +24,6 @@ func HostVethName(prefix, namespace, name string) string {
 	return prefix + hex.EncodeToString(sum[:])[:11]
 }
 
-// SubInterfaceName names a trunk sub-interface by its VLAN id and driver.
-func SubInterfaceName(driver string, vlan int) string {
-	if driver == DriverVXLAN {
-		return fmt.Sprintf("vx.eth.%d", vlan)
-	}
-	return fmt.Sprintf("vlan.eth.%d", vlan)
-}
+// SubInterfaceName names a trunk sub-interface by its VLAN id, as AWS's VPC CNI does, whatever
+// the driver: operators and the local VPC's fabric find it by that name.
+func SubInterfaceName(vlan int) string { return fmt.Sprintf("vlan.eth.%d", vlan) }

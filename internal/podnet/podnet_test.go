@@ -1,7 +1,6 @@
 package podnet_test
 
 import (
-	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -18,7 +17,8 @@ import (
 
 // The miniature VPC these tests build, all inside namespaces they create:
 //
-//	pod ── veth ── node ── trunk0 (10.99.0.10) ══ vxlan VNI 7 ══ (10.99.0.1) fabric: br7 = gateway 10.30.0.1
+//	pod ── veth ── node ── trunk0 (10.99.0.10/24) ══ vxlan VNI 7 ══ (10.99.0.1, the trunk
+//	subnet's gateway) fabric: br7 = the pod subnet's gateway 10.30.0.1
 //
 // The fabric is reachable from the node only through the vxlan sub-interface, so a pod that
 // pings the gateway proves its traffic leaves through its branch.
@@ -85,11 +85,11 @@ func branchRecord(mode string) *podstate.Record {
 	return &podstate.Record{Version: podstate.Version, ContainerID: "c1", IfName: "eth0", PodNamespace: "default", PodName: "postgres-test",
 		Kind: podstate.KindBranch, IP: netip.MustParseAddr(podIP), Gateway: netip.MustParseAddr(gateway),
 		HostVeth: podnet.HostVethName("vlan", "default", "postgres-test"), VLAN: vlan, BranchMAC: branchMAC,
-		SubnetCIDR: "10.30.0.0/24", SubInterface: podnet.SubInterfaceName(podnet.DriverVXLAN, vlan), TrunkLink: "trunk0",
-		RouteTable: 100 + vlan, Mode: mode}
+		SubnetCIDR: "10.30.0.0/24", SubInterface: podnet.SubInterfaceName(vlan), TrunkLink: "trunk0",
+		RouteTable: 100 + vlan, Mode: mode, TrunkGateway: netip.MustParseAddr(fabricIP)}
 }
 
-var driver = podnet.VXLAN{Remote: net.ParseIP(fabricIP), Port: port}
+var driver = podnet.VXLAN{Port: port}
 
 func add(t *testing.T, w *world, pod ns.NetNS, rec *podstate.Record) error {
 	t.Helper()

@@ -51,9 +51,12 @@ type Record struct {
 	SubnetCIDR   string `json:"subnetCIDR,omitempty"`
 	SubInterface string `json:"subInterface,omitempty"`
 	// TrunkLink is the node's trunk interface the sub-interface sits on.
-	TrunkLink  string `json:"trunkLink,omitempty"`
-	RouteTable int    `json:"routeTable,omitempty"`
-	Mode       string `json:"mode,omitempty"`
+	TrunkLink string `json:"trunkLink,omitempty"`
+	// TrunkGateway is the router address of the trunk's subnet, where a vxlan sub-interface
+	// sends its frames in the local VPC; unset means Gateway (branch and trunk share a subnet).
+	TrunkGateway netip.Addr `json:"trunkGateway,omitzero"`
+	RouteTable   int        `json:"routeTable,omitempty"`
+	Mode         string     `json:"mode,omitempty"`
 }
 
 // Key names the record's file: one per container and interface.

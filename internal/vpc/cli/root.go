@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
@@ -15,6 +17,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var code exitCode
+		if errors.As(err, &code) { // exec: the command's own status, no message
+			return int(code)
+		}
 		fmt.Fprintln(stderr, "podsg-vpc:", err)
 		return 1
 	}
@@ -36,6 +42,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().IntVarP(&verbosity, "verbosity", "v", 0, "log verbosity (0 = info, 1 = debug)")
-	root.AddCommand(newServe(stdout))
+	root.AddCommand(newServe(stdout), newCleanup(), newExec(os.Stdin, stdout, stderr), newFlows(stdout))
 	return root
 }

@@ -16,8 +16,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podsg/podsg/internal/vpc/dataplane"
+	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/ec2api"
 	"github.com/podsg/podsg/internal/vpc/query"
+	"github.com/podsg/podsg/internal/vpc/rds"
+	"github.com/podsg/podsg/internal/vpc/rdsapi"
 	"github.com/podsg/podsg/internal/vpc/server"
 	"github.com/podsg/podsg/internal/vpc/state"
 )
@@ -63,7 +66,7 @@ sections; see internal/vpc/server/profile.go.`,
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback --listen address")
 	f.StringVar(&o.stateDir, "state-dir", "", "directory holding the state file (required)")
 	f.StringVar(&o.region, "region", "us-west-2", "region served")
-	f.StringVar(&o.dataplane, "dataplane", "none", "data path applying the state (none)")
+	f.StringVar(&o.dataplane, "dataplane", "none", "data path applying the state: none, or netns (root: instances as network namespaces, security groups in nftables)")
 	f.StringVar(&o.credentials, "credentials", "", "file of access keys; enables SigV4 verification")
 	f.StringVar(&o.profile, "profile", "", "realism profile: built-in name (aws) or YAML/JSON file")
 	f.StringVar(&o.requestLog, "request-log", "", "file to append one JSON line per request to")
@@ -83,12 +86,22 @@ func serve(ctx context.Context, o serveOptions, changed func(string) bool, stdou
 	if err != nil {
 		return err
 	}
-	dp, err := dataplane.New(o.dataplane)
+	dp, err := dataplane.New(o.dataplane, dataplane.WithStateDir(o.stateDir), dataplane.WithRegion(o.region), dataplane.WithLog(log))
 	if err != nil {
 		return err
 	}
+	if c, ok := dp.(io.Closer); ok {
+		defer func() { _ = c.Close() }() // stops the metadata listeners; kernel state stays for the next start
+	}
 	if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
 		return fmt.Errorf("creating state dir: %w", err)
+	}
+	if o.dataplane == "netns" {
+		// The local RDS runs PostgreSQL as user postgres, which must traverse into
+		// <state-dir>/rds: search permission only, nobody else can list the state dir.
+		if err := addSearchPermission(o.stateDir); err != nil {
+			return err
+		}
 	}
 	limits := o.limits
 	if profile.Limits != nil && !changed("security-groups-per-interface") && !changed("rules-per-security-group") {
@@ -104,6 +117,17 @@ func serve(ctx context.Context, o serveOptions, changed func(string) bool, stdou
 
 	opts := server.Options{Router: query.NewRouter(), Registry: prometheus.NewRegistry(), Profile: profile, Log: log}
 	ec2api.New(store).Register(opts.Router)
+	if o.dataplane == "netns" {
+		// RDS needs the data path: a database is a namespace with an ENI in the VPC.
+		dbs, err := rds.New(rds.Options{Store: store, Names: topo.Names{ID: topo.IDFromStateDir(o.stateDir)}, Dir: filepath.Join(o.stateDir, "rds")})
+		if err != nil {
+			return err
+		}
+		if err := dbs.Resume(ctx); err != nil {
+			return fmt.Errorf("restarting databases: %w", err)
+		}
+		opts.Services = append(opts.Services, rdsapi.Service(store, dbs))
+	}
 	if o.credentials != "" {
 		if opts.Credentials, err = readCredentials(o.credentials); err != nil {
 			return err
@@ -182,5 +206,16 @@ func listenAndServe(ctx context.Context, addr string, h http.Handler, stdout io.
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	log.Info("stopped")
+	return nil
+}
+
+func addSearchPermission(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("reading state dir: %w", err)
+	}
+	if err := os.Chmod(dir, fi.Mode().Perm()|0o011); err != nil {
+		return fmt.Errorf("making the state dir searchable for the RDS databases: %w", err)
+	}
 	return nil
 }

@@ -3,7 +3,13 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"os/exec"
 
+	"github.com/go-logr/logr"
+
+	"github.com/podsg/podsg/internal/vpc/dataplane/firewall"
+	"github.com/podsg/podsg/internal/vpc/dataplane/netnsdp"
+	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/state"
 )
 
@@ -13,7 +19,9 @@ import (
 // after every mutation, before the mutating API call is answered; so a
 // successful EC2 response means the data path already reflects it. An error
 // becomes InternalError for that call; the mutation stays committed and the
-// next Apply is expected to converge.
+// next Apply is expected to converge. A Dataplane that also implements
+// io.Closer is closed at shutdown (its kernel state stays for the next
+// start).
 type Dataplane = state.Applier
 
 // None is the no-op data path: API and state only.
@@ -24,11 +32,59 @@ func (None) Apply(context.Context, *state.Snapshot) error { return nil }
 
 var _ Dataplane = None{}
 
-// New returns the data path named by the --dataplane flag.
-func New(name string) (Dataplane, error) {
+// Options configure the data path New builds.
+type Options struct {
+	// StateDir identifies the server: kernel objects carry an id derived
+	// from it, so two servers never touch each other's.
+	StateDir string
+	Region   string
+	Log      logr.Logger
+}
+
+// Option sets an Option field.
+type Option func(*Options)
+
+// WithStateDir sets Options.StateDir.
+func WithStateDir(dir string) Option { return func(o *Options) { o.StateDir = dir } }
+
+// WithRegion sets Options.Region.
+func WithRegion(region string) Option { return func(o *Options) { o.Region = region } }
+
+// WithLog sets Options.Log.
+func WithLog(log logr.Logger) Option { return func(o *Options) { o.Log = log } }
+
+// New returns the data path named by the --dataplane flag: "none", or
+// "netns" (root only: namespaces, veths, nftables; needs WithStateDir).
+func New(name string, opts ...Option) (Dataplane, error) {
+	var o Options
+	for _, f := range opts {
+		f(&o)
+	}
 	switch name {
 	case "", "none":
 		return None{}, nil
+	case "netns":
+		if o.StateDir == "" {
+			return nil, fmt.Errorf("dataplane netns: a state dir is required")
+		}
+		return netnsdp.New(netnsdp.Options{ID: topo.IDFromStateDir(o.StateDir), Region: o.Region, IMDS: true, Log: o.Log})
 	}
-	return nil, fmt.Errorf("unknown dataplane %q (supported: none)", name)
+	return nil, fmt.Errorf("unknown dataplane %q (supported: none, netns)", name)
+}
+
+// Cleanup removes every kernel object the netns data path of the server
+// with this state dir created (`podsg-vpc cleanup`).
+func Cleanup(stateDir string) error { return netnsdp.Cleanup(topo.IDFromStateDir(stateDir)) }
+
+// Start starts cmd inside an instance of the server with this state dir
+// (`podsg-vpc exec`); the caller waits for it. No running server is needed.
+func Start(stateDir, instanceID string, cmd *exec.Cmd) error {
+	return netnsdp.Start(topo.Names{ID: topo.IDFromStateDir(stateDir)}, instanceID, cmd)
+}
+
+// Flows returns the per-ENI, per-rule packet counters of the server with
+// this state dir, for the given VPCs (all when none): which rule let a
+// packet in, or that the default deny dropped it (`podsg-vpc flows`).
+func Flows(stateDir string, vpcIDs ...string) ([]firewall.Flow, error) {
+	return netnsdp.Flows(topo.Names{ID: topo.IDFromStateDir(stateDir)}, vpcIDs...)
 }

@@ -29,7 +29,10 @@ const maxBodyBytes = 1 << 20
 
 // Options configure a Server.
 type Options struct {
+	// Router serves EC2 (Version 2016-11-15), the default when a request names no version.
 	Router *query.Router
+	// Services are further APIs on the same endpoint, chosen by the request's Version (RDS).
+	Services []*query.Service
 	// Registry receives the server's metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	Clock    clock.PassiveClock
@@ -50,6 +53,8 @@ type Server struct {
 	metrics  *metrics
 	throttle *throttler
 	faults   *injector
+	ec2      *query.Service
+	services map[string]*query.Service // by Version, besides ec2
 	mux      *http.ServeMux
 	logMu    sync.Mutex
 }
@@ -77,7 +82,15 @@ func New(opts Options) (*Server, error) {
 		metrics:  m,
 		throttle: newThrottler(opts.Profile.Throttle),
 		faults:   newInjector(opts.Profile.Faults, opts.Clock.Now()),
+		ec2:      query.EC2(opts.Router),
+		services: map[string]*query.Service{},
 		mux:      http.NewServeMux(),
+	}
+	for _, svc := range opts.Services {
+		if svc.Version == query.Version || s.services[svc.Version] != nil {
+			return nil, fmt.Errorf("server: two services with version %s", svc.Version)
+		}
+		s.services[svc.Version] = svc
 	}
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.Handle("/metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
@@ -122,14 +135,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 // handle runs one API call, writing the XML body to buf.
 func (s *Server) handle(r *http.Request, reqID string, buf *bytes.Buffer) outcome {
-	action := actionUnknown
+	action, svc := actionUnknown, s.ec2
 	req, err := s.decode(r)
 	if err == nil {
-		if _, known := s.opts.Router.Lookup(req.Action); known {
+		svc = req.svc
+		if _, known := svc.Router.Lookup(req.Action); known {
 			action = req.Action
 		}
 		req.RequestID = reqID
-		err = s.call(r.Context(), req)(buf)
+		err = s.call(r.Context(), svc, &req.Request)(buf)
 	}
 	if err == nil {
 		return outcome{action: action, code: codeSuccess, status: http.StatusOK}
@@ -140,12 +154,18 @@ func (s *Server) handle(r *http.Request, reqID string, buf *bytes.Buffer) outcom
 		e = apierr.Internal()
 	}
 	buf.Reset()
-	_ = query.WriteError(buf, e, reqID)
+	_ = svc.WriteError(buf, e, reqID)
 	return outcome{action: action, code: e.Code, status: e.HTTPStatus()}
 }
 
-// decode reads and authenticates the request and extracts its parameters.
-func (s *Server) decode(r *http.Request) (*query.Request, error) {
+// request is a decoded call and the service it is for.
+type request struct {
+	query.Request
+	svc *query.Service
+}
+
+// decode reads and authenticates the request, extracts its parameters and picks the service.
+func (s *Server) decode(r *http.Request) (*request, error) {
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		return nil, &apierr.Error{Code: "InvalidHttpRequest", Message: "Only GET and POST are supported.", Status: http.StatusMethodNotAllowed}
 	}
@@ -173,16 +193,19 @@ func (s *Server) decode(r *http.Request) (*query.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	svc := s.ec2
 	if v := params.String("Version"); v != "" && v != query.Version {
-		return nil, apierr.New("NoSuchVersion", "The requested version (%s) of service AmazonEC2 does not exist", v)
+		if svc = s.services[v]; svc == nil {
+			return nil, apierr.New("NoSuchVersion", "The requested version (%s) of service AmazonEC2 does not exist", v)
+		}
 	}
-	return &query.Request{Action: action, Params: params}, nil
+	return &request{Request: query.Request{Action: action, Params: params}, svc: svc}, nil
 }
 
 // call applies the realism knobs and runs the handler, returning a writer
 // for its response. A panicking handler becomes InternalError.
-func (s *Server) call(ctx context.Context, req *query.Request) func(*bytes.Buffer) error {
-	h, ok := s.opts.Router.Lookup(req.Action)
+func (s *Server) call(ctx context.Context, svc *query.Service, req *query.Request) func(*bytes.Buffer) error {
+	h, ok := svc.Router.Lookup(req.Action)
 	if !ok {
 		return fail(apierr.New(apierr.CodeInvalidAction, "The action %s is not valid for this web service.", req.Action))
 	}
@@ -200,7 +223,7 @@ func (s *Server) call(ctx context.Context, req *query.Request) func(*bytes.Buffe
 	if err != nil {
 		return fail(err)
 	}
-	return func(buf *bytes.Buffer) error { return query.WriteResponse(buf, req.Action, req.RequestID, resp) }
+	return func(buf *bytes.Buffer) error { return svc.WriteResponse(buf, req.Action, req.RequestID, resp) }
 }
 
 func fail(err error) func(*bytes.Buffer) error { return func(*bytes.Buffer) error { return err } }
