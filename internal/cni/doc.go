@@ -1,4 +1,8 @@
-// Package cni is the podsg CNI plugin's logic: it parses the network configuration and asks the
-// node agent, over its unix socket, to set up or tear down a pod's network. The binary's main is
-// only the CNI skeleton.
+// Package cni is the podsg CNI plugin: it parses the network configuration, asks the node
+// agent (over its unix socket) what a pod's network is, builds it with package podnet, and
+// records nothing itself — the agent writes the pod's podstate record, which DEL and CHECK
+// read directly, so that teardown works when the agent is down or restarting.
+//
+// The binary's main is only the CNI skeleton; stdout is the CNI protocol, so nothing here
+// writes to it except the result.
 package cni

@@ -18,7 +18,6 @@ import (
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/cloud/fake"
 	"github.com/podsg/podsg/internal/controller"
-	"github.com/podsg/podsg/internal/controller/branch"
 	"github.com/podsg/podsg/internal/controller/controllertest"
 	"github.com/podsg/podsg/internal/controller/limits"
 	"github.com/podsg/podsg/internal/controller/trunk"
@@ -119,9 +118,9 @@ func (w *world) waitCapacity(t *testing.T, name string, want int64) {
 }
 
 // waitENI waits until a pod is annotated and returns its single branch.
-func (w *world) waitENI(t *testing.T, ns, name string) branch.ENIDetails {
+func (w *world) waitENI(t *testing.T, ns, name string) v1beta1.PodENI {
 	t.Helper()
-	var out branch.ENIDetails
+	var out v1beta1.PodENI
 	controllertest.Eventually(t, 60*time.Second, func(ctx context.Context) error {
 		p := &corev1.Pod{}
 		if err := w.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p); err != nil {
@@ -131,9 +130,12 @@ func (w *world) waitENI(t *testing.T, ns, name string) branch.ENIDetails {
 		if !ok {
 			return fmt.Errorf("pod %s/%s (node %q) not annotated yet", ns, name, p.Spec.NodeName)
 		}
-		enis, err := branch.DecodeAnnotation(v)
-		if err != nil || len(enis) != 1 {
-			return fmt.Errorf("annotation %q: want one ENI (%v)", v, err)
+		enis, err := v1beta1.ParsePodENIs(v)
+		if err != nil {
+			return fmt.Errorf("annotation %q: %w", v, err)
+		}
+		if len(enis) != 1 {
+			return fmt.Errorf("annotation %q: want one ENI, have %d", v, len(enis))
 		}
 		out = enis[0]
 		return nil

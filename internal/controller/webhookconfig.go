@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -82,7 +83,7 @@ func parseWebhookManifests() (*admissionregistrationv1.MutatingWebhookConfigurat
 	val := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(config.WebhookManifests), 4096)
 	for _, into := range []any{mut, val} {
-		if err := dec.Decode(into); err != nil && err != io.EOF {
+		if err := dec.Decode(into); err != nil && !errors.Is(err, io.EOF) {
 			return nil, nil, fmt.Errorf("parsing generated webhook manifests: %w", err)
 		}
 	}

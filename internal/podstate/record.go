@@ -64,6 +64,17 @@ func (r *Record) Key() string { return r.ContainerID + "_" + r.IfName }
 
 // Validate checks that the record can drive a teardown.
 func (r *Record) Validate() error {
+	if err := r.validateCommon(); err != nil {
+		return err
+	}
+	if r.Kind == KindBranch {
+		return r.validateBranch()
+	}
+	return nil
+}
+
+// validateCommon checks the fields every kind of record needs.
+func (r *Record) validateCommon() error {
 	switch {
 	case r.Version < 1 || r.Version > Version:
 		return fmt.Errorf("record version %d: this build reads versions 1..%d", r.Version, Version)
@@ -76,15 +87,18 @@ func (r *Record) Validate() error {
 	case r.HostVeth == "":
 		return fmt.Errorf("record without a host veth name")
 	}
-	if r.Kind == KindBranch {
-		switch {
-		case r.VLAN < 1 || r.VLAN > 4094:
-			return fmt.Errorf("branch record VLAN %d: want 1..4094", r.VLAN)
-		case r.SubInterface == "" || r.RouteTable == 0:
-			return fmt.Errorf("branch record without sub-interface or route table")
-		case r.Mode != ModeStrict && r.Mode != ModeStandard:
-			return fmt.Errorf("branch record mode %q: want %q or %q", r.Mode, ModeStrict, ModeStandard)
-		}
+	return nil
+}
+
+// validateBranch checks the fields a branch record adds: its VLAN, sub-interface, route table and mode.
+func (r *Record) validateBranch() error {
+	switch {
+	case r.VLAN < 1 || r.VLAN > 4094:
+		return fmt.Errorf("branch record VLAN %d: want 1..4094", r.VLAN)
+	case r.SubInterface == "" || r.RouteTable == 0:
+		return fmt.Errorf("branch record without sub-interface or route table")
+	case r.Mode != ModeStrict && r.Mode != ModeStandard:
+		return fmt.Errorf("branch record mode %q: want %q or %q", r.Mode, ModeStrict, ModeStandard)
 	}
 	return nil
 }

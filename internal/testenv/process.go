@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -138,4 +139,24 @@ func (p *Process) LogTail() string {
 		}
 	}
 	return string(data)
+}
+
+// ListeningURL waits until the process logs a line starting with prefix and returns the rest
+// of that line: servers started on port 0 announce their address this way.
+func ListeningURL(t testing.TB, p *Process, prefix string) string {
+	t.Helper()
+	var url string
+	err := Eventually(t.Context(), func() (bool, error) {
+		for _, line := range strings.Split(p.Log(), "\n") {
+			if u, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+				url = u
+				return true, nil
+			}
+		}
+		return false, p.ExitErr()
+	})
+	if err != nil {
+		t.Fatalf("waiting for %q: %v\n%s", prefix, err, p.LogTail())
+	}
+	return url
 }

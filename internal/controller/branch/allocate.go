@@ -96,7 +96,7 @@ func (c *Controller) createENI(ctx context.Context, pod *corev1.Pod, t trunk.Tru
 // annotate writes the pod-eni annotation. The patch carries the pod's UID, so it fails
 // instead of landing on a new pod that reused the name.
 func (c *Controller) annotate(ctx context.Context, pod *corev1.Pod, t trunk.Trunk, b trunk.Branch) error {
-	value, err := EncodeAnnotation([]ENIDetails{{ENIID: b.ENIID, IfAddress: b.MAC, PrivateIP: b.PrivateIP,
+	value, err := v1beta1.MarshalPodENIs([]v1beta1.PodENI{{ENIID: b.ENIID, IfAddress: b.MAC, PrivateIP: b.PrivateIP,
 		VLANID: b.VLAN, SubnetCIDR: t.SubnetCIDR, AssociationID: b.AssociationID}})
 	if err != nil {
 		return err

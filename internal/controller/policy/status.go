@@ -106,7 +106,7 @@ func (c *StatusController) Reconcile(ctx context.Context, p *v1beta1.SecurityGro
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, "NotReady", "see the GroupsFound and WithinQuota conditions"
 	}
 	next := p.DeepCopy()
-	next.Status.MatchedPods = int32(matched)
+	next.Status.MatchedPods = int32(matched) //nolint:gosec // a count of pods in one namespace: far below 2^31
 	next.Status.ObservedGeneration = p.Generation
 	for _, cond := range []metav1.Condition{found, quota, ready} {
 		cond.ObservedGeneration = p.Generation

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -46,7 +45,12 @@ func TestStateSurvivesKill9(t *testing.T) {
 		t.Skip("builds the podsg-vpc binary")
 	}
 	bin := filepath.Join(t.TempDir(), "podsg-vpc")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "github.com/podsg/podsg/cmd/podsg-vpc")
+	// go test puts its own GOROOT/bin first in PATH, so this is the go running the test.
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("finding go: %v", err)
+	}
+	build := exec.Command(goBin, "build", "-o", bin, "github.com/podsg/podsg/cmd/podsg-vpc")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -93,45 +93,20 @@ func serve(ctx context.Context, o serveOptions, changed func(string) bool, stdou
 	if c, ok := dp.(io.Closer); ok {
 		defer func() { _ = c.Close() }() // stops the metadata listeners; kernel state stays for the next start
 	}
-	if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
-		return fmt.Errorf("creating state dir: %w", err)
-	}
-	if o.dataplane == "netns" {
-		// The local RDS runs PostgreSQL as user postgres, which must traverse into
-		// <state-dir>/rds: search permission only, nobody else can list the state dir.
-		if err := addSearchPermission(o.stateDir); err != nil {
-			return err
-		}
-	}
-	limits := o.limits
-	if profile.Limits != nil && !changed("security-groups-per-interface") && !changed("rules-per-security-group") {
-		limits = *profile.Limits
+	if err := prepareStateDir(o); err != nil {
+		return err
 	}
 	store, err := state.Open(ctx, state.Options{
-		Path: filepath.Join(o.stateDir, "state.db"), Region: o.region, Limits: limits, Applier: dp,
+		Path: filepath.Join(o.stateDir, "state.db"), Region: o.region, Limits: limitsFor(o, profile, changed), Applier: dp,
 	})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = store.Close() }()
 
-	opts := server.Options{Router: query.NewRouter(), Registry: prometheus.NewRegistry(), Profile: profile, Log: log}
-	ec2api.New(store).Register(opts.Router)
-	if o.dataplane == "netns" {
-		// RDS needs the data path: a database is a namespace with an ENI in the VPC.
-		dbs, err := rds.New(rds.Options{Store: store, Names: topo.Names{ID: topo.IDFromStateDir(o.stateDir)}, Dir: filepath.Join(o.stateDir, "rds")})
-		if err != nil {
-			return err
-		}
-		if err := dbs.Resume(ctx); err != nil {
-			return fmt.Errorf("restarting databases: %w", err)
-		}
-		opts.Services = append(opts.Services, rdsapi.Service(store, dbs))
-	}
-	if o.credentials != "" {
-		if opts.Credentials, err = readCredentials(o.credentials); err != nil {
-			return err
-		}
+	opts, err := serverOptions(ctx, o, store, profile, log)
+	if err != nil {
+		return err
 	}
 	if o.requestLog != "" {
 		f, err := os.OpenFile(o.requestLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -146,6 +121,54 @@ func serve(ctx context.Context, o serveOptions, changed func(string) bool, stdou
 		return err
 	}
 	return listenAndServe(ctx, o.listen, srv, stdout, log)
+}
+
+// prepareStateDir creates the state directory, searchable by the databases' user when they run.
+func prepareStateDir(o serveOptions) error {
+	if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
+		return fmt.Errorf("creating state dir: %w", err)
+	}
+	if o.dataplane == "netns" {
+		// The local RDS runs PostgreSQL as user postgres, which must traverse into
+		// <state-dir>/rds: search permission only, nobody else can list the state dir.
+		if err := addSearchPermission(o.stateDir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// limitsFor picks the quotas: the profile's, unless a quota flag was given on the command line.
+func limitsFor(o serveOptions, profile server.Profile, changed func(string) bool) state.Limits {
+	if profile.Limits != nil && !changed("security-groups-per-interface") && !changed("rules-per-security-group") {
+		return *profile.Limits
+	}
+	return o.limits
+}
+
+// serverOptions assembles the APIs served over store (EC2, and RDS on the netns data path)
+// and the credentials requests are verified against.
+func serverOptions(ctx context.Context, o serveOptions, store *state.Store, profile server.Profile, log logr.Logger) (server.Options, error) {
+	opts := server.Options{Router: query.NewRouter(), Registry: prometheus.NewRegistry(), Profile: profile, Log: log}
+	ec2api.New(store).Register(opts.Router)
+	if o.dataplane == "netns" {
+		// RDS needs the data path: a database is a namespace with an ENI in the VPC.
+		dbs, err := rds.New(rds.Options{Store: store, Names: topo.Names{ID: topo.IDFromStateDir(o.stateDir)}, Dir: filepath.Join(o.stateDir, "rds")})
+		if err != nil {
+			return opts, err
+		}
+		if err := dbs.Resume(ctx); err != nil {
+			return opts, fmt.Errorf("restarting databases: %w", err)
+		}
+		opts.Services = append(opts.Services, rdsapi.Service(store, dbs))
+	}
+	if o.credentials != "" {
+		var err error
+		if opts.Credentials, err = readCredentials(o.credentials); err != nil {
+			return opts, err
+		}
+	}
+	return opts, nil
 }
 
 func loadProfile(o serveOptions, changed func(string) bool) (server.Profile, error) {

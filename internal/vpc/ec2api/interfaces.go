@@ -84,29 +84,10 @@ func renderENI(tx *state.Tx, e *state.ENI) xmlENI {
 func eniFields(tx *state.Tx) func(*state.ENI) query.Fields {
 	return func(e *state.ENI) query.Fields {
 		return func(name string) ([]string, bool) {
+			if v, ok := eniScalarField(e, name); ok {
+				return one(v), true
+			}
 			switch name {
-			case "network-interface-id":
-				return one(e.ID), true
-			case "subnet-id":
-				return one(e.SubnetID), true
-			case "vpc-id":
-				return one(e.VPCID), true
-			case "availability-zone":
-				return one(e.AvailabilityZone), true
-			case "description":
-				return one(e.Description), true
-			case "interface-type":
-				return one(e.InterfaceType), true
-			case "status":
-				return one(e.Status()), true
-			case "mac-address":
-				return one(e.MAC), true
-			case "owner-id":
-				return one(state.AccountID), true
-			case "requester-managed":
-				return one("false"), true
-			case "source-dest-check":
-				return one(strconv.FormatBool(e.SourceDestCheck)), true
 			case "private-ip-address", "addresses.private-ip-address":
 				return e.PrivateIPs, true
 			case "group-id":
@@ -120,6 +101,35 @@ func eniFields(tx *state.Tx) func(*state.ENI) query.Fields {
 			return query.TagFields(e.Tags, name)
 		}
 	}
+}
+
+// eniScalarField is the filter field name of e that has exactly one value, if it is one.
+func eniScalarField(e *state.ENI, name string) (string, bool) {
+	switch name {
+	case "network-interface-id":
+		return e.ID, true
+	case "subnet-id":
+		return e.SubnetID, true
+	case "vpc-id":
+		return e.VPCID, true
+	case "availability-zone":
+		return e.AvailabilityZone, true
+	case "description":
+		return e.Description, true
+	case "interface-type":
+		return e.InterfaceType, true
+	case "status":
+		return e.Status(), true
+	case "mac-address":
+		return e.MAC, true
+	case "owner-id":
+		return state.AccountID, true
+	case "requester-managed":
+		return "false", true
+	case "source-dest-check":
+		return strconv.FormatBool(e.SourceDestCheck), true
+	}
+	return "", false
 }
 
 func groupNames(tx *state.Tx, ids []string) []string {

@@ -208,11 +208,11 @@ func TestDescribeNetworkInterfacesPagination(t *testing.T) {
 	vpctest.ExpectCode(t, err, "InvalidParameterValue")
 	_, err = c.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NextToken: aws.String("!!not-a-token")})
 	vpctest.ExpectCode(t, err, "InvalidPaginationToken")
-	var any string
+	var someID string
 	for id := range seen {
-		any = id
+		someID = id
 	}
-	_, err = c.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{any}, MaxResults: aws.Int32(5)})
+	_, err = c.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{someID}, MaxResults: aws.Int32(5)})
 	vpctest.ExpectCode(t, err, "InvalidParameterCombination")
 }
 

@@ -30,7 +30,7 @@ type Interface struct {
 }
 
 const (
-	tokenHeader = "X-Aws-Ec2-Metadata-Token"
+	tokenHeader = "X-Aws-Ec2-Metadata-Token" //nolint:gosec // the name of IMDSv2's token header, not a credential
 	ttlHeader   = "X-Aws-Ec2-Metadata-Token-Ttl-Seconds"
 	maxTTL      = 21600
 )

@@ -26,8 +26,10 @@ func (m *Manager) initdb(ctx context.Context, db *DBInstance, password string) e
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
+	// 0700, owned by postgres below: the socket is trust-authenticated, so no other local user
+	// may reach it.
 	for _, d := range []string{m.dir(db.ID), m.sockDir(db)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
 		if err := os.Chown(d, uid, gid); err != nil {

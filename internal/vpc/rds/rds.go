@@ -97,7 +97,8 @@ func New(o Options) (*Manager, error) {
 	if o.User == "" {
 		o.User = "postgres"
 	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+	// PostgreSQL runs as o.User and must traverse this dir to reach its instance dirs.
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil { //nolint:gosec // others need search permission: see above
 		return nil, fmt.Errorf("creating rds dir: %w", err)
 	}
 	if err := checkTraversable(o.Dir, o.User); err != nil {
@@ -225,7 +226,7 @@ func (m *Manager) Resume(ctx context.Context) error {
 func (m *Manager) dir(id string) string { return filepath.Join(m.opts.Dir, id) }
 
 func (m *Manager) save(db *DBInstance) error {
-	if err := os.MkdirAll(m.dir(db.ID), 0o755); err != nil {
+	if err := os.MkdirAll(m.dir(db.ID), 0o700); err != nil {
 		return fmt.Errorf("creating db instance dir: %w", err)
 	}
 	b, _ := json.MarshalIndent(db, "", "  ")

@@ -86,16 +86,16 @@ func (m *model) table(kind string) anyTable {
 	return nil
 }
 
-func (m *model) reindexSubnet(old, new *Subnet) {
+func (m *model) reindexSubnet(old, cur *Subnet) {
 	if old != nil {
 		removeFrom(m.subnetsByVPC, old.VPCID, old.ID)
 	}
-	if new != nil {
-		addTo(m.subnetsByVPC, new.VPCID, new.ID)
+	if cur != nil {
+		addTo(m.subnetsByVPC, cur.VPCID, cur.ID)
 	}
 }
 
-func (m *model) reindexGroup(old, new *SecurityGroup) {
+func (m *model) reindexGroup(old, cur *SecurityGroup) {
 	if old != nil {
 		removeFrom(m.groupsByVPC, old.VPCID, old.ID)
 		delete(m.groupByName, old.VPCID+"/"+old.Name)
@@ -106,19 +106,19 @@ func (m *model) reindexGroup(old, new *SecurityGroup) {
 			}
 		}
 	}
-	if new != nil {
-		addTo(m.groupsByVPC, new.VPCID, new.ID)
-		m.groupByName[new.VPCID+"/"+new.Name] = new.ID
-		for _, r := range new.Rules {
-			m.ruleOwner[r.ID] = new.ID
+	if cur != nil {
+		addTo(m.groupsByVPC, cur.VPCID, cur.ID)
+		m.groupByName[cur.VPCID+"/"+cur.Name] = cur.ID
+		for _, r := range cur.Rules {
+			m.ruleOwner[r.ID] = cur.ID
 			if r.GroupID != "" {
-				addTo(m.ruleRefs, r.GroupID, new.ID)
+				addTo(m.ruleRefs, r.GroupID, cur.ID)
 			}
 		}
 	}
 }
 
-func (m *model) reindexENI(old, new *ENI) {
+func (m *model) reindexENI(old, cur *ENI) {
 	if old != nil {
 		for _, ip := range old.PrivateIPs {
 			if owners := m.ipOwner[old.SubnetID]; owners[ip] == old.ID {
@@ -133,35 +133,35 @@ func (m *model) reindexENI(old, new *ENI) {
 			removeFrom(m.enisByInstance, old.Attachment.InstanceID, old.ID)
 		}
 	}
-	if new != nil {
-		owners := m.ipOwner[new.SubnetID]
+	if cur != nil {
+		owners := m.ipOwner[cur.SubnetID]
 		if owners == nil {
 			owners = map[string]string{}
-			m.ipOwner[new.SubnetID] = owners
+			m.ipOwner[cur.SubnetID] = owners
 		}
-		for _, ip := range new.PrivateIPs {
-			owners[ip] = new.ID
+		for _, ip := range cur.PrivateIPs {
+			owners[ip] = cur.ID
 		}
-		m.macOwner[new.MAC] = new.ID
-		for _, g := range new.Groups {
-			addTo(m.enisByGroup, g, new.ID)
+		m.macOwner[cur.MAC] = cur.ID
+		for _, g := range cur.Groups {
+			addTo(m.enisByGroup, g, cur.ID)
 		}
-		if new.Attachment != nil {
-			addTo(m.enisByInstance, new.Attachment.InstanceID, new.ID)
+		if cur.Attachment != nil {
+			addTo(m.enisByInstance, cur.Attachment.InstanceID, cur.ID)
 		}
 	}
 }
 
-func (m *model) reindexAssoc(old, new *TrunkAssociation) {
+func (m *model) reindexAssoc(old, cur *TrunkAssociation) {
 	if old != nil {
 		removeFrom(m.assocsByTrunk, old.TrunkID, old.ID)
 		delete(m.vlanOwner[old.TrunkID], old.VlanID)
 	}
-	if new != nil {
-		addTo(m.assocsByTrunk, new.TrunkID, new.ID)
-		if m.vlanOwner[new.TrunkID] == nil {
-			m.vlanOwner[new.TrunkID] = map[int]string{}
+	if cur != nil {
+		addTo(m.assocsByTrunk, cur.TrunkID, cur.ID)
+		if m.vlanOwner[cur.TrunkID] == nil {
+			m.vlanOwner[cur.TrunkID] = map[int]string{}
 		}
-		m.vlanOwner[new.TrunkID][new.VlanID] = new.ID
+		m.vlanOwner[cur.TrunkID][cur.VlanID] = cur.ID
 	}
 }

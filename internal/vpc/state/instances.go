@@ -215,8 +215,8 @@ func (tx *Tx) interfaceFor(spec InterfaceSpec, tags Tags) (*ENI, error) {
 	})
 }
 
-// StateChange is one TerminateInstances result.
-type StateChange struct {
+// InstanceStateChange is one TerminateInstances result (EC2's InstanceStateChange).
+type InstanceStateChange struct {
 	InstanceID string
 	Previous   string
 	Current    string
@@ -225,7 +225,7 @@ type StateChange struct {
 // TerminateInstances terminates instances: ENIs marked DeleteOnTermination
 // (the primary one by default) are deleted, with any trunk associations;
 // the others are detached.
-func (tx *Tx) TerminateInstances(ids []string) ([]StateChange, error) {
+func (tx *Tx) TerminateInstances(ids []string) ([]InstanceStateChange, error) {
 	var insts []*Instance
 	for _, id := range ids {
 		inst, err := tx.lookupInstance(id)
@@ -235,9 +235,9 @@ func (tx *Tx) TerminateInstances(ids []string) ([]StateChange, error) {
 		insts = append(insts, inst)
 	}
 	tx.purgeExpired()
-	var out []StateChange
+	var out []InstanceStateChange
 	for _, inst := range insts {
-		out = append(out, StateChange{InstanceID: inst.ID, Previous: inst.State, Current: InstanceTerminated})
+		out = append(out, InstanceStateChange{InstanceID: inst.ID, Previous: inst.State, Current: InstanceTerminated})
 		if inst.State == InstanceTerminated {
 			continue
 		}

@@ -194,9 +194,3 @@ func (e *ENI) clone() *ENI {
 	}
 	return &c
 }
-
-func (a *TrunkAssociation) clone() *TrunkAssociation {
-	c := *a
-	c.Tags = maps.Clone(a.Tags)
-	return &c
-}

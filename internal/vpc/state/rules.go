@@ -50,28 +50,39 @@ func normalizeProtocol(p string) (string, error) {
 func ports(proto string, from, to *int32) (int32, int32, error) {
 	switch proto {
 	case "tcp", "udp":
-		if from == nil || to == nil {
-			return 0, 0, apierr.InvalidValue("Invalid value 'null' for portRange. Must specify both from and to ports with TCP/UDP.")
-		}
-		if *from < 0 || *to > 65535 || *from > *to {
-			return 0, 0, apierr.InvalidValue("Invalid TCP/UDP port range: %d-%d", *from, *to)
-		}
-		return *from, *to, nil
+		return portRange(from, to)
 	case "icmp":
-		f, t := int32(-1), int32(-1)
-		if from != nil {
-			f = *from
-		}
-		if to != nil {
-			t = *to
-		}
-		if f < -1 || f > 255 || t < -1 || t > 255 || (f == -1 && t != -1) {
-			return 0, 0, apierr.InvalidValue("Invalid value for ICMP type/code: %d/%d", f, t)
-		}
-		return f, t, nil
+		return icmpTypeCode(from, to)
 	}
 	// All protocols and protocols without ports ignore the range, as EC2 does.
 	return -1, -1, nil
+}
+
+// portRange validates a TCP/UDP port range: both ends given, within 0..65535, in order.
+func portRange(from, to *int32) (int32, int32, error) {
+	if from == nil || to == nil {
+		return 0, 0, apierr.InvalidValue("Invalid value 'null' for portRange. Must specify both from and to ports with TCP/UDP.")
+	}
+	if *from < 0 || *to > 65535 || *from > *to {
+		return 0, 0, apierr.InvalidValue("Invalid TCP/UDP port range: %d-%d", *from, *to)
+	}
+	return *from, *to, nil
+}
+
+// icmpTypeCode validates an ICMP type and code, each -1 (any, the default) or 0..255; a
+// code needs a type.
+func icmpTypeCode(from, to *int32) (int32, int32, error) {
+	f, t := int32(-1), int32(-1)
+	if from != nil {
+		f = *from
+	}
+	if to != nil {
+		t = *to
+	}
+	if f < -1 || f > 255 || t < -1 || t > 255 || (f == -1 && t != -1) {
+		return 0, 0, apierr.InvalidValue("Invalid value for ICMP type/code: %d/%d", f, t)
+	}
+	return f, t, nil
 }
 
 // expand turns permissions into one rule per peer, validated and resolved.

@@ -13,8 +13,8 @@ type table[T any] struct {
 	rows   map[string]*T
 	sorted []string
 	// reindex keeps secondary indexes in step; it sees (old, nil) for a
-	// delete, (nil, new) for an insert and (old, new) for an update.
-	reindex func(old, new *T)
+	// delete, (nil, cur) for an insert and (old, cur) for an update.
+	reindex func(old, cur *T)
 }
 
 func newTable[T any](kind string) *table[T] {

@@ -129,26 +129,11 @@ func compile(r Rule, sets map[string]*nftables.Set, cnt expr.Counter) ([]expr.An
 	if r.OIf != "" {
 		e = append(e, &expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1}, cmpEq(ifname(r.OIf)))
 	}
-	if r.CTState != "" {
-		var bits uint32
-		for _, s := range strings.Split(r.CTState, ",") {
-			switch s {
-			case "established":
-				bits |= expr.CtStateBitESTABLISHED
-			case "related":
-				bits |= expr.CtStateBitRELATED
-			case "invalid":
-				bits |= expr.CtStateBitINVALID
-			case "new":
-				bits |= expr.CtStateBitNEW
-			default:
-				return nil, fmt.Errorf("unknown ct state %q", s)
-			}
-		}
-		e = append(e, &expr.Ct{Register: 1, Key: expr.CtKeySTATE},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: make([]byte, 4)},
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)})
+	ct, err := ctStateMatch(r.CTState)
+	if err != nil {
+		return nil, err
 	}
+	e = append(e, ct...)
 	for _, a := range []struct {
 		addr   Addr
 		offset uint32
@@ -162,21 +147,8 @@ func compile(r Rule, sets map[string]*nftables.Set, cnt expr.Counter) ([]expr.An
 	if r.Proto != 0 {
 		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, cmpEq([]byte{r.Proto}))
 	}
-	if r.Ports != nil {
-		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2})
-		from, to := binary.BigEndian.AppendUint16(nil, r.Ports[0]), binary.BigEndian.AppendUint16(nil, r.Ports[1])
-		if r.Ports[0] == r.Ports[1] {
-			e = append(e, cmpEq(from))
-		} else {
-			e = append(e, &expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: from, ToData: to})
-		}
-	}
-	if r.Proto == protoICMP && r.ICMPType >= 0 {
-		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1}, cmpEq([]byte{byte(r.ICMPType)}))
-		if r.ICMPCode >= 0 {
-			e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 1, Len: 1}, cmpEq([]byte{byte(r.ICMPCode)}))
-		}
-	}
+	e = append(e, portsMatch(r.Ports)...)
+	e = append(e, icmpMatch(r)...)
 	if r.Counter {
 		c := cnt
 		e = append(e, &c)
@@ -186,6 +158,59 @@ func compile(r Rule, sets map[string]*nftables.Set, cnt expr.Counter) ([]expr.An
 		return nil, err
 	}
 	return append(e, v), nil
+}
+
+// ctStateMatch matches any of the comma-separated conntrack states; none for "".
+func ctStateMatch(states string) ([]expr.Any, error) {
+	if states == "" {
+		return nil, nil
+	}
+	var bits uint32
+	for _, s := range strings.Split(states, ",") {
+		switch s {
+		case "established":
+			bits |= expr.CtStateBitESTABLISHED
+		case "related":
+			bits |= expr.CtStateBitRELATED
+		case "invalid":
+			bits |= expr.CtStateBitINVALID
+		case "new":
+			bits |= expr.CtStateBitNEW
+		default:
+			return nil, fmt.Errorf("unknown ct state %q", s)
+		}
+	}
+	return []expr.Any{&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)}}, nil
+}
+
+// portsMatch matches the transport header's destination port against one port or a range.
+func portsMatch(ports *[2]uint16) []expr.Any {
+	if ports == nil {
+		return nil
+	}
+	e := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}}
+	from, to := binary.BigEndian.AppendUint16(nil, ports[0]), binary.BigEndian.AppendUint16(nil, ports[1])
+	if ports[0] == ports[1] {
+		return append(e, cmpEq(from))
+	}
+	return append(e, &expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: from, ToData: to})
+}
+
+// icmpMatch matches an ICMP rule's type and, when set, its code.
+func icmpMatch(r Rule) []expr.Any {
+	if r.Proto != protoICMP || r.ICMPType < 0 {
+		return nil
+	}
+	// Render takes type and code from security group rules, which package state keeps in -1..255.
+	e := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+		cmpEq([]byte{byte(r.ICMPType)})} //nolint:gosec // 0..255: see above
+	if r.ICMPCode >= 0 {
+		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 1, Len: 1},
+			cmpEq([]byte{byte(r.ICMPCode)})) //nolint:gosec // 0..255: see above
+	}
+	return e
 }
 
 func addrMatch(a Addr, offset uint32, sets map[string]*nftables.Set) ([]expr.Any, error) {

@@ -144,8 +144,10 @@ func match(sr state.Rule, egress bool) (Rule, bool) {
 	r.Proto = proto
 	switch proto {
 	case protoTCP, protoUDP:
-		if sr.FromPort >= 0 && sr.ToPort >= sr.FromPort && !(sr.FromPort == 0 && sr.ToPort == 65535) {
-			r.Ports = &[2]uint16{uint16(sr.FromPort), uint16(sr.ToPort)}
+		allPorts := sr.FromPort == 0 && sr.ToPort == 65535 // the same as no port match
+		if sr.FromPort >= 0 && sr.ToPort >= sr.FromPort && !allPorts {
+			// Package state keeps TCP and UDP ports in 0..65535.
+			r.Ports = &[2]uint16{uint16(sr.FromPort), uint16(sr.ToPort)} //nolint:gosec // 0..65535: see above
 		}
 	case protoICMP:
 		r.ICMPType, r.ICMPCode = int(sr.FromPort), int(sr.ToPort)

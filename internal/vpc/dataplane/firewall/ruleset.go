@@ -130,6 +130,21 @@ func (r Rule) String() string {
 	if !r.DAddr.isZero() {
 		p = append(p, "ip daddr "+r.DAddr.String())
 	}
+	p = append(p, r.protoStrings()...)
+	if r.Counter {
+		p = append(p, "counter")
+	}
+	p = append(p, r.Verdict)
+	if r.Comment != "" {
+		p = append(p, fmt.Sprintf("comment %q", r.Comment))
+	}
+	return strings.Join(p, " ")
+}
+
+// protoStrings renders the protocol match: ICMP type and code, or the protocol number
+// followed by the destination ports.
+func (r Rule) protoStrings() []string {
+	var p []string
 	switch {
 	case r.Proto == protoICMP && (r.ICMPType >= 0 || r.ICMPCode >= 0):
 		p = append(p, "ip protocol icmp")
@@ -149,12 +164,5 @@ func (r Rule) String() string {
 			p = append(p, fmt.Sprintf("th dport %d-%d", r.Ports[0], r.Ports[1]))
 		}
 	}
-	if r.Counter {
-		p = append(p, "counter")
-	}
-	p = append(p, r.Verdict)
-	if r.Comment != "" {
-		p = append(p, fmt.Sprintf("comment %q", r.Comment))
-	}
-	return strings.Join(p, " ")
+	return p
 }

@@ -54,7 +54,8 @@ func Create(name string) error {
 	if Exists(name) {
 		return nil
 	}
-	if err := os.MkdirAll(Dir, 0o755); err != nil {
+	// The same mode as `ip netns add` gives it: iproute2 and other tools list the namespaces as any user.
+	if err := os.MkdirAll(Dir, 0o755); err != nil { //nolint:gosec // a shared system directory: see above
 		return fmt.Errorf("creating %s: %w", Dir, err)
 	}
 	// NewNamed unshares the calling thread into the new namespace. Doing it

@@ -57,7 +57,7 @@ func (d *Dataplane) ensureFabric(s *session, vpc *topo.VPC) error {
 	for _, g := range vpc.Gateways {
 		addrs = append(addrs, host(g))
 	}
-	if err := syncAddrs(h, lo, addrs, 0); err != nil {
+	if err := syncAddrs(h, lo, addrs); err != nil {
 		return err
 	}
 	r := &netlink.Route{Dst: ipNet(vpc.CIDR), Type: unix.RTN_UNREACHABLE, Protocol: topo.RouteProtocol}
@@ -126,15 +126,8 @@ func (d *Dataplane) ensurePort(s *session, vpc *topo.VPC, p *topo.Port) error {
 // the fabric and terminates the branches' VXLAN (its address there is the
 // trunk subnet's gateway, so the instance reaches it on-link).
 func (d *Dataplane) ensureTrunk(s *session, vpc *topo.VPC, p *topo.Port, fabricMAC, upMAC net.HardwareAddr) (bool, error) {
-	fresh := !namespace.Exists(p.TrunkNS)
-	if err := namespace.Create(p.TrunkNS); err != nil {
+	if err := ensureTrunkNS(p.TrunkNS); err != nil {
 		return false, err
-	}
-	if fresh {
-		if err := namespace.Sysctl(p.TrunkNS, "net.ipv4.ip_forward", "1", "net.ipv4.conf.all.rp_filter", "0",
-			"net.ipv4.conf.default.rp_filter", "0", "net.ipv4.conf.all.proxy_arp", "1", "net.ipv6.conf.all.disable_ipv6", "1"); err != nil {
-			return false, err
-		}
 	}
 	downMAC := derivedMAC("trunk-down/" + p.ENI.ID)
 	c1, err := s.ensureVeth(end{p.Namespace, p.IfName, p.MAC}, end{p.TrunkNS, trunkDown, downMAC}, topo.TrunkMTU)
@@ -153,38 +146,61 @@ func (d *Dataplane) ensureTrunk(s *session, vpc *topo.VPC, p *topo.Port, fabricM
 	if err := d.configureENI(s, p); err != nil {
 		return false, err
 	}
+	if err := s.routeTrunkNS(p, fabricMAC); err != nil {
+		return false, err
+	}
+	return created || c1, nil
+}
+
+// ensureTrunkNS creates a trunk's underlay namespace and, when it is new, makes it a router
+// that answers ARP for the addresses it routes.
+func ensureTrunkNS(ns string) error {
+	fresh := !namespace.Exists(ns)
+	if err := namespace.Create(ns); err != nil {
+		return err
+	}
+	if !fresh {
+		return nil
+	}
+	return namespace.Sysctl(ns, "net.ipv4.ip_forward", "1", "net.ipv4.conf.all.rp_filter", "0",
+		"net.ipv4.conf.default.rp_filter", "0", "net.ipv4.conf.all.proxy_arp", "1", "net.ipv6.conf.all.disable_ipv6", "1")
+}
+
+// routeTrunkNS routes in the trunk's underlay namespace: the trunk's own addresses down to
+// the instance, everything else up to the fabric.
+func (s *session) routeTrunkNS(p *topo.Port, fabricMAC net.HardwareAddr) error {
 	h, err := s.h(p.TrunkNS)
 	if err != nil {
-		return false, err
+		return err
 	}
 	down, err := linkByName(h, trunkDown)
 	if err != nil {
-		return false, err
+		return err
 	}
-	if err := syncAddrs(h, down, []netip.Prefix{host(p.Gateway)}, 0); err != nil {
-		return false, err
+	if err := syncAddrs(h, down, []netip.Prefix{host(p.Gateway)}); err != nil {
+		return err
 	}
 	neigh := map[netip.Addr]net.HardwareAddr{}
 	for _, a := range p.IPs {
 		neigh[a] = p.MAC
 		if err := h.RouteReplace(&netlink.Route{LinkIndex: down.Attrs().Index, Dst: ipNet(host(a)), Scope: netlink.SCOPE_LINK}); err != nil {
-			return false, fmt.Errorf("routing trunk address %s: %w", a, err)
+			return fmt.Errorf("routing trunk address %s: %w", a, err)
 		}
 	}
 	if err := syncNeigh(h, trunkDown, neigh); err != nil {
-		return false, err
+		return err
 	}
 	up, err := linkByName(h, trunkUp)
 	if err != nil {
-		return false, err
+		return err
 	}
 	// The gateway address is local here (the VXLAN end), so the default
 	// route uses a link-local next hop pinned to the fabric's MAC.
 	def := &netlink.Route{LinkIndex: up.Attrs().Index, Gw: net.IP(trunkNextHop.AsSlice()), Flags: int(netlink.FLAG_ONLINK)}
 	if err := h.RouteReplace(def); err != nil {
-		return false, fmt.Errorf("routing trunk namespace to the fabric: %w", err)
+		return fmt.Errorf("routing trunk namespace to the fabric: %w", err)
 	}
-	return created || c1, syncNeigh(h, trunkUp, map[netip.Addr]net.HardwareAddr{trunkNextHop: fabricMAC})
+	return syncNeigh(h, trunkUp, map[netip.Addr]net.HardwareAddr{trunkNextHop: fabricMAC})
 }
 
 // pruneFabric removes fabric links and routes of ENIs no longer wired.
@@ -201,6 +217,14 @@ func (d *Dataplane) pruneFabric(s *session, vpc *topo.VPC) error {
 			routes[host(a)] = true
 		}
 	}
+	if err := pruneFabricLinks(h, want); err != nil {
+		return err
+	}
+	return pruneFabricRoutes(h, routes)
+}
+
+// pruneFabricLinks deletes the fabric links (topo.FabricIf names) not in want.
+func pruneFabricLinks(h *netlink.Handle, want map[string]bool) error {
 	links, err := h.LinkList()
 	if err != nil {
 		return fmt.Errorf("listing fabric links: %w", err)
@@ -212,6 +236,11 @@ func (d *Dataplane) pruneFabric(s *session, vpc *topo.VPC) error {
 			}
 		}
 	}
+	return nil
+}
+
+// pruneFabricRoutes deletes the fabric's routes (ours by protocol) to destinations not in routes.
+func pruneFabricRoutes(h *netlink.Handle, routes map[netip.Prefix]bool) error {
 	rs, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Protocol: topo.RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
 	if err != nil {
 		return fmt.Errorf("listing fabric routes: %w", err)

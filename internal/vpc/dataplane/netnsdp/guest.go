@@ -45,7 +45,7 @@ func (d *Dataplane) ensureGuestNS(s *session, name string) error {
 	if err := h.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("setting lo up in %s: %w", name, err)
 	}
-	return syncAddrs(h, lo, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), host(IMDSAddr)}, 0)
+	return syncAddrs(h, lo, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), host(IMDSAddr)})
 }
 
 // configureENI gives the ENI's own link its addresses and routes, as an
@@ -62,15 +62,18 @@ func (d *Dataplane) configureENI(s *session, p *topo.Port) error {
 		return fmt.Errorf("finding %s: %w", p.IfName, err)
 	}
 	primary := p.Kind == topo.KindRDS || (p.Kind != topo.KindHost && p.DeviceIndex == 0)
+	// Like EC2's DHCP, configure only the ENI's primary address: secondary addresses are
+	// delivered to the ENI's MAC (the fabric knows them) and the instance decides what to do
+	// with them — the CNI gives them to pods, which a host address would shadow.
 	var addrs []netip.Prefix
-	for _, a := range p.IPs {
+	if len(p.IPs) > 0 {
 		if primary {
-			addrs = append(addrs, netip.PrefixFrom(a, p.Subnet.Bits()))
+			addrs = append(addrs, netip.PrefixFrom(p.IPs[0], p.Subnet.Bits()))
 		} else {
-			addrs = append(addrs, host(a))
+			addrs = append(addrs, host(p.IPs[0]))
 		}
 	}
-	if err := syncAddrs(h, l, addrs, 0); err != nil {
+	if err := syncAddrs(h, l, addrs); err != nil {
 		return err
 	}
 	if p.Kind == topo.KindHost || len(p.IPs) == 0 {
@@ -104,6 +107,12 @@ func (d *Dataplane) instanceRouting(s *session, inst *topoInstance) error {
 	if err != nil {
 		return err
 	}
+	return syncSourceRules(h, sourceTables(inst))
+}
+
+// sourceTables maps each address of the instance's secondary non-trunk ENIs to the
+// route table of its ENI (device index + 1).
+func sourceTables(inst *topoInstance) map[netip.Addr]int {
 	want := map[netip.Addr]int{}
 	for _, p := range inst.Ports {
 		if p.DeviceIndex > 0 && p.Kind == topo.KindInstance {
@@ -112,6 +121,11 @@ func (d *Dataplane) instanceRouting(s *session, inst *topoInstance) error {
 			}
 		}
 	}
+	return want
+}
+
+// syncSourceRules makes the "from <address> lookup <table>" rules at rulePriority exactly want.
+func syncSourceRules(h *netlink.Handle, want map[netip.Addr]int) error {
 	rules, err := h.RuleList(unix.AF_INET)
 	if err != nil {
 		return fmt.Errorf("listing rules: %w", err)

@@ -52,7 +52,7 @@ func (s *session) ensureVeth(a, b end, mtu int) (bool, error) {
 	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name, attrs.HardwareAddr, attrs.MTU = a.name, a.mac, mtu
-	v := &netlink.Veth{LinkAttrs: attrs, PeerName: b.name, PeerHardwareAddr: b.mac, PeerNamespace: netlink.NsFd(fdB), PeerMTU: uint32(mtu)}
+	v := &netlink.Veth{LinkAttrs: attrs, PeerName: b.name, PeerHardwareAddr: b.mac, PeerNamespace: netlink.NsFd(fdB), PeerMTU: uint32(mtu)} //nolint:gosec // mtu is one of topo's MTU constants, positive and ≤ 9001
 	if err := ha.LinkAdd(v); err != nil {
 		return false, fmt.Errorf("creating veth %s/%s <-> %s/%s: %w", a.ns, a.name, b.ns, b.name, err)
 	}
@@ -113,8 +113,7 @@ func (s *session) ensureVXLAN(v vxlanSpec) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if x, ok := cur.(*netlink.Vxlan); ok && x.VxlanId == v.vni && x.VtepDevIndex == parent.Attrs().Index &&
-		x.Group.Equal(net.IP(v.remote.AsSlice())) && x.SrcAddr.Equal(net.IP(v.local.AsSlice())) && x.Flags&net.FlagUp != 0 {
+	if vxlanOK(cur, v, parent.Attrs().Index) {
 		return false, nil
 	}
 	if err := deleteLink(hf, v.name); err != nil {
@@ -123,25 +122,39 @@ func (s *session) ensureVXLAN(v vxlanSpec) (bool, error) {
 	if err := deleteLink(hu, v.name); err != nil {
 		return false, err
 	}
+	if err := s.addVXLAN(hu, v, parent.Attrs().Index); err != nil {
+		return false, err
+	}
+	return true, setUp(hf, v.name)
+}
+
+func vxlanOK(l netlink.Link, v vxlanSpec, parentIndex int) bool {
+	x, ok := l.(*netlink.Vxlan)
+	return ok && x.VxlanId == v.vni && x.VtepDevIndex == parentIndex &&
+		x.Group.Equal(net.IP(v.remote.AsSlice())) && x.SrcAddr.Equal(net.IP(v.local.AsSlice())) && x.Flags&net.FlagUp != 0
+}
+
+// addVXLAN creates the device on the underlay link parentIndex, then moves it into the fabric.
+func (s *session) addVXLAN(hu *netlink.Handle, v vxlanSpec, parentIndex int) error {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name, attrs.MTU = v.name, v.mtu
-	x := &netlink.Vxlan{LinkAttrs: attrs, VxlanId: v.vni, VtepDevIndex: parent.Attrs().Index,
+	x := &netlink.Vxlan{LinkAttrs: attrs, VxlanId: v.vni, VtepDevIndex: parentIndex,
 		SrcAddr: net.IP(v.local.AsSlice()), Group: net.IP(v.remote.AsSlice()), Port: portVXLAN, Learning: false}
 	if err := hu.LinkAdd(x); err != nil {
-		return false, fmt.Errorf("creating vxlan %s (vni %d) in %s: %w", v.name, v.vni, v.underNS, err)
+		return fmt.Errorf("creating vxlan %s (vni %d) in %s: %w", v.name, v.vni, v.underNS, err)
 	}
 	l, err := linkByName(hu, v.name)
 	if err != nil || l == nil {
-		return false, fmt.Errorf("finding new vxlan %s: %w", v.name, err)
+		return fmt.Errorf("finding new vxlan %s: %w", v.name, err)
 	}
 	fd, err := s.fd(v.fabricNS)
 	if err != nil {
-		return false, err
+		return err
 	}
 	if err := hu.LinkSetNsFd(l, fd); err != nil {
-		return false, fmt.Errorf("moving vxlan %s into %s: %w", v.name, v.fabricNS, err)
+		return fmt.Errorf("moving vxlan %s into %s: %w", v.name, v.fabricNS, err)
 	}
-	return true, setUp(hf, v.name)
+	return nil
 }
 
 // syncNeigh makes the permanent IPv4 neighbours of a link exactly want:

@@ -104,17 +104,9 @@ func (d *Dataplane) rootRoutes(s *session, des *topo.Desired) error {
 	metric := d.names.RouteMetric()
 	want := map[netip.Prefix]*netlink.Route{}
 	for _, vpc := range des.VPCs {
-		r := &netlink.Route{Dst: ipNet(vpc.CIDR), Protocol: topo.RouteProtocol, Priority: metric, Type: unix.RTN_UNREACHABLE}
-		for _, p := range vpc.Ports {
-			if p.Kind != topo.KindHost || len(p.IPs) == 0 {
-				continue
-			}
-			l, err := linkByName(h, p.IfName)
-			if err != nil || l == nil {
-				return fmt.Errorf("finding host link %s: %w", p.IfName, err)
-			}
-			r = &netlink.Route{Dst: ipNet(vpc.CIDR), LinkIndex: l.Attrs().Index, Scope: netlink.SCOPE_LINK,
-				Src: ipNet(host(p.IPs[0])).IP, Protocol: topo.RouteProtocol, Priority: metric}
+		r, err := rootRoute(h, vpc, metric)
+		if err != nil {
+			return err
 		}
 		if foreign, err := overlapsForeign(h, vpc.CIDR); err != nil {
 			return err
@@ -124,6 +116,29 @@ func (d *Dataplane) rootRoutes(s *session, des *topo.Desired) error {
 		}
 		want[vpc.CIDR] = r
 	}
+	return syncRootRoutes(h, want, metric)
+}
+
+// rootRoute is the root namespace's route to a VPC's CIDR: through its host ENI, or unreachable.
+func rootRoute(h *netlink.Handle, vpc *topo.VPC, metric int) (*netlink.Route, error) {
+	r := &netlink.Route{Dst: ipNet(vpc.CIDR), Protocol: topo.RouteProtocol, Priority: metric, Type: unix.RTN_UNREACHABLE}
+	for _, p := range vpc.Ports {
+		if p.Kind != topo.KindHost || len(p.IPs) == 0 {
+			continue
+		}
+		l, err := linkByName(h, p.IfName)
+		if err != nil || l == nil {
+			return nil, fmt.Errorf("finding host link %s: %w", p.IfName, err)
+		}
+		r = &netlink.Route{Dst: ipNet(vpc.CIDR), LinkIndex: l.Attrs().Index, Scope: netlink.SCOPE_LINK,
+			Src: ipNet(host(p.IPs[0])).IP, Protocol: topo.RouteProtocol, Priority: metric}
+	}
+	return r, nil
+}
+
+// syncRootRoutes makes our root routes at metric exactly want: it deletes the others and
+// those whose type or link changed, then (re)places every wanted one.
+func syncRootRoutes(h *netlink.Handle, want map[netip.Prefix]*netlink.Route, metric int) error {
 	have, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Protocol: topo.RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
 	if err != nil {
 		return fmt.Errorf("listing root routes: %w", err)

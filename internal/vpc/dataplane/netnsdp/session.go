@@ -97,7 +97,7 @@ func deleteLink(h *netlink.Handle, name string) error {
 }
 
 // syncAddrs makes the IPv4 addresses of a link exactly want.
-func syncAddrs(h *netlink.Handle, l netlink.Link, want []netip.Prefix, flags int) error {
+func syncAddrs(h *netlink.Handle, l netlink.Link, want []netip.Prefix) error {
 	have, err := h.AddrList(l, unix.AF_INET)
 	if err != nil {
 		return fmt.Errorf("listing addresses of %s: %w", l.Attrs().Name, err)
@@ -121,7 +121,7 @@ func syncAddrs(h *netlink.Handle, l netlink.Link, want []netip.Prefix, flags int
 		if present[p] {
 			continue
 		}
-		if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(p), Flags: flags}); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(p)}); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("adding %s to %s: %w", p, l.Attrs().Name, err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/podsg/podsg/internal/vpc/state"
@@ -107,93 +108,145 @@ type Input struct {
 
 // BuildFrom is Build over plain slices (tests build them by hand).
 func BuildFrom(names Names, in Input) *Desired {
-	d := &Desired{Names: names}
-	vpcs := map[string]*VPC{}
-	for _, v := range in.VPCs {
+	b := &builder{
+		names: names, in: in, d: &Desired{Names: names},
+		vpcs: map[string]*VPC{}, subnets: map[string]netip.Prefix{}, running: map[string]*Instance{}, ports: map[string]*Port{},
+	}
+	b.addVPCs()
+	b.addSubnets()
+	b.addInstances()
+	b.addPorts()
+	b.addBranches()
+	b.addGroups()
+	b.sortPorts()
+	return b.d
+}
+
+// builder holds what BuildFrom's steps look up in each other's results. Every step skips
+// what it cannot place (a malformed CIDR, an ENI of an unknown subnet): the state may be
+// mid-change, and the data path builds what it can.
+type builder struct {
+	names   Names
+	in      Input
+	d       *Desired
+	vpcs    map[string]*VPC
+	subnets map[string]netip.Prefix // by subnet id, masked
+	running map[string]*Instance    // running instances by id
+	ports   map[string]*Port        // wired (non-branch) ENIs by id, where branches find their trunk
+}
+
+func (b *builder) addVPCs() {
+	for _, v := range b.in.VPCs {
 		p, err := netip.ParsePrefix(v.CIDR)
 		if err != nil {
 			continue
 		}
-		vpc := &VPC{ID: v.ID, CIDR: p.Masked(), Namespace: names.Fabric(v.ID)}
-		vpcs[v.ID] = vpc
-		d.VPCs = append(d.VPCs, vpc)
+		vpc := &VPC{ID: v.ID, CIDR: p.Masked(), Namespace: b.names.Fabric(v.ID)}
+		b.vpcs[v.ID] = vpc
+		b.d.VPCs = append(b.d.VPCs, vpc)
 	}
-	subnets := map[string]netip.Prefix{}
-	for _, s := range in.Subnets {
+}
+
+func (b *builder) addSubnets() {
+	for _, s := range b.in.Subnets {
 		p, err := netip.ParsePrefix(s.CIDR)
-		if vpc := vpcs[s.VPCID]; err == nil && vpc != nil {
-			subnets[s.ID] = p.Masked()
+		if vpc := b.vpcs[s.VPCID]; err == nil && vpc != nil {
+			b.subnets[s.ID] = p.Masked()
 			vpc.Gateways = append(vpc.Gateways, Gateway(p))
 		}
 	}
-	running := map[string]*Instance{}
-	for _, i := range in.Instances {
-		if i.State == state.InstanceRunning && vpcs[i.VPCID] != nil {
-			inst := &Instance{ID: i.ID, Namespace: names.Instance(i.ID), State: i}
-			running[i.ID] = inst
-			d.Instances = append(d.Instances, inst)
+}
+
+func (b *builder) addInstances() {
+	for _, i := range b.in.Instances {
+		if i.State == state.InstanceRunning && b.vpcs[i.VPCID] != nil {
+			inst := &Instance{ID: i.ID, Namespace: b.names.Instance(i.ID), State: i}
+			b.running[i.ID] = inst
+			b.d.Instances = append(b.d.Instances, inst)
 		}
 	}
-	ports := map[string]*Port{}
+}
+
+// addPorts wires every ENI that is not a branch: attached ones into their instance,
+// tagged ones into the host or a database.
+func (b *builder) addPorts() {
 	hostSeen := map[string]bool{}
-	for _, e := range in.ENIs {
-		vpc, subnet := vpcs[e.VPCID], subnets[e.SubnetID]
+	for _, e := range b.in.ENIs {
+		vpc, subnet := b.vpcs[e.VPCID], b.subnets[e.SubnetID]
 		if vpc == nil || !subnet.IsValid() || e.TrunkAssociationID != "" {
 			continue // branches are placed once their trunk is known
 		}
 		p := newPort(e, vpc, subnet)
-		switch tag := e.Tags[AttachTag]; {
-		case e.Attachment != nil:
-			inst := running[e.Attachment.InstanceID]
-			if inst == nil {
-				continue
-			}
-			p.Kind, p.Namespace, p.DeviceIndex = KindInstance, inst.Namespace, e.Attachment.DeviceIndex
-			p.IfName = "eth" + itoa(p.DeviceIndex)
-			if e.InterfaceType == state.InterfaceTypeTrunk {
-				p.Kind, p.TrunkNS = KindTrunk, names.Trunk(e.ID)
-			}
-			inst.Ports = append(inst.Ports, p)
-		case tag == "host" && !hostSeen[vpc.ID]:
-			hostSeen[vpc.ID] = true // one host link per VPC: its CIDR routes through it
-			p.Kind, p.Namespace, p.IfName = KindHost, "", names.HostIf(e.ID)
-		case strings.HasPrefix(tag, "rds:") && len(tag) > 4:
-			p.Kind, p.Namespace, p.IfName = KindRDS, names.RDS(tag[4:]), "eth0"
-		default:
+		if !b.place(p, e, vpc, hostSeen) {
 			continue
 		}
-		ports[e.ID] = p
+		b.ports[e.ID] = p
 		vpc.Ports = append(vpc.Ports, p)
 	}
+}
+
+// place sets where p's own end lives; false means nowhere (yet).
+func (b *builder) place(p *Port, e *state.ENI, vpc *VPC, hostSeen map[string]bool) bool {
+	switch tag := e.Tags[AttachTag]; {
+	case e.Attachment != nil:
+		inst := b.running[e.Attachment.InstanceID]
+		if inst == nil {
+			return false
+		}
+		p.Kind, p.Namespace, p.DeviceIndex = KindInstance, inst.Namespace, e.Attachment.DeviceIndex
+		p.IfName = "eth" + strconv.Itoa(p.DeviceIndex)
+		if e.InterfaceType == state.InterfaceTypeTrunk {
+			p.Kind, p.TrunkNS = KindTrunk, b.names.Trunk(e.ID)
+		}
+		inst.Ports = append(inst.Ports, p)
+	case tag == "host" && !hostSeen[vpc.ID]:
+		hostSeen[vpc.ID] = true // one host link per VPC: its CIDR routes through it
+		p.Kind, p.Namespace, p.IfName = KindHost, "", b.names.HostIf(e.ID)
+	case strings.HasPrefix(tag, "rds:") && len(tag) > 4:
+		p.Kind, p.Namespace, p.IfName = KindRDS, b.names.RDS(tag[4:]), "eth0"
+	default:
+		return false
+	}
+	return true
+}
+
+// addBranches wires each associated branch ENI behind its trunk, in the trunk's VPC.
+func (b *builder) addBranches() {
 	enis := map[string]*state.ENI{}
-	for _, e := range in.ENIs {
+	for _, e := range b.in.ENIs {
 		enis[e.ID] = e
 	}
-	for _, a := range in.Assocs {
-		trunk, b := ports[a.TrunkID], enis[a.BranchID]
-		if trunk == nil || trunk.Kind != KindTrunk || b == nil || !subnets[b.SubnetID].IsValid() {
+	for _, a := range b.in.Assocs {
+		trunk, br := b.ports[a.TrunkID], enis[a.BranchID]
+		if trunk == nil || trunk.Kind != KindTrunk || br == nil || !b.subnets[br.SubnetID].IsValid() {
 			continue
 		}
-		vpc := vpcs[b.VPCID]
+		vpc := b.vpcs[br.VPCID]
 		if vpc == nil || vpc.ID != trunk.VPC {
 			continue
 		}
-		p := newPort(b, vpc, subnets[b.SubnetID])
+		p := newPort(br, vpc, b.subnets[br.SubnetID])
 		p.Kind, p.TrunkNS, p.Trunk, p.VlanID = KindBranch, trunk.TrunkNS, trunk, a.VlanID
 		vpc.Ports = append(vpc.Ports, p)
 	}
-	for _, g := range in.Groups {
-		if vpc := vpcs[g.VPCID]; vpc != nil {
-			vpc.Groups = append(vpc.Groups, &Group{ID: g.ID, Rules: g.Rules, Members: members(g.ID, in.ENIs)})
+}
+
+func (b *builder) addGroups() {
+	for _, g := range b.in.Groups {
+		if vpc := b.vpcs[g.VPCID]; vpc != nil {
+			vpc.Groups = append(vpc.Groups, &Group{ID: g.ID, Rules: g.Rules, Members: members(g.ID, b.in.ENIs)})
 		}
 	}
-	for _, vpc := range d.VPCs {
+}
+
+// sortPorts orders ports by ENI id in a VPC and by device index in an instance.
+func (b *builder) sortPorts() {
+	for _, vpc := range b.d.VPCs {
 		sort.Slice(vpc.Ports, func(i, j int) bool { return vpc.Ports[i].ENI.ID < vpc.Ports[j].ENI.ID })
 	}
-	for _, inst := range d.Instances {
+	for _, inst := range b.d.Instances {
 		sort.Slice(inst.Ports, func(i, j int) bool { return inst.Ports[i].DeviceIndex < inst.Ports[j].DeviceIndex })
 	}
-	return d
 }
 
 func newPort(e *state.ENI, vpc *VPC, subnet netip.Prefix) *Port {
@@ -235,11 +288,4 @@ func (d *Desired) Instance(id string) *Instance {
 		}
 	}
 	return nil
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }

@@ -1,0 +1,198 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podsg/podsg/api/v1beta1"
+	"github.com/podsg/podsg/internal/agentapi"
+	"github.com/podsg/podsg/internal/podnet"
+	"github.com/podsg/podsg/internal/podstate"
+)
+
+// AllocConfig shapes the records the allocator writes.
+type AllocConfig struct {
+	EnablePodENI bool
+	// Mode is podstate.ModeStrict or podstate.ModeStandard for branch pods.
+	Mode string
+	// VethPrefix names host veths of regular pods, and of branch pods in standard mode (AWS's
+	// VPC CNI uses "eni"); strict-mode branch pods use "vlan", as AWS does.
+	VethPrefix string
+	// RouteTableBase + VLAN id is a branch pod's route table.
+	RouteTableBase int
+	// AnnotationWait bounds how long an ADD waits for podsg-controller's annotation, so that
+	// the usual few hundred milliseconds of allocation do not fail the sandbox.
+	AnnotationWait time.Duration
+}
+
+// retryable marks conditions that resolve by themselves; the plugin reports them as "try
+// again later" and kubelet retries.
+type retryable struct{ error }
+
+func (r retryable) Unwrap() error { return r.error }
+
+// allocator decides and records each pod's network.
+type allocator struct {
+	cfg   AllocConfig
+	store *podstate.Store
+	pods  Pods
+	pool  *Pool
+	trunk *trunkFinder
+	fill  func() // asks for more IPs, without waiting
+
+	mu sync.Mutex // one allocation at a time: records and the pool change together
+}
+
+func (a *allocator) Add(ctx context.Context, req agentapi.AddRequest) (*podstate.Record, error) {
+	if rec, err := a.store.Get(req.ContainerID, req.IfName); err == nil {
+		return rec, nil // a retried ADD gets what the first one allocated
+	}
+	pod, err := a.pods.Get(ctx, req.PodNamespace, req.PodName)
+	if err != nil {
+		return nil, fmt.Errorf("getting pod %s/%s: %w", req.PodNamespace, req.PodName, err)
+	}
+	if req.PodUID != "" && string(pod.UID) != req.PodUID {
+		return nil, retryable{fmt.Errorf("pod %s/%s has UID %s, the runtime asked for %s: waiting for the API server to catch up", req.PodNamespace, req.PodName, pod.UID, req.PodUID)}
+	}
+	rec := &podstate.Record{Version: podstate.Version, ContainerID: req.ContainerID, IfName: req.IfName, Netns: req.Netns,
+		PodNamespace: req.PodNamespace, PodName: req.PodName, PodUID: string(pod.UID)}
+	if wantsBranch(pod) {
+		err = a.branch(ctx, pod, rec)
+	} else {
+		err = a.regular(rec)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := a.store.Put(rec); err != nil {
+		if rec.Kind == podstate.KindRegular {
+			a.pool.Release(rec.IP)
+		}
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (a *allocator) regular(rec *podstate.Record) error {
+	a.mu.Lock()
+	ip, err := a.pool.Allocate(rec.Key())
+	a.mu.Unlock()
+	a.fill() // keep the pool warm behind this pod
+	if errors.Is(err, ErrNoFreeIP) {
+		return retryable{err}
+	}
+	if err != nil {
+		return err
+	}
+	rec.Kind, rec.IP, rec.ENIID = podstate.KindRegular, ip, a.pool.eni
+	rec.HostVeth = podnet.HostVethName(a.cfg.VethPrefix, rec.PodNamespace, rec.PodName)
+	return nil
+}
+
+func (a *allocator) branch(ctx context.Context, pod *corev1.Pod, rec *podstate.Record) error {
+	if !a.cfg.EnablePodENI {
+		return fmt.Errorf("pod %s/%s requests %s but this node's agent runs without --enable-pod-eni", pod.Namespace, pod.Name, v1beta1.ResourcePodENI)
+	}
+	// One bound for both waits: the annotation comes after the trunk anyway, and the agent
+	// learns of the trunk a poll interval after the controller attached it.
+	deadline := time.NewTimer(a.cfg.AnnotationWait)
+	defer deadline.Stop()
+	value, err := a.waitForAnnotation(ctx, pod, deadline.C)
+	if err != nil {
+		return err
+	}
+	enis, err := v1beta1.ParsePodENIs(value)
+	if err != nil {
+		return err
+	}
+	if len(enis) == 0 {
+		return fmt.Errorf("pod %s/%s: the %s annotation lists no ENI", pod.Namespace, pod.Name, v1beta1.AnnotationPodENI)
+	}
+	e := enis[0] // AWS's VPC CNI also wires only the first
+	if err := e.Validate(); err != nil {
+		return fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	t, err := a.waitForTrunk(ctx, deadline.C)
+	if err != nil {
+		return err
+	}
+	subnet := netip.MustParsePrefix(e.SubnetCIDR).Masked() // Validate parsed it
+	prefix := a.cfg.VethPrefix
+	if a.cfg.Mode == podstate.ModeStrict {
+		prefix = "vlan"
+	}
+	rec.Kind, rec.IP, rec.Gateway = podstate.KindBranch, netip.MustParseAddr(e.PrivateIP), subnet.Addr().Next()
+	rec.ENIID, rec.VLAN, rec.BranchMAC, rec.SubnetCIDR = e.ENIID, e.VLANID, e.IfAddress, subnet.String()
+	rec.HostVeth = podnet.HostVethName(prefix, rec.PodNamespace, rec.PodName)
+	rec.SubInterface, rec.TrunkLink, rec.TrunkGateway = podnet.SubInterfaceName(e.VLANID), t.Link, t.Gateway
+	rec.RouteTable, rec.Mode = a.cfg.RouteTableBase+e.VLANID, a.cfg.Mode
+	return nil
+}
+
+// waitForAnnotation returns the pod's pod-eni annotation, waiting up to AnnotationWait for
+// podsg-controller to write it.
+func (a *allocator) waitForAnnotation(ctx context.Context, pod *corev1.Pod, deadline <-chan time.Time) (string, error) {
+	for {
+		changed := a.pods.Changed() // before reading, so an update in between is not missed
+		if v := pod.Annotations[v1beta1.AnnotationPodENI]; v != "" {
+			return v, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-deadline:
+			return "", retryable{fmt.Errorf("pod %s/%s has no %s annotation yet: podsg-controller has not allocated its branch ENI", pod.Namespace, pod.Name, v1beta1.AnnotationPodENI)}
+		case <-changed:
+		}
+		fresh, err := a.pods.Get(ctx, pod.Namespace, pod.Name)
+		if err != nil {
+			return "", fmt.Errorf("getting pod %s/%s: %w", pod.Namespace, pod.Name, err)
+		}
+		pod = fresh
+	}
+}
+
+// waitForTrunk returns the node's trunk once the agent has found it.
+func (a *allocator) waitForTrunk(ctx context.Context, deadline <-chan time.Time) (*Trunk, error) {
+	select {
+	case <-a.trunk.Ready():
+		return a.trunk.Get(), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-deadline:
+		return nil, retryable{errors.New("this node's trunk interface is not attached yet")}
+	}
+}
+
+// Del forgets a container's network: its IP goes back to the pool and its record is deleted.
+func (a *allocator) Del(_ context.Context, req agentapi.DelRequest) error {
+	rec, err := a.store.Get(req.ContainerID, req.IfName)
+	if errors.Is(err, podstate.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if rec.Kind == podstate.KindRegular {
+		a.mu.Lock()
+		a.pool.Release(rec.IP)
+		a.mu.Unlock()
+	}
+	return a.store.Delete(req.ContainerID, req.IfName)
+}
+
+// wantsBranch reports whether the pod asked for a branch ENI: the webhook puts the request on
+// the first container, as AWS's does.
+func wantsBranch(pod *corev1.Pod) bool {
+	if len(pod.Spec.Containers) == 0 {
+		return false
+	}
+	_, ok := pod.Spec.Containers[0].Resources.Limits[corev1.ResourceName(v1beta1.ResourcePodENI)]
+	return ok
+}

@@ -1,0 +1,219 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/podsg/podsg/api/v1beta1"
+	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
+	"github.com/podsg/podsg/internal/cloud/instancetypes"
+	"github.com/podsg/podsg/internal/cni"
+	"github.com/podsg/podsg/internal/podstate"
+)
+
+// Options configure the node agent (flags of podsg-agent).
+type Options struct {
+	Kubeconfig string // "" for in-cluster
+	NodeName   string
+	// EC2Endpoint is "" for AWS, or the local VPC's URL; the region comes from IMDS.
+	EC2Endpoint string
+	// IMDSEndpoint overrides the metadata endpoint (tests); "" is the standard one.
+	IMDSEndpoint string
+
+	EnablePodENI bool
+	Alloc        AllocConfig
+	// WarmIPs is how many free secondary IPs to keep for regular pods.
+	WarmIPs int
+
+	StateDir string // per-container records, shared with the plugin
+	Socket   string
+
+	// CNI installation: the plugin binary to copy (none when ""), where to, and its config.
+	CNIBinSource, CNIBinDir, CNIConfDir string
+	CNI                                 cni.NetConf
+}
+
+// Validate checks the options, naming the flag at fault.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.NodeName == "" {
+		errs = append(errs, errors.New("--node-name (or $NODE_NAME) is required"))
+	}
+	if o.Alloc.Mode != podstate.ModeStrict && o.Alloc.Mode != podstate.ModeStandard {
+		errs = append(errs, fmt.Errorf("--pod-sg-enforcing-mode %q: want %s or %s", o.Alloc.Mode, podstate.ModeStrict, podstate.ModeStandard))
+	}
+	if n := len(o.Alloc.VethPrefix); n == 0 || n > 4 || o.Alloc.VethPrefix == "vlan" || o.Alloc.VethPrefix == "eth" || o.Alloc.VethPrefix == "lo" {
+		errs = append(errs, fmt.Errorf("--veth-prefix %q: 1 to 4 characters, not vlan, eth or lo (used by other interfaces)", o.Alloc.VethPrefix))
+	}
+	// VLAN ids stay at or below the largest branch limit (107 today; AWS keeps 120 slots), so
+	// the pod tables are base+1..base+120 and must miss the kernel's 253-255.
+	if b := o.Alloc.RouteTableBase; b < 1 || (b+maxVLAN >= 253 && b <= 255) {
+		errs = append(errs, fmt.Errorf("--route-table-base %d: tables base+1..base+%d must avoid the reserved 253-255", b, maxVLAN))
+	}
+	if o.Alloc.AnnotationWait <= 0 {
+		errs = append(errs, fmt.Errorf("--annotation-wait %v must be positive", o.Alloc.AnnotationWait))
+	}
+	if _, err := cni.ParseConf(mustJSON(o.CNI)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+const maxVLAN = 120
+
+func mustJSON(v any) []byte {
+	data, _ := json.Marshal(v)
+	return data
+}
+
+// Run runs the node agent until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("invalid options: %w", err)
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	inst, err := Discover(ctx, imds.New(imds.Options{Endpoint: o.IMDSEndpoint}))
+	if err != nil {
+		return err
+	}
+	log.Info("instance", "id", inst.ID, "type", inst.Type, "primaryENI", inst.Primary.ID)
+	ec2, err := cloudec2.New(ctx, cloudec2.Options{Region: inst.Region, Endpoint: o.EC2Endpoint})
+	if err != nil {
+		return err
+	}
+	kube, err := kubeClient(o.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	store, err := podstate.NewStore(o.StateDir)
+	if err != nil {
+		return err
+	}
+	typ, ok := instancetypes.Lookup(inst.Type)
+	if !ok {
+		return fmt.Errorf("unknown instance type %s: no ENI limits for it", inst.Type)
+	}
+	pool := NewPool(ec2, inst.Primary.ID, typ.IPv4PerENI-1, o.WarmIPs)
+	if err := syncPool(ctx, pool, store); err != nil {
+		return err
+	}
+	free, used := pool.Stats()
+	log.Info("pod IP pool ready", "eni", inst.Primary.ID, "free", free, "used", used)
+	if err := configureNode(o.Alloc.Mode); err != nil {
+		return err
+	}
+	pods, err := newPodWatch(ctx, kube, o.NodeName)
+	if err != nil {
+		return err
+	}
+	log.Info("watching the node's pods", "node", o.NodeName)
+	finder := newTrunkFinder(ec2, inst.ID, 2*time.Second)
+	fill := make(chan struct{}, 1)
+	alloc := &allocator{cfg: o.Alloc, store: store, pods: pods, pool: pool, trunk: finder,
+		fill: func() {
+			select {
+			case fill <- struct{}{}:
+			default:
+			}
+		}}
+	alloc.cfg.EnablePodENI = o.EnablePodENI
+	if err := installCNI(o.CNIBinSource, o.CNIBinDir, o.CNIConfDir, o.CNI); err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return keepWarm(ctx, pool, fill) })
+	if o.EnablePodENI {
+		if err := requestTrunk(ctx, kube, o.NodeName); err != nil {
+			return err
+		}
+		g.Go(func() error { return finder.Run(ctx) })
+	}
+	g.Go(func() error { return serve(ctx, o.Socket, alloc) })
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// syncPool marks the IPs the node's records hold as used; a record that cannot be read is
+// reported and its IP stays free only if no other record claims it.
+func syncPool(ctx context.Context, pool *Pool, store *podstate.Store) error {
+	recs, errs := store.List()
+	for _, err := range errs {
+		logr.FromContextOrDiscard(ctx).Error(err, "unreadable pod network record")
+	}
+	inUse := map[netip.Addr]string{}
+	for _, r := range recs {
+		if r.Kind == podstate.KindRegular {
+			inUse[r.IP] = r.Key()
+		}
+	}
+	if err := pool.Sync(ctx, inUse); err != nil {
+		return err
+	}
+	return pool.Fill(ctx)
+}
+
+// keepWarm refills the pool when asked and every 30 s, logging failures: EC2 throttling or
+// quota must not stop the agent, pods retry.
+func keepWarm(ctx context.Context, pool *Pool, fill <-chan struct{}) error {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-fill:
+		case <-t.C:
+		}
+		if err := pool.Fill(ctx); err != nil {
+			logr.FromContextOrDiscard(ctx).Error(err, "refilling the pod IP pool")
+		}
+	}
+}
+
+// requestTrunk labels the node has-trunk-attached=false unless the controller already set it
+// to true: podsg-controller attaches a trunk to nodes carrying the label.
+func requestTrunk(ctx context.Context, kube kubernetes.Interface, node string) error {
+	n, err := kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("getting node %s: %w", node, err)
+	}
+	if n.Labels[v1beta1.LabelHasTrunkAttached] == "true" {
+		return nil
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{v1beta1.LabelHasTrunkAttached: "false"}}})
+	if _, err := kube.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("labelling node %s to ask for a trunk ENI: %w", node, err)
+	}
+	return nil
+}
+
+func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig == "" {
+		cfg, err = rest.InClusterConfig()
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	return kubernetes.NewForConfig(cfg)
+}
