@@ -245,7 +245,18 @@ func TestNodeStopAfterCrash(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ct.Run(t, "kill", "-9", strings.TrimSpace(string(data)))
+		pid := strings.TrimSpace(string(data))
+		ct.Run(t, "kill", "-9", pid)
+		// A crash is over once the kernel has reaped the process or left a zombie; only then
+		// does the node look crashed to Stop.
+		waitFor(t, d+" dead", func() bool {
+			stat, err := os.ReadFile("/proc/" + pid + "/stat")
+			if err != nil {
+				return true
+			}
+			i := strings.LastIndexByte(string(stat), ')')
+			return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+		})
 	}
 	// The cleanup registered by setupNode stops the node; assertNoLeftovers then checks it.
 }
