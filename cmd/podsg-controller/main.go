@@ -16,7 +16,8 @@ import (
 
 func main() {
 	var o controller.Options
-	flag.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file; empty for in-cluster config or $KUBECONFIG")
+	// --kubeconfig is registered by controller-runtime (pkg/client/config) on the default flag
+	// set; defining it again would panic at start.
 	flag.StringVar(&o.ClusterName, "cluster-name", "", "cluster name, tagged on every ENI podsg creates (required)")
 	flag.StringVar(&o.Region, "region", "", "AWS region")
 	flag.StringVar(&o.EC2Endpoint, "ec2-endpoint", "", "EC2 endpoint URL; empty for AWS")
@@ -35,6 +36,9 @@ func main() {
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if f := flag.Lookup("kubeconfig"); f != nil {
+		o.Kubeconfig = f.Value.String()
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	ctx := ctrl.SetupSignalHandler()
 	if err := controller.Run(ctx, o); err != nil {

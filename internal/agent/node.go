@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -66,7 +67,12 @@ func moveLocalRule(priority int) error {
 	return nil
 }
 
+// sysctl sets key to value unless it already holds: on AWS an init container sets these and
+// the agent's own /proc/sys is read-only.
 func sysctl(key, value string) error {
+	if cur, err := os.ReadFile("/proc/sys/" + key); err == nil && strings.TrimSpace(string(cur)) == value {
+		return nil
+	}
 	if err := os.WriteFile("/proc/sys/"+key, []byte(value), 0o644); err != nil {
 		return fmt.Errorf("setting %s=%s: %w", key, value, err)
 	}

@@ -11,8 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -137,10 +140,12 @@ func Run(ctx context.Context, o Options) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return keepWarm(ctx, pool, fill) })
 	if o.EnablePodENI {
-		if err := requestTrunk(ctx, kube, o.NodeName); err != nil {
-			return err
-		}
-		g.Go(func() error { return finder.Run(ctx) })
+		g.Go(func() error {
+			if err := requestTrunk(ctx, kube, o.NodeName); err != nil {
+				return err
+			}
+			return finder.Run(ctx)
+		})
 	}
 	g.Go(func() error { return serve(ctx, o.Socket, alloc) })
 	err = g.Wait()
@@ -188,9 +193,19 @@ func keepWarm(ctx context.Context, pool *Pool, fill <-chan struct{}) error {
 }
 
 // requestTrunk labels the node has-trunk-attached=false unless the controller already set it
-// to true: podsg-controller attaches a trunk to nodes carrying the label.
+// to true: podsg-controller attaches a trunk to nodes carrying the label. The agent may start
+// before the kubelet has registered the Node, so it waits for it.
 func requestTrunk(ctx context.Context, kube kubernetes.Interface, node string) error {
-	n, err := kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	var n *corev1.Node
+	err := wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+		var err error
+		n, err = kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			logr.FromContextOrDiscard(ctx).V(1).Info("waiting for the kubelet to register the node", "node", node)
+			return false, nil
+		}
+		return err == nil, err
+	})
 	if err != nil {
 		return fmt.Errorf("getting node %s: %w", node, err)
 	}

@@ -40,5 +40,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			return err
 		},
 	})
+	root.AddCommand(newLocal(), newDemo())
 	return root
 }

@@ -39,6 +39,9 @@ type NodeOptions struct {
 	ContainerdBin, CtrBin, CNIPluginDir, Snapshotter, SandboxImage string
 	// KillWithParent ties containerd's and the kubelet's lives to the caller's (tests).
 	KillWithParent bool
+	// ExternalCNI leaves the pod network to another installer (podsg-agent writes its own
+	// conflist into CNIConfDir and its plugin into CNIBinDir); only loopback is linked.
+	ExternalCNI bool
 }
 
 // Node is a running node.
@@ -53,7 +56,7 @@ func NewNode(opts NodeOptions) (*Node, error) {
 	if net.ParseIP(opts.NodeIP) == nil {
 		return nil, fmt.Errorf("node %s: NodeIP %q is not an IP", opts.Name, opts.NodeIP)
 	}
-	if _, _, err := net.ParseCIDR(opts.PodCIDR); err != nil {
+	if _, _, err := net.ParseCIDR(opts.PodCIDR); err != nil && !opts.ExternalCNI {
 		return nil, fmt.Errorf("node %s: parsing PodCIDR: %w", opts.Name, err)
 	}
 	def := func(p *string, v string) {
@@ -75,6 +78,13 @@ func (n *Node) path(elem ...string) string {
 
 // ContainerdSocket is the node's private containerd socket.
 func (n *Node) ContainerdSocket() string { return n.path("containerd", "containerd.sock") }
+
+// CNIConfDir and CNIBinDir are where this node's containerd looks for CNI configuration and
+// plugins.
+func (n *Node) CNIConfDir() string { return n.path("cni", "net.d") }
+
+// CNIBinDir: see CNIConfDir.
+func (n *Node) CNIBinDir() string { return n.path("cni", "bin") }
 
 // cgroupRoot is the node's cgroup parent in every v1 hierarchy.
 func (n *Node) cgroupRoot() string { return "/podsg/" + n.opts.Name }

@@ -119,14 +119,18 @@ func (n *Node) cniConfig() ([]byte, error) {
 
 // writeCNI installs the conflist and links the plugins into the private bin dir.
 func (n *Node) writeCNI() error {
-	conf, err := n.cniConfig()
-	if err != nil {
-		return fmt.Errorf("encoding CNI config: %w", err)
+	plugins := []string{"loopback"} // containerd brings up each pod's lo with it
+	if !n.opts.ExternalCNI {
+		conf, err := n.cniConfig()
+		if err != nil {
+			return fmt.Errorf("encoding CNI config: %w", err)
+		}
+		if err := os.WriteFile(n.path("cni", "net.d", "10-podsg-bridge.conflist"), conf, 0o600); err != nil {
+			return fmt.Errorf("writing CNI config: %w", err)
+		}
+		plugins = append(plugins, "bridge", "host-local")
 	}
-	if err := os.WriteFile(n.path("cni", "net.d", "10-podsg-bridge.conflist"), conf, 0o600); err != nil {
-		return fmt.Errorf("writing CNI config: %w", err)
-	}
-	for _, p := range []string{"bridge", "host-local", "loopback"} {
+	for _, p := range plugins {
 		dst := n.path("cni", "bin", p)
 		if _, err := os.Lstat(dst); err == nil {
 			continue

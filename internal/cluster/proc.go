@@ -165,3 +165,25 @@ func (d daemon) logTail() string {
 	}
 	return string(data)
 }
+
+// Daemon is a long-running process tracked by a pid file in Dir, started detached (it outlives
+// the command that starts it) and optionally inside a network namespace: `podsg local` runs the
+// local VPC, podsg-controller and the node agents this way.
+type Daemon struct{ d daemon }
+
+// NewDaemon describes a daemon; netns is a namespace path, "" for the caller's.
+func NewDaemon(name, dir, bin, netns string, args ...string) Daemon {
+	return Daemon{daemon{name: name, dir: dir, bin: bin, args: args, netns: netns}}
+}
+
+// Start starts the daemon unless it already runs, and returns its pid.
+func (d Daemon) Start(ctx context.Context) (int, error) { return d.d.start(ctx) }
+
+// Stop stops it (SIGTERM, then SIGKILL after grace); stopping a stopped daemon is no error.
+func (d Daemon) Stop(ctx context.Context, grace time.Duration) error { return d.d.stop(ctx, grace) }
+
+// Running returns its pid when it runs.
+func (d Daemon) Running() (int, bool) { return d.d.running() }
+
+// LogFile is where its output goes.
+func (d Daemon) LogFile() string { return d.d.logFile() }

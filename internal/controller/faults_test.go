@@ -16,7 +16,7 @@ func TestFaults(t *testing.T) {
 	w := start(t, 9)
 	w.ec2.ThrottleStorm(5)
 	w.ec2.NextErrorAfterEffect(fake.ActionCreateNetworkInterface, fake.Unavailable(fake.ActionCreateNetworkInterface)) // the trunk
-	node := w.addNode(t, "ip-10-0-0-20", "i-0fedcba9876543210", 9)
+	node, _ := w.addNode(t, "ip-10-0-0-20")
 	w.waitCapacity(t, node.Name, 9)
 
 	ns := controllertest.Namespace(t, w.c, "faults")

@@ -18,35 +18,53 @@ import (
 
 // TestSeedScenario follows the seed: a pod of a ServiceAccount selected by my-sg-policy gets a
 // branch ENI with exactly the policy's groups on its node's trunk; capacity is honest through
-// the cool-down; deleting the node frees everything.
+// the cool-down; deleting the node frees everything. It runs against the fake EC2 and against
+// the local VPC API through the real EC2 client.
 func TestSeedScenario(t *testing.T) {
+	for _, b := range backends {
+		t.Run(string(b), func(t *testing.T) { testSeedScenario(t, b) })
+	}
+}
+
+func testSeedScenario(t *testing.T, b backend) {
 	const limit = 2
-	w := start(t, limit)
+	w := startWith(t, options{backend: b, branchLimit: limit})
 	ctx := t.Context()
-	node := w.addNode(t, "ip-10-0-0-10", "i-0123456789abcdef0", limit)
+	node, instanceID := w.addNode(t, "ip-10-0-0-10")
 	w.waitCapacity(t, node.Name, limit)
-	trunks := w.ec2.NetworkInterfaces(cloud.InterfaceTypeTrunk)
-	if len(trunks) != 1 || trunks[0].InstanceID != "i-0123456789abcdef0" || trunks[0].Description != "aws-k8s-trunk-eni" {
+	trunks := must[[]cloud.NetworkInterface](t)(w.enis(ctx, cloud.InterfaceTypeTrunk))
+	if len(trunks) != 1 || trunks[0].InstanceID != instanceID || trunks[0].Description != "aws-k8s-trunk-eni" {
 		t.Fatalf("want one trunk attached to the instance, got %+v", trunks)
 	}
-	if !slices.Equal(trunks[0].SecurityGroups, []string{"sg-0000000000000node"}) || trunks[0].Tags[cloud.TagNode] != node.Name {
-		t.Fatalf("trunk must carry the node's groups and tags: %+v", trunks[0])
+	nodeGroups := must[[]string](t)(w.nodeGroups(ctx, instanceID))
+	if len(nodeGroups) == 0 || !slices.Equal(trunks[0].SecurityGroups, nodeGroups) || trunks[0].Tags[cloud.TagNode] != node.Name {
+		t.Fatalf("trunk must carry the node's groups %v and tags: %+v", nodeGroups, trunks[0])
 	}
 
 	ns := controllertest.Namespace(t, w.c, "seed")
-	controllertest.Create(t, w.c, controllertest.SeedPolicy(ns), controllertest.SeedServiceAccount(ns))
+	controllertest.Create(t, w.c, w.policy(ns), controllertest.SeedServiceAccount(ns))
 	waitWebhookCache(t, w, ns)
 
 	controllertest.Create(t, w.c, controllertest.Pod(ns, "backend-0", "rds-db-access"), controllertest.Pod(ns, "plain", ""))
 	got := w.waitENI(t, ns, "backend-0")
-	eni, ok := w.ec2.NetworkInterface(got.ENIID)
-	if !ok {
-		t.Fatalf("annotated ENI %s does not exist in EC2", got.ENIID)
+	bound := &corev1.Pod{}
+	if err := w.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "backend-0"}, bound); err != nil {
+		t.Fatal(err)
 	}
-	if !slices.Equal(eni.SecurityGroups, []string{controllertest.GroupA, controllertest.GroupB}) {
-		t.Fatalf("branch ENI groups = %v, want exactly the policy's", eni.SecurityGroups)
+	if bound.Spec.NodeName != node.Name {
+		t.Fatalf("pod bound to %q, want %s", bound.Spec.NodeName, node.Name)
 	}
-	if eni.MAC != got.IfAddress || eni.PrivateIP != got.PrivateIP || got.SubnetCIDR != "10.0.0.0/19" || got.VLANID != 1 {
+	eni, ok, err := w.eni(ctx, got.ENIID)
+	if err != nil || !ok {
+		t.Fatalf("annotated ENI %s does not exist in EC2 (%v)", got.ENIID, err)
+	}
+	if !slices.Equal(eni.SecurityGroups, w.groups) {
+		t.Fatalf("branch ENI groups = %v, want exactly the policy's %v", eni.SecurityGroups, w.groups)
+	}
+	if eni.Type != cloud.InterfaceTypeBranch || eni.Tags[cloud.TagCluster] != cluster || eni.Tags[cloud.TagPodUID] != string(bound.UID) {
+		t.Fatalf("branch ENI %+v must be a branch tagged for the cluster and the pod", eni)
+	}
+	if eni.MAC != got.IfAddress || eni.PrivateIP != got.PrivateIP || got.SubnetCIDR != w.subnetCIDR || got.VLANID != 1 {
 		t.Fatalf("annotation %+v does not describe ENI %+v", got, eni)
 	}
 	assertAssociated(t, w, trunks[0].ID)
@@ -66,12 +84,15 @@ func TestSeedScenario(t *testing.T) {
 		if err := w.c.Delete(ctx, node); err != nil {
 			t.Fatal(err)
 		}
-		controllertest.Eventually(t, 30*time.Second, func(context.Context) error {
-			if left := w.ec2.NetworkInterfaces(cloud.InterfaceTypeBranch); len(left) > 0 {
-				return fmt.Errorf("%d branch ENIs left", len(left))
-			}
-			if left := w.ec2.NetworkInterfaces(cloud.InterfaceTypeTrunk); len(left) > 0 {
-				return fmt.Errorf("%d trunk ENIs left", len(left))
+		controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+			for _, typ := range []string{cloud.InterfaceTypeBranch, cloud.InterfaceTypeTrunk} {
+				left, err := w.enis(ctx, typ)
+				if err != nil {
+					return err
+				}
+				if len(left) > 0 {
+					return fmt.Errorf("%d %s ENIs left", len(left), typ)
+				}
 			}
 			return nil
 		})
@@ -102,20 +123,19 @@ func testCapacity(t *testing.T, w *world, ns, nodeName string, limit int) {
 	// Cooling down: the slot stays taken and the scheduler is told so.
 	w.waitCapacity(t, nodeName, int64(limit-1))
 	controllertest.Consistently(t, time.Second, func(ctx context.Context) error { return unschedulable(ctx, w.c, ns, extra) })
-	if _, ok := w.ec2.NetworkInterface(freed.ENIID); !ok {
-		t.Fatal("the ENI must survive its cool-down")
+	if _, ok, err := w.eni(ctx, freed.ENIID); err != nil || !ok {
+		t.Fatalf("the ENI must survive its cool-down (%v)", err)
 	}
 
 	w.clock.Step(61 * time.Second)
 	w.waitCapacity(t, nodeName, int64(limit))
 	got := w.waitENI(t, ns, extra)
-	if _, ok := w.ec2.NetworkInterface(freed.ENIID); ok {
-		t.Fatalf("ENI %s of the deleted pod must be gone after the cool-down", freed.ENIID)
+	if _, ok, err := w.eni(ctx, freed.ENIID); err != nil || ok {
+		t.Fatalf("ENI %s of the deleted pod must be gone after the cool-down (%v)", freed.ENIID, err)
 	}
 	if got.VLANID != freed.VLANID {
 		t.Fatalf("the freed VLAN %d should be reused (lowest free), got %d", freed.VLANID, got.VLANID)
 	}
-	_ = ctx
 }
 
 func unschedulable(ctx context.Context, c client.Client, ns, name string) error {
@@ -136,10 +156,10 @@ func unschedulable(ctx context.Context, c client.Client, ns, name string) error 
 }
 
 // assertAssociated checks every branch ENI is associated with the trunk under its own VLAN.
-func assertAssociated(t *testing.T, w *world, trunkID string) {
+func assertAssociated(t testing.TB, w *world, trunkID string) {
 	t.Helper()
 	seen := map[int]string{}
-	for _, a := range w.ec2.Associations() {
+	for _, a := range must[[]cloud.TrunkAssociation](t)(w.associations(t.Context())) {
 		if a.TrunkID != trunkID {
 			t.Fatalf("association %+v is not on trunk %s", a, trunkID)
 		}
@@ -148,14 +168,14 @@ func assertAssociated(t *testing.T, w *world, trunkID string) {
 		}
 		seen[a.VLAN] = a.BranchID
 	}
-	if len(seen) != len(w.ec2.NetworkInterfaces(cloud.InterfaceTypeBranch)) {
-		t.Fatalf("every branch ENI must be associated: %v", seen)
+	if branches := must[[]cloud.NetworkInterface](t)(w.enis(t.Context(), cloud.InterfaceTypeBranch)); len(seen) != len(branches) {
+		t.Fatalf("every branch ENI must be associated: %v, branches %d", seen, len(branches))
 	}
 }
 
 // waitWebhookCache waits until the webhook, which serves from the manager's cache, mutates
 // pods of the seed ServiceAccount in ns.
-func waitWebhookCache(t *testing.T, w *world, ns string) {
+func waitWebhookCache(t testing.TB, w *world, ns string) {
 	t.Helper()
 	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		p := controllertest.Pod(ns, "probe", "rds-db-access")

@@ -10,4 +10,8 @@
 //	             table vlan+base: gw/32 dev <subif>, default via gw dev <subif>
 //	             strict:   rules iif <subif> and iif <hostVeth> → table; IP/32 dev <hostVeth> in table
 //	             standard: rules to IP → main (512), from IP → table (1536); IP/32 dev <hostVeth> in main
+//
+// Strict mode also relies on two node-wide settings that the agent makes (internal/agent/node.go):
+// the local table's rule at priority 20, behind the pods' priority-10 rules, and
+// tcp_early_demux=0. modes_test.go shows the modes' documented traffic paths by packets.
 package podnet

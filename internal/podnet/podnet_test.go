@@ -1,8 +1,10 @@
 package podnet_test
 
 import (
+	"fmt"
 	"net/netip"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,15 +19,19 @@ import (
 
 // The miniature VPC these tests build, all inside namespaces they create:
 //
-//	pod ── veth ── node ── trunk0 (10.99.0.10/24) ══ vxlan VNI 7 ══ (10.99.0.1, the trunk
-//	subnet's gateway) fabric: br7 = the pod subnet's gateway 10.30.0.1
+//	pod ── veth ── node ── trunk0 (10.99.0.10/24) ══ vxlan VNI <vlan> ══ (10.99.0.1, the trunk
+//	subnet's gateway) fabric: br<vlan> = the pod subnet's gateway 10.30.0.1, one per branch ENI
 //
-// The fabric is reachable from the node only through the vxlan sub-interface, so a pod that
-// pings the gateway proves its traffic leaves through its branch.
+// The fabric is reachable from the node's pods only through their vxlan sub-interfaces, so a
+// pod that pings the gateway proves its traffic leaves through its branch. The fabric routes
+// like a VPC router: each branch ENI's address to its own VNI, and the node's address back over
+// trunk0, which also stands in for the node's primary ENI: the node's route to the pod subnet
+// goes to the fabric, as an EC2 node's does to the VPC router.
 const (
 	trunkIP   = "10.99.0.10"
 	fabricIP  = "10.99.0.1"
 	gateway   = "10.30.0.1"
+	podSubnet = "10.30.0.0/24"
 	podIP     = "10.30.0.5"
 	vlan      = 7
 	branchMAC = "02:3b:a8:a7:9c:f5"
@@ -36,7 +42,7 @@ type world struct {
 	node, fabric ns.NetNS
 }
 
-func newNS(t *testing.T) ns.NetNS {
+func newNS(t testing.TB) ns.NetNS {
 	t.Helper()
 	n, err := testutils.NewNS()
 	if err != nil {
@@ -49,25 +55,36 @@ func newNS(t *testing.T) ns.NetNS {
 	return n
 }
 
-func setup(t *testing.T) *world {
+func setup(t testing.TB) *world {
 	t.Helper()
 	testenv.RequireRoot(t)
 	w := &world{node: newNS(t), fabric: newNS(t)}
 	run(t, w.node, "ip", "link", "add", "trunk0", "type", "veth", "peer", "name", "fab-trunk", "netns", w.fabric.Path())
 	run(t, w.node, "ip", "addr", "add", trunkIP+"/24", "dev", "trunk0")
 	run(t, w.node, "ip", "link", "set", "trunk0", "up")
+	run(t, w.node, "ip", "route", "add", podSubnet, "via", fabricIP, "dev", "trunk0")
 	run(t, w.node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	run(t, w.fabric, "ip", "addr", "add", fabricIP+"/24", "dev", "fab-trunk")
 	run(t, w.fabric, "ip", "link", "set", "fab-trunk", "up")
-	run(t, w.fabric, "ip", "link", "add", "br7", "type", "vxlan", "id", "7", "local", fabricIP, "remote", trunkIP, "dstport", "4789", "dev", "fab-trunk")
-	run(t, w.fabric, "ip", "addr", "add", gateway+"/24", "dev", "br7")
-	run(t, w.fabric, "ip", "link", "set", "br7", "up")
-	// Like a VPC, the fabric knows which MAC (the branch ENI's) owns the pod's address.
-	run(t, w.fabric, "ip", "neigh", "add", podIP, "lladdr", branchMAC, "dev", "br7", "nud", "permanent")
+	run(t, w.fabric, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	w.branchENI(t, vlan, podIP, branchMAC)
 	return w
 }
 
-func run(t *testing.T, n ns.NetNS, args ...string) string {
+// branchENI gives the fabric the VPC's side of one branch ENI: the vxlan device of its VNI,
+// answering for the subnet's gateway, and a route to the ENI's address through it. Like a VPC,
+// the fabric knows which MAC (the branch ENI's) owns the address.
+func (w *world) branchENI(t testing.TB, vni int, ip, mac string) {
+	t.Helper()
+	dev := fmt.Sprintf("br%d", vni)
+	run(t, w.fabric, "ip", "link", "add", dev, "type", "vxlan", "id", strconv.Itoa(vni), "local", fabricIP, "remote", trunkIP, "dstport", strconv.Itoa(port), "dev", "fab-trunk")
+	run(t, w.fabric, "ip", "addr", "add", gateway+"/32", "dev", dev)
+	run(t, w.fabric, "ip", "link", "set", dev, "up")
+	run(t, w.fabric, "ip", "route", "add", ip+"/32", "dev", dev)
+	run(t, w.fabric, "ip", "neigh", "add", ip, "lladdr", mac, "dev", dev, "nud", "permanent")
+}
+
+func run(t testing.TB, n ns.NetNS, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("nsenter", append([]string{"--net=" + n.Path(), "--"}, args...)...)
 	out, err := cmd.CombinedOutput()
@@ -82,16 +99,26 @@ func ping(n ns.NetNS, ip string) error {
 }
 
 func branchRecord(mode string) *podstate.Record {
-	return &podstate.Record{Version: podstate.Version, ContainerID: "c1", IfName: "eth0", PodNamespace: "default", PodName: "postgres-test",
-		Kind: podstate.KindBranch, IP: netip.MustParseAddr(podIP), Gateway: netip.MustParseAddr(gateway),
-		HostVeth: podnet.HostVethName("vlan", "default", "postgres-test"), VLAN: vlan, BranchMAC: branchMAC,
-		SubnetCIDR: "10.30.0.0/24", SubInterface: podnet.SubInterfaceName(vlan), TrunkLink: "trunk0",
-		RouteTable: 100 + vlan, Mode: mode, TrunkGateway: netip.MustParseAddr(fabricIP)}
+	return branchPod("postgres-test", podIP, vlan, branchMAC, mode)
+}
+
+// branchPod describes a branch pod as the agent would: host veth prefix "vlan" in strict mode
+// and "eni" in standard, as AWS's VPC CNI names them.
+func branchPod(name, ip string, vlanID int, mac, mode string) *podstate.Record {
+	prefix := "eni"
+	if mode == podstate.ModeStrict {
+		prefix = "vlan"
+	}
+	return &podstate.Record{Version: podstate.Version, ContainerID: "c-" + name, IfName: "eth0", PodNamespace: "default", PodName: name,
+		Kind: podstate.KindBranch, IP: netip.MustParseAddr(ip), Gateway: netip.MustParseAddr(gateway),
+		HostVeth: podnet.HostVethName(prefix, "default", name), VLAN: vlanID, BranchMAC: mac,
+		SubnetCIDR: podSubnet, SubInterface: podnet.SubInterfaceName(vlanID), TrunkLink: "trunk0",
+		RouteTable: 100 + vlanID, Mode: mode, TrunkGateway: netip.MustParseAddr(fabricIP)}
 }
 
 var driver = podnet.VXLAN{Port: port}
 
-func add(t *testing.T, w *world, pod ns.NetNS, rec *podstate.Record) error {
+func add(t testing.TB, w *world, pod ns.NetNS, rec *podstate.Record) error {
 	t.Helper()
 	return w.node.Do(func(ns.NetNS) error {
 		_, err := podnet.Add(pod.Path(), rec, podnet.Options{MTU: 1400, Driver: driver})
@@ -99,7 +126,7 @@ func add(t *testing.T, w *world, pod ns.NetNS, rec *podstate.Record) error {
 	})
 }
 
-func inNode(t *testing.T, w *world, fn func() error) error {
+func inNode(t testing.TB, w *world, fn func() error) error {
 	t.Helper()
 	return w.node.Do(func(ns.NetNS) error { return fn() })
 }
@@ -192,7 +219,7 @@ func TestDelWithoutNetns(t *testing.T) {
 	expectClean(t, w, nil, rec)
 }
 
-func expectClean(t *testing.T, w *world, podNS ns.NetNS, rec *podstate.Record) {
+func expectClean(t testing.TB, w *world, podNS ns.NetNS, rec *podstate.Record) {
 	t.Helper()
 	err := w.node.Do(func(ns.NetNS) error {
 		for _, name := range []string{rec.HostVeth, rec.SubInterface} {

@@ -55,7 +55,13 @@ Without it any (or no) signature is accepted.
 
 --profile is a built-in profile name ("aws": EC2's documented throttling
 buckets) or a YAML/JSON file with latency, throttle, faults and limits
-sections; see internal/vpc/server/profile.go.`,
+sections; see internal/vpc/server/profile.go.
+
+With --dataplane netns, processes inside instances (the node agent) reach
+the same API (EC2 and RDS, same credentials, throttling and metrics) at
+http://169.254.169.254:8450, like an EC2 interface VPC endpoint, next to
+instance metadata on 169.254.169.254:80: --listen is on the host, which
+instances cannot reach. See docs/local-vpc.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd.Context(), o, cmd.Flags().Changed, stdout)
@@ -119,6 +125,14 @@ func serve(ctx context.Context, o serveOptions, changed func(string) bool, stdou
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
+	}
+	if ep, ok := dp.(dataplane.APIEndpoint); ok {
+		// The same handler inside every instance, at 169.254.169.254:8450.
+		if err := ep.SetAPIHandler(srv); err != nil {
+			return fmt.Errorf("serving the API inside the VPC: %w", err)
+		}
+		// Stopped (requests in flight finished) before the store closes.
+		defer func() { _ = ep.SetAPIHandler(nil) }()
 	}
 	return listenAndServe(ctx, o.listen, srv, stdout, log)
 }

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os/exec"
 
 	"github.com/go-logr/logr"
@@ -31,6 +32,17 @@ type None struct{}
 func (None) Apply(context.Context, *state.Snapshot) error { return nil }
 
 var _ Dataplane = None{}
+
+// APIEndpoint is implemented by a data path that serves the API inside the
+// VPC (netns): SetAPIHandler(h) serves h in every running instance at
+// http://169.254.169.254:8450 (topo.APIPort), like an EC2 interface VPC
+// endpoint, so processes in instances reach the API; nil stops it. See
+// netnsdp.Dataplane.SetAPIHandler.
+type APIEndpoint interface {
+	SetAPIHandler(h http.Handler) error
+}
+
+var _ APIEndpoint = (*netnsdp.Dataplane)(nil)
 
 // Options configure the data path New builds.
 type Options struct {

@@ -9,7 +9,9 @@ package netnsdp
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 
 	"github.com/go-logr/logr"
@@ -27,7 +29,9 @@ type Options struct {
 	ID string
 	// Region is what instance metadata reports.
 	Region string
-	// IMDS serves instance metadata in every instance namespace.
+	// IMDS serves instance metadata in every instance namespace, at
+	// IMDSAddr:80. (The API endpoint at IMDSAddr:topo.APIPort is served
+	// once SetAPIHandler is called.)
 	IMDS bool
 	Log  logr.Logger
 }
@@ -36,7 +40,7 @@ type Options struct {
 type Dataplane struct {
 	opts  Options
 	names topo.Names
-	imds  *imdsServers
+	imds  *imdsServers // per-instance listeners: metadata, API endpoint
 	// mu serialises Apply (the store already does) against Flows/Close.
 	mu sync.Mutex
 }
@@ -48,11 +52,7 @@ func New(o Options) (*Dataplane, error) {
 	if o.ID == "" {
 		return nil, fmt.Errorf("netns dataplane: an id is required")
 	}
-	d := &Dataplane{opts: o, names: topo.Names{ID: o.ID}}
-	if o.IMDS {
-		d.imds = newIMDSServers(o.Region, o.Log)
-	}
-	return d, nil
+	return &Dataplane{opts: o, names: topo.Names{ID: o.ID}, imds: newIMDSServers(o.Region, o.IMDS, o.Log)}, nil
 }
 
 // Names returns the naming scheme of this data path's kernel objects.
@@ -68,8 +68,18 @@ func (d *Dataplane) Apply(ctx context.Context, snap *state.Snapshot) error {
 	return d.converge(ctx, des)
 }
 
-// Desired is Apply for an already-built topology (benchmarks, tools).
+// converge is Apply for an already-built topology (benchmarks, tools).
+// The per-instance listeners follow the instances even when converging
+// fails (or the caller gives up: an instance terminating itself through
+// the API endpoint is killed, which cancels its request): a gone
+// instance's listeners must not outlive it, holding its namespace, until
+// the next Apply.
 func (d *Dataplane) converge(ctx context.Context, des *topo.Desired) error {
+	err := d.build(ctx, des)
+	return errors.Join(err, d.imds.sync(des))
+}
+
+func (d *Dataplane) build(ctx context.Context, des *topo.Desired) error {
 	s := newSession()
 	defer s.close()
 	if err := d.prune(s, des); err != nil {
@@ -88,13 +98,7 @@ func (d *Dataplane) converge(ctx context.Context, des *topo.Desired) error {
 			return fmt.Errorf("configuring %s: %w", inst.ID, err)
 		}
 	}
-	if err := d.rootRoutes(s, des); err != nil {
-		return err
-	}
-	if d.imds != nil {
-		return d.imds.sync(des)
-	}
-	return nil
+	return d.rootRoutes(s, des)
 }
 
 func (d *Dataplane) convergeVPC(s *session, vpc *topo.VPC) error {
@@ -171,13 +175,31 @@ func Flows(names topo.Names, vpcIDs ...string) ([]firewall.Flow, error) {
 	return out, nil
 }
 
-// Close stops the metadata servers; kernel state stays, so a restarted
-// server picks it up.
+// SetAPIHandler serves h in every running instance at
+// http://169.254.169.254:8450 (IMDSAddr, topo.APIPort), as an EC2 interface
+// VPC endpoint serves the EC2 API inside a VPC: pass the server's whole
+// handler (EC2 and RDS, with its authentication, throttling and metrics).
+// It opens a listener in every instance namespace the last Apply built,
+// and from then on every Apply opens one in each new instance namespace
+// and closes those of instances that are gone, with the metadata
+// listeners. The handler is set after New because the server's handler is
+// built over the store, which needs the data path first. h may be
+// replaced; nil closes the API listeners and returns once their requests
+// in flight have finished (or been cut after a grace period). An error
+// names the namespaces whose listener did not open; the next Apply retries
+// them.
+func (d *Dataplane) SetAPIHandler(h http.Handler) error {
+	drained, err := d.imds.setAPI(h)
+	drained.wait()
+	return err
+}
+
+// Close stops the metadata and API listeners and waits for their requests
+// in flight; kernel state stays, so a restarted server picks it up.
 func (d *Dataplane) Close() error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.imds != nil {
-		d.imds.closeAll()
-	}
+	drained := d.imds.closeAll()
+	d.mu.Unlock()
+	drained.wait()
 	return nil
 }

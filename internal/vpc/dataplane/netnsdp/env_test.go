@@ -76,12 +76,21 @@ func (e *env) open() {
 	}
 	e.hs = httptest.NewServer(srv)
 	e.ec2 = newClient(e.hs.URL)
+	// As podsg-vpc serve does: the same handler inside every instance.
+	if err := dp.SetAPIHandler(srv); err != nil {
+		e.t.Fatalf("SetAPIHandler: %v", err)
+	}
 }
 
 func (e *env) close() {
 	if e.hs != nil {
 		e.hs.Close()
 		e.hs = nil
+	}
+	if e.dp != nil {
+		if err := e.dp.SetAPIHandler(nil); err != nil {
+			e.t.Errorf("SetAPIHandler(nil): %v", err)
+		}
 	}
 	if e.store != nil {
 		_ = e.store.Close()

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -18,28 +20,69 @@ import (
 	"github.com/podsg/podsg/internal/vpc/state"
 )
 
-// imdsServers runs one metadata listener per instance namespace, all in
-// this process: the listener is opened from inside the namespace, so the
-// socket lives there, and the listener identifies the instance.
+// How long a closed listener's open connections may finish their requests
+// before they are cut: metadata answers at once, an API call may wait for
+// an Apply or a profile's latency.
+const (
+	imdsDrain = time.Second
+	apiDrain  = 10 * time.Second
+)
+
+// imdsServers runs the per-instance listeners on IMDSAddr, all in this
+// process: instance metadata on port 80 and, once a handler is set, the
+// API endpoint on topo.APIPort. Each listener is opened from inside the
+// instance namespace, so the socket lives there, and the metadata listener
+// identifies the instance. Listeners close when the instance goes (or its
+// namespace is replaced), synchronously, before the Apply that removed it
+// returns; their open connections drain in the background.
 type imdsServers struct {
-	region  string
-	log     logr.Logger
+	region string
+	imds   bool // serve metadata on port 80
+	log    logr.Logger
+	// api is the handler every API listener serves (nil: no API endpoint).
+	api atomic.Pointer[apiHandler]
+
 	mu      sync.Mutex
 	servers map[string]*imdsServer
 }
 
+type apiHandler struct{ http.Handler }
+
+// imdsServer holds one instance's listeners.
 type imdsServer struct {
 	ns   string
+	nsID nsID
 	inst atomic.Pointer[imds.Instance]
-	srv  *http.Server
+	md   *listener // metadata; nil when off
+	api  *listener // API endpoint; nil without a handler
 }
 
-func newIMDSServers(region string, log logr.Logger) *imdsServers {
-	return &imdsServers{region: region, log: log, servers: map[string]*imdsServer{}}
+type listener struct {
+	ln    net.Listener
+	srv   *http.Server
+	drain time.Duration
 }
 
-// sync starts listeners for new instances, refreshes every instance's
-// metadata and stops those of instances that are gone.
+// nsID identifies a namespace (its nsfs inode): a namespace deleted and
+// created again under the same name is a different one, whose listeners
+// must be opened again.
+type nsID struct{ dev, ino uint64 }
+
+func namespaceID(name string) (nsID, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(namespace.Path(name), &st); err != nil {
+		return nsID{}, fmt.Errorf("stat netns %s: %w", name, err)
+	}
+	return nsID{dev: st.Dev, ino: st.Ino}, nil
+}
+
+func newIMDSServers(region string, serveIMDS bool, log logr.Logger) *imdsServers {
+	return &imdsServers{region: region, imds: serveIMDS, log: log, servers: map[string]*imdsServer{}}
+}
+
+// sync opens the listeners of new instances, refreshes every instance's
+// metadata and closes those of instances that are gone. A listener that
+// fails to open is reported and retried by the next sync.
 func (m *imdsServers) sync(des *topo.Desired) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -48,17 +91,33 @@ func (m *imdsServers) sync(des *topo.Desired) error {
 		cidrs[v.ID] = v.CIDR.String()
 	}
 	live := map[string]bool{}
+	var errs []error
 	for _, inst := range des.Instances {
 		live[inst.ID] = true
 		s := m.servers[inst.ID]
-		if s == nil || s.ns != inst.Namespace {
-			var err error
-			if s, err = m.start(inst.Namespace); err != nil {
-				return fmt.Errorf("starting metadata service of %s: %w", inst.ID, err)
+		id, err := namespaceID(inst.Namespace)
+		if err != nil { // not (yet) created: the next sync opens its listeners
+			if s != nil {
+				m.stop(s)
+				delete(m.servers, inst.ID)
 			}
+			errs = append(errs, err)
+			continue
+		}
+		if s != nil && (s.ns != inst.Namespace || s.nsID != id) {
+			m.stop(s)
+			s = nil
+		}
+		if s == nil {
+			s = &imdsServer{ns: inst.Namespace, nsID: id}
 			m.servers[inst.ID] = s
 		}
-		s.inst.Store(metadata(inst, m.region, cidrs))
+		if m.imds {
+			s.inst.Store(metadata(inst, m.region, cidrs))
+		}
+		if err := m.open(s); err != nil {
+			errs = append(errs, fmt.Errorf("serving in the namespace of %s: %w", inst.ID, err))
+		}
 	}
 	for id, s := range m.servers {
 		if !live[id] {
@@ -66,41 +125,127 @@ func (m *imdsServers) sync(des *topo.Desired) error {
 			delete(m.servers, id)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-func (m *imdsServers) start(ns string) (*imdsServer, error) {
+// open opens whichever of s's listeners should be and are not.
+func (m *imdsServers) open(s *imdsServer) error {
+	var errs []error
+	if m.imds && s.md == nil {
+		l, err := m.listen(s.ns, 80, imds.NewHandler(s.inst.Load), imdsDrain)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("metadata service: %w", err))
+		}
+		s.md = l
+	}
+	if m.api.Load() != nil && s.api == nil {
+		l, err := m.listen(s.ns, topo.APIPort, http.HandlerFunc(m.serveAPI), apiDrain)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("API endpoint: %w", err))
+		}
+		s.api = l
+	}
+	return errors.Join(errs...)
+}
+
+// serveAPI forwards to the current API handler.
+func (m *imdsServers) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if h := m.api.Load(); h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
+	http.Error(w, "the API endpoint is closing", http.StatusServiceUnavailable)
+}
+
+// setAPI sets the API handler and opens (h != nil) or closes (nil) the API
+// listener of every known instance; the closed listeners' connections have
+// finished when drained is.
+func (m *imdsServers) setAPI(h http.Handler) (drained draining, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h == nil {
+		m.api.Store(nil)
+	} else {
+		m.api.Store(&apiHandler{h})
+	}
+	var errs []error
+	for id, s := range m.servers {
+		if h == nil {
+			drained = append(drained, m.close(s.api))
+			s.api = nil
+		} else if err := m.open(s); err != nil {
+			errs = append(errs, fmt.Errorf("serving in the namespace of %s: %w", id, err))
+		}
+	}
+	return drained, errors.Join(errs...)
+}
+
+func (m *imdsServers) listen(ns string, port int, h http.Handler, drain time.Duration) (*listener, error) {
 	var ln net.Listener
 	err := namespace.Do(ns, func() error {
 		var err error
-		ln, err = net.Listen("tcp", net.JoinHostPort(IMDSAddr.String(), "80"))
+		ln, err = net.Listen("tcp", net.JoinHostPort(IMDSAddr.String(), strconv.Itoa(port)))
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &imdsServer{ns: ns}
-	s.srv = &http.Server{Handler: imds.NewHandler(s.inst.Load), ReadHeaderTimeout: 5 * time.Second}
+	l := &listener{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, drain: drain}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.log.Error(err, "metadata service stopped", "netns", ns)
+		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			m.log.Error(err, "instance listener stopped", "netns", ns, "port", port)
 		}
 	}()
-	return s, nil
+	return l, nil
 }
 
-func (m *imdsServers) stop(s *imdsServer) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = s.srv.Shutdown(ctx)
+func (m *imdsServers) stop(s *imdsServer) draining {
+	d := draining{m.close(s.md), m.close(s.api)}
+	s.md, s.api = nil, nil
+	return d
 }
 
-func (m *imdsServers) closeAll() {
+// close closes l's listener now and lets its connections finish their
+// requests in the background (the returned channel closes when they have):
+// the caller may hold the data path's lock, which a request in flight (an
+// API call waiting for its Apply) needs.
+func (m *imdsServers) close(l *listener) <-chan struct{} {
+	if l == nil {
+		return nil
+	}
+	_ = l.ln.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), l.drain)
+		defer cancel()
+		if err := l.srv.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+			_ = l.srv.Close()
+		}
+	}()
+	return done
+}
+
+// closeAll closes every listener.
+func (m *imdsServers) closeAll() (drained draining) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for id, s := range m.servers {
-		m.stop(s)
+		drained = append(drained, m.stop(s)...)
 		delete(m.servers, id)
+	}
+	return drained
+}
+
+// draining are the closed listeners whose connections are finishing.
+type draining []<-chan struct{}
+
+// wait waits for them; call it without holding the data path's lock.
+func (d draining) wait() {
+	for _, c := range d {
+		if c != nil {
+			<-c
+		}
 	}
 }
 

@@ -20,6 +20,12 @@ import (
 // "rds:<db-id>" in the namespace of that database instance.
 const AttachTag = "podsg:attach"
 
+// APIPort is the TCP port of the in-VPC API endpoint: every instance
+// namespace reaches the server's EC2 (and RDS) Query API at
+// http://169.254.169.254:8450, as an EC2 interface VPC endpoint, next to
+// instance metadata on port 80.
+const APIPort = 8450
+
 // Kind says where an ENI's own end lives.
 type Kind string
 

@@ -1,0 +1,118 @@
+package localcluster_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/podsg/podsg/internal/localcluster"
+	"github.com/podsg/podsg/internal/testenv"
+	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.CleanupBuilds()
+	os.Exit(code)
+}
+
+// TestSeedTutorial is the end-to-end tier: `podsg local up` with one node and `podsg demo`,
+// then the metabase walk-through's check (delete the policy, recreate the pod: it times out),
+// then `podsg local down`, which must leave nothing behind.
+func TestSeedTutorial(t *testing.T) {
+	testenv.RequireRoot(t)
+	o := localcluster.Options{Nodes: 1, KubeBinDir: testenv.KubeBinDir(t), BinDir: buildAll(t)}
+	// Under /var/lib: PostgreSQL runs as user postgres and must traverse the state dir.
+	dir, err := os.MkdirTemp("/var/lib", "pe2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil { // MkdirTemp makes it 0700
+		t.Fatal(err)
+	}
+	o.StateDir = filepath.Join(dir, "local")
+	t.Cleanup(func() {
+		if err := localcluster.Down(context.WithoutCancel(t.Context()), o, testWriter{t}); err != nil {
+			t.Errorf("podsg local down: %v", err)
+		}
+		_ = os.RemoveAll(dir)
+		expectNothingLeft(t, o)
+	})
+
+	results, err := localcluster.Demo(t.Context(), o, testWriter{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPod := map[string]localcluster.DemoResult{}
+	for _, r := range results {
+		byPod[r.Pod] = r
+	}
+	withSA, noSA := byPod["postgres-test"], byPod["postgres-test-no-sa"]
+	if !strings.HasPrefix(withSA.Log, "('PostgreSQL 15") || withSA.BranchENI == "" {
+		t.Errorf("postgres-test printed %q (branch ENI %q), want the server version through a branch ENI", withSA.Log, withSA.BranchENI)
+	}
+	if noSA.Log != "Database connection failed due to timeout expired" || noSA.BranchENI != "" {
+		t.Errorf("postgres-test-no-sa printed %q (branch ENI %q), want a timeout on the node's ENI", noSA.Log, noSA.BranchENI)
+	}
+	if withSA.Node == "" || withSA.Node != noSA.Node {
+		t.Errorf("pods ran on %q and %q, want the same node", withSA.Node, noSA.Node)
+	}
+
+	// The metabase walk-through: without the policy, a new pod with the same ServiceAccount
+	// gets no security groups of its own and times out.
+	kubectl := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(o.KubeBinDir, "kubectl"), append([]string{"--kubeconfig=" + o.Kubeconfig()}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	kubectl("delete", "sgp", "my-sg-policy")
+	again, err := localcluster.RerunPod(t.Context(), o, "postgres-test", "rds-db-access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Log != "Database connection failed due to timeout expired" || again.BranchENI != "" {
+		t.Errorf("without the policy, postgres-test printed %q (branch ENI %q), want a timeout", again.Log, again.BranchENI)
+	}
+}
+
+// buildAll builds podsg's binaries into one directory, as `make build` does.
+func buildAll(t *testing.T) string {
+	t.Helper()
+	var dir string
+	for _, b := range []string{"podsg-vpc", "podsg-controller", "podsg-agent", "podsg-cni", "pgcheck"} {
+		dir = filepath.Dir(testenv.Build(t, "github.com/podsg/podsg/cmd/"+b))
+	}
+	return dir
+}
+
+func expectNothingLeft(t *testing.T, o localcluster.Options) {
+	t.Helper()
+	prefix := topo.NamePrefix + topo.IDFromStateDir(filepath.Join(o.StateDir, "vpc")) + "-"
+	out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			t.Errorf("network namespace %s left behind", line)
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/mounts")
+	if strings.Contains(string(mounts), o.StateDir) {
+		t.Errorf("mounts under %s left behind", o.StateDir)
+	}
+	if _, err := os.Stat(o.StateDir); err == nil {
+		t.Errorf("state dir %s left behind", o.StateDir)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,229 @@
+package localcluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/podsg/podsg/config"
+	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
+	"github.com/podsg/podsg/internal/cluster"
+	"github.com/podsg/podsg/internal/images"
+)
+
+// adminUser is the admin kubeconfig's identity (internal/cluster's PKI); podsg-controller
+// runs as it, so the pod annotation guard must let it write.
+const adminUser = "podsg-admin"
+
+func (o *Options) vpcDaemon() cluster.Daemon {
+	return cluster.NewDaemon("podsg-vpc", o.path("run"), filepath.Join(o.BinDir, "podsg-vpc"), "",
+		"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", APIPort), "--state-dir", o.path("vpc"), "--dataplane", "netns")
+}
+
+func (o *Options) controllerDaemon(vpcID string) cluster.Daemon {
+	return cluster.NewDaemon("podsg-controller", o.path("run"), filepath.Join(o.BinDir, "podsg-controller"), "",
+		"--kubeconfig="+o.path("control-plane", "admin.kubeconfig"), "--cluster-name="+ClusterName, "--region="+Region,
+		"--ec2-endpoint="+APIURL(), "--vpc-id="+vpcID, "--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", webhookPort),
+		"--webhook-cert-dir="+o.path("controller", "certs"), "--controller-username="+adminUser, "--branch-cooldown=30s",
+		"--metrics-addr=127.0.0.1:8480", "--health-addr=127.0.0.1:8481")
+}
+
+func (o *Options) controlPlane(hostIP string) (*cluster.ControlPlane, error) {
+	return cluster.NewControlPlane(cluster.Options{StateDir: o.path("control-plane"), BinDir: o.KubeBinDir, APIServerAddress: hostIP})
+}
+
+// Up brings the local VPC, the control plane, podsg-controller and the nodes up. Running it
+// again on a running cluster starts only what is missing.
+func Up(ctx context.Context, o Options, out io.Writer) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if err := prepareStateDir(o.StateDir); err != nil {
+		return err
+	}
+	step := func(format string, args ...any) { _, _ = fmt.Fprintf(out, "• "+format+"\n", args...) }
+	net, err := o.startVPC(ctx, step)
+	if err != nil {
+		return err
+	}
+	cp, err := o.startControlPlane(ctx, net, step)
+	if err != nil {
+		return err
+	}
+	nodes, err := o.startNodes(ctx, cp, net, step)
+	if err != nil {
+		return err
+	}
+	if err := o.waitNodesReady(ctx, o.kubectl(cp.AdminKubeconfig()), len(nodes)); err != nil {
+		return err
+	}
+	return o.writeUserKubeconfig(cp.AdminKubeconfig())
+}
+
+// startVPC runs podsg-vpc and makes the cluster's network in it.
+func (o *Options) startVPC(ctx context.Context, step func(string, ...any)) (*network, error) {
+	step("local VPC (EC2 API at %s, data path in network namespaces)", APIURL())
+	if _, err := o.vpcDaemon().Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, APIURL()+"/healthz"); err != nil {
+		return nil, fmt.Errorf("waiting for podsg-vpc: %w (log: %s)", err, o.vpcDaemon().LogFile())
+	}
+	net, err := ensureNetwork(ctx, EC2Client())
+	if err != nil {
+		return nil, err
+	}
+	step("VPC %s, subnets %s, cluster security group %s", net.VPCID, strings.Join(net.Subnets, " "), net.ClusterSG)
+	return net, nil
+}
+
+// startControlPlane runs etcd, the API server on the host ENI's address, the scheduler and
+// controller manager, installs podsg's CRD and runs podsg-controller.
+func (o *Options) startControlPlane(ctx context.Context, net *network, step func(string, ...any)) (*cluster.ControlPlane, error) {
+	cp, err := o.controlPlane(net.HostIP)
+	if err != nil {
+		return nil, err
+	}
+	step("control plane: etcd, kube-apiserver at https://%s:6443, kube-scheduler, kube-controller-manager", net.HostIP)
+	if err := cp.Up(ctx); err != nil {
+		return nil, err
+	}
+	// The CRD, and the namespace of podsg-controller's lease and webhook certificate (in a
+	// real cluster, config/controller's kustomization creates it).
+	manifests := crdManifests() + "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: podsg-system\n"
+	if _, err := o.kubectl(cp.AdminKubeconfig())(ctx, manifests, "apply", "-f", "-"); err != nil {
+		return nil, fmt.Errorf("installing the SecurityGroupPolicy CRD: %w", err)
+	}
+	step("podsg-controller (webhooks, trunks, branch ENIs)")
+	if _, err := o.controllerDaemon(net.VPCID).Start(ctx); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+// startNodes launches the instances and runs a node in each.
+func (o *Options) startNodes(ctx context.Context, cp *cluster.ControlPlane, net *network, step func(string, ...any)) ([]nodeSpec, error) {
+	insts, err := net.ensureInstances(ctx, EC2Client(), o.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := o.images()
+	if err != nil {
+		return nil, err
+	}
+	var nodes []nodeSpec
+	for _, inst := range insts {
+		spec := o.nodeSpec(inst)
+		step("node %s: instance %s (%s), containerd, kubelet, podsg-agent", spec.Name, inst.ID, InstanceType)
+		// Recorded before starting, so that `down` also stops a node that failed halfway.
+		nodes = append(nodes, spec)
+		if err := writeJSON(o.path("nodes.json"), nodes); err != nil {
+			return nil, err
+		}
+		if err := o.startNode(ctx, cp, spec, imgs); err != nil {
+			return nil, err
+		}
+	}
+	return nodes, nil
+}
+
+// EC2Client is an SDK client for the local VPC's EC2 API on loopback.
+func EC2Client() *ec2.Client {
+	return ec2.New(ec2.Options{Region: Region, BaseEndpoint: aws.String(APIURL()),
+		Credentials: credentials.NewStaticCredentialsProvider("podsg", "podsg", ""),
+		HTTPClient:  &http.Client{Transport: cloudec2.BufferedBodies(http.DefaultTransport.(*http.Transport).Clone())}})
+}
+
+// prepareStateDir creates the state dir searchable (not readable) by others, as the local
+// RDS's PostgreSQL runs as user postgres and must reach its data inside.
+func prepareStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil { //nolint:gosec // search-only for others, see above
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s is not searchable by other users (mode %v); the local RDS runs PostgreSQL as user postgres: use a --state-dir under /var/lib", d, fi.Mode().Perm())
+		}
+	}
+	return nil
+}
+
+func waitHTTP(ctx context.Context, url string) error {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return false, nil //nolint:nilerr // not serving yet
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+}
+
+// kubectl returns a runner of the cluster's kubectl with a kubeconfig.
+func (o *Options) kubectl(kubeconfig string) func(ctx context.Context, stdin string, args ...string) (string, error) {
+	return func(ctx context.Context, stdin string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, filepath.Join(o.KubeBinDir, "kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		outb, err := cmd.CombinedOutput()
+		if err != nil {
+			return string(outb), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(outb)))
+		}
+		return string(outb), nil
+	}
+}
+
+func crdManifests() string {
+	entries, _ := config.CRDs.ReadDir(config.CRDDir)
+	var b strings.Builder
+	for _, e := range entries {
+		data, _ := config.CRDs.ReadFile(config.CRDDir + "/" + e.Name())
+		b.WriteString("---\n")
+		b.Write(data)
+	}
+	return b.String()
+}
+
+func (o *Options) images() ([]images.Image, error) {
+	bb, err := images.BusyboxFiles(images.BusyboxBin)
+	if err != nil {
+		return nil, fmt.Errorf("reading busybox-static (hack/setup.sh installs it): %w", err)
+	}
+	return []images.Image{images.PauseImage(images.BusyboxBin), images.BusyboxImage(bb), images.PGCheckImage(filepath.Join(o.BinDir, "pgcheck"), bb)}, nil
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
+func (o *Options) writeUserKubeconfig(admin string) error {
+	data, err := os.ReadFile(admin)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(o.Kubeconfig(), data, 0o600)
+}
