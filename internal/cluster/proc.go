@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,16 +96,26 @@ func (d daemon) start(ctx context.Context) (int, error) {
 	if d.killWithParent {
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}
-	if d.netns == "" {
-		err = cmd.Start()
-	} else {
-		// The child inherits the network namespace of the thread that forks it.
-		err = ns.WithNetNSPath(d.netns, func(ns.NetNS) error { return cmd.Start() })
-	}
-	if err != nil {
+	// Pdeathsig (killWithParent) fires when the *thread* that forked the child exits, and Go
+	// ends threads that a goroutine leaves locked: fork from a locked thread that also waits
+	// for (and so reaps) the child, and lives as long as it does.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if d.netns == "" {
+			started <- cmd.Start()
+		} else {
+			// The child inherits the network namespace of the thread that forks it.
+			started <- ns.WithNetNSPath(d.netns, func(ns.NetNS) error { return cmd.Start() })
+		}
+		if cmd.Process != nil {
+			_ = cmd.Wait() // reap it, so that it does not linger as a zombie
+		}
+	}()
+	if err := <-started; err != nil {
 		return 0, fmt.Errorf("starting %s: %w", d.name, err)
 	}
-	go func() { _ = cmd.Wait() }() // reap it, so that it does not linger as a zombie
 	pid := cmd.Process.Pid
 	if err := os.WriteFile(d.pidFile(), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)

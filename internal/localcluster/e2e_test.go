@@ -61,8 +61,6 @@ func TestSeedTutorial(t *testing.T) {
 		t.Errorf("pods ran on %q and %q, want the same node", withSA.Node, noSA.Node)
 	}
 
-	// The metabase walk-through: without the policy, a new pod with the same ServiceAccount
-	// gets no security groups of its own and times out.
 	kubectl := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(filepath.Join(o.KubeBinDir, "kubectl"), append([]string{"--kubeconfig=" + o.Kubeconfig()}, args...)...)
@@ -72,6 +70,19 @@ func TestSeedTutorial(t *testing.T) {
 		}
 		return string(out)
 	}
+	// Re-running `up` on a running cluster is harmless, and kubectl exec reaches a pod through
+	// the kubelet in the instance namespace.
+	if err := localcluster.Up(t.Context(), o, testWriter{t}); err != nil {
+		t.Fatalf("second podsg local up: %v", err)
+	}
+	kubectl("run", "shell", "--image=podsg.local/busybox:latest", "--image-pull-policy=IfNotPresent", "--restart=Never", "--command", "--", "sleep", "3600")
+	kubectl("wait", "--for=condition=Ready", "pod/shell", "--timeout=120s")
+	if out := kubectl("exec", "shell", "--", "echo", "hello from the instance"); strings.TrimSpace(out) != "hello from the instance" {
+		t.Errorf("kubectl exec printed %q", out)
+	}
+
+	// The metabase walk-through: without the policy, a new pod with the same ServiceAccount
+	// gets no security groups of its own and times out.
 	kubectl("delete", "sgp", "my-sg-policy")
 	again, err := localcluster.RerunPod(t.Context(), o, "postgres-test", "rds-db-access")
 	if err != nil {

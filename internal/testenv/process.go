@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,12 +38,19 @@ func StartProcess(t testing.TB, bin string, args ...string) (*Process, error) {
 	// A process group of its own lets the teardown reach grandchildren too, and Pdeathsig
 	// stops the child if the test binary itself dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
 	p := &Process{cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	started := make(chan error, 1)
+	// Pdeathsig fires when the *thread* that forked the child exits, and Go ends threads that a
+	// goroutine leaves locked (network namespace helpers do): fork from a thread of our own,
+	// locked until the child has exited, or the child may be killed at random.
 	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		err := cmd.Wait()
 		_ = logFile.Close()
 		p.mu.Lock()
@@ -50,6 +58,10 @@ func StartProcess(t testing.TB, bin string, args ...string) (*Process, error) {
 		p.mu.Unlock()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
 	t.Cleanup(func() {
 		if err := p.Stop(10 * time.Second); err != nil {
 			t.Errorf("stopping %s: %v", bin, err)
