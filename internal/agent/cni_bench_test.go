@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,8 +47,8 @@ func BenchmarkCNIAddDel(b *testing.B) {
 				a, d := env.addDelPods(b, kind)
 				adds, dels = append(adds, a...), append(dels, d...)
 			}
-			reportLatencies(b, "add", adds)
-			reportLatencies(b, "del", dels)
+			testenv.ReportLatencies(b, "add", adds)
+			testenv.ReportLatencies(b, "del", dels)
 		})
 	}
 }
@@ -241,21 +240,4 @@ func benchRun(b *testing.B, n ns.NetNS, args ...string) string {
 		b.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-// reportLatencies reports the median and 99th percentile of samples, in milliseconds, as
-// "p50-<op>-ms" and "p99-<op>-ms".
-func reportLatencies(b *testing.B, op string, samples []time.Duration) {
-	b.Helper()
-	if len(samples) == 0 {
-		return
-	}
-	s := slices.Clone(samples)
-	slices.Sort(s)
-	pct := func(p float64) float64 {
-		i := int(p*float64(len(s))+0.999999) - 1
-		return float64(s[max(i, 0)].Microseconds()) / 1000
-	}
-	b.ReportMetric(pct(0.50), "p50-"+op+"-ms")
-	b.ReportMetric(pct(0.99), "p99-"+op+"-ms")
 }

@@ -1,6 +1,7 @@
 package localcluster_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,8 +34,10 @@ func BenchmarkLocalCluster(b *testing.B) {
 	}
 	o.StateDir = filepath.Join(dir, "local")
 	b.Cleanup(func() {
-		if err := localcluster.Down(b.Context(), o, os.Stderr); err != nil {
-			b.Errorf("down: %v", err)
+		// The state dir stays when down fails: `podsg local down --state-dir` can retry.
+		if err := localcluster.Down(context.WithoutCancel(b.Context()), o, os.Stderr); err != nil {
+			b.Errorf("podsg local down: %v", err)
+			return
 		}
 		_ = os.RemoveAll(dir)
 	})

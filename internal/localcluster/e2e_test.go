@@ -35,8 +35,10 @@ func TestSeedTutorial(t *testing.T) {
 	}
 	o.StateDir = filepath.Join(dir, "local")
 	t.Cleanup(func() {
+		// The state dir stays when down fails: `podsg local down --state-dir` can retry.
 		if err := localcluster.Down(context.WithoutCancel(t.Context()), o, testWriter{t}); err != nil {
 			t.Errorf("podsg local down: %v", err)
+			return
 		}
 		_ = os.RemoveAll(dir)
 		expectNothingLeft(t, o)

@@ -66,8 +66,18 @@ func Up(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := o.waitNodesReady(ctx, o.kubectl(cp.AdminKubeconfig()), len(nodes)); err != nil {
+	kubectl := o.kubectl(cp.AdminKubeconfig())
+	if err := o.waitNodesReady(ctx, kubectl, len(nodes)); err != nil {
 		return err
+	}
+	// Pods need their namespace's default ServiceAccount, which kube-controller-manager
+	// creates shortly after start: a cluster is only ready for users once it exists.
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := kubectl(ctx, "", "get", "serviceaccount", "default", "--namespace=default")
+		return err == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the default ServiceAccount: %w", err)
 	}
 	return o.writeUserKubeconfig(cp.AdminKubeconfig())
 }

@@ -3,7 +3,6 @@ package podnet_test
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/podsg/podsg/internal/podnet"
 	"github.com/podsg/podsg/internal/podstate"
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 // benchPods is how many pods of each kind a benchmark iteration sets up and tears down.
@@ -29,8 +29,8 @@ func BenchmarkAddDel(b *testing.B) {
 				a, d := addDelPods(b, w, kind)
 				adds, dels = append(adds, a...), append(dels, d...)
 			}
-			reportLatencies(b, "add", adds)
-			reportLatencies(b, "del", dels)
+			testenv.ReportLatencies(b, "add", adds)
+			testenv.ReportLatencies(b, "del", dels)
 		})
 	}
 }
@@ -68,21 +68,4 @@ func benchRecord(kind string, i int) *podstate.Record {
 	}
 	return &podstate.Record{Version: podstate.Version, ContainerID: "c-" + name, IfName: "eth0", PodNamespace: "default", PodName: name,
 		Kind: podstate.KindRegular, IP: netip.AddrFrom4([4]byte{10, 99, 0, byte(100 + i)}), HostVeth: podnet.HostVethName("eni", "default", name)}
-}
-
-// reportLatencies reports the median and 99th percentile of samples, in milliseconds, as
-// "p50-<op>-ms" and "p99-<op>-ms".
-func reportLatencies(b *testing.B, op string, samples []time.Duration) {
-	b.Helper()
-	if len(samples) == 0 {
-		return
-	}
-	s := slices.Clone(samples)
-	slices.Sort(s)
-	pct := func(p float64) float64 {
-		i := int(p*float64(len(s))+0.999999) - 1
-		return float64(s[max(i, 0)].Microseconds()) / 1000
-	}
-	b.ReportMetric(pct(0.50), "p50-"+op+"-ms")
-	b.ReportMetric(pct(0.99), "p99-"+op+"-ms")
 }

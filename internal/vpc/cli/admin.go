@@ -16,19 +16,30 @@ import (
 // dir they name. They need no running server: the names of kernel objects derive from it.
 
 func newCleanup() *cobra.Command {
-	var stateDir string
+	var stateDir, id string
 	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Remove every namespace, link, route and nftables table the data path of --state-dir created",
 		Long: `Remove every kernel object the netns data path of the server with this state dir
 created: instance, fabric, trunk and database namespaces (and their processes), root
 namespace links and routes. The state file itself is kept; the next serve rebuilds the
-kernel state from it.`,
+kernel state from it.
+
+When the state dir is gone, --id names the server instead: it is the part after "podsg-" in
+its namespace names (ip netns list), e.g. 6ee6fc for podsg-6ee6fc-vpc-….`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error { return dataplane.Cleanup(stateDir) },
+		RunE: func(*cobra.Command, []string) error {
+			switch {
+			case (stateDir == "") == (id == ""):
+				return errors.New("give exactly one of --state-dir and --id")
+			case id != "":
+				return dataplane.CleanupID(id)
+			}
+			return dataplane.Cleanup(stateDir)
+		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state dir of the server (required)")
-	_ = cmd.MarkFlagRequired("state-dir")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state dir of the server")
+	cmd.Flags().StringVar(&id, "id", "", "the server's id, when its state dir is gone")
 	return cmd
 }
 

@@ -86,7 +86,16 @@ func New(name string, opts ...Option) (Dataplane, error) {
 
 // Cleanup removes every kernel object the netns data path of the server
 // with this state dir created (`podsg-vpc cleanup`).
-func Cleanup(stateDir string) error { return netnsdp.Cleanup(topo.IDFromStateDir(stateDir)) }
+func Cleanup(stateDir string) error { return CleanupID(topo.IDFromStateDir(stateDir)) }
+
+// CleanupID is Cleanup by the server's id (the part after "podsg-" in its namespace names),
+// for when the state dir is gone.
+func CleanupID(id string) error {
+	if !topo.ValidID(id) {
+		return fmt.Errorf("%q is not a data path id (6 hex digits, as in podsg-<id>-vpc-…)", id)
+	}
+	return netnsdp.Cleanup(id)
+}
 
 // Start starts cmd inside an instance of the server with this state dir
 // (`podsg-vpc exec`); the caller waits for it. No running server is needed.

@@ -17,6 +17,19 @@ const (
 // namespace (see /etc/iproute2/rt_protos: 0xfa is free).
 const RouteProtocol = 0xfa
 
+// ValidID reports whether id could come from IDFromStateDir, and also test ids ("t" + 5 hex).
+func ValidID(id string) bool {
+	if len(id) != 6 {
+		return false
+	}
+	for i, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || i == 0 && c == 't') {
+			return false
+		}
+	}
+	return true
+}
+
 // IDFromStateDir derives the short per-VPC-server id from the state
 // directory, so two servers (or tests) with different state dirs never
 // share a namespace or link name, and a restarted server finds its own.
