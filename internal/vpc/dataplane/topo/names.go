@@ -23,7 +23,8 @@ func ValidID(id string) bool {
 		return false
 	}
 	for i, c := range id {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || i == 0 && c == 't') {
+		hex := c >= '0' && c <= '9' || c >= 'a' && c <= 'f'
+		if !hex && (i != 0 || c != 't') {
 			return false
 		}
 	}
