@@ -21,7 +21,7 @@ test: ## Every test tier this machine can run (installs Debian packages, builds 
 	hack/test.sh
 
 .PHONY: build
-build: ## Build the binaries (five components, the CLI, pgcheck) into bin/
+build: ## Build the five binaries of docs/architecture.md and pgcheck into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
 .PHONY: generate
