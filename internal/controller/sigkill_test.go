@@ -1,0 +1,318 @@
+package controller_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/testenv"
+)
+
+// TestSIGKILLMidAllocation is TestCrashSafety with real crashes: the podsg-controller binary,
+// on the local VPC API, is killed with SIGKILL as soon as the VPC has answered the k-th
+// mutating request, before the process reads the answer, and a fresh process is started, for
+// k = 1, 2, 3, … until a process finishes every allocation without the VPC reaching k. Only
+// calls with a new effect count: a restarted process may replay, idempotently, the call whose
+// answer its predecessor lost, and that is no new step. So each process gets exactly one step
+// further than the last, and the kills walk through every step of the node's trunk setup and
+// of all the pods' allocations (about 30s here, cheap enough for `make test` uncapped). The
+// end state must be the one TestCrashSafety asserts.
+func TestSIGKILLMidAllocation(t *testing.T) {
+	const pods = 4
+	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-controller")
+	w := startWith(t, options{backend: backendVPC, noManager: true})
+	// The process registers its own webhook configurations, by URL; the ones envtest installed
+	// for an in-process manager would point at a port nothing serves and, failing closed,
+	// reject every pod.
+	for _, obj := range []client.Object{
+		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mutating-webhook-configuration"}},
+		&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "validating-webhook-configuration"}},
+	} {
+		if err := client.IgnoreNotFound(w.c.Delete(t.Context(), obj)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	controllertest.Namespace(t, w.c, "podsg-system")
+	gate, endpoint := newKillGate(t, w.vpc.URL)
+	// The process finds its credentials the way it would on AWS; the local VPC checks none.
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	args := []string{
+		"--kubeconfig=" + w.env.Kubeconfig,
+		"--cluster-name=" + cluster,
+		"--region=us-west-2",
+		"--ec2-endpoint=" + endpoint,
+		"--vpc-id=" + w.vpcID,
+		"--webhook-host=127.0.0.1",
+		"--webhook-port=" + strconv.Itoa(freePort(t)),
+		"--webhook-cert-dir=" + t.TempDir(),
+		"--metrics-addr=0",
+		"--health-addr=127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"--branch-cooldown=2s",
+		"--controller-username=" + kubeconfigUser(t, w.env.Kubeconfig),
+	}
+	// start runs a fresh process, to be killed once the VPC has answered k mutations.
+	start := func(k int) *testenv.Process {
+		t.Helper()
+		p, err := testenv.StartProcess(t, bin, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gate.arm(p, k)
+		return p
+	}
+
+	// The first process serves the webhook while the pods are admitted, before any node
+	// exists: nothing is allocated, and nothing mutated in the VPC, until the node comes.
+	p := start(1)
+	ns := controllertest.Namespace(t, w.c, "sigkill")
+	controllertest.Create(t, w.c, w.policy(ns), controllertest.SeedServiceAccount(ns))
+	waitWebhookCache(t, w, ns)
+	for i := range pods {
+		controllertest.Create(t, w.c, controllertest.Pod(ns, fmt.Sprint("backend-", i), "rds-db-access"))
+	}
+	w.addNode(t, "ip-10-0-0-40")
+
+	var kills []string // the action whose response each kill lost
+	for k := 1; ; k++ {
+		if k > 1 {
+			p = start(k)
+		}
+		killed, err := waitKillOrAllocated(t.Context(), p, gate, w, ns, pods)
+		if err != nil {
+			t.Fatalf("process %d: %v\n%s", k, err, p.LogTail())
+		}
+		if !killed {
+			t.Logf("process %d finished every allocation with %d new mutating requests", k, gate.made())
+			break
+		}
+		kills = append(kills, gate.victim())
+		// Each allocation is a handful of mutations (trunk: create, attach; branch: create,
+		// associate), so this is far beyond what converging takes.
+		if k > 8*pods+8 {
+			t.Fatalf("still killing after %d processes (%v): allocations do not converge", k, kills)
+		}
+	}
+	t.Logf("killed %d processes, right after: %v", len(kills), kills)
+	for _, want := range []string{"CreateNetworkInterface", "AttachNetworkInterface", "AssociateTrunkInterface"} {
+		if !slices.Contains(kills, want) {
+			t.Errorf("never killed right after %s", want)
+		}
+	}
+	// The last process, never killed, is still running: check the end state with it.
+	controllertest.Eventually(t, time.Minute, func(ctx context.Context) error { return allAllocated(ctx, w, ns, pods) })
+	controllertest.Eventually(t, time.Minute, func(ctx context.Context) error {
+		if err := p.ExitErr(); err != nil {
+			return fmt.Errorf("%w\n%s", err, p.LogTail())
+		}
+		return noOrphans(ctx, w, ns)
+	})
+}
+
+// waitKillOrAllocated waits until the gate killed the process (killed is true) or every pod
+// of ns is allocated (killed is false).
+func waitKillOrAllocated(ctx context.Context, p *testenv.Process, g *killGate, w *world, ns string, pods int) (killed bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("neither killed nor done allocating: %w", ctx.Err())
+		case <-g.killedCh():
+			return true, nil
+		case <-poll.C:
+			if err := p.ExitErr(); err != nil {
+				return false, err
+			}
+			if allAllocated(ctx, w, ns, pods) == nil {
+				return false, nil
+			}
+		}
+	}
+}
+
+// killGate sits between podsg-controller and the local VPC. It forwards every request, counts
+// the mutating ones the VPC answered with a new effect (one no earlier call had: an
+// idempotent replay after a restart is no new step), and once the VPC has answered k of them it kills the
+// armed process with SIGKILL before passing the k-th answer on: the VPC has applied the call,
+// the process never learnt its outcome, as when a process dies with a request in flight. The
+// VPC's podsg_vpc_requests_total counts the same requests, but only after answering them, so
+// polling it would let the process run on, often through the next step, before the kill.
+type killGate struct {
+	upstream string
+	client   *http.Client
+
+	mu      sync.Mutex
+	proc    *testenv.Process
+	k       int // kill proc once the VPC has answered k mutations
+	total   int // mutations the VPC answered with a new effect
+	effects map[string]bool
+	n       int    // of them, made by proc
+	action  string // whose answer the kill lost
+	killed  chan struct{}
+}
+
+func newKillGate(t testing.TB, upstream string) (*killGate, string) {
+	t.Helper()
+	g := &killGate{upstream: upstream, client: &http.Client{Timeout: time.Minute}, killed: make(chan struct{}), effects: map[string]bool{}}
+	srv := httptest.NewServer(http.HandlerFunc(g.serve))
+	t.Cleanup(srv.Close)
+	return g, srv.URL
+}
+
+// arm makes p the process the gate kills once the VPC has answered k mutating requests.
+func (g *killGate) arm(p *testenv.Process, k int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.proc, g.k, g.n, g.action, g.killed = p, k, 0, "", make(chan struct{})
+}
+
+func (g *killGate) killedCh() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.killed
+}
+
+func (g *killGate) made() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
+}
+
+func (g *killGate) victim() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.action
+}
+
+func (g *killGate) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, g.upstream+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	req.Header = r.Header.Clone()
+	resp, err := g.client.Do(req)
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	form, _ := url.ParseQuery(string(body))
+	// The effect of a call: what was asked and what the VPC answered, but for the request id.
+	effect := form.Encode() + " → " + requestID.ReplaceAllString(string(out), "")
+	if action := form.Get("Action"); isMutation(action) && g.count(action, effect) {
+		panic(http.ErrAbortHandler) // the process is dead: nobody reads this answer
+	}
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(out)
+}
+
+// count records one mutation the VPC answered with a new effect and kills the armed process
+// once the VPC has answered k; it reports whether the process is dead.
+func (g *killGate) count(action, effect string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.effects[effect] {
+		return false // an idempotent replay, after a restart, of a call whose answer was lost
+	}
+	g.effects[effect] = true
+	g.total++ // also the answers of a process killed meanwhile: the VPC applied them
+	select {
+	case <-g.killed:
+		return true
+	default:
+	}
+	if g.proc == nil {
+		return false
+	}
+	g.n++
+	if g.total < g.k {
+		return false
+	}
+	g.proc.Kill()
+	g.action = action
+	close(g.killed)
+	return true
+}
+
+var requestID = regexp.MustCompile(`<requestId>[^<]*</requestId>`)
+
+// isMutation: the action changes the VPC.
+func isMutation(action string) bool {
+	return action != "" && !strings.HasPrefix(action, "Describe") && !strings.HasPrefix(action, "Get")
+}
+
+// freePort returns a loopback TCP port nothing listens on now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// kubeconfigUser is the user name the apiserver sees for a kubeconfig's client certificate:
+// its common name.
+func kubeconfigUser(t testing.TB, path string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, ok := cfg.Contexts[cfg.CurrentContext]
+	if !ok {
+		t.Fatalf("%s: no current context", path)
+	}
+	auth, ok := cfg.AuthInfos[kctx.AuthInfo]
+	if !ok {
+		t.Fatalf("%s: no user %q", path, kctx.AuthInfo)
+	}
+	block, _ := pem.Decode(auth.ClientCertificateData)
+	if block == nil {
+		t.Fatalf("%s: user %q has no client certificate", path, kctx.AuthInfo)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert.Subject.CommonName
+}
