@@ -40,6 +40,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			return err
 		},
 	})
-	root.AddCommand(newLocal(), newDemo())
+	root.AddCommand(newLocal(), newDemo(), newCleanup())
 	return root
 }

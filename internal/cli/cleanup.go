@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/podsg/podsg/internal/cloud"
+	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
+)
+
+// cleanupEC2 is what `podsg cleanup` needs of EC2.
+type cleanupEC2 interface {
+	DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error)
+	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
+	DisassociateTrunkInterface(ctx context.Context, associationID, clientToken string) error
+	DetachNetworkInterface(ctx context.Context, attachmentID string, force bool) error
+	DeleteNetworkInterface(ctx context.Context, id string) error
+}
+
+func newCleanup() *cobra.Command {
+	var cluster, region, endpoint string
+	cmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Delete every ENI podsg created for a cluster (trunks and branches), e.g. after deleting the cluster",
+		Long: `Delete every network interface tagged podsg.io/cluster=<name>: branch associations are
+removed, branch ENIs deleted, trunk ENIs detached and deleted. Safe to run twice. Run it only
+when podsg-controller no longer runs for that cluster, or it will allocate again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cluster == "" {
+				return errors.New("--cluster-name is required")
+			}
+			c, err := cloudec2.New(cmd.Context(), cloudec2.Options{Region: region, Endpoint: endpoint})
+			if err != nil {
+				return err
+			}
+			return cleanupCluster(cmd.Context(), c, cluster, cmd.OutOrStdout(), 2*time.Minute)
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster-name", "", "the cluster whose ENIs to delete (podsg-controller's --cluster-name)")
+	cmd.Flags().StringVar(&region, "region", "us-west-2", "AWS region")
+	cmd.Flags().StringVar(&endpoint, "ec2-endpoint", "", "EC2 endpoint URL; empty for AWS (the local VPC's URL otherwise)")
+	return cmd
+}
+
+// cleanupCluster deletes the cluster's ENIs in dependency order; detachTimeout bounds the wait
+// for a trunk to come free after its detach (immediate locally, tens of seconds on AWS).
+func cleanupCluster(ctx context.Context, c cleanupEC2, cluster string, out io.Writer, detachTimeout time.Duration) error {
+	enis, err := c.DescribeNetworkInterfaces(ctx, cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagCluster: cluster}})
+	if err != nil {
+		return fmt.Errorf("listing the cluster's ENIs: %w", err)
+	}
+	var errs []error
+	var trunks, others []cloud.NetworkInterface
+	for _, e := range enis {
+		if e.Type == cloud.InterfaceTypeTrunk {
+			trunks = append(trunks, e)
+		} else {
+			others = append(others, e)
+		}
+	}
+	for _, t := range trunks {
+		assocs, err := c.DescribeTrunkInterfaceAssociations(ctx, t.ID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listing the branches of trunk %s: %w", t.ID, err))
+			continue
+		}
+		for _, a := range assocs {
+			errs = append(errs, cloud.IgnoreNotFound(c.DisassociateTrunkInterface(ctx, a.ID, "")))
+		}
+	}
+	for _, e := range others {
+		if e.AttachmentID != "" {
+			errs = append(errs, cloud.IgnoreNotFound(c.DetachNetworkInterface(ctx, e.AttachmentID, true)))
+		}
+	}
+	for _, t := range trunks {
+		if t.AttachmentID != "" {
+			errs = append(errs, cloud.IgnoreNotFound(c.DetachNetworkInterface(ctx, t.AttachmentID, true)))
+		}
+	}
+	for _, e := range append(others, trunks...) {
+		err := deleteWhenFree(ctx, c, e.ID, detachTimeout)
+		if err == nil {
+			_, _ = fmt.Fprintf(out, "deleted %s %s\n", e.Type, e.ID)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// deleteWhenFree deletes an ENI, retrying while EC2 still reports it in use after a detach.
+func deleteWhenFree(ctx context.Context, c cleanupEC2, id string, timeout time.Duration) error {
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		last = cloud.IgnoreNotFound(c.DeleteNetworkInterface(ctx, id))
+		return last == nil || !errors.Is(last, cloud.ErrConflict), nil
+	})
+	if last != nil {
+		return fmt.Errorf("deleting %s: %w", id, last)
+	}
+	if err != nil {
+		return fmt.Errorf("deleting %s: %w", id, err)
+	}
+	return nil
+}
