@@ -149,6 +149,10 @@ func waitKillOrAllocated(ctx context.Context, p *testenv.Process, g *killGate, w
 			return true, nil
 		case <-poll.C:
 			if err := p.ExitErr(); err != nil {
+				// The gate kills, then closes its channel: an exit seen in between is its kill.
+				if g.didKill() {
+					return true, nil
+				}
 				return false, err
 			}
 			if allAllocated(ctx, w, ns, pods) == nil {
@@ -192,6 +196,19 @@ func (g *killGate) arm(p *testenv.Process, k int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.proc, g.k, g.n, g.action, g.killed = p, k, 0, "", make(chan struct{})
+}
+
+// didKill reports whether the gate has killed the armed process. count holds the mutex from
+// the kill to closing the channel, so taking it here waits out that window.
+func (g *killGate) didKill() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.killed:
+		return true
+	default:
+		return false
+	}
 }
 
 func (g *killGate) killedCh() <-chan struct{} {
