@@ -59,13 +59,9 @@ func cmdAdd(args *skel.CmdArgs) error {
 // cmdDel tears down from the record alone: it works without the API server, with the agent
 // down, and when called twice.
 func cmdDel(args *skel.CmdArgs) error {
-	conf, err := ParseConf(args.StdinData)
+	conf, store, err := openStore(args)
 	if err != nil {
-		return types.NewError(types.ErrInvalidNetworkConfig, "invalid podsg network configuration", err.Error())
-	}
-	store, err := podstate.NewStore(conf.StateDir)
-	if err != nil {
-		return types.NewError(types.ErrIOFailure, "opening the pod state dir", err.Error())
+		return err
 	}
 	rec, err := store.Get(args.ContainerID, args.IfName)
 	if errors.Is(err, podstate.ErrNotFound) {
@@ -92,13 +88,9 @@ func cmdDel(args *skel.CmdArgs) error {
 
 // cmdCheck reports drift between the record and the kernel.
 func cmdCheck(args *skel.CmdArgs) error {
-	conf, err := ParseConf(args.StdinData)
+	_, store, err := openStore(args)
 	if err != nil {
-		return types.NewError(types.ErrInvalidNetworkConfig, "invalid podsg network configuration", err.Error())
-	}
-	store, err := podstate.NewStore(conf.StateDir)
-	if err != nil {
-		return types.NewError(types.ErrIOFailure, "opening the pod state dir", err.Error())
+		return err
 	}
 	rec, err := store.Get(args.ContainerID, args.IfName)
 	if err != nil {
@@ -108,4 +100,18 @@ func cmdCheck(args *skel.CmdArgs) error {
 		return types.NewError(types.ErrInternal, "pod network drifted", err.Error())
 	}
 	return nil
+}
+
+// openStore parses the configuration and opens the per-container records DEL and CHECK read,
+// returning CNI errors.
+func openStore(args *skel.CmdArgs) (*NetConf, *podstate.Store, error) {
+	conf, err := ParseConf(args.StdinData)
+	if err != nil {
+		return nil, nil, types.NewError(types.ErrInvalidNetworkConfig, "invalid podsg network configuration", err.Error())
+	}
+	store, err := podstate.NewStore(conf.StateDir)
+	if err != nil {
+		return nil, nil, types.NewError(types.ErrIOFailure, "opening the pod state dir", err.Error())
+	}
+	return conf, store, nil
 }
