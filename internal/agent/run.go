@@ -43,6 +43,8 @@ type Options struct {
 
 	StateDir string // per-container records, shared with the plugin
 	Socket   string
+	// HealthAddr serves /healthz, /readyz and /metrics over HTTP; "" serves none.
+	HealthAddr string
 
 	// CNI installation: the plugin binary to copy (none when ""), where to, and its config.
 	CNIBinSource, CNIBinDir, CNIConfDir string
