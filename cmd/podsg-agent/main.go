@@ -34,6 +34,7 @@ func main() {
 	flag.IntVar(&o.WarmIPs, "warm-ips", 3, "free secondary IPs kept ready for regular pods")
 	flag.StringVar(&o.StateDir, "state-dir", cni.DefaultStateDir, "per-container network records, shared with the CNI plugin")
 	flag.StringVar(&o.Socket, "socket", cni.DefaultAgentSocket, "unix socket the CNI plugin talks to")
+	flag.StringVar(&o.HealthAddr, "health-addr", "127.0.0.1:8482", "serves /healthz, /readyz and /metrics; empty disables")
 	flag.StringVar(&o.CNIBinSource, "cni-bin-source", "", "podsg-cni binary to install; empty installs none")
 	flag.StringVar(&o.CNIBinDir, "cni-bin-dir", "/opt/cni/bin", "where container runtimes look for CNI plugins")
 	flag.StringVar(&o.CNIConfDir, "cni-conf-dir", "/etc/cni/net.d", "where container runtimes look for CNI configuration")

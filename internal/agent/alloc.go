@@ -81,16 +81,16 @@ func (a *allocator) Add(ctx context.Context, req agentapi.AddRequest) (*podstate
 
 func (a *allocator) regular(rec *podstate.Record) error {
 	a.mu.Lock()
-	ip, err := a.pool.Allocate(rec.Key())
+	lease, err := a.pool.Allocate(rec.Key())
 	a.mu.Unlock()
 	a.fill() // keep the pool warm behind this pod
-	if errors.Is(err, ErrNoFreeIP) {
+	if errors.Is(err, ErrNoFreeIP) || errors.Is(err, errNodeFull) {
 		return retryable{err}
 	}
 	if err != nil {
 		return err
 	}
-	rec.Kind, rec.IP, rec.ENIID = podstate.KindRegular, ip, a.pool.eni
+	rec.Kind, rec.IP, rec.ENIID, rec.RouteTable = podstate.KindRegular, lease.IP, lease.ENIID, lease.Table
 	rec.HostVeth = podnet.HostVethName(a.cfg.VethPrefix, rec.PodNamespace, rec.PodName)
 	return nil
 }

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -84,77 +86,111 @@ func mustJSON(v any) []byte {
 	return data
 }
 
-// Run runs the node agent until ctx ends.
+// Run runs the node agent until ctx ends. The health endpoint comes up first, so that
+// liveness holds while the agent waits for IMDS, EC2 or the API server; readiness follows
+// once the CNI socket is served.
 func Run(ctx context.Context, o Options) error {
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("invalid options: %w", err)
 	}
-	log := logr.FromContextOrDiscard(ctx)
-	inst, err := Discover(ctx, imds.New(imds.Options{Endpoint: o.IMDSEndpoint}))
-	if err != nil {
-		return err
+	reg := prometheus.NewRegistry()
+	var serving atomic.Bool
+	ready := func() error {
+		if !serving.Load() {
+			return errors.New("not serving the CNI plugin yet: starting (instance metadata, EC2, the pod IP pool)")
+		}
+		return nil
 	}
-	log.Info("instance", "id", inst.ID, "type", inst.Type, "primaryENI", inst.Primary.ID)
-	ec2, err := cloudec2.New(ctx, cloudec2.Options{Region: inst.Region, Endpoint: o.EC2Endpoint})
-	if err != nil {
-		return err
-	}
-	kube, err := kubeClient(o.Kubeconfig)
-	if err != nil {
-		return err
-	}
-	store, err := podstate.NewStore(o.StateDir)
-	if err != nil {
-		return err
-	}
-	typ, ok := instancetypes.Lookup(inst.Type)
-	if !ok {
-		return fmt.Errorf("unknown instance type %s: no ENI limits for it", inst.Type)
-	}
-	pool := NewPool(ec2, inst.Primary.ID, typ.IPv4PerENI-1, o.WarmIPs)
-	if err := syncPool(ctx, pool, store); err != nil {
-		return err
-	}
-	free, used := pool.Stats()
-	log.Info("pod IP pool ready", "eni", inst.Primary.ID, "free", free, "used", used)
-	if err := configureNode(o.Alloc.Mode); err != nil {
-		return err
-	}
-	pods, err := newPodWatch(ctx, kube, o.NodeName)
-	if err != nil {
-		return err
-	}
-	log.Info("watching the node's pods", "node", o.NodeName)
-	finder := newTrunkFinder(ec2, inst.ID, 2*time.Second)
-	fill := make(chan struct{}, 1)
-	alloc := &allocator{cfg: o.Alloc, store: store, pods: pods, pool: pool, trunk: finder,
-		fill: func() {
-			select {
-			case fill <- struct{}{}:
-			default:
-			}
-		}}
-	alloc.cfg.EnablePodENI = o.EnablePodENI
-	if err := installCNI(o.CNIBinSource, o.CNIBinDir, o.CNIConfDir, o.CNI); err != nil {
-		return err
-	}
-
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return keepWarm(ctx, pool, fill) })
-	if o.EnablePodENI {
-		g.Go(func() error {
-			if err := requestTrunk(ctx, kube, o.NodeName); err != nil {
-				return err
-			}
-			return finder.Run(ctx)
-		})
+	if o.HealthAddr != "" {
+		g.Go(func() error { return serveHealth(ctx, o.HealthAddr, reg, ready) })
 	}
-	g.Go(func() error { return serve(ctx, o.Socket, alloc) })
-	err = g.Wait()
+	g.Go(func() error {
+		n, err := start(ctx, o, reg)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return keepWarm(ctx, n.alloc.pool, n.fillRequests) })
+		if o.EnablePodENI {
+			g.Go(func() error {
+				if err := requestTrunk(ctx, n.kube, o.NodeName); err != nil {
+					return err
+				}
+				return n.alloc.trunk.Run(ctx)
+			})
+		}
+		return serve(ctx, o.Socket, n.alloc, n.metrics, func() { serving.Store(true) })
+	})
+	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// node is what start builds: the allocator behind the CNI socket and what feeds it.
+type node struct {
+	kube         kubernetes.Interface
+	alloc        *allocator
+	fillRequests chan struct{}
+	metrics      *metrics
+}
+
+// start learns the instance, loads the pod IP pool from EC2 and the node's records, applies
+// the node settings, starts watching the node's pods and installs the CNI plugin.
+func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	inst, err := Discover(ctx, imds.New(imds.Options{Endpoint: o.IMDSEndpoint}))
+	if err != nil {
+		return nil, err
+	}
+	log.Info("instance", "id", inst.ID, "type", inst.Type, "primaryENI", inst.Primary.ID)
+	typ, ok := instancetypes.Lookup(inst.Type)
+	if !ok {
+		return nil, fmt.Errorf("unknown instance type %s: no ENI limits for it", inst.Type)
+	}
+	ec2, err := cloudec2.New(ctx, cloudec2.Options{Region: inst.Region, Endpoint: o.EC2Endpoint, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubeClient(o.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	store, err := podstate.NewStore(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	pool := NewPool(ec2, netlinkENIs{}, PoolConfig{InstanceID: inst.ID, NodeName: o.NodeName, MaxENIs: typ.MaxENIs,
+		// Only a type that can trunk needs the slot: AWS's VPC CNI keeps it on every type and
+		// so wastes an ENI of pod IPs on instances that will never get a trunk.
+		ReserveTrunkSlot: o.EnablePodENI && typ.Trunking, IPsPerENI: typ.IPv4PerENI - 1, Warm: o.WarmIPs})
+	if err := syncPool(ctx, pool, store); err != nil {
+		return nil, err
+	}
+	st := pool.Stats()
+	log.Info("pod IP pool ready", "enis", st.ENIs, "free", st.Free, "used", st.Used)
+	if err := configureNode(o.Alloc.Mode); err != nil {
+		return nil, err
+	}
+	pods, err := newPodWatch(ctx, kube, o.NodeName)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("watching the node's pods", "node", o.NodeName)
+	n := &node{kube: kube, fillRequests: make(chan struct{}, 1), metrics: newMetrics(reg, pool)}
+	n.alloc = &allocator{cfg: o.Alloc, store: store, pods: pods, pool: pool, trunk: newTrunkFinder(ec2, inst.ID, 2*time.Second),
+		fill: func() {
+			select {
+			case n.fillRequests <- struct{}{}:
+			default:
+			}
+		}}
+	n.alloc.cfg.EnablePodENI = o.EnablePodENI
+	if err := installCNI(o.CNIBinSource, o.CNIBinDir, o.CNIConfDir, o.CNI); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 // syncPool marks the IPs the node's records hold as used; a record that cannot be read is
@@ -173,7 +209,11 @@ func syncPool(ctx context.Context, pool *Pool, store *podstate.Store) error {
 	if err := pool.Sync(ctx, inUse); err != nil {
 		return err
 	}
-	return pool.Fill(ctx)
+	if err := pool.Fill(ctx); err != nil {
+		// Pods retry and keepWarm tries again: EC2 throttling must not stop the agent.
+		logr.FromContextOrDiscard(ctx).Error(err, "filling the pod IP pool")
+	}
+	return nil
 }
 
 // keepWarm refills the pool when asked and every 30 s, logging failures: EC2 throttling or

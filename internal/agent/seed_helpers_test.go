@@ -29,6 +29,7 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/agent"
+	"github.com/podsg/podsg/internal/podnet"
 	"github.com/podsg/podsg/internal/testenv"
 )
 
@@ -111,9 +112,9 @@ func relay(c net.Conn, target string, track func(net.Conn, bool)) {
 }
 
 // instance launches the node and returns its namespace.
-func (w *world) instance(t *testing.T) string {
+func (w *world) instance(t *testing.T, typ types.InstanceType) string {
 	t.Helper()
-	out := must(w.ec2.RunInstances(t.Context(), &ec2.RunInstancesInput{ImageId: aws.String("ami-12345678"), InstanceType: types.InstanceTypeM5Large,
+	out := must(w.ec2.RunInstances(t.Context(), &ec2.RunInstancesInput{ImageId: aws.String("ami-12345678"), InstanceType: typ,
 		SubnetId: &w.sub, SecurityGroupIds: []string{w.sgNode}, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)}))(t)
 	id := *out.Instances[0].InstanceId
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"}, Spec: corev1.NodeSpec{ProviderID: "aws:///us-west-2a/" + id}}
@@ -123,8 +124,9 @@ func (w *world) instance(t *testing.T) string {
 	return w.names.Instance(id)
 }
 
-// startAgent runs the built podsg-agent inside the instance, as the local cluster does.
-func (w *world) startAgent(t *testing.T, nodeNS string) {
+// startAgent runs the built podsg-agent inside the instance, as the local cluster does; with
+// podENI it serves branch pods and asks for a trunk.
+func (w *world) startAgent(t *testing.T, nodeNS string, podENI bool, extra ...string) {
 	t.Helper()
 	kubeconfig := filepath.Join(t.TempDir(), "agent.kubeconfig")
 	cfg, err := clientcmd.LoadFromFile(w.kube.Kubeconfig)
@@ -140,9 +142,14 @@ func (w *world) startAgent(t *testing.T, nodeNS string) {
 	}
 	agentBin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-agent")
 	cniBin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-cni")
-	p, err := testenv.StartProcess(t, "ip", "netns", "exec", nodeNS, agentBin, "--node-name=node-1", "--kubeconfig="+kubeconfig,
-		"--ec2-endpoint="+w.ec2URL, "--enable-pod-eni", "--subif-driver=vxlan", "--state-dir="+w.podState, "--socket="+w.socket,
-		"--cni-bin-source="+cniBin, "--cni-bin-dir="+w.binDir, "--cni-conf-dir="+w.confDir, "--annotation-wait=10s")
+	args := []string{"netns", "exec", nodeNS, agentBin, "--node-name=node-1", "--kubeconfig=" + kubeconfig,
+		"--ec2-endpoint=" + w.ec2URL, "--subif-driver=vxlan", "--state-dir=" + w.podState, "--socket=" + w.socket,
+		"--cni-bin-source=" + cniBin, "--cni-bin-dir=" + w.binDir, "--cni-conf-dir=" + w.confDir, "--annotation-wait=10s"}
+	if podENI {
+		args = append(args, "--enable-pod-eni")
+	}
+	_ = os.Remove(w.socket) // a killed agent's: wait for the new one's
+	p, err := testenv.StartProcess(t, "ip", append(args, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +160,7 @@ func (w *world) startAgent(t *testing.T, nodeNS string) {
 		if err := w.kube.Client.Get(t.Context(), client.ObjectKey{Name: "node-1"}, n); err != nil {
 			return false, err
 		}
-		return serr == nil && n.Labels[v1beta1.LabelHasTrunkAttached] == "false", p.ExitErr()
+		return serr == nil && (!podENI || n.Labels[v1beta1.LabelHasTrunkAttached] == "false"), p.ExitErr()
 	})
 	if err != nil {
 		t.Fatalf("waiting for the agent to serve and ask for a trunk: %v\n%s", err, p.LogTail())
@@ -298,7 +305,7 @@ func (w *world) expectNodeClean(t *testing.T, nodeNS string) {
 			return err
 		}
 		for _, r := range rules {
-			if r.Table > 100 && r.Table < 253 {
+			if r.Table > 100 && r.Table < 253 || r.Priority == podnet.PriorityToPod || r.Priority == podnet.PriorityFromPod {
 				t.Errorf("rule %s left on the node", r)
 			}
 		}

@@ -29,9 +29,9 @@ func TestMain(m *testing.M) {
 // group prints PostgreSQL's version; the regular one times out — as in the tutorial.
 func TestSeedAtCNILevel(t *testing.T) {
 	testenv.RequireRoot(t)
-	w := newWorld(t)
-	node := w.instance(t)
-	w.startAgent(t, node)
+	w := newWorld(t, true)
+	node := w.instance(t, types.InstanceTypeM5Large)
+	w.startAgent(t, node, true)
 	branchPod := w.pod(t, "postgres-test", true)
 	regularPod := w.pod(t, "postgres-test-no-sa", false)
 	w.attachTrunk(t, node)
@@ -79,7 +79,8 @@ type world struct {
 	agent    *testenv.Process
 }
 
-func newWorld(t *testing.T) *world {
+// newWorld starts an API server and a local VPC with the seed's network; db adds its database.
+func newWorld(t *testing.T, db bool) *world {
 	t.Helper()
 	w := &world{kube: testenv.Start(t, testenv.Options{})}
 	// PostgreSQL runs as user postgres and must traverse the state dir: t.TempDir is 0700.
@@ -108,7 +109,7 @@ func newWorld(t *testing.T) *world {
 	}
 	url := testenv.ListeningURL(t, p, "podsg-vpc listening on ")
 	w.ec2, w.apiURL = vpctest.NewClient(url, "", ""), url
-	w.buildVPC(t)
+	w.buildVPC(t, db)
 	w.ec2URL = "http://" + forward(t, w.hostIP, hostPort(t, url))
 	w.kubeURL = "https://" + forward(t, w.hostIP, hostPort(t, w.kube.Config.Host))
 	return w
@@ -117,7 +118,7 @@ func newWorld(t *testing.T) *world {
 // buildVPC makes the seed's network: a VPC, a subnet, the node group, the database-client
 // group (RDSDbAccessSG), the database group admitting it on 5432, the database, and the root
 // namespace's own ENI (so the agent can reach EC2 and the API server).
-func (w *world) buildVPC(t *testing.T) {
+func (w *world) buildVPC(t *testing.T, db bool) {
 	t.Helper()
 	ctx := t.Context()
 	vpc := must(w.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.77.0.0/16")}))(t)
@@ -141,7 +142,9 @@ func (w *world) buildVPC(t *testing.T) {
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeNetworkInterface,
 			Tags: []types.Tag{{Key: aws.String(topo.AttachTag), Value: aws.String("host")}}}}}))(t)
 	w.hostIP = *host.NetworkInterface.PrivateIpAddress
-	w.dbHost = createDB(t, w, sgDB)
+	if db {
+		w.dbHost = createDB(t, w, sgDB)
+	}
 }
 
 func hostPort(t *testing.T, raw string) string {

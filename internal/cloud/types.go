@@ -15,6 +15,13 @@ const (
 	TagPodUID    = "podsg.io/pod-uid"      // branch ENIs: the pod's UID (names can be reused)
 	TagNode      = "podsg.io/node"         // trunk and branch ENIs: the node name
 	TagTrunkENI  = "podsg.io/trunk-eni-id" // branch ENIs: the trunk they were made for
+	// TagInstance marks the ENIs podsg-agent creates for pod IPs with the instance they are
+	// for, so that an agent restarting after a crash between create and attach finds and
+	// deletes the one it left behind.
+	TagInstance = "podsg.io/instance-id"
+	// TagNoManage=true on an attached ENI keeps podsg-agent from using its IPs for pods (the
+	// VPC CNI honours the same tag).
+	TagNoManage = "node.k8s.amazonaws.com/no_manage"
 )
 
 // Instance is an EC2 instance as podsg needs it.

@@ -51,7 +51,7 @@ func Add(netnsPath string, rec *podstate.Record, o Options) (_ *current.Result, 
 	if rec.Kind == podstate.KindBranch {
 		err = setupBranch(rec, hostIf.Index, o.Driver)
 	} else {
-		err = addRoute(hostRoute(rec, hostIf.Index, mainTable))
+		err = setupRegular(rec, hostIf.Index)
 	}
 	if err != nil {
 		return nil, err
@@ -123,6 +123,23 @@ func configurePodSide(rec *podstate.Record, index int, hostMAC net.HardwareAddr)
 	return nil
 }
 
+// setupRegular routes a regular pod: its host route in the main table, and its rules.
+func setupRegular(rec *podstate.Record, hostVethIndex int) error {
+	if err := addRoute(hostRoute(rec, hostVethIndex, mainTable)); err != nil {
+		return err
+	}
+	return addRules(rec)
+}
+
+func addRules(rec *podstate.Record) error {
+	for _, r := range rules(rec) {
+		if err := netlink.RuleAdd(r); err != nil {
+			return fmt.Errorf("adding rule %s: %w", r, err)
+		}
+	}
+	return nil
+}
+
 // setupBranch creates the trunk sub-interface and the pod's route table and rules.
 func setupBranch(rec *podstate.Record, hostVethIndex int, d SubInterfaceDriver) error {
 	trunk, err := netlink.LinkByName(rec.TrunkLink)
@@ -162,16 +179,26 @@ func setupBranch(rec *podstate.Record, hostVethIndex int, d SubInterfaceDriver) 
 			return err
 		}
 	}
-	for _, r := range rules(rec) {
-		if err := netlink.RuleAdd(r); err != nil {
-			return fmt.Errorf("adding rule %s: %w", r, err)
-		}
-	}
-	return nil
+	return addRules(rec)
 }
 
-// rules returns the policy rules of a branch pod, per enforcing mode.
+// rules returns the policy rules of a pod.
+//   - Regular pod: traffic to it is looked up in the main table before any source rule, so
+//     that same-node traffic from pods on other ENIs is delivered directly; traffic from it,
+//     when its IP belongs to a secondary ENI, leaves through that ENI (EC2 drops packets
+//     whose source address is not the sending ENI's). AWS's VPC CNI uses the same two rules.
+//   - Branch pod: per enforcing mode, see below.
 func rules(rec *podstate.Record) []*netlink.Rule {
+	if rec.Kind == podstate.KindRegular {
+		toPod := netlink.NewRule()
+		toPod.Dst, toPod.Table, toPod.Priority = hostPrefix(rec), mainTable, PriorityToPod
+		if rec.RouteTable == 0 {
+			return []*netlink.Rule{toPod}
+		}
+		fromPod := netlink.NewRule()
+		fromPod.Src, fromPod.Table, fromPod.Priority = hostPrefix(rec), rec.RouteTable, PriorityFromPod
+		return []*netlink.Rule{toPod, fromPod}
+	}
 	if rec.Mode == podstate.ModeStrict {
 		fromSub, fromPod := netlink.NewRule(), netlink.NewRule()
 		fromSub.IifName, fromSub.Table, fromSub.Priority = rec.SubInterface, rec.RouteTable, PrioritySubInterface

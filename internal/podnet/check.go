@@ -42,6 +42,8 @@ func Check(netnsPath string, rec *podstate.Record) error {
 	}
 	if rec.Kind == podstate.KindBranch {
 		checkBranch(rec, note)
+	} else {
+		checkRules(rec, note)
 	}
 	if len(drift) > 0 {
 		return errors.New("pod network drifted: " + strings.Join(drift, "; "))
@@ -80,6 +82,10 @@ func checkBranch(rec *podstate.Record, note func(string, ...any)) {
 			note("default route via %s missing from table %d", rec.SubInterface, rec.RouteTable)
 		}
 	}
+	checkRules(rec, note)
+}
+
+func checkRules(rec *podstate.Record, note func(string, ...any)) {
 	existing, err := netlink.RuleList(netlink.FAMILY_V4)
 	if err != nil {
 		note("listing rules: %v", err)

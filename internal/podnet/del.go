@@ -22,6 +22,11 @@ func Del(netnsPath string, rec *podstate.Record) error {
 		}
 	}
 	errs = append(errs, deleteLinkByName(rec.HostVeth))
+	if rec.Kind == podstate.KindRegular {
+		for _, r := range rules(rec) {
+			errs = append(errs, deleteRule(r))
+		}
+	}
 	if rec.Kind == podstate.KindBranch {
 		errs = append(errs, deleteLinkByName(rec.SubInterface)) // its routes in the pod table go with it
 		for _, r := range rules(rec) {

@@ -183,6 +183,55 @@ func TestRegularPod(t *testing.T) {
 	expectClean(t, w, podNS, rec)
 }
 
+// TestRegularPodOnASecondaryENI: a regular pod whose IP belongs to a secondary ENI sends
+// through that ENI, because the fabric, like EC2, drops a packet whose source address does not
+// belong to the ENI it came from (here: strict reverse-path filtering, with the pod's address
+// routed to the secondary ENI). CHECK notices its source rule missing; DEL removes both rules.
+func TestRegularPodOnASecondaryENI(t *testing.T) {
+	const (
+		eniIP, eniFabricIP = "10.98.0.10", "10.98.0.1"
+		ip, table          = "10.99.0.60", 3 // device index 2, as the agent numbers tables
+	)
+	w := setup(t)
+	run(t, w.node, "ip", "link", "add", "eth2", "type", "veth", "peer", "name", "fab-eth2", "netns", w.fabric.Path())
+	run(t, w.node, "ip", "addr", "add", eniIP+"/32", "dev", "eth2")
+	run(t, w.node, "ip", "link", "set", "eth2", "up")
+	run(t, w.node, "ip", "route", "add", eniFabricIP+"/32", "dev", "eth2", "scope", "link", "table", strconv.Itoa(table))
+	run(t, w.node, "ip", "route", "add", "default", "via", eniFabricIP, "dev", "eth2", "table", strconv.Itoa(table))
+	run(t, w.fabric, "ip", "addr", "add", eniFabricIP+"/24", "dev", "fab-eth2")
+	run(t, w.fabric, "ip", "link", "set", "fab-eth2", "up")
+	run(t, w.fabric, "ip", "route", "add", ip+"/32", "via", eniIP, "dev", "fab-eth2", "onlink")
+	run(t, w.fabric, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1")
+
+	podNS := newNS(t)
+	rec := &podstate.Record{Version: podstate.Version, ContainerID: "c3", IfName: "eth0", PodNamespace: "default", PodName: "api",
+		Kind: podstate.KindRegular, IP: netip.MustParseAddr(ip), HostVeth: podnet.HostVethName("eni", "default", "api"), RouteTable: table}
+	if err := add(t, w, podNS, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(podNS, fabricIP); err != nil {
+		t.Fatalf("pod -> VPC through its ENI: %v\n%s", err, run(t, w.node, "ip", "rule"))
+	}
+	if err := w.node.Do(func(ns.NetNS) error { return exec.Command("ping", "-c1", "-W1", ip).Run() }); err != nil {
+		t.Fatalf("node -> pod: %v", err)
+	}
+	if err := inNode(t, w, func() error { return podnet.Check(podNS.Path(), rec) }); err != nil {
+		t.Fatalf("CHECK right after ADD: %v", err)
+	}
+	run(t, w.node, "ip", "rule", "del", "from", ip, "table", strconv.Itoa(table), "priority", strconv.Itoa(podnet.PriorityFromPod))
+	if err := ping(podNS, fabricIP); err == nil {
+		t.Fatal("pod -> VPC succeeded without its source rule: the fabric does not check source addresses, the test proves nothing")
+	}
+	err := inNode(t, w, func() error { return podnet.Check(podNS.Path(), rec) })
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("priority %d to table %d missing", podnet.PriorityFromPod, table)) {
+		t.Fatalf("CHECK with the source rule deleted = %v, want it reported", err)
+	}
+	if err := inNode(t, w, func() error { return podnet.Del(podNS.Path(), rec) }); err != nil {
+		t.Fatal(err)
+	}
+	expectClean(t, w, podNS, rec)
+}
+
 // TestFailedAddRollsBack: a branch ADD that fails after the veth exists (the trunk link is
 // missing) leaves no interface, route or rule behind.
 func TestFailedAddRollsBack(t *testing.T) {
@@ -234,8 +283,9 @@ func expectClean(t testing.TB, w *world, podNS ns.NetNS, rec *podstate.Record) {
 		if err != nil {
 			return err
 		}
+		podIP := rec.IP.String() + "/32"
 		for _, r := range rules {
-			if rec.RouteTable != 0 && r.Table == rec.RouteTable {
+			if rec.RouteTable != 0 && r.Table == rec.RouteTable || r.Src != nil && r.Src.String() == podIP || r.Dst != nil && r.Dst.String() == podIP {
 				t.Errorf("rule %s left behind", r)
 			}
 		}

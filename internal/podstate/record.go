@@ -7,7 +7,11 @@ import (
 
 // Version is the record format this build writes. Reading accepts every version up to it;
 // a newer file (from a newer agent, before a rollback) is refused rather than misread.
-const Version = 1
+//
+//	1: first format.
+//	2: RouteTable also on regular pods (the table of the secondary ENI owning the IP); a
+//	   version-1 reader would leave that pod's source rule behind.
+const Version = 2
 
 // Kinds of pod network.
 const (
@@ -45,7 +49,7 @@ type Record struct {
 	// ENIID is the ENI that owns IP: a node ENI for regular pods, the branch ENI for branch pods.
 	ENIID string `json:"eniID,omitempty"`
 
-	// Branch pods only.
+	// Branch pods only, but RouteTable.
 	VLAN         int    `json:"vlan,omitempty"`
 	BranchMAC    string `json:"branchMAC,omitempty"`
 	SubnetCIDR   string `json:"subnetCIDR,omitempty"`
@@ -55,8 +59,11 @@ type Record struct {
 	// TrunkGateway is the router address of the trunk's subnet, where a vxlan sub-interface
 	// sends its frames in the local VPC; unset means Gateway (branch and trunk share a subnet).
 	TrunkGateway netip.Addr `json:"trunkGateway,omitzero"`
-	RouteTable   int        `json:"routeTable,omitempty"`
-	Mode         string     `json:"mode,omitempty"`
+	// RouteTable is a branch pod's own table (route table base + VLAN), or, for a regular pod
+	// whose IP belongs to a secondary ENI, that ENI's table (device index + 1); 0 for a
+	// regular pod on the primary ENI, which the main table serves.
+	RouteTable int    `json:"routeTable,omitempty"`
+	Mode       string `json:"mode,omitempty"`
 }
 
 // Key names the record's file: one per container and interface.
@@ -69,6 +76,9 @@ func (r *Record) Validate() error {
 	}
 	if r.Kind == KindBranch {
 		return r.validateBranch()
+	}
+	if r.RouteTable < 0 || r.RouteTable >= 253 {
+		return fmt.Errorf("regular record route table %d: want 0 (main) or an ENI's table below 253", r.RouteTable)
 	}
 	return nil
 }

@@ -51,14 +51,17 @@ func TestValidate(t *testing.T) {
 		mutate  func(*Record)
 		wantErr string
 	}{
-		"valid branch":      {func(*Record) {}, ""},
-		"valid regular":     {func(r *Record) { r.Kind, r.VLAN, r.SubInterface, r.RouteTable, r.Mode = KindRegular, 0, "", 0, "" }, ""},
-		"future version":    {func(r *Record) { r.Version = Version + 1 }, "this build reads versions"},
-		"unknown kind":      {func(r *Record) { r.Kind = "ipvlan" }, `kind "ipvlan"`},
-		"no ip":             {func(r *Record) { r.IP = netip.Addr{} }, "without a pod IP"},
-		"vlan out of range": {func(r *Record) { r.VLAN = 4095 }, "VLAN 4095"},
-		"bad mode":          {func(r *Record) { r.Mode = "lenient" }, `mode "lenient"`},
-		"no host veth":      {func(r *Record) { r.HostVeth = "" }, "host veth"},
+		"valid branch":                {func(*Record) {}, ""},
+		"valid regular":               {func(r *Record) { r.Kind, r.VLAN, r.SubInterface, r.RouteTable, r.Mode = KindRegular, 0, "", 0, "" }, ""},
+		"regular on a secondary ENI":  {func(r *Record) { r.Kind, r.VLAN, r.SubInterface, r.RouteTable, r.Mode = KindRegular, 0, "", 3, "" }, ""},
+		"regular in a reserved table": {func(r *Record) { r.Kind, r.VLAN, r.SubInterface, r.RouteTable, r.Mode = KindRegular, 0, "", 254, "" }, "route table 254"},
+		"version 1 still read":        {func(r *Record) { r.Version = 1 }, ""},
+		"future version":              {func(r *Record) { r.Version = Version + 1 }, "this build reads versions"},
+		"unknown kind":                {func(r *Record) { r.Kind = "ipvlan" }, `kind "ipvlan"`},
+		"no ip":                       {func(r *Record) { r.IP = netip.Addr{} }, "without a pod IP"},
+		"vlan out of range":           {func(r *Record) { r.VLAN = 4095 }, "VLAN 4095"},
+		"bad mode":                    {func(r *Record) { r.Mode = "lenient" }, `mode "lenient"`},
+		"no host veth":                {func(r *Record) { r.HostVeth = "" }, "host veth"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -64,6 +64,18 @@ func (c *Client) AttachNetworkInterface(ctx context.Context, eniID, instanceID s
 	return aws.ToString(out.AttachmentId), nil
 }
 
+// SetDeleteOnTermination makes EC2 delete the ENI when its instance terminates, so that an
+// ENI attached by podsg-agent dies with its node instead of leaking.
+func (c *Client) SetDeleteOnTermination(ctx context.Context, eniID, attachmentID string) error {
+	_, err := call(ctx, c, "ModifyNetworkInterfaceAttribute", true, func(ctx context.Context) (*ec2.ModifyNetworkInterfaceAttributeOutput, error) {
+		return c.api.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
+			NetworkInterfaceId: aws.String(eniID),
+			Attachment:         &types.NetworkInterfaceAttachmentChanges{AttachmentId: aws.String(attachmentID), DeleteOnTermination: aws.Bool(true)},
+		})
+	})
+	return err
+}
+
 // DetachNetworkInterface detaches an ENI by its attachment id.
 func (c *Client) DetachNetworkInterface(ctx context.Context, attachmentID string, force bool) error {
 	_, err := call(ctx, c, "DetachNetworkInterface", true, func(ctx context.Context) (*ec2.DetachNetworkInterfaceOutput, error) {

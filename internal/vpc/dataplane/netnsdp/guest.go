@@ -110,15 +110,15 @@ func (d *Dataplane) instanceRouting(s *session, inst *topoInstance) error {
 	return syncSourceRules(h, sourceTables(inst))
 }
 
-// sourceTables maps each address of the instance's secondary non-trunk ENIs to the
-// route table of its ENI (device index + 1).
+// sourceTables maps the primary address of each of the instance's secondary non-trunk ENIs
+// to the route table of its ENI (device index + 1). Only the primary address, the one the
+// instance configures: secondary addresses belong to whatever the instance hands them to
+// (pods), and their routing is its CNI's job — a rule here would hide a CNI that forgot it.
 func sourceTables(inst *topoInstance) map[netip.Addr]int {
 	want := map[netip.Addr]int{}
 	for _, p := range inst.Ports {
-		if p.DeviceIndex > 0 && p.Kind == topo.KindInstance {
-			for _, a := range p.IPs {
-				want[a] = p.DeviceIndex + 1
-			}
+		if p.DeviceIndex > 0 && p.Kind == topo.KindInstance && len(p.IPs) > 0 {
+			want[p.IPs[0]] = p.DeviceIndex + 1
 		}
 	}
 	return want
