@@ -24,6 +24,10 @@ test: ## Every test tier this machine can run (installs Debian packages, builds 
 build: ## Build the five binaries of docs/architecture.md and pgcheck into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
+.PHONY: images
+images: build ## Write the podsg-agent and podsg-controller image archives (OCI layout tars) into bin/images/.
+	$(BIN)/podsg images save --out $(BIN)/images --bin-dir $(BIN)
+
 .PHONY: generate
 generate: ## Regenerate deepcopy, CRDs, RBAC and webhook manifests from the markers.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...

@@ -40,6 +40,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			return err
 		},
 	})
-	root.AddCommand(newLocal(), newDemo(), newCleanup())
+	root.AddCommand(newLocal(), newDemo(), newCleanup(), newImages())
 	return root
 }

@@ -20,6 +20,9 @@ type Image struct {
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
+	// User is the image's default user, "uid:gid"; "" is root. Numeric, because the images
+	// have no /etc/passwd and kubelet's runAsNonRoot check accepts only a numeric uid.
+	User string
 }
 
 // WriteArchive writes img as an OCI image layout in a tar stream, the format
@@ -34,7 +37,7 @@ func WriteArchive(w io.Writer, img Image) error {
 		Architecture: runtime.GOARCH,
 		OS:           "linux",
 		Config: containerConfig{
-			Env: append([]string{DefaultPath}, img.Env...), Entrypoint: img.Entrypoint, Cmd: img.Cmd, WorkingDir: "/",
+			Env: append([]string{DefaultPath}, img.Env...), Entrypoint: img.Entrypoint, Cmd: img.Cmd, WorkingDir: "/", User: img.User,
 		},
 		RootFS: rootFS{Type: "layers", DiffIDs: []string{diffID}},
 	})
