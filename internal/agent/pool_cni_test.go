@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	neturl "net/url"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -20,8 +21,10 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	cnitypes "github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/podsg/podsg/internal/podnet"
 	"github.com/podsg/podsg/internal/podstate"
 	"github.com/podsg/podsg/internal/testenv"
 )
@@ -97,7 +100,32 @@ func TestRegularPodsBeyondThePrimaryENI(t *testing.T) {
 	// Restart: the new agent learns from EC2 and the records which IPs are free.
 	w.agent.Kill()
 	w.startAgent(t, node, false, "--warm-ips=3")
-	start("web-7")
+
+	// ADD failing halfway: a route to the pod's IP already in the node's main table makes the
+	// host route fail after the veth and the pod's address exist. Nothing may stay behind, and
+	// the IP must go back to the pool: the retried ADD gets the same one.
+	next := w.nextFreeIP(t, node)
+	inNodeNS(t, node, "ip", "route", "add", next.String()+"/32", "dev", "lo")
+	failing := runningPod{pod: w.pod(t, "web-7", false), ns: newNetNS(t)}
+	err := w.inNode(t, node, func(c *libcni.CNIConfig, l *libcni.NetworkConfigList) error {
+		_, err := c.AddNetworkList(context.WithoutCancel(t.Context()), l, w.runtimeConf(failing.ns, failing.pod))
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "adding route") {
+		t.Fatalf("ADD with the pod's route taken = %v, want the route error", err)
+	}
+	for _, r := range w.records(t) {
+		if r.PodName == "web-7" {
+			t.Errorf("failed ADD left its record: %+v", r)
+		}
+	}
+	w.expectNoTrace(t, node, next, podnet.HostVethName("eni", "default", "web-7"))
+	inNodeNS(t, node, "ip", "route", "del", next.String()+"/32", "dev", "lo")
+	w.cniAddRetry(t, node, failing.ns, failing.pod)
+	pods = append(pods, failing)
+	if got := w.records(t); !slices.ContainsFunc(got, func(r podstate.Record) bool { return r.PodName == "web-7" && r.IP == next }) {
+		t.Errorf("retried ADD did not get %s back: %+v", next, got)
+	}
 	ips := map[netip.Addr]string{}
 	for _, r := range w.records(t) {
 		if other, dup := ips[r.IP]; dup {
@@ -105,7 +133,7 @@ func TestRegularPodsBeyondThePrimaryENI(t *testing.T) {
 		}
 		ips[r.IP] = r.PodName
 	}
-	w.connectFrom(t, pods[7].ns, seen)
+	w.connectFrom(t, failing.ns, seen)
 	for _, p := range pods {
 		w.cniCheck(t, node, p.ns, p.pod)
 	}
@@ -259,4 +287,70 @@ func getInNetns(t *testing.T, netns, url string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(body)
+}
+
+// nextFreeIP is the address the agent hands out next: the lowest free one of the ENI with the
+// lowest device index that has one (Pool.Allocate), free meaning assigned in EC2 and in no
+// record.
+func (w *world) nextFreeIP(t *testing.T, nodeNS string) netip.Addr {
+	t.Helper()
+	held := map[netip.Addr]bool{}
+	for _, r := range w.records(t) {
+		held[r.IP] = true
+	}
+	for _, e := range w.instanceENIs(t, nodeNS) {
+		var free []netip.Addr
+		for _, a := range e.PrivateIpAddresses {
+			ip := netip.MustParseAddr(*a.PrivateIpAddress)
+			if !*a.Primary && !held[ip] {
+				free = append(free, ip)
+			}
+		}
+		if len(free) > 0 {
+			return slices.MinFunc(free, netip.Addr.Compare)
+		}
+	}
+	t.Fatal("no free pod IP on the node")
+	return netip.Addr{}
+}
+
+func inNodeNS(t *testing.T, nodeNS string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", append([]string{"netns", "exec", nodeNS}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+}
+
+// expectNoTrace checks that the node has no link named veth and no rule or route for ip
+// but the test's own.
+func (w *world) expectNoTrace(t *testing.T, nodeNS string, ip netip.Addr, veth string) {
+	t.Helper()
+	err := ns.WithNetNSPath("/run/netns/"+nodeNS, func(ns.NetNS) error {
+		if _, err := netlink.LinkByName(veth); err == nil {
+			t.Errorf("link %s left behind", veth)
+		}
+		rules, err := netlink.RuleList(netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		host := ip.String() + "/32"
+		for _, r := range rules {
+			if r.Src != nil && r.Src.String() == host || r.Dst != nil && r.Dst.String() == host {
+				t.Errorf("rule %s left behind", r)
+			}
+		}
+		routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: 0}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			if r.Dst != nil && r.Dst.String() == host && r.LinkIndex != 1 { // 1: lo, the test's blocker
+				t.Errorf("route %s left behind", r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
