@@ -32,6 +32,7 @@ func main() {
 	flag.IntVar(&o.Alloc.RouteTableBase, "route-table-base", 100, "a branch pod's route table is this plus its VLAN id")
 	flag.DurationVar(&o.Alloc.AnnotationWait, "annotation-wait", 5*time.Second, "how long a branch pod's ADD waits for podsg-controller's annotation")
 	flag.IntVar(&o.WarmIPs, "warm-ips", 3, "free secondary IPs kept ready for regular pods")
+	flag.DurationVar(&o.IPCooldown, "ip-cooldown", 30*time.Second, "how long a released pod IP rests before another pod gets it")
 	flag.StringVar(&o.StateDir, "state-dir", cni.DefaultStateDir, "per-container network records, shared with the CNI plugin")
 	flag.StringVar(&o.Socket, "socket", cni.DefaultAgentSocket, "unix socket the CNI plugin talks to")
 	flag.StringVar(&o.HealthAddr, "health-addr", "127.0.0.1:8482", "serves /healthz, /readyz and /metrics; empty disables")

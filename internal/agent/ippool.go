@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
 
 	"github.com/podsg/podsg/internal/cloud"
 )
@@ -68,6 +69,12 @@ type PoolConfig struct {
 	Warm int
 	// LinkWait bounds how long Fill waits for a newly attached ENI's interface to appear.
 	LinkWait time.Duration
+	// Cooldown keeps a released IP from the next pod for a while, so that traffic still
+	// addressed to the old pod (clients with stale endpoints, conntrack entries) does not
+	// reach a stranger. AWS's VPC CNI waits 30 s (IP_COOLDOWN_PERIOD).
+	Cooldown time.Duration
+	// Clock is the pool's time source; nil means the real clock.
+	Clock clock.PassiveClock
 }
 
 // Lease is a pod IP and where it lives.
@@ -112,7 +119,8 @@ type Pool struct {
 	primary cloud.NetworkInterface // subnet and security groups new ENIs copy
 	enis    []*poolENI             // by device index
 	used    map[netip.Addr]usedIP
-	full    bool // no ENI slot left: Fill stops asking EC2 for more
+	cooling map[netip.Addr]time.Time // released IPs (still in their ENI's free list) and until when they rest
+	full    bool                     // no ENI slot left: Fill stops asking EC2 for more
 }
 
 type usedIP struct {
@@ -125,7 +133,10 @@ func NewPool(ec2 PoolEC2, links ENILinks, cfg PoolConfig) *Pool {
 	if cfg.LinkWait <= 0 {
 		cfg.LinkWait = 30 * time.Second
 	}
-	return &Pool{ec2: ec2, links: links, cfg: cfg, used: map[netip.Addr]usedIP{}}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	return &Pool{ec2: ec2, links: links, cfg: cfg, used: map[netip.Addr]usedIP{}, cooling: map[netip.Addr]time.Time{}}
 }
 
 // Sync learns the instance's ENIs and their IPs from EC2 and which of them the node's records
@@ -159,7 +170,9 @@ func (p *Pool) Sync(ctx context.Context, inUse map[netip.Addr]string) error {
 		return fmt.Errorf("instance %s has no primary ENI the pool may use", p.cfg.InstanceID)
 	}
 	p.mu.Lock()
-	p.primary, p.enis, p.used, p.full = primary, enis, map[netip.Addr]usedIP{}, false
+	// Cooldowns are not carried over a restart: an IP released within Cooldown before it
+	// may go to the next pod at once. Rare enough not to persist them.
+	p.primary, p.enis, p.used, p.cooling, p.full = primary, enis, map[netip.Addr]usedIP{}, map[netip.Addr]time.Time{}, false
 	for _, e := range enis {
 		p.markUsed(e, inUse)
 	}
@@ -265,19 +278,43 @@ func (p *Pool) Allocate(key string) (Lease, error) {
 			return Lease{IP: ip, ENIID: u.eni.id, Table: u.eni.table()}, nil
 		}
 	}
+	now := p.cfg.Clock.Now()
 	for _, e := range p.enis {
-		if len(e.free) == 0 {
+		i := slices.IndexFunc(e.free, func(a netip.Addr) bool { return !p.isCooling(a, now) })
+		if i < 0 {
 			continue
 		}
-		ip := e.free[0]
-		e.free = e.free[1:]
+		ip := e.free[i]
+		e.free = slices.Delete(e.free, i, i+1)
 		p.used[ip] = usedIP{key: key, eni: e}
 		return Lease{IP: ip, ENIID: e.id, Table: e.table()}, nil
 	}
-	if p.full && p.totalRoom() == 0 {
+	if p.full && p.totalRoom() == 0 && len(p.cooling) == 0 {
 		return Lease{}, errNodeFull
 	}
 	return Lease{}, ErrNoFreeIP
+}
+
+// isCooling reports whether ip was released less than Cooldown ago, forgetting it once it is
+// not. Callers hold p.mu.
+func (p *Pool) isCooling(ip netip.Addr, now time.Time) bool {
+	until, ok := p.cooling[ip]
+	if ok && !now.Before(until) {
+		delete(p.cooling, ip)
+		return false
+	}
+	return ok
+}
+
+// available counts e's free IPs a pod may take now. Callers hold p.mu.
+func (p *Pool) available(e *poolENI, now time.Time) int {
+	n := 0
+	for _, a := range e.free {
+		if !p.isCooling(a, now) {
+			n++
+		}
+	}
+	return n
 }
 
 // Release returns ip to the pool.
@@ -286,6 +323,9 @@ func (p *Pool) Release(ip netip.Addr) {
 	defer p.mu.Unlock()
 	if u, ok := p.used[ip]; ok {
 		delete(p.used, ip)
+		if p.cfg.Cooldown > 0 {
+			p.cooling[ip] = p.cfg.Clock.Now().Add(p.cfg.Cooldown)
+		}
 		u.eni.free = append(u.eni.free, ip)
 		slices.SortFunc(u.eni.free, netip.Addr.Compare)
 	}
@@ -300,7 +340,7 @@ func (p *Pool) totalRoom() int {
 	return n
 }
 
-// Fill asks EC2 for IPs until Warm are free: first more secondary IPs on the ENIs the pool
+// Fill asks EC2 for IPs until Warm are free (cooling IPs do not count): first more secondary IPs on the ENIs the pool
 // has (lowest device first), then, when those are full, a new ENI in the primary ENI's subnet
 // with its security groups — within the instance type's ENI limit, keeping a slot for the
 // trunk when asked to.
@@ -314,10 +354,10 @@ func (p *Pool) Fill(ctx context.Context) error {
 	}
 	for {
 		p.mu.Lock()
-		need := p.cfg.Warm
+		need, now := p.cfg.Warm, p.cfg.Clock.Now()
 		var grow *poolENI
 		for _, e := range p.enis {
-			need -= len(e.free) + len(e.pending)
+			need -= p.available(e, now) + len(e.pending)
 			if grow == nil && e.assigned < p.cfg.IPsPerENI {
 				grow = e
 			}
@@ -463,15 +503,18 @@ func (p *Pool) attach(ctx context.Context, eniID string, attached []cloud.Networ
 // PoolStats are the pool's counts.
 type PoolStats struct {
 	Free, Used, ENIs int
+	// Cooling IPs were released recently and wait out the cooldown before a pod gets them.
+	Cooling int
 }
 
 // Stats reports free and used IPs and the ENIs they live on.
 func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := PoolStats{Used: len(p.used), ENIs: len(p.enis)}
+	s, now := PoolStats{Used: len(p.used), ENIs: len(p.enis)}, p.cfg.Clock.Now()
 	for _, e := range p.enis {
-		s.Free += len(e.free)
+		s.Free += p.available(e, now)
+		s.Cooling += len(e.free) - p.available(e, now)
 	}
 	return s
 }

@@ -8,11 +8,13 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/podsg/podsg/internal/cloud"
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
@@ -315,5 +317,39 @@ func TestPoolWaitsForTheLinkAndResyncs(t *testing.T) {
 	}
 	if again, err := q.Allocate("fourth"); err != nil || again != fourth {
 		t.Fatalf("restarted pool gave fourth %+v, %v; want its record's %+v", again, err, fourth)
+	}
+}
+
+// TestPoolCoolsReleasedIPs: a released IP rests for the cooldown — the next pod gets another
+// one, or waits — and Fill does not count it as warm.
+func TestPoolCoolsReleasedIPs(t *testing.T) {
+	w := newPoolWorld(t, "t3.small")
+	clk := clocktesting.NewFakePassiveClock(time.Now())
+	p := NewPool(w.ec2, w.links, PoolConfig{InstanceID: w.instance, NodeName: "node-1", MaxENIs: 3, IPsPerENI: 3, Warm: 2,
+		Cooldown: 30 * time.Second, Clock: clk})
+	if err := p.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Fill(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	first := allocateN(t, p, "pod", 2)
+	p.Release(first[0].IP)
+	if l, err := p.Allocate("next"); !errors.Is(err, ErrNoFreeIP) {
+		t.Fatalf("Allocate with only a cooling IP free = %+v, %v; want ErrNoFreeIP", l, err)
+	}
+	if st := p.Stats(); st.Free != 0 || st.Cooling != 1 {
+		t.Fatalf("stats %+v, want 0 free and 1 cooling", st)
+	}
+	if err := p.Fill(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	next, err := p.Allocate("next")
+	if err != nil || next.IP == first[0].IP || next.Table != 0 {
+		t.Fatalf("Allocate after Fill = %+v, %v; want a new IP of the primary ENI, not the cooling %s", next, err, first[0].IP)
+	}
+	clk.SetTime(clk.Now().Add(30 * time.Second))
+	if again, err := p.Allocate("later"); err != nil || again.IP != first[0].IP {
+		t.Fatalf("Allocate after the cooldown = %+v, %v; want %s back", again, err, first[0].IP)
 	}
 }

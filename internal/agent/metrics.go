@@ -34,6 +34,8 @@ func newMetrics(reg prometheus.Registerer, pool *Pool) *metrics {
 			func(s PoolStats) int { return s.Free }),
 		gauge("podsg_agent_pod_ips", "Secondary IPs of the node's ENIs in the pod IP pool, by state.", prometheus.Labels{"state": "used"},
 			func(s PoolStats) int { return s.Used }),
+		gauge("podsg_agent_pod_ips", "Secondary IPs of the node's ENIs in the pod IP pool, by state.", prometheus.Labels{"state": "cooling"},
+			func(s PoolStats) int { return s.Cooling }),
 		gauge("podsg_agent_enis", "ENIs whose secondary IPs the pod IP pool hands out, the primary included.", nil,
 			func(s PoolStats) int { return s.ENIs }))
 	return m

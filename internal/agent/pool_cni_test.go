@@ -103,7 +103,7 @@ func TestRegularPodsBeyondThePrimaryENI(t *testing.T) {
 
 	// ADD failing halfway: a route to the pod's IP already in the node's main table makes the
 	// host route fail after the veth and the pod's address exist. Nothing may stay behind, and
-	// the IP must go back to the pool: the retried ADD gets the same one.
+	// the IP must go back to the pool, where it rests for the cooldown.
 	next := w.nextFreeIP(t, node)
 	inNodeNS(t, node, "ip", "route", "add", next.String()+"/32", "dev", "lo")
 	failing := runningPod{pod: w.pod(t, "web-7", false), ns: newNetNS(t)}
@@ -120,11 +120,14 @@ func TestRegularPodsBeyondThePrimaryENI(t *testing.T) {
 		}
 	}
 	w.expectNoTrace(t, node, next, podnet.HostVethName("eni", "default", "web-7"))
+	if _, m := getInNetns(t, node, "http://127.0.0.1:8482/metrics"); !strings.Contains(m, `podsg_agent_pod_ips{state="cooling"} 1`) {
+		t.Errorf("the failed ADD's IP is not back in the pool, cooling:\n%s", m)
+	}
 	inNodeNS(t, node, "ip", "route", "del", next.String()+"/32", "dev", "lo")
 	w.cniAddRetry(t, node, failing.ns, failing.pod)
 	pods = append(pods, failing)
-	if got := w.records(t); !slices.ContainsFunc(got, func(r podstate.Record) bool { return r.PodName == "web-7" && r.IP == next }) {
-		t.Errorf("retried ADD did not get %s back: %+v", next, got)
+	if got := w.records(t); slices.ContainsFunc(got, func(r podstate.Record) bool { return r.PodName == "web-7" && r.IP == next }) {
+		t.Errorf("the retried ADD got %s, released a moment ago, before its cooldown", next)
 	}
 	ips := map[netip.Addr]string{}
 	for _, r := range w.records(t) {

@@ -42,6 +42,8 @@ type Options struct {
 	Alloc        AllocConfig
 	// WarmIPs is how many free secondary IPs to keep for regular pods.
 	WarmIPs int
+	// IPCooldown keeps a released pod IP from the next pod for this long.
+	IPCooldown time.Duration
 
 	StateDir string // per-container records, shared with the plugin
 	Socket   string
@@ -55,29 +57,48 @@ type Options struct {
 
 // Validate checks the options, naming the flag at fault.
 func (o *Options) Validate() error {
-	var errs []error
+	errs := o.Alloc.validate()
 	if o.NodeName == "" {
 		errs = append(errs, errors.New("--node-name (or $NODE_NAME) is required"))
 	}
-	if o.Alloc.Mode != podstate.ModeStrict && o.Alloc.Mode != podstate.ModeStandard {
-		errs = append(errs, fmt.Errorf("--pod-sg-enforcing-mode %q: want %s or %s", o.Alloc.Mode, podstate.ModeStrict, podstate.ModeStandard))
-	}
-	if n := len(o.Alloc.VethPrefix); n == 0 || n > 4 || o.Alloc.VethPrefix == "vlan" || o.Alloc.VethPrefix == "eth" || o.Alloc.VethPrefix == "lo" {
-		errs = append(errs, fmt.Errorf("--veth-prefix %q: 1 to 4 characters, not vlan, eth or lo (used by other interfaces)", o.Alloc.VethPrefix))
-	}
-	// VLAN ids stay at or below the largest branch limit (107 today; AWS keeps 120 slots), so
-	// the pod tables are base+1..base+120 and must miss the kernel's 253-255.
-	if b := o.Alloc.RouteTableBase; b < 1 || (b+maxVLAN >= 253 && b <= 255) {
-		errs = append(errs, fmt.Errorf("--route-table-base %d: tables base+1..base+%d must avoid the reserved 253-255", b, maxVLAN))
-	}
-	if o.Alloc.AnnotationWait <= 0 {
-		errs = append(errs, fmt.Errorf("--annotation-wait %v must be positive", o.Alloc.AnnotationWait))
+	if o.WarmIPs < 0 || o.IPCooldown < 0 {
+		errs = append(errs, fmt.Errorf("--warm-ips %d and --ip-cooldown %v must not be negative", o.WarmIPs, o.IPCooldown))
 	}
 	if _, err := cni.ParseConf(mustJSON(o.CNI)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
+
+func (c AllocConfig) validate() []error {
+	var errs []error
+	if c.Mode != podstate.ModeStrict && c.Mode != podstate.ModeStandard {
+		errs = append(errs, fmt.Errorf("--pod-sg-enforcing-mode %q: want %s or %s", c.Mode, podstate.ModeStrict, podstate.ModeStandard))
+	}
+	if n := len(c.VethPrefix); n == 0 || n > 4 || c.VethPrefix == "vlan" || c.VethPrefix == "eth" || c.VethPrefix == "lo" {
+		errs = append(errs, fmt.Errorf("--veth-prefix %q: 1 to 4 characters, not vlan, eth or lo (used by other interfaces)", c.VethPrefix))
+	}
+	// VLAN ids stay at or below the largest branch limit (107 today; AWS keeps 120 slots), so
+	// the pod tables are base+1..base+120; they must miss the secondary ENIs' tables (device
+	// index + 1, at most the largest ENI limit) and the kernel's 253-255.
+	if b := c.RouteTableBase; b < maxENITable || (b+maxVLAN >= 253 && b <= 255) {
+		errs = append(errs, fmt.Errorf("--route-table-base %d: tables base+1..base+%d must miss the ENI tables 2..%d and the reserved 253-255", b, maxVLAN, maxENITable))
+	}
+	if c.AnnotationWait <= 0 {
+		errs = append(errs, fmt.Errorf("--annotation-wait %v must be positive", c.AnnotationWait))
+	}
+	return errs
+}
+
+// maxENITable is the highest route table a secondary ENI can get: device index + 1 on the
+// type with the most ENIs.
+var maxENITable = func() int {
+	n := 0
+	for _, t := range instancetypes.All() {
+		n = max(n, t.MaxENIs)
+	}
+	return n
+}()
 
 const maxVLAN = 120
 
@@ -164,7 +185,7 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 	pool := NewPool(ec2, netlinkENIs{}, PoolConfig{InstanceID: inst.ID, NodeName: o.NodeName, MaxENIs: typ.MaxENIs,
 		// Only a type that can trunk needs the slot: AWS's VPC CNI keeps it on every type and
 		// so wastes an ENI of pod IPs on instances that will never get a trunk.
-		ReserveTrunkSlot: o.EnablePodENI && typ.Trunking, IPsPerENI: typ.IPv4PerENI - 1, Warm: o.WarmIPs})
+		ReserveTrunkSlot: o.EnablePodENI && typ.Trunking, IPsPerENI: typ.IPv4PerENI - 1, Warm: o.WarmIPs, Cooldown: o.IPCooldown})
 	if err := syncPool(ctx, pool, store); err != nil {
 		return nil, err
 	}
