@@ -68,15 +68,70 @@ func Selects(p *v1beta1.SecurityGroupPolicy, podLabels, saLabels map[string]stri
 		if s.sel == nil {
 			continue
 		}
-		sel, err := metav1.LabelSelectorAsSelector(s.sel)
-		if err != nil {
-			return false, fmt.Errorf("parsing selector: %w", err)
+		j := judge(s.sel, s.labels)
+		if j.Err != nil {
+			return false, j.Err
 		}
-		if !sel.Matches(labels.Set(s.labels)) {
+		if !j.Matches {
 			return false, nil
 		}
 	}
 	return true, nil
+}
+
+// SelectorVerdict is how one selector of a policy judged a set of labels.
+type SelectorVerdict struct {
+	// Set is false for a null selector, which Selects does not consider.
+	Set bool
+	// Matches: the selector is set, parses, and the labels meet all its requirements.
+	Matches bool
+	// Unmet lists the requirements the labels do not meet, in the selector's notation
+	// (e.g. "role=backend", "tier in (db,cache)").
+	Unmet []string
+	// Err is set when the selector cannot be parsed; such a selector never matches.
+	Err error
+}
+
+// Verdict is Selects' decision with each selector judged on its own, for telling a user why
+// a policy does or does not select a pod.
+type Verdict struct {
+	// Selected is exactly what Selects returns.
+	Selected bool
+	// Err is exactly what Selects returns.
+	Err                                 error
+	PodSelector, ServiceAccountSelector SelectorVerdict
+}
+
+// Explain returns Selects' decision together with each selector's own verdict. Selects stays
+// the one place that decides; the per-selector verdicts come from the same evaluation.
+func Explain(p *v1beta1.SecurityGroupPolicy, podLabels, saLabels map[string]string) Verdict {
+	v := Verdict{
+		PodSelector:            judge(p.Spec.PodSelector, podLabels),
+		ServiceAccountSelector: judge(p.Spec.ServiceAccountSelector, saLabels),
+	}
+	v.Selected, v.Err = Selects(p, podLabels, saLabels)
+	return v
+}
+
+func judge(s *metav1.LabelSelector, set map[string]string) SelectorVerdict {
+	if s == nil {
+		return SelectorVerdict{}
+	}
+	v := SelectorVerdict{Set: true}
+	sel, err := metav1.LabelSelectorAsSelector(s)
+	if err != nil {
+		v.Err = fmt.Errorf("parsing selector: %w", err)
+		return v
+	}
+	v.Matches = sel.Matches(labels.Set(set))
+	if reqs, ok := sel.Requirements(); ok {
+		for _, r := range reqs {
+			if !r.Matches(labels.Set(set)) {
+				v.Unmet = append(v.Unmet, r.String())
+			}
+		}
+	}
+	return v
 }
 
 // PodGroups evaluates policies for a pod and its ServiceAccount (sa may be nil).

@@ -74,3 +74,60 @@ func TestSplitJoinGroups(t *testing.T) {
 		t.Errorf("JoinGroups = %q", got)
 	}
 }
+
+// TestExplain: the per-selector verdicts say which requirement failed, and the decision is
+// Selects' own, errors included.
+func TestExplain(t *testing.T) {
+	backend := map[string]string{"role": "backend"}
+	web := map[string]string{"app": "web", "tier": "front"}
+	in := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"db"}}}}
+	badSel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "x", Operator: "Bogus"}}}
+	tests := map[string]struct {
+		pod, sa          map[string]string
+		policy           v1beta1.SecurityGroupPolicy
+		selected         bool
+		podSel, saSel    SelectorVerdict
+		wantErr          bool
+		podErr, saErrSet bool
+	}{
+		"sa selector matches": {web, backend, sgp("p", nil, sel("role", "backend"), "sg-1"), true,
+			SelectorVerdict{}, SelectorVerdict{Set: true, Matches: true}, false, false, false},
+		"sa selector, no sa": {web, nil, sgp("p", nil, sel("role", "backend"), "sg-1"), false,
+			SelectorVerdict{}, SelectorVerdict{Set: true, Unmet: []string{"role=backend"}}, false, false, false},
+		"empty pod selector": {nil, nil, sgp("p", sel(), nil, "sg-1"), true,
+			SelectorVerdict{Set: true, Matches: true}, SelectorVerdict{}, false, false, false},
+		"both null": {web, backend, sgp("p", nil, nil, "sg-1"), false,
+			SelectorVerdict{}, SelectorVerdict{}, false, false, false},
+		"both set, pod misses two requirements": {web, backend, sgp("p", sel("app", "db", "tier", "front", "zone", "a"), sel("role", "backend"), "sg-1"), false,
+			SelectorVerdict{Set: true, Unmet: []string{"app=db", "zone=a"}}, SelectorVerdict{Set: true, Matches: true}, false, false, false},
+		"set-based requirement": {web, nil, sgp("p", in, nil, "sg-1"), false,
+			SelectorVerdict{Set: true, Unmet: []string{"tier in (db)"}}, SelectorVerdict{}, false, false, false},
+		"bad pod selector is Selects' error": {web, backend, sgp("p", badSel, sel("role", "backend"), "sg-1"), false,
+			SelectorVerdict{Set: true}, SelectorVerdict{Set: true, Matches: true}, true, true, false},
+		// Selects stops at the first selector that does not match, so the broken one after it
+		// is no error of the decision; its own verdict still says it is broken.
+		"bad sa selector after a miss": {web, backend, sgp("p", sel("app", "db"), badSel, "sg-1"), false,
+			SelectorVerdict{Set: true, Unmet: []string{"app=db"}}, SelectorVerdict{Set: true}, false, false, true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			v := Explain(&tc.policy, tc.pod, tc.sa)
+			ok, err := Selects(&tc.policy, tc.pod, tc.sa)
+			if v.Selected != ok || (v.Err == nil) != (err == nil) {
+				t.Fatalf("Explain = %v, %v; Selects = %v, %v", v.Selected, v.Err, ok, err)
+			}
+			if v.Selected != tc.selected || (v.Err != nil) != tc.wantErr {
+				t.Fatalf("selected = %v, err = %v; want %v, error %v", v.Selected, v.Err, tc.selected, tc.wantErr)
+			}
+			for _, c := range []struct {
+				what      string
+				got, want SelectorVerdict
+				wantErr   bool
+			}{{"podSelector", v.PodSelector, tc.podSel, tc.podErr}, {"serviceAccountSelector", v.ServiceAccountSelector, tc.saSel, tc.saErrSet}} {
+				if c.got.Set != c.want.Set || c.got.Matches != c.want.Matches || !slices.Equal(c.got.Unmet, c.want.Unmet) || (c.got.Err != nil) != c.wantErr {
+					t.Errorf("%s = %+v, want %+v (error %v)", c.what, c.got, c.want, c.wantErr)
+				}
+			}
+		})
+	}
+}
