@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -17,6 +18,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		_, _ = fmt.Fprintln(stderr, "podsg:", err)
+		// A command may ask for its own status: `reach` exits 2 for a flow the groups deny,
+		// so that scripts tell "denied" from "could not tell".
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			return coded.ExitCode()
+		}
 		return 1
 	}
 	return 0
@@ -40,6 +47,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			return err
 		},
 	})
-	root.AddCommand(newLocal(), newDemo(), newCleanup(), newImages())
+	root.AddCommand(newLocal(), newDemo(), newExplain(), newCleanup(), newImages(), newReach())
 	return root
 }

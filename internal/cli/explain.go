@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podsg/podsg/api/v1beta1"
+	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
+	"github.com/podsg/podsg/internal/explain"
+)
+
+func newExplain() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "explain",
+		Short: "Explain why a pod has, or has not, the security groups of its SecurityGroupPolicies",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newExplainPod())
+	return cmd
+}
+
+func newExplainPod() *cobra.Command {
+	var kubeconfig, region, endpoint string
+	var useAWS bool
+	cmd := &cobra.Command{
+		Use:   "pod [NAMESPACE/]NAME",
+		Short: "Explain a pod's security groups: admission, policies, branch ENI annotation, events and EC2",
+		Long: `Explain why a pod has (or does not have) the security groups of the SecurityGroupPolicies of
+its namespace: whether the webhook asked a branch ENI for it at creation, which policies select
+it and why (podSelector against the pod's labels, serviceAccountSelector against its
+ServiceAccount's labels), the union of their groups, the controller's vpc.amazonaws.com/pod-eni
+annotation and events, and, with --ec2 or --ec2-endpoint, the branch ENI as EC2 sees it (groups,
+trunk association). It only reads; nothing is changed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			rules := clientcmd.NewDefaultClientConfigLoadingRules()
+			rules.ExplicitPath = kubeconfig
+			loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil)
+			defaultNS, _, err := loader.Namespace()
+			if err != nil {
+				return fmt.Errorf("loading kubeconfig: %w", err)
+			}
+			key, err := podKey(args[0], defaultNS)
+			if err != nil {
+				return err
+			}
+			cfg, err := loader.ClientConfig()
+			if err != nil {
+				return fmt.Errorf("loading kubeconfig: %w", err)
+			}
+			kube, err := client.New(cfg, client.Options{Scheme: explainScheme()})
+			if err != nil {
+				return fmt.Errorf("creating a Kubernetes client: %w", err)
+			}
+			var ec2 explain.EC2
+			if useAWS || endpoint != "" {
+				if ec2, err = cloudec2.New(ctx, cloudec2.Options{Region: region, Endpoint: endpoint}); err != nil {
+					return err
+				}
+			}
+			return explainPod(ctx, kube, ec2, key, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+	cmd.Flags().BoolVar(&useAWS, "ec2", false, "also ask AWS's EC2 API about the pod's branch ENI (needs AWS credentials)")
+	cmd.Flags().StringVar(&endpoint, "ec2-endpoint", "", "EC2 endpoint URL, e.g. the local VPC's; implies --ec2")
+	cmd.Flags().StringVar(&region, "region", "us-west-2", "AWS region")
+	return cmd
+}
+
+func explainPod(ctx context.Context, kube client.Reader, ec2 explain.EC2, key types.NamespacedName, out io.Writer) error {
+	r, err := explain.Gather(ctx, kube, ec2, key)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(out, explain.Render(r))
+	return err
+}
+
+// podKey reads NAMESPACE/NAME, or NAME in the kubeconfig context's namespace, as kubectl does.
+func podKey(arg, defaultNS string) (types.NamespacedName, error) {
+	ns, name, found := strings.Cut(arg, "/")
+	if !found {
+		ns, name = defaultNS, arg
+	}
+	if ns == "" || name == "" || strings.Contains(name, "/") {
+		return types.NamespacedName{}, fmt.Errorf("want a pod as NAMESPACE/NAME or NAME, got %q", arg)
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}, nil
+}
+
+func explainScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(v1beta1.AddToScheme(s))
+	return s
+}

@@ -1,0 +1,292 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/podsg/podsg/internal/cloud"
+	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
+	"github.com/podsg/podsg/internal/reach"
+)
+
+// exitDenied is `podsg reach`'s exit status for a flow security groups deny, so that scripts
+// tell a denial (2) from a failure to decide (1).
+const exitDenied = 2
+
+// exitError is an error that asks for a specific exit status (ExitCode).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// ExitCode is the process exit status the error asks for.
+func (e *exitError) ExitCode() int { return e.code }
+
+type reachOptions struct {
+	region, endpoint, kubeconfig string
+	flow                         reach.Flow
+}
+
+func newReach() *cobra.Command {
+	o := reachOptions{flow: reach.Flow{Protocol: cloud.ProtocolTCP}}
+	cmd := &cobra.Command{
+		Use:   "reach SRC DST",
+		Short: "Explain whether security groups let SRC open a connection to DST",
+		Long: `Decide, from EC2 security groups alone, whether SRC may open a connection (or send the
+first packet of a UDP or ICMP flow) to DST, and name the rules that decide it: an egress rule
+of one of the source ENI's groups and an ingress rule of one of the destination ENI's groups
+must both allow it; replies are always allowed (security groups are stateful).
+
+SRC and DST are each one of:
+  eni-…                  a network interface (its primary private address)
+  10.0.1.23              a private IPv4 address of a network interface in the VPC
+  pod/NAMESPACE/NAME     a pod: its branch ENI (vpc.amazonaws.com/pod-eni annotation), or
+                         else the node's ENI that holds the pod's IP (needs a kubeconfig)
+
+Exit status: 0 allowed, 2 denied, 1 error (the verdict could not be decided).
+reach reads EC2 only; it sends no packet. NACLs, routes and prefix-list contents are not
+checked.`,
+		Example: `  podsg reach pod/default/postgres-test 10.0.0.10 --port 5432 --ec2-endpoint http://127.0.0.1:8450
+  podsg reach eni-0123456789abcdef0 pod/shop/web-7d4b9 --protocol icmp`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.validate(cmd); err != nil {
+				return err
+			}
+			c, err := cloudec2.New(cmd.Context(), cloudec2.Options{Region: o.region, Endpoint: o.endpoint})
+			if err != nil {
+				return err
+			}
+			var pods reach.Pods
+			if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, reach.PodPrefix) }) {
+				if pods, err = kubePods(o.kubeconfig); err != nil {
+					return err
+				}
+			}
+			return runReach(cmd.Context(), c, pods, args[0], args[1], o.flow, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.flow.Protocol, "protocol", cloud.ProtocolTCP, "tcp, udp or icmp")
+	f.IntVar(&o.flow.Port, "port", 0, "destination port (required for tcp and udp)")
+	f.IntVar(&o.flow.ICMPType, "icmp-type", 8, "ICMP type (8: echo request)")
+	f.IntVar(&o.flow.ICMPCode, "icmp-code", 0, "ICMP code")
+	f.StringVar(&o.region, "region", "us-west-2", "AWS region")
+	f.StringVar(&o.endpoint, "ec2-endpoint", "", "EC2 endpoint URL; empty for AWS (the local VPC's URL otherwise)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for pod/… endpoints (default: $KUBECONFIG, then ~/.kube/config)")
+	return cmd
+}
+
+func (o *reachOptions) validate(cmd *cobra.Command) error {
+	o.flow.Protocol = strings.ToLower(o.flow.Protocol)
+	switch o.flow.Protocol {
+	case cloud.ProtocolTCP, cloud.ProtocolUDP:
+		if !cmd.Flags().Changed("port") {
+			return fmt.Errorf("--port is required for %s", o.flow.Protocol)
+		}
+	case cloud.ProtocolICMP:
+		if cmd.Flags().Changed("port") {
+			return errors.New("--port applies to tcp and udp; icmp takes --icmp-type and --icmp-code")
+		}
+	default:
+		return fmt.Errorf("--protocol %q: want tcp, udp or icmp", o.flow.Protocol)
+	}
+	return o.flow.Validate()
+}
+
+// runReach loads both ends from EC2 (and Kubernetes), evaluates the flow and writes the
+// explanation; a denied flow is an exitError with exitDenied.
+func runReach(ctx context.Context, ec2 reach.EC2, pods reach.Pods, src, dst string, f reach.Flow, out io.Writer) error {
+	in, err := reach.Load(ctx, ec2, pods, src, dst)
+	if err != nil {
+		return err
+	}
+	v := reach.Evaluate(in, f)
+	if err := writeVerdict(out, v); err != nil {
+		return err
+	}
+	if !v.Allowed {
+		return &exitError{code: exitDenied, msg: fmt.Sprintf("%s from %s to %s is denied", f, src, dst)}
+	}
+	return nil
+}
+
+func kubePods(kubeconfig string) (reach.Pods, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the Kubernetes client: %w", err)
+	}
+	return clientsetPods{cs}, nil
+}
+
+// clientsetPods reads pods through a clientset.
+type clientsetPods struct{ cs kubernetes.Interface }
+
+func (p clientsetPods) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	return p.cs.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+// writeVerdict explains v: the verdict line, then each side's ENI, groups and deciding rules.
+func writeVerdict(out io.Writer, v reach.Verdict) error {
+	verdict := "DENIED"
+	switch {
+	case v.Allowed:
+		verdict = "ALLOWED"
+	case undecided(v.Egress) && (v.Ingress.Allowed() || undecided(v.Ingress)) || undecided(v.Ingress) && v.Egress.Allowed():
+		verdict = "DENIED unless a prefix list named below holds the peer's address"
+	}
+	w := &lineWriter{out: out}
+	w.printf("%s: %s from %s to %s\n", verdict, v.Flow, endpointString(v.Src), endpointString(v.Dst))
+	if v.Local != "" {
+		w.printf("security groups do not apply: %s\n", v.Local)
+	}
+	w.printf("\n")
+	writeSide(w, v, v.Egress, true)
+	writeSide(w, v, v.Ingress, false)
+	if v.Allowed && v.Local == "" {
+		w.printf("\nReplies are allowed too: security groups are stateful.\n")
+	}
+	return w.err
+}
+
+func writeSide(w *lineWriter, v reach.Verdict, s reach.Side, egress bool) {
+	dir, self, peer := "ingress to", v.Dst, v.Src
+	if egress {
+		dir, self, peer = "egress from", v.Src, v.Dst
+	}
+	groups := make([]string, 0, len(s.Groups))
+	for _, g := range s.Groups {
+		groups = append(groups, groupString(g))
+	}
+	w.printf("%s %s (%s, %s), groups %s\n", dir, s.ENI.ID, s.ENI.Type, self.IP, orNone(strings.Join(groups, ", ")))
+	for _, m := range s.Allowing {
+		carries := ""
+		if m.Rule.ReferencedGroupID != "" {
+			carries = ", which " + peer.ENI.ID + " carries"
+		}
+		w.printf("  allowed by %s %s: %s%s\n", groupString(m.Group), m.Rule.ID, ruleString(m.Rule, v.Groups), carries)
+	}
+	if !s.Allowed() {
+		w.printf("  denied: no %s rule allows %s %s %s\n", direction(egress), v.Flow, peerWord(egress), peer.IP)
+		for _, g := range s.Groups {
+			for _, r := range g.Rules {
+				if r.Egress == egress {
+					w.printf("    %s %s: %s\n", groupString(g), r.ID, ruleString(r, v.Groups))
+				}
+			}
+		}
+	}
+	for _, m := range s.Unknown {
+		w.printf("  not checked: %s %s: %s (reach does not expand prefix lists)\n", groupString(m.Group), m.Rule.ID, ruleString(m.Rule, v.Groups))
+	}
+}
+
+// undecided: no rule of the side allows the flow, but a prefix-list rule might.
+func undecided(s reach.Side) bool { return !s.Allowed() && len(s.Unknown) > 0 }
+
+func endpointString(e reach.Endpoint) string {
+	if e.Spec == e.IP.String() {
+		return e.Spec
+	}
+	return fmt.Sprintf("%s (%s)", e.Spec, e.IP)
+}
+
+func groupString(g reach.Group) string {
+	if g.Name == "" {
+		return g.ID
+	}
+	return fmt.Sprintf("%s (%s)", g.ID, g.Name)
+}
+
+func direction(egress bool) string {
+	if egress {
+		return "egress"
+	}
+	return "ingress"
+}
+
+func peerWord(egress bool) string {
+	if egress {
+		return "to"
+	}
+	return "from"
+}
+
+// ruleString renders a rule as "tcp 8000-8010 from sg-… (name)" or "all traffic to 0.0.0.0/0".
+func ruleString(r cloud.SecurityGroupRule, groups map[string]reach.Group) string {
+	peer := r.CIDR
+	switch {
+	case r.ReferencedGroupID != "":
+		peer = groupString(reach.Group{ID: r.ReferencedGroupID, Name: groups[r.ReferencedGroupID].Name})
+	case r.CIDRv6 != "":
+		peer = r.CIDRv6
+	case r.PrefixListID != "":
+		peer = "prefix list " + r.PrefixListID
+	}
+	return fmt.Sprintf("%s %s %s", trafficString(r), peerWord(r.Egress), peer)
+}
+
+func trafficString(r cloud.SecurityGroupRule) string {
+	switch strings.ToLower(r.Protocol) {
+	case cloud.ProtocolAll, "all":
+		return "all traffic"
+	case cloud.ProtocolTCP, cloud.ProtocolUDP, "6", "17":
+		name := map[string]string{"6": "tcp", "17": "udp"}[r.Protocol]
+		if name == "" {
+			name = strings.ToLower(r.Protocol)
+		}
+		switch {
+		case r.FromPort < 0 || r.ToPort < r.FromPort || r.FromPort == 0 && r.ToPort == 65535:
+			return name + " all ports"
+		case r.FromPort == r.ToPort:
+			return fmt.Sprintf("%s %d", name, r.FromPort)
+		}
+		return fmt.Sprintf("%s %d-%d", name, r.FromPort, r.ToPort)
+	case cloud.ProtocolICMP, "1":
+		switch {
+		case r.FromPort < 0:
+			return "all icmp"
+		case r.ToPort < 0:
+			return fmt.Sprintf("icmp type %d", r.FromPort)
+		}
+		return fmt.Sprintf("icmp type %d code %d", r.FromPort, r.ToPort)
+	}
+	return "protocol " + r.Protocol
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// lineWriter keeps the first write error, so that a long explanation checks it once.
+type lineWriter struct {
+	out io.Writer
+	err error
+}
+
+func (w *lineWriter) printf(format string, args ...any) {
+	if w.err == nil {
+		_, w.err = fmt.Fprintf(w.out, format, args...)
+	}
+}

@@ -1,0 +1,245 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/podsg/podsg/internal/cloud"
+	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
+	"github.com/podsg/podsg/internal/reach"
+	"github.com/podsg/podsg/internal/vpc/vpctest"
+)
+
+func TestReachFlags(t *testing.T) {
+	tests := map[string]struct {
+		args    []string
+		wantErr string
+	}{
+		"one endpoint":      {args: []string{"reach", "eni-1"}, wantErr: "accepts 2 arg(s), received 1"},
+		"tcp without port":  {args: []string{"reach", "eni-1", "eni-2"}, wantErr: "--port is required for tcp"},
+		"udp without port":  {args: []string{"reach", "eni-1", "eni-2", "--protocol", "UDP"}, wantErr: "--port is required for udp"},
+		"icmp with port":    {args: []string{"reach", "eni-1", "eni-2", "--protocol", "icmp", "--port", "1"}, wantErr: "--port applies to tcp and udp"},
+		"unknown protocol":  {args: []string{"reach", "eni-1", "eni-2", "--protocol", "sctp", "--port", "1"}, wantErr: `--protocol "sctp": want tcp, udp or icmp`},
+		"port out of range": {args: []string{"reach", "eni-1", "eni-2", "--port", "70000"}, wantErr: "port 70000 is outside 0..65535"},
+		"icmp type too big": {args: []string{"reach", "eni-1", "eni-2", "--protocol", "icmp", "--icmp-type", "300"}, wantErr: "ICMP type 300"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := Run(t.Context(), tc.args, &out, &errb); code != 1 {
+				t.Fatalf("exit code %d, want 1 (stderr %q)", code, errb.String())
+			}
+			if !strings.Contains(errb.String(), tc.wantErr) {
+				t.Errorf("stderr %q lacks %q", errb.String(), tc.wantErr)
+			}
+		})
+	}
+}
+
+// reachVPC is a local VPC with a database ENI that admits 5432 from the client group only,
+// a client ENI, and a pod whose branch is the client ENI.
+type reachVPC struct {
+	env                *vpctest.Env
+	c                  *cloudec2.Client
+	clientSG, dbSG     string
+	client, db         cloud.NetworkInterface
+	dbRule             string
+	pods               reach.Pods
+	clientEgressRuleID string
+}
+
+func newReachVPC(t *testing.T) *reachVPC {
+	t.Helper()
+	ctx := t.Context()
+	env := vpctest.Start(t, vpctest.Options{})
+	c, err := cloudec2.New(ctx, cloudec2.Options{Region: vpctest.Region, Endpoint: env.URL, MaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &reachVPC{env: env, c: c}
+	vpc := *env.NewVPC(t, "10.6.0.0/16").VpcId
+	subnet := *env.NewSubnet(t, vpc, "10.6.0.0/24").SubnetId
+	r.clientSG, r.dbSG = env.NewGroup(t, vpc, "RDSDbAccessSG"), env.NewGroup(t, vpc, "RDSDbSG")
+	out, err := env.Client.AuthorizeSecurityGroupIngress(ctx, &awsec2.AuthorizeSecurityGroupIngressInput{
+		GroupId: aws.String(r.dbSG), IpPermissions: []types.IpPermission{{
+			IpProtocol: aws.String("tcp"), FromPort: aws.Int32(5432), ToPort: aws.Int32(5432),
+			UserIdGroupPairs: []types.UserIdGroupPair{{GroupId: aws.String(r.clientSG)}},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.dbRule = *out.SecurityGroupRules[0].SecurityGroupRuleId
+	if r.client, err = c.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{SubnetID: subnet, SecurityGroups: []string{r.clientSG}}); err != nil {
+		t.Fatal(err)
+	}
+	if r.db, err = c.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{SubnetID: subnet, SecurityGroups: []string{r.dbSG}}); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := c.DescribeSecurityGroupRules(ctx, []string{r.clientSG})
+	if err != nil || len(rules) != 1 {
+		t.Fatalf("rules of the client group = %+v, %v; want its default egress", rules, err)
+	}
+	r.clientEgressRuleID = rules[0].ID
+	r.pods = clientsetPods{fake.NewClientset(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "postgres-test", Annotations: map[string]string{
+			"vpc.amazonaws.com/pod-eni": `[{"eniId":"` + r.client.ID + `","privateIp":"` + r.client.PrivateIP + `","vlanId":1}]`,
+		}},
+	})}
+	return r
+}
+
+func TestReachExplains(t *testing.T) {
+	r := newReachVPC(t)
+	tests := map[string]struct {
+		src, dst string
+		flow     reach.Flow
+		denied   bool
+		want     []string
+	}{
+		"allowed by a group reference": {
+			src: "pod/default/postgres-test", dst: r.db.PrivateIP, flow: reach.Flow{Protocol: "tcp", Port: 5432},
+			want: []string{
+				"ALLOWED: tcp 5432 from pod/default/postgres-test (" + r.client.PrivateIP + ") to " + r.db.PrivateIP + "\n",
+				"egress from " + r.client.ID + " (interface, " + r.client.PrivateIP + "), groups " + r.clientSG + " (RDSDbAccessSG)\n",
+				"  allowed by " + r.clientSG + " (RDSDbAccessSG) " + r.clientEgressRuleID + ": all traffic to 0.0.0.0/0\n",
+				"ingress to " + r.db.ID + " (interface, " + r.db.PrivateIP + "), groups " + r.dbSG + " (RDSDbSG)\n",
+				"  allowed by " + r.dbSG + " (RDSDbSG) " + r.dbRule + ": tcp 5432 from " + r.clientSG + " (RDSDbAccessSG), which " + r.client.ID + " carries\n",
+				"Replies are allowed too",
+			},
+		},
+		"denied: other port, the rules listed": {
+			src: r.client.ID, dst: r.db.ID, flow: reach.Flow{Protocol: "tcp", Port: 5433}, denied: true,
+			want: []string{
+				"DENIED: tcp 5433 from " + r.client.ID + " (" + r.client.PrivateIP + ") to " + r.db.ID + " (" + r.db.PrivateIP + ")\n",
+				"  allowed by " + r.clientSG + " (RDSDbAccessSG) " + r.clientEgressRuleID + ": all traffic to 0.0.0.0/0\n",
+				"  denied: no ingress rule allows tcp 5433 from " + r.client.PrivateIP + "\n" +
+					"    " + r.dbSG + " (RDSDbSG) " + r.dbRule + ": tcp 5432 from " + r.clientSG + " (RDSDbAccessSG)\n",
+			},
+		},
+		"denied at ingress: icmp to the client": {
+			src: r.db.ID, dst: r.client.ID, flow: reach.Flow{Protocol: "icmp", ICMPType: 8}, denied: true,
+			want: []string{
+				"DENIED: icmp type 8 code 0 from ",
+				"ingress to " + r.client.ID + " (interface, " + r.client.PrivateIP + "), groups " + r.clientSG + " (RDSDbAccessSG)\n  denied: no ingress rule allows icmp type 8 code 0 from " + r.db.PrivateIP + "\n",
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := runReach(t.Context(), r.c, r.pods, tc.src, tc.dst, tc.flow, &out)
+			var coded interface{ ExitCode() int }
+			switch {
+			case tc.denied && (!errors.As(err, &coded) || coded.ExitCode() != 2):
+				t.Fatalf("err = %v, want one with exit code 2", err)
+			case !tc.denied && err != nil:
+				t.Fatalf("err = %v, want nil", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+// TestReachCommand runs the command line against the local VPC's endpoint: flags reach the
+// client: an allowed flow exits 0 and a denied one 2, each with its verdict on stdout.
+func TestReachCommand(t *testing.T) {
+	r := newReachVPC(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test") // the default chain finds these, and asks no metadata service
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	var out, errb bytes.Buffer
+	args := []string{"reach", r.client.ID, r.db.PrivateIP, "--port", "5432", "--ec2-endpoint", r.env.URL, "--region", vpctest.Region}
+	if code := Run(t.Context(), args, &out, &errb); code != 0 {
+		t.Fatalf("exit code %d, want 0; stderr %q", code, errb.String())
+	}
+	if !strings.HasPrefix(out.String(), "ALLOWED: tcp 5432 from "+r.client.ID) {
+		t.Errorf("stdout %q, want the verdict first", out.String())
+	}
+	out.Reset()
+	args[4] = "5433"
+	if code := Run(t.Context(), args, &out, &errb); code != 2 || !strings.HasPrefix(out.String(), "DENIED: tcp 5433") {
+		t.Errorf("denied flow: exit code %d, stdout %q; want 2 and the verdict", code, out.String())
+	}
+}
+
+func TestRuleString(t *testing.T) {
+	groups := map[string]reach.Group{"sg-1": {ID: "sg-1", Name: "web"}}
+	tests := map[string]struct {
+		rule cloud.SecurityGroupRule
+		want string
+	}{
+		"all traffic":        {cloud.SecurityGroupRule{Egress: true, Protocol: "-1", FromPort: -1, ToPort: -1, CIDR: "0.0.0.0/0"}, "all traffic to 0.0.0.0/0"},
+		"one port":           {cloud.SecurityGroupRule{Protocol: "tcp", FromPort: 5432, ToPort: 5432, ReferencedGroupID: "sg-1"}, "tcp 5432 from sg-1 (web)"},
+		"port range":         {cloud.SecurityGroupRule{Protocol: "udp", FromPort: 9000, ToPort: 9100, CIDR: "10.0.0.0/8"}, "udp 9000-9100 from 10.0.0.0/8"},
+		"all ports":          {cloud.SecurityGroupRule{Protocol: "tcp", FromPort: 0, ToPort: 65535, CIDR: "10.0.0.0/8"}, "tcp all ports from 10.0.0.0/8"},
+		"protocol number":    {cloud.SecurityGroupRule{Protocol: "6", FromPort: 22, ToPort: 22, CIDR: "10.0.0.0/8"}, "tcp 22 from 10.0.0.0/8"},
+		"all icmp":           {cloud.SecurityGroupRule{Protocol: "icmp", FromPort: -1, ToPort: -1, CIDR: "10.0.0.0/8"}, "all icmp from 10.0.0.0/8"},
+		"icmp type":          {cloud.SecurityGroupRule{Protocol: "icmp", FromPort: 8, ToPort: -1, CIDR: "10.0.0.0/8"}, "icmp type 8 from 10.0.0.0/8"},
+		"icmp type and code": {cloud.SecurityGroupRule{Protocol: "icmp", FromPort: 3, ToPort: 4, CIDR: "10.0.0.0/8"}, "icmp type 3 code 4 from 10.0.0.0/8"},
+		"other protocol":     {cloud.SecurityGroupRule{Protocol: "50", FromPort: -1, ToPort: -1, CIDR: "10.0.0.0/8"}, "protocol 50 from 10.0.0.0/8"},
+		"unnamed group":      {cloud.SecurityGroupRule{Protocol: "-1", ReferencedGroupID: "sg-2"}, "all traffic from sg-2"},
+		"ipv6":               {cloud.SecurityGroupRule{Protocol: "-1", CIDRv6: "::/0"}, "all traffic from ::/0"},
+		"prefix list":        {cloud.SecurityGroupRule{Egress: true, Protocol: "tcp", FromPort: 443, ToPort: 443, PrefixListID: "pl-1"}, "tcp 443 to prefix list pl-1"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := ruleString(tc.rule, groups); got != tc.want {
+				t.Errorf("ruleString = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestWriteVerdictPrefixLists: a side only a prefix-list rule might allow leaves the verdict
+// open, and says so, unless the other side denies anyway.
+func TestWriteVerdictPrefixLists(t *testing.T) {
+	pl := reach.Match{Group: reach.Group{ID: "sg-1"}, Rule: cloud.SecurityGroupRule{ID: "sgr-1", Egress: true, Protocol: "tcp", FromPort: 443, ToPort: 443, PrefixListID: "pl-1"}}
+	allow := reach.Match{Group: reach.Group{ID: "sg-2"}, Rule: cloud.SecurityGroupRule{ID: "sgr-2", Protocol: "-1", CIDR: "0.0.0.0/0"}}
+	tests := map[string]struct {
+		egress, ingress reach.Side
+		want            string
+	}{
+		"egress undecided, ingress allows": {
+			egress: reach.Side{Unknown: []reach.Match{pl}}, ingress: reach.Side{Allowing: []reach.Match{allow}},
+			want: "DENIED unless a prefix list named below holds the peer's address: ",
+		},
+		"egress undecided, ingress denies": {
+			egress: reach.Side{Unknown: []reach.Match{pl}}, ingress: reach.Side{},
+			want: "DENIED: ",
+		},
+		"egress allows, ingress undecided": {
+			egress: reach.Side{Allowing: []reach.Match{allow}}, ingress: reach.Side{Unknown: []reach.Match{pl}},
+			want: "DENIED unless",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			v := reach.Verdict{Flow: reach.Flow{Protocol: "tcp", Port: 443}, Egress: tc.egress, Ingress: tc.ingress}
+			if err := writeVerdict(&out, v); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(out.String(), tc.want) {
+				t.Errorf("output starts %q, want %q", out.String(), tc.want)
+			}
+			if !strings.Contains(out.String(), "not checked: sg-1 sgr-1: tcp 443 to prefix list pl-1") {
+				t.Errorf("output does not name the prefix-list rule:\n%s", out.String())
+			}
+		})
+	}
+}

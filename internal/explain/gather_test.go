@@ -1,0 +1,235 @@
+package explain_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/podsg/podsg/api/v1beta1"
+	"github.com/podsg/podsg/internal/cloud"
+	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
+	"github.com/podsg/podsg/internal/controller/branch"
+	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/explain"
+	"github.com/podsg/podsg/internal/testenv"
+	"github.com/podsg/podsg/internal/vpc/vpctest"
+	"github.com/podsg/podsg/internal/webhook/pod"
+)
+
+// TestExplain runs podsg's real pod webhooks on a real apiserver and a local VPC behind the
+// real EC2 client, plays the controller's part for two pods (a branch ENI, the annotation,
+// the controller's events), and checks what explain says about four pods: selected by their
+// ServiceAccount and allocated (then with its groups changed in EC2), selected by their
+// labels and stuck, selected by nothing, and missed by admission because the policy came later.
+func TestExplain(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{Webhooks: envtest.WebhookInstallOptions{Paths: []string{"../../config/webhook"}}})
+	mgr := controllertest.NewManager(t, env)
+	if err := pod.Setup(mgr, controllertest.ControllerUsername); err != nil {
+		t.Fatal(err)
+	}
+	controllertest.Start(t, mgr)
+	asController, rec := mgr.GetClient(), mgr.GetEventRecorder("podsg-controller")
+	c := env.Client
+	ctx := t.Context()
+
+	vpc := vpctest.Start(t, vpctest.Options{})
+	node := vpc.NewNode(t, "m5.large")
+	gA, gB, gC := vpc.NewGroup(t, node.VPC, "a"), vpc.NewGroup(t, node.VPC, "b"), vpc.NewGroup(t, node.VPC, "c")
+	ec2, err := cloudec2.New(ctx, cloudec2.Options{Region: vpctest.Region, Endpoint: vpc.URL, MaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ns := controllertest.Namespace(t, c, "explain")
+	controllertest.Create(t, c, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "node-1", Labels: map[string]string{v1beta1.LabelHasTrunkAttached: "true"}},
+		Spec:       corev1.NodeSpec{ProviderID: "aws:///us-west-2a/" + node.Instance},
+	})
+	newPod := func(name, sa string, labels map[string]string) *corev1.Pod {
+		p := controllertest.Pod(ns, name, sa)
+		p.Labels, p.Spec.NodeName = labels, "node-1"
+		return p
+	}
+
+	// The webhooks fail closed: a pod is created once they answer. No policy exists yet.
+	early := newPod("early", "", map[string]string{"app": "web"})
+	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+		if err := c.Create(ctx, early.DeepCopy()); !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		return nil
+	})
+	if err := c.Get(ctx, client.ObjectKeyFromObject(early), early); err != nil {
+		t.Fatal(err)
+	}
+	// Creation times have a resolution of one second; the policy must be visibly younger.
+	time.Sleep(time.Until(early.CreationTimestamp.Add(time.Second)))
+
+	web := &v1beta1.SecurityGroupPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: v1beta1.SecurityGroupPolicySpec{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			SecurityGroups: v1beta1.GroupIDs{Groups: []string{gC}}}}
+	seed := controllertest.SeedPolicy(ns)
+	seed.Spec.SecurityGroups.Groups = []string{gA, gB}
+	controllertest.Create(t, c, web, controllertest.SeedServiceAccount(ns), seed)
+	// The webhook's cache sees the policies in creation order: once a pod gets the later one's
+	// groups, it knows both.
+	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+		p := controllertest.Pod(ns, "probe", "rds-db-access")
+		if err := c.Create(ctx, p); err != nil {
+			return err
+		}
+		defer func() { _ = c.Delete(ctx, p) }()
+		if p.Annotations[v1beta1.AnnotationSecurityGroups] == "" {
+			return fmt.Errorf("probe pod not mutated yet")
+		}
+		return nil
+	})
+
+	bySA := newPod("by-sa", "rds-db-access", nil)
+	byLabel := newPod("by-label", "", map[string]string{"app": "web"})
+	neither := newPod("neither", "", map[string]string{"app": "other"})
+	controllertest.Create(t, c, bySA, byLabel, neither)
+
+	// The controller's part for by-sa: a branch ENI with the admitted groups on the node's
+	// trunk, the annotation, the events.
+	eni := createBranch(t, ec2, node, bySA, gA, gB)
+	assoc, err := ec2.AssociateTrunkInterface(ctx, node.Trunk, eni.ID, 1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := v1beta1.MarshalPodENIs([]v1beta1.PodENI{{ENIID: eni.ID, IfAddress: eni.MAC, PrivateIP: eni.PrivateIP,
+		VLANID: 1, SubnetCIDR: "10.0.0.0/16", AssociationID: assoc.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(bySA.DeepCopy())
+	bySA.Annotations[v1beta1.AnnotationPodENI] = value
+	if err := asController.Patch(ctx, bySA, patch); err != nil {
+		t.Fatalf("annotating as the controller: %v", err)
+	}
+	rec.Eventf(bySA, nil, corev1.EventTypeNormal, branch.ReasonSecurityGroupRequested, "AllocateBranch",
+		"Pod will get the following Security Groups [%s %s]", gA, gB)
+	rec.Eventf(bySA, nil, corev1.EventTypeNormal, branch.ReasonResourceAllocated, "AllocateBranch", "Allocated %s to the pod", value)
+	// by-label is stuck: its branch exists but allocation fails before the annotation.
+	stuck := createBranch(t, ec2, node, byLabel, gC)
+	rec.Eventf(byLabel, nil, corev1.EventTypeWarning, branch.ReasonAllocationFailed, "AllocateBranch", "associating branch %s: quota", stuck.ID)
+
+	explainPod := func(ctx context.Context, name string, withEC2 bool) (string, error) {
+		var e explain.EC2
+		if withEC2 {
+			e = ec2
+		}
+		r, err := explain.Gather(ctx, c, e, types.NamespacedName{Namespace: ns, Name: name})
+		if err != nil {
+			return "", err
+		}
+		return explain.Render(r), nil
+	}
+	// expect polls until explain's output has every line: the events arrive asynchronously.
+	expect := func(t *testing.T, name string, withEC2 bool, lines ...string) {
+		t.Helper()
+		var mismatch error
+		controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+			out, err := explainPod(ctx, name, withEC2)
+			if err != nil {
+				if ctx.Err() != nil && mismatch != nil {
+					return mismatch // the poll timed out mid-call: the last output says more
+				}
+				return err
+			}
+			for _, l := range lines {
+				if !strings.Contains(out, l) {
+					mismatch = fmt.Errorf("output lacks %q:\n%s", l, out)
+					return mismatch
+				}
+			}
+			return nil
+		})
+	}
+	webhookLine := "  webhook:          mutating-webhook-configuration/mpod.podsg.io: sees pods of namespace explain"
+
+	t.Run("selected by its ServiceAccount, allocated", func(t *testing.T) {
+		expect(t, "by-sa", true,
+			"Pod explain/by-sa\n  node:             node-1 (trunk attached, vpc.amazonaws.com/pod-eni allocatable: none)",
+			"  service account:  rds-db-access (labels: role=backend)",
+			`  branch ENI:       requested: container "app" requests vpc.amazonaws.com/pod-eni`,
+			fmt.Sprintf("  admitted groups:  [%s %s]", gA, gB),
+			webhookLine,
+			fmt.Sprintf("  my-sg-policy: SELECTS the pod; groups [%s %s]\n    podSelector             not set\n"+
+				"    serviceAccountSelector  role=backend: matches ServiceAccount rds-db-access's labels (role=backend)", gA, gB),
+			"    podSelector             app=web: does not match the pod's labels (none); unmet: app=web",
+			fmt.Sprintf("  groups the pod should get: [%s %s], the union of my-sg-policy", gA, gB),
+			fmt.Sprintf("  %s  IP %s  VLAN 1  subnet 10.0.0.0/16  MAC %s  association %s", eni.ID, eni.PrivateIP, eni.MAC, assoc.ID),
+			"Normal  SecurityGroupRequested: Pod will get the following Security Groups",
+			"Normal  ResourceAllocated: Allocated",
+			fmt.Sprintf("  trunk: %s on instance %s", node.Trunk, node.Instance),
+			fmt.Sprintf("  branch %s: type branch", eni.ID),
+			"(as admitted)",
+			fmt.Sprintf("    association: %s, VLAN 1 on trunk %s", assoc.ID, node.Trunk),
+			fmt.Sprintf("  - The pod has branch ENI %s (VLAN 1, %s)", eni.ID, eni.PrivateIP),
+			fmt.Sprintf("  - EC2 confirms: %s carries exactly the admitted groups", eni.ID))
+	})
+	t.Run("groups changed in EC2", func(t *testing.T) {
+		if _, err := vpc.Client.ModifyNetworkInterfaceAttribute(ctx, &awsec2.ModifyNetworkInterfaceAttributeInput{
+			NetworkInterfaceId: aws.String(eni.ID), Groups: []string{gC}}); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, "by-sa", true, fmt.Sprintf("  ! Drift: in EC2, %s carries [%s], but the pod was admitted with [%s %s]", eni.ID, gC, gA, gB))
+	})
+	t.Run("selected by its labels, allocation stuck", func(t *testing.T) {
+		expect(t, "by-label", true,
+			"  service account:  default (does not exist: no labels for a serviceAccountSelector to match)",
+			fmt.Sprintf("  admitted groups:  [%s]", gC),
+			"    podSelector             app=web: matches the pod's labels (app=web)",
+			"    serviceAccountSelector  role=backend: does not match ServiceAccount default (does not exist); unmet: role=backend",
+			"  absent: no branch ENI allocated",
+			"Warning BranchAllocationFailed: associating branch",
+			fmt.Sprintf("    association: none on trunk %s", node.Trunk),
+			"  ! podsg-controller has not annotated the pod yet: no branch ENI is allocated. Its last warning: BranchAllocationFailed: associating branch",
+			fmt.Sprintf("  ! Branch ENI %s was created for this pod but is not in its annotation", stuck.ID))
+	})
+	t.Run("selected by nothing", func(t *testing.T) {
+		expect(t, "neither", false,
+			"  branch ENI:       not requested: the first container has no vpc.amazonaws.com/pod-eni request",
+			"  groups the pod should get: none, no policy selects it",
+			"EC2\n  not checked: pass --ec2",
+			"  - No SecurityGroupPolicy in namespace explain selects this pod")
+	})
+	t.Run("created before its policy", func(t *testing.T) {
+		expect(t, "early", true,
+			"  web: SELECTS the pod",
+			"  branch ENI:       not requested",
+			"  branch ENIs: none for this pod",
+			"  ! Policy web selects this pod now, but the pod did not request a branch ENI when it was created",
+			"  ! Likely cause: policy web was created after the pod.")
+	})
+	t.Run("no such pod", func(t *testing.T) {
+		if _, err := explainPod(ctx, "nope", false); err == nil || !strings.Contains(err.Error(), "getting pod explain/nope") {
+			t.Fatalf("explaining a missing pod: err = %v", err)
+		}
+	})
+}
+
+// createBranch makes a branch ENI for a pod as the controller does: tagged with its UID.
+func createBranch(t *testing.T, ec2 *cloudec2.Client, node vpctest.Node, p *corev1.Pod, groups ...string) cloud.NetworkInterface {
+	t.Helper()
+	eni, err := ec2.CreateNetworkInterface(t.Context(), cloud.CreateNetworkInterfaceInput{SubnetID: node.Subnet, SecurityGroups: groups,
+		Type: cloud.InterfaceTypeBranch, Tags: map[string]string{cloud.TagPodUID: string(p.UID), cloud.TagTrunkENI: node.Trunk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eni
+}
