@@ -24,6 +24,7 @@ func Down(ctx context.Context, o Options, out io.Writer) error {
 		_, _ = fmt.Fprintln(out, "no local cluster at", o.StateDir)
 		return nil
 	}
+	o.recall()
 	var errs []error
 	var nodes []nodeSpec
 	if data, err := os.ReadFile(o.path("nodes.json")); err == nil {
@@ -68,6 +69,7 @@ func Status(ctx context.Context, o Options, out io.Writer) error {
 	if o.StateDir == "" {
 		o.StateDir = DefaultStateDir
 	}
+	o.recall()
 	show := func(name string, d cluster.Daemon) {
 		if pid, ok := d.Running(); ok {
 			_, _ = fmt.Fprintf(out, "%-18s running (pid %d)\n", name, pid)

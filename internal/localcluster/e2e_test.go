@@ -35,8 +35,10 @@ func TestSeedTutorial(t *testing.T) {
 	}
 	o.StateDir = filepath.Join(dir, "local")
 	t.Cleanup(func() {
-		// The state dir stays when down fails: `podsg local down --state-dir` can retry.
-		if err := localcluster.Down(context.WithoutCancel(t.Context()), o, testWriter{t}); err != nil {
+		// The state dir stays when down fails: `podsg local down --state-dir` can retry. Only
+		// the state dir, as `podsg local down` in a plain shell (no --kube-bin-dir, no
+		// KUBEBUILDER_ASSETS) gets it: the binaries are the ones up recorded.
+		if err := localcluster.Down(context.WithoutCancel(t.Context()), localcluster.Options{StateDir: o.StateDir}, testWriter{t}); err != nil {
 			t.Errorf("podsg local down: %v", err)
 			return
 		}

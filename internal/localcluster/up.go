@@ -53,6 +53,9 @@ func Up(ctx context.Context, o Options, out io.Writer) error {
 	if err := prepareStateDir(o.StateDir); err != nil {
 		return err
 	}
+	if err := o.remember(); err != nil {
+		return err
+	}
 	step := func(format string, args ...any) { _, _ = fmt.Fprintf(out, "• "+format+"\n", args...) }
 	net, err := o.startVPC(ctx, step)
 	if err != nil {
@@ -220,6 +223,43 @@ func (o *Options) images() ([]images.Image, error) {
 		return nil, fmt.Errorf("reading busybox-static (hack/setup.sh installs it): %w", err)
 	}
 	return []images.Image{images.PauseImage(images.BusyboxBin), images.BusyboxImage(bb), images.PGCheckImage(filepath.Join(o.BinDir, "pgcheck"), bb)}, nil
+}
+
+// binaries is what `up` ran with, so that a later `down` or `status` in a plain shell (no
+// --kube-bin-dir, no KUBEBUILDER_ASSETS) finds the same programs.
+type binaries struct {
+	KubeBinDir string `json:"kubeBinDir"`
+	BinDir     string `json:"binDir"`
+}
+
+func (o *Options) remember() error {
+	kube, err := filepath.Abs(o.KubeBinDir)
+	if err != nil {
+		return err
+	}
+	bin, err := filepath.Abs(o.BinDir)
+	if err != nil {
+		return err
+	}
+	return writeJSON(o.path("binaries.json"), binaries{KubeBinDir: kube, BinDir: bin})
+}
+
+// recall fills the binary directories not given with those `up` recorded.
+func (o *Options) recall() {
+	data, err := os.ReadFile(o.path("binaries.json"))
+	if err != nil {
+		return // a cluster from an older podsg, or none: the flags are all there is
+	}
+	var b binaries
+	if json.Unmarshal(data, &b) != nil {
+		return
+	}
+	if o.KubeBinDir == "" {
+		o.KubeBinDir = b.KubeBinDir
+	}
+	if o.BinDir == "" {
+		o.BinDir = b.BinDir
+	}
 }
 
 func writeJSON(path string, v any) error {
