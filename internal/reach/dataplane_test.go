@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os/exec"
 	"strconv"
@@ -61,26 +60,26 @@ func TestVerdictsMatchTheDataPath(t *testing.T) {
 	sub1, sub2 := *env.NewSubnet(t, vpc, "10.73.1.0/24").SubnetId, *env.NewSubnet(t, vpc, "10.73.2.0/24").SubnetId
 	sgA, sgB, sgB2 := env.NewGroup(t, vpc, "a"), env.NewGroup(t, vpc, "b"), env.NewGroup(t, vpc, "b2")
 	sgS, sgS2 := env.NewGroup(t, vpc, "s"), env.NewGroup(t, vpc, "s2")
-	v.ingress(sgS, "tcp", 8000, 8010, sgA)            // group reference, port range
-	v.ingress(sgS, "udp", 9000, 9000, "10.73.2.0/24") // CIDR: B's subnet, not A's
-	v.ingress(sgS, "icmp", 8, -1, sgA)                // echo request, any code
-	v.ingress(sgS, "tcp", 8020, 8020, sgB)
-	v.ingress(sgS2, "tcp", 7000, 7000, "0.0.0.0/0") // a second group on S: the union counts
-	v.ingress(sgA, "tcp", 8000, 8000, sgS)
+	vpctest.Ingress(t, env.Client, sgS, "tcp", 8000, 8010, sgA)            // group reference, port range
+	vpctest.Ingress(t, env.Client, sgS, "udp", 9000, 9000, "10.73.2.0/24") // CIDR: B's subnet, not A's
+	vpctest.Ingress(t, env.Client, sgS, "icmp", 8, -1, sgA)                // echo request, any code
+	vpctest.Ingress(t, env.Client, sgS, "tcp", 8020, 8020, sgB)
+	vpctest.Ingress(t, env.Client, sgS2, "tcp", 7000, 7000, "0.0.0.0/0") // a second group on S: the union counts
+	vpctest.Ingress(t, env.Client, sgA, "tcp", 8000, 8000, sgS)
 	// B's egress is restricted: its default rule goes, and each of its two groups allows a little.
 	if _, err := env.Client.RevokeSecurityGroupEgress(t.Context(), &awsec2.RevokeSecurityGroupEgressInput{
-		GroupId: aws.String(sgB), IpPermissions: []types.IpPermission{perm("-1", -1, -1, "0.0.0.0/0")},
+		GroupId: aws.String(sgB), IpPermissions: []types.IpPermission{vpctest.Permission("-1", -1, -1, "0.0.0.0/0")},
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := env.Client.RevokeSecurityGroupEgress(t.Context(), &awsec2.RevokeSecurityGroupEgressInput{
-		GroupId: aws.String(sgB2), IpPermissions: []types.IpPermission{perm("-1", -1, -1, "0.0.0.0/0")},
+		GroupId: aws.String(sgB2), IpPermissions: []types.IpPermission{vpctest.Permission("-1", -1, -1, "0.0.0.0/0")},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	v.egress(sgB, "tcp", 8000, 8000, "0.0.0.0/0")
-	v.egress(sgB, "udp", 9000, 9000, sgS) // egress group reference
-	v.egress(sgB2, "tcp", 8020, 8020, "10.73.1.0/24")
+	vpctest.Egress(t, env.Client, sgB, "tcp", 8000, 8000, "0.0.0.0/0")
+	vpctest.Egress(t, env.Client, sgB, "udp", 9000, 9000, sgS) // egress group reference
+	vpctest.Egress(t, env.Client, sgB2, "tcp", 8020, 8020, "10.73.1.0/24")
 
 	hosts := []*host{v.instance("A", sub1, sgA), v.instance("B", sub2, sgB, sgB2), v.instance("S", sub1, sgS, sgS2)}
 	tcpPorts := []int{7000, 7999, 8000, 8005, 8010, 8011, 8020}
@@ -88,9 +87,9 @@ func TestVerdictsMatchTheDataPath(t *testing.T) {
 		h.ns = names.Instance(h.instance)
 		expectNoRootEscape(t, h.ip)
 		for _, p := range tcpPorts {
-			serveTCP(t, h.ns, net.JoinHostPort(h.ip, strconv.Itoa(p)))
+			vpctest.ServeTCP(t, h.ns, net.JoinHostPort(h.ip, strconv.Itoa(p)))
 		}
-		serveUDP(t, h.ns, net.JoinHostPort(h.ip, "9000"))
+		vpctest.ServeUDP(t, h.ns, net.JoinHostPort(h.ip, "9000"))
 	}
 	flows := []reach.Flow{{Protocol: cloud.ProtocolUDP, Port: 9000}, {Protocol: cloud.ProtocolICMP, ICMPType: 8}}
 	for _, p := range tcpPorts {
@@ -207,74 +206,6 @@ func (v *vpcBuilder) instance(name, subnet string, groups ...string) *host {
 	}
 	i := out.Instances[0]
 	return &host{name: name, instance: *i.InstanceId, eni: *i.NetworkInterfaces[0].NetworkInterfaceId, ip: *i.PrivateIpAddress}
-}
-
-func (v *vpcBuilder) ingress(group, proto string, from, to int32, peer string) {
-	v.t.Helper()
-	if _, err := v.env.Client.AuthorizeSecurityGroupIngress(v.t.Context(), &awsec2.AuthorizeSecurityGroupIngressInput{
-		GroupId: aws.String(group), IpPermissions: []types.IpPermission{perm(proto, from, to, peer)},
-	}); err != nil {
-		v.t.Fatalf("AuthorizeSecurityGroupIngress: %v", err)
-	}
-}
-
-func (v *vpcBuilder) egress(group, proto string, from, to int32, peer string) {
-	v.t.Helper()
-	if _, err := v.env.Client.AuthorizeSecurityGroupEgress(v.t.Context(), &awsec2.AuthorizeSecurityGroupEgressInput{
-		GroupId: aws.String(group), IpPermissions: []types.IpPermission{perm(proto, from, to, peer)},
-	}); err != nil {
-		v.t.Fatalf("AuthorizeSecurityGroupEgress: %v", err)
-	}
-}
-
-func perm(proto string, from, to int32, peer string) types.IpPermission {
-	p := types.IpPermission{IpProtocol: aws.String(proto), FromPort: aws.Int32(from), ToPort: aws.Int32(to)}
-	if strings.HasPrefix(peer, "sg-") {
-		p.UserIdGroupPairs = []types.UserIdGroupPair{{GroupId: aws.String(peer)}}
-	} else {
-		p.IpRanges = []types.IpRange{{CidrIp: aws.String(peer)}}
-	}
-	return p
-}
-
-// serveTCP answers every connection to addr inside ns with "ok".
-func serveTCP(t *testing.T, ns, addr string) {
-	t.Helper()
-	var ln net.Listener
-	if err := namespace.Do(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
-		t.Fatalf("listening on %s in %s: %v", addr, ns, err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, "ok\n")
-			_ = c.Close()
-		}
-	}()
-}
-
-// serveUDP echoes datagrams to addr inside ns.
-func serveUDP(t *testing.T, ns, addr string) {
-	t.Helper()
-	var pc net.PacketConn
-	if err := namespace.Do(ns, func() (err error) { pc, err = net.ListenPacket("udp", addr); return err }); err != nil {
-		t.Fatalf("listening on udp %s in %s: %v", addr, ns, err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
 }
 
 // probe sends the flow from inside ns to ip and reports whether it got through: an answer is

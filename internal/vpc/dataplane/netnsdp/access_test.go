@@ -14,6 +14,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/state"
+	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
 // TestHostAccess: the root namespace reaches the VPC only through its host
@@ -26,7 +27,7 @@ func TestHostAccess(t *testing.T) {
 	sgHost, sgS := e.group(vpc, "host"), e.group(vpc, "server")
 	e.ingress(sgS, "tcp", 8000, 8000, sgHost)
 	s, ipS := e.instance(sub, sgS)
-	serveTCP(t, e.dp.names.Instance(s), net.JoinHostPort(ipS, "8000"))
+	vpctest.ServeTCP(t, e.dp.names.Instance(s), net.JoinHostPort(ipS, "8000"))
 	out, _ := exec.Command("ip", "route", "get", ipS).CombinedOutput()
 	if !strings.Contains(string(out), "No route to host") && !strings.Contains(string(out), "unreachable") {
 		t.Fatalf("without a host ENI, ip route get %s = %q, want unreachable", ipS, out)

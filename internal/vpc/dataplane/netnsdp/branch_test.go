@@ -16,6 +16,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/state"
+	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
 // TestBranchENI: a pod wired through the trunk's VLAN 7 sub-interface, as
@@ -42,7 +43,7 @@ func TestBranchENI(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("AssociateTrunkInterface: %v", err)
 	}
-	serveTCP(t, e.dp.names.Instance(s), net.JoinHostPort(ipS, "8000"))
+	vpctest.ServeTCP(t, e.dp.names.Instance(s), net.JoinHostPort(ipS, "8000"))
 
 	nodeNS := e.dp.names.Instance(node)
 	pod := "podsgtest-" + e.id + "-pod"

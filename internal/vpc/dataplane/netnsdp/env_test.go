@@ -24,6 +24,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/query"
 	"github.com/podsg/podsg/internal/vpc/server"
 	"github.com/podsg/podsg/internal/vpc/state"
+	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
 // env is a local VPC with the netns data path, persisted so it can be
@@ -188,30 +189,12 @@ func (e *env) eni(subnet string, typ types.NetworkInterfaceCreationType, tags ma
 // ingress authorizes one rule; peer is a CIDR or a group id.
 func (e *env) ingress(group, proto string, from, to int32, peer string) {
 	e.t.Helper()
-	if _, err := e.ec2.AuthorizeSecurityGroupIngress(context.Background(), &ec2.AuthorizeSecurityGroupIngressInput{
-		GroupId: aws.String(group), IpPermissions: []types.IpPermission{perm(proto, from, to, peer)},
-	}); err != nil {
-		e.t.Fatalf("AuthorizeSecurityGroupIngress: %v", err)
-	}
+	vpctest.Ingress(e.t, e.ec2, group, proto, from, to, peer)
 }
 
 func (e *env) egress(group, proto string, from, to int32, peer string) {
 	e.t.Helper()
-	if _, err := e.ec2.AuthorizeSecurityGroupEgress(context.Background(), &ec2.AuthorizeSecurityGroupEgressInput{
-		GroupId: aws.String(group), IpPermissions: []types.IpPermission{perm(proto, from, to, peer)},
-	}); err != nil {
-		e.t.Fatalf("AuthorizeSecurityGroupEgress: %v", err)
-	}
-}
-
-func perm(proto string, from, to int32, peer string) types.IpPermission {
-	p := types.IpPermission{IpProtocol: aws.String(proto), FromPort: aws.Int32(from), ToPort: aws.Int32(to)}
-	if strings.HasPrefix(peer, "sg-") {
-		p.UserIdGroupPairs = []types.UserIdGroupPair{{GroupId: aws.String(peer)}}
-	} else {
-		p.IpRanges = []types.IpRange{{CidrIp: aws.String(peer)}}
-	}
-	return p
+	vpctest.Egress(e.t, e.ec2, group, proto, from, to, peer)
 }
 
 const region = "us-west-2"

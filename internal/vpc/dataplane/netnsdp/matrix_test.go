@@ -12,6 +12,7 @@ import (
 
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
 	"github.com/podsg/podsg/internal/vpc/state"
+	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
 // TestReachabilityMatrix: three instances with different groups; TCP,
@@ -29,7 +30,7 @@ func TestReachabilityMatrix(t *testing.T) {
 	e.ingress(sgS, "tcp", 8020, 8020, sgB)
 	// B may only send TCP 8000 anywhere and UDP 9000 to S.
 	if _, err := e.ec2.RevokeSecurityGroupEgress(context.Background(), &ec2.RevokeSecurityGroupEgressInput{
-		GroupId: aws.String(sgB), IpPermissions: []types.IpPermission{perm("-1", -1, -1, "0.0.0.0/0")},
+		GroupId: aws.String(sgB), IpPermissions: []types.IpPermission{vpctest.Permission("-1", -1, -1, "0.0.0.0/0")},
 	}); err != nil {
 		t.Fatalf("RevokeSecurityGroupEgress: %v", err)
 	}
@@ -41,10 +42,10 @@ func TestReachabilityMatrix(t *testing.T) {
 	s, ipS := e.instance(sub1, sgS)
 	nsA, nsB, nsS := e.dp.names.Instance(a), e.dp.names.Instance(b), e.dp.names.Instance(s)
 	for _, port := range []string{"7999", "8000", "8005", "8010", "8011", "8020"} {
-		serveTCP(t, nsS, net.JoinHostPort(ipS, port))
+		vpctest.ServeTCP(t, nsS, net.JoinHostPort(ipS, port))
 	}
-	serveUDP(t, nsS, net.JoinHostPort(ipS, "9000"))
-	serveTCP(t, nsA, net.JoinHostPort(ipA, "8000"))
+	vpctest.ServeUDP(t, nsS, net.JoinHostPort(ipS, "9000"))
+	vpctest.ServeTCP(t, nsA, net.JoinHostPort(ipA, "8000"))
 	expectNoRootEscape(t, ipS)
 
 	tcp := func(ns, ip, port string) func() error {
@@ -104,7 +105,7 @@ func TestReachabilityMatrix(t *testing.T) {
 
 	// Revoking A's TCP rule stops new connections within a second.
 	if _, err := e.ec2.RevokeSecurityGroupIngress(context.Background(), &ec2.RevokeSecurityGroupIngressInput{
-		GroupId: aws.String(sgS), IpPermissions: []types.IpPermission{perm("tcp", 8000, 8010, sgA)},
+		GroupId: aws.String(sgS), IpPermissions: []types.IpPermission{vpctest.Permission("tcp", 8000, 8010, sgA)},
 	}); err != nil {
 		t.Fatalf("RevokeSecurityGroupIngress: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os/exec"
 	"strings"
@@ -15,46 +14,6 @@ import (
 )
 
 const probeTimeout = 400 * time.Millisecond
-
-// serveTCP listens inside ns and answers every connection with "ok".
-func serveTCP(t testing.TB, ns, addr string) {
-	t.Helper()
-	var ln net.Listener
-	if err := namespace.Do(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
-		t.Fatalf("listening on %s in %s: %v", addr, ns, err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, "ok\n")
-			_ = c.Close()
-		}
-	}()
-}
-
-// serveUDP echoes datagrams inside ns.
-func serveUDP(t testing.TB, ns, addr string) {
-	t.Helper()
-	var pc net.PacketConn
-	if err := namespace.Do(ns, func() (err error) { pc, err = net.ListenPacket("udp", addr); return err }); err != nil {
-		t.Fatalf("listening on udp %s in %s: %v", addr, ns, err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
-}
 
 // tcpProbe connects from inside ns and expects the server's "ok".
 func tcpProbe(ns, addr string) error {
