@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -38,12 +37,7 @@ type poolWorld struct {
 func newPoolWorld(t *testing.T, instanceType string) *poolWorld {
 	t.Helper()
 	env := vpctest.Start(t, vpctest.Options{})
-	c, err := cloudec2.New(t.Context(), cloudec2.Options{Region: vpctest.Region, Endpoint: env.URL,
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-		MutatingQPS: 1000, MutatingBurst: 1000, DescribeQPS: 1000, DescribeBurst: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := env.CloudClient(t, nil)
 	vpc := env.NewVPC(t, "10.0.0.0/16")
 	sn := env.NewSubnet(t, *vpc.VpcId, "10.0.0.0/24")
 	w := &poolWorld{env: env, ec2: c, subnet: *sn.SubnetId, group: env.NewGroup(t, *vpc.VpcId, "nodes"), links: &fakeLinks{}}

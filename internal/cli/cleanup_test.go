@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
 	"github.com/podsg/podsg/internal/cloud"
-	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
@@ -21,11 +18,7 @@ func TestCleanupCluster(t *testing.T) {
 	vpc := env.NewVPC(t, "10.0.0.0/16")
 	subnet := *env.NewSubnet(t, *vpc.VpcId, "10.0.0.0/20").SubnetId
 	inst := env.NewInstance(t, subnet, "m5.large")
-	c, err := cloudec2.New(ctx, cloudec2.Options{Region: vpctest.Region, Endpoint: env.URL, MaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := env.CloudClient(t, nil)
 	create := func(typ, cluster string) cloud.NetworkInterface {
 		t.Helper()
 		in := cloud.CreateNetworkInterfaceInput{SubnetID: subnet, Type: typ}

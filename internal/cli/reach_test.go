@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
@@ -62,11 +61,7 @@ func newReachVPC(t *testing.T) *reachVPC {
 	t.Helper()
 	ctx := t.Context()
 	env := vpctest.Start(t, vpctest.Options{})
-	c, err := cloudec2.New(ctx, cloudec2.Options{Region: vpctest.Region, Endpoint: env.URL, MaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := env.CloudClient(t, nil)
 	r := &reachVPC{env: env, c: c}
 	vpc := *env.NewVPC(t, "10.6.0.0/16").VpcId
 	subnet := *env.NewSubnet(t, vpc, "10.6.0.0/24").SubnetId

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -47,11 +46,7 @@ func TestExplain(t *testing.T) {
 	vpc := vpctest.Start(t, vpctest.Options{})
 	node := vpc.NewNode(t, "m5.large")
 	gA, gB, gC := vpc.NewGroup(t, node.VPC, "a"), vpc.NewGroup(t, node.VPC, "b"), vpc.NewGroup(t, node.VPC, "c")
-	ec2, err := cloudec2.New(ctx, cloudec2.Options{Region: vpctest.Region, Endpoint: vpc.URL, MaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ec2 := vpc.CloudClient(t, nil)
 
 	ns := controllertest.Namespace(t, c, "explain")
 	controllertest.Create(t, c, &corev1.Node{

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
@@ -184,14 +183,7 @@ type host struct {
 
 func newVPCBuilder(t *testing.T, env *vpctest.Env) *vpcBuilder {
 	t.Helper()
-	c, err := cloudec2.New(t.Context(), cloudec2.Options{
-		Region: vpctest.Region, Endpoint: env.URL, MaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-		DescribeQPS: 1000, DescribeBurst: 1000,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := env.CloudClient(t, nil)
 	return &vpcBuilder{t: t, env: env, c: c}
 }
 

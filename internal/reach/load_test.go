@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
@@ -50,14 +49,7 @@ func newTutorial(t *testing.T) *tutorial {
 	t.Helper()
 	ctx := t.Context()
 	env := vpctest.Start(t, vpctest.Options{})
-	c, err := cloudec2.New(ctx, cloudec2.Options{
-		Region: vpctest.Region, Endpoint: env.URL, PageSize: 5, MaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-		DescribeQPS: 1000, DescribeBurst: 1000, MutatingQPS: 1000, MutatingBurst: 1000,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := env.CloudClient(t, func(o *cloudec2.Options) { o.PageSize = 5 }) // several pages for a few ENIs
 	tu := &tutorial{env: env, c: c, pods: fakePods{}}
 	tu.vpc = *env.NewVPC(t, "10.5.0.0/16").VpcId
 	tu.subnet = *env.NewSubnet(t, tu.vpc, "10.5.0.0/24").SubnetId

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
 	"github.com/go-logr/logr"
@@ -122,4 +123,22 @@ func ExpectCode(t testing.TB, err error, code string) {
 	if got := Code(err); got != code {
 		t.Fatalf("error = %v (code %q), want code %q", err, got, code)
 	}
+}
+
+// CloudClient is podsg's own EC2 client (internal/cloud/ec2) on this VPC: one attempt per
+// call, so tests see every error, and client-side limits wide enough never to slow a test.
+// tune, when not nil, adjusts the options (e.g. a small PageSize) before the client is built.
+func (e *Env) CloudClient(t testing.TB, tune func(*cloudec2.Options)) *cloudec2.Client {
+	t.Helper()
+	o := cloudec2.Options{Region: Region, Endpoint: e.URL, MaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		MutatingQPS: 1000, MutatingBurst: 1000, DescribeQPS: 1000, DescribeBurst: 1000}
+	if tune != nil {
+		tune(&o)
+	}
+	c, err := cloudec2.New(context.Background(), o)
+	if err != nil {
+		t.Fatalf("building the EC2 client: %v", err)
+	}
+	return c
 }
