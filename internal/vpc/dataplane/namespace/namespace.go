@@ -6,11 +6,9 @@ package namespace
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	cnins "github.com/containernetworking/plugins/pkg/ns"
@@ -54,32 +52,19 @@ func Create(name string) error {
 	if Exists(name) {
 		return nil
 	}
-	// The same mode as `ip netns add` gives it: iproute2 and other tools list the namespaces as any user.
-	if err := os.MkdirAll(Dir, 0o755); err != nil { //nolint:gosec // a shared system directory: see above
-		return fmt.Errorf("creating %s: %w", Dir, err)
+	if err := prepareDir(); err != nil {
+		return fmt.Errorf("creating netns %s: %w", name, err)
 	}
-	// NewNamed unshares the calling thread into the new namespace. Doing it
-	// on a locked thread that is never unlocked makes the runtime discard the
-	// thread when the goroutine ends, so no other goroutine ever runs in it.
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.NewNamed(name)
-		if err == nil {
-			_ = h.Close()
-		}
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+	if err := mountNew(name); err != nil {
 		return fmt.Errorf("creating netns %s: %w", name, err)
 	}
 	return nil
 }
 
-// Delete unmounts and removes the named namespace; a missing one is fine.
-// The kernel destroys the namespace (and its devices) once nothing else
-// references it, asynchronously: callers that need a device gone at once
-// delete it explicitly first.
+// Delete unmounts and removes the named namespace; a missing one is fine, and so is a file
+// left unmounted or a namespace also mounted out of reach (unmountAndRemove). The kernel destroys
+// the namespace (and its devices) once nothing else references it, asynchronously: callers that
+// need a device gone at once delete it explicitly first.
 func Delete(name string) error {
 	if name == "" {
 		return errors.New("refusing to delete the root namespace")
@@ -87,7 +72,7 @@ func Delete(name string) error {
 	if !Exists(name) {
 		return nil
 	}
-	if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := unmountAndRemove(name); err != nil {
 		return fmt.Errorf("deleting netns %s: %w", name, err)
 	}
 	return nil
@@ -96,7 +81,7 @@ func Delete(name string) error {
 // List returns the named namespaces whose name starts with prefix.
 func List(prefix string) ([]string, error) {
 	entries, err := os.ReadDir(Dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
