@@ -64,9 +64,10 @@ func testImages(t *testing.T) []images.Image {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building pgcheck: %v\n%s", err, out)
 	}
+	testenv.Require(t, testenv.Busybox)
 	bb, err := images.BusyboxFiles(images.BusyboxBin)
 	if err != nil {
-		t.Skipf("busybox-static missing: %v", err)
+		t.Fatal(err)
 	}
 	return []images.Image{images.PauseImage(images.BusyboxBin), images.BusyboxImage(bb), images.PGCheckImage(bin, bb)}
 }
@@ -82,9 +83,7 @@ const (
 func setupNode(t *testing.T) (admin string, opts cluster.NodeOptions) {
 	t.Helper()
 	bin := testenv.KubeBinDir(t)
-	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
-		t.Skip("containernetworking-plugins missing (/usr/lib/cni/bridge)")
-	}
+	testenv.Require(t, testenv.CNIPlugins, testenv.Containerd, testenv.Runc, testenv.Busybox, testenv.PostgreSQL)
 	stateRoot := t.TempDir()
 	t.Cleanup(func() { assertNoLeftovers(t, stateRoot, nodeName) })
 	nodeNS, dbNS := topology(t)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 func testNode(t *testing.T) *Node {
@@ -81,9 +83,10 @@ func TestUnescapeMount(t *testing.T) {
 // TestDaemonLifecycle: start records a pid, a second start finds it running, stop ends it and
 // removes the pid file, and a stale pid file is not mistaken for a running daemon.
 func TestDaemonLifecycle(t *testing.T) {
+	testenv.Require(t, testenv.Coreutils)
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
-		t.Skip("no sleep binary")
+		t.Fatal(err)
 	}
 	d := daemon{name: "sleeper", dir: t.TempDir(), bin: sleep, args: []string{"600"}, killWithParent: true}
 	pid, err := d.start(t.Context())

@@ -58,6 +58,7 @@ func newNS(t testing.TB) ns.NetNS {
 func setup(t testing.TB) *world {
 	t.Helper()
 	testenv.RequireRoot(t)
+	testenv.Require(t, testenv.IPRoute2, testenv.Ping, testenv.NFTables)
 	w := &world{node: newNS(t), fabric: newNS(t)}
 	run(t, w.node, "ip", "link", "add", "trunk0", "type", "veth", "peer", "name", "fab-trunk", "netns", w.fabric.Path())
 	run(t, w.node, "ip", "addr", "add", trunkIP+"/24", "dev", "trunk0")

@@ -38,6 +38,7 @@ const probeTimeout = time.Second
 // of a matrix, reach's verdict must be what real packets through the fabric's nftables do.
 func TestVerdictsMatchTheDataPath(t *testing.T) {
 	testenv.RequireRoot(t)
+	testenv.Require(t, testenv.IPRoute2, testenv.Ping)
 	names := topo.Names{ID: testID()}
 	dp, err := netnsdp.New(netnsdp.Options{ID: names.ID, Region: vpctest.Region, Log: logr.Discard()})
 	if err != nil {

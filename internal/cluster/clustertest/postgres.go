@@ -24,12 +24,10 @@ type Postgres struct {
 // for the root namespace). It is stopped and its directory removed on cleanup.
 func StartPostgres(t testing.TB, netns, addr string, port int) *Postgres {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(PostgresBin, "pg_ctl")); err != nil {
-		t.Skipf("PostgreSQL 15 server binaries missing (Debian package postgresql): %v", err)
-	}
+	testenv.Require(t, testenv.PostgreSQL)
 	pgUser, err := user.Lookup("postgres")
 	if err != nil {
-		t.Skipf("no postgres user: %v", err)
+		t.Fatal(err)
 	}
 	// Not t.TempDir: its parents are private to root, and the server runs as postgres.
 	dir, err := os.MkdirTemp("", "podsg-pg-")

@@ -19,12 +19,10 @@ func TestMain(m *testing.M) {
 // TestAWSCLISession runs testdata/awscli-session.sh — awscli as a user types it — against the
 // real podsg-vpc binary.
 func TestAWSCLISession(t *testing.T) {
+	testenv.Require(t, testenv.AWSCLI)
 	aws, err := exec.LookPath("aws")
 	if err != nil {
-		if testenv.Strict() {
-			t.Fatalf("awscli not found on PATH: %v", err)
-		}
-		t.Skip("awscli not found on PATH")
+		t.Fatal(err)
 	}
 	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-vpc")
 	p, err := testenv.StartProcess(t, bin, "serve", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir())

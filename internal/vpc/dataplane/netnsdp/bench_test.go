@@ -92,9 +92,7 @@ func BenchmarkConverge500ENIs(b *testing.B) {
 // Established flows skip the rule chains, so rules cost only the first
 // packet of each connection.
 func BenchmarkThroughput(b *testing.B) {
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		b.Skip("iperf3 not installed")
-	}
+	testenv.Require(b, testenv.IPerf3)
 	b.Run("bare-veth", func(b *testing.B) {
 		testenv.RequireRoot(b)
 		c, s := "podsgbench-c", "podsgbench-s"

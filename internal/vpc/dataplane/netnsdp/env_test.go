@@ -43,6 +43,7 @@ type env struct {
 func newEnv(t testing.TB, limits state.Limits) *env {
 	t.Helper()
 	testenv.RequireRoot(t)
+	testenv.Require(t, testenv.IPRoute2, testenv.Ping)
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	e := &env{t: t, id: "t" + hex.EncodeToString(b)[:5], path: filepath.Join(t.TempDir(), "state.db"), limits: limits}

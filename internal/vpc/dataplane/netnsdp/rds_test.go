@@ -15,10 +15,8 @@ import (
 // TestRDS: a PostgreSQL DB instance in the VPC answers psql from an
 // instance its group allows and times out for one it does not.
 func TestRDS(t *testing.T) {
-	if _, err := os.Stat("/usr/lib/postgresql/15/bin/initdb"); err != nil {
-		t.Skip("PostgreSQL 15 is not installed")
-	}
 	e := newEnv(t, state.Limits{})
+	testenv.Require(t, testenv.PostgreSQL, testenv.PSQL)
 	vpc := e.vpc("10.75.0.0/16")
 	sub := e.subnet(vpc, "10.75.1.0/24")
 	sgApp, sgOther, sgDB := e.group(vpc, "app"), e.group(vpc, "other"), e.group(vpc, "db")
