@@ -20,6 +20,10 @@ demo: ## The main job: set up, bring up the local VPC and cluster, run the seed 
 test: ## Every test tier this machine can run (installs Debian packages, builds Kubernetes binaries once).
 	hack/test.sh
 
+.PHONY: test-moto
+test-moto: ## Compare the local VPC's answers with moto_server's (needs moto, which only PyPI has: not part of make test).
+	$(GO) test -count=1 -tags moto -run TestDifferentialAgainstMoto ./internal/vpc/conformance/
+
 .PHONY: build
 build: ## Build the five binaries of docs/architecture.md and pgcheck into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
