@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 // PostgresBin is Debian's server binaries directory (package postgresql-15).

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/rds"
 	"github.com/podsg/podsg/internal/vpc/state"
 )
