@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,6 +189,9 @@ func (s *Server) decode(r *http.Request) (*request, error) {
 			values[k] = append(values[k], v...)
 		}
 	}
+	if err := checkSingle(values, "Action", "Version"); err != nil {
+		return nil, err
+	}
 	params := query.FromValues(values)
 	action, err := params.Required("Action")
 	if err != nil {
@@ -200,6 +204,20 @@ func (s *Server) decode(r *http.Request) (*request, error) {
 		}
 	}
 	return &request{Request: query.Request{Action: action, Params: params}, svc: svc}, nil
+}
+
+// checkSingle rejects a request that gives one of names more than once (in
+// the query string, the form body or both): which one counts would be a
+// guess, and a proxy or log that reads the other would see another call
+// than the one that runs.
+func checkSingle(values url.Values, names ...string) error {
+	for _, n := range names {
+		if vs := values[n]; len(vs) > 1 {
+			return apierr.New(apierr.CodeInvalidParameter, "The parameter %s must be given once; this request gives it %d times (%s).",
+				n, len(vs), strings.Join(vs, ", "))
+		}
+	}
+	return nil
 }
 
 // call applies the realism knobs and runs the handler, returning a writer
