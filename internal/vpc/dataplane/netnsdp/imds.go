@@ -190,7 +190,11 @@ func (m *imdsServers) listen(ns string, port int, h http.Handler, drain time.Dur
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, drain: drain}
+	// imds.ConnContext hands the metadata handler each request's
+	// connection, whose IP TTL it sets to the hop limit; the API handler
+	// ignores it.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ConnContext: imds.ConnContext}
+	l := &listener{ln: ln, srv: srv, drain: drain}
 	go func() {
 		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			m.log.Error(err, "instance listener stopped", "netns", ns, "port", port)
