@@ -255,8 +255,13 @@ func (d draining) wait() {
 
 func metadata(inst *topo.Instance, region string, cidrs map[string]string) *imds.Instance {
 	st := inst.State
+	mo := st.MetadataOptions
 	md := &imds.Instance{ID: st.ID, Type: st.Type, ImageID: st.ImageID, AvailabilityZone: st.AvailabilityZone,
-		Region: region, AccountID: state.AccountID}
+		Region: region, AccountID: state.AccountID, Options: imds.Options{
+			Disabled:            mo.Endpoint() == state.EndpointDisabled,
+			TokensRequired:      mo.Tokens() == state.HTTPTokensRequired,
+			PutResponseHopLimit: mo.PutResponseHopLimit(),
+		}}
 	for _, p := range inst.Ports {
 		ni := imds.Interface{MAC: p.MAC.String(), ID: p.ENI.ID, SubnetID: p.ENI.SubnetID, SubnetCIDR: p.Subnet.String(),
 			VPCID: p.ENI.VPCID, DeviceNumber: p.DeviceIndex, SecurityGroupIDs: p.ENI.Groups}
