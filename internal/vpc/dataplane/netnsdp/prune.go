@@ -55,6 +55,11 @@ func (d *Dataplane) prune(s *session, des *topo.Desired) error {
 		if err := d.ensureGuestNS(s, inst.Namespace); err != nil {
 			return fmt.Errorf("creating namespace of %s: %w", inst.ID, err)
 		}
+		if d.opts.IMDS {
+			if err := d.ensureIMDSHop(s, inst.Namespace); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
