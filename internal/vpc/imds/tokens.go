@@ -27,8 +27,8 @@ type issued struct {
 	exp time.Time
 }
 
-func newTokenStore(max int) *tokenStore {
-	return &tokenStore{max: max, byTok: map[string]time.Time{}}
+func newTokenStore(limit int) *tokenStore {
+	return &tokenStore{max: limit, byTok: map[string]time.Time{}}
 }
 
 // add records tok, valid until exp, after dropping the tokens expired at

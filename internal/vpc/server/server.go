@@ -179,17 +179,8 @@ func (s *Server) decode(r *http.Request) (*request, error) {
 			return nil, err
 		}
 	}
-	values := r.URL.Query()
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPost && (ct == "application/x-www-form-urlencoded" || ct == "") {
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, apierr.InvalidValue("The request body is not valid form encoding.")
-		}
-		for k, v := range form {
-			values[k] = append(values[k], v...)
-		}
-	}
-	if err := checkSingle(values, "Action", "Version"); err != nil {
+	values, err := requestValues(r, body)
+	if err != nil {
 		return nil, err
 	}
 	params := query.FromValues(values)
@@ -204,6 +195,25 @@ func (s *Server) decode(r *http.Request) (*request, error) {
 		}
 	}
 	return &request{Request: query.Request{Action: action, Params: params}, svc: svc}, nil
+}
+
+// requestValues are the parameters of the query string and of a form
+// body, which must name the action and the version at most once.
+func requestValues(r *http.Request, body []byte) (url.Values, error) {
+	values := r.URL.Query()
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPost && (ct == "application/x-www-form-urlencoded" || ct == "") {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, apierr.InvalidValue("The request body is not valid form encoding.")
+		}
+		for k, v := range form {
+			values[k] = append(values[k], v...)
+		}
+	}
+	if err := checkSingle(values, "Action", "Version"); err != nil {
+		return nil, err
+	}
+	return values, nil
 }
 
 // checkSingle rejects a request that gives one of names more than once (in

@@ -75,7 +75,7 @@ func (tx *Tx) newENI(in CreateENIInput) (*ENI, error) {
 	if err := CheckTags(in.Tags); err != nil {
 		return nil, err
 	}
-	if err := checkText("Description", in.Description, 0); err != nil {
+	if err := checkText("Description", in.Description); err != nil {
 		return nil, err
 	}
 	if in.SecondaryCount < 0 || 1+len(in.ExtraIPs)+in.SecondaryCount > maxIPsPerUnattachedENI {
@@ -178,6 +178,11 @@ func (tx *Tx) checkAttachable(e *ENI, inst *Instance, deviceIndex int) error {
 	if e.AvailabilityZone != inst.AvailabilityZone || e.VPCID != inst.VPCID {
 		return apierr.InvalidValue("The network interface %s and instance %s must be in the same VPC and availability zone.", e.ID, inst.ID)
 	}
+	return tx.checkSlot(e, inst, deviceIndex)
+}
+
+// checkSlot checks that inst has room for e at deviceIndex.
+func (tx *Tx) checkSlot(e *ENI, inst *Instance, deviceIndex int) error {
 	if deviceIndex < 0 {
 		return apierr.InvalidValue("Value (%d) for parameter deviceIndex is invalid.", deviceIndex)
 	}
@@ -260,7 +265,7 @@ func (tx *Tx) ModifyNetworkInterfaceAttribute(in ModifyENIInput) error {
 	case in.SourceDestCheck != nil:
 		c.SourceDestCheck = *in.SourceDestCheck
 	case in.Description != nil:
-		if err := checkText("Description", *in.Description, 0); err != nil {
+		if err := checkText("Description", *in.Description); err != nil {
 			return err
 		}
 		c.Description = *in.Description

@@ -40,10 +40,10 @@ type TagKey struct {
 func CheckTags(tags Tags) error {
 	for _, k := range slices.Sorted(maps.Keys(tags)) { // the same error for the same request
 		v := tags[k]
-		if err := checkText("Tag.Key", k, 0); err != nil {
+		if err := checkText("Tag.Key", k); err != nil {
 			return err
 		}
-		if err := checkText("Tag.Value", v, 0); err != nil {
+		if err := checkText("Tag.Value", v); err != nil {
 			return err
 		}
 		switch {

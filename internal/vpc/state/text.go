@@ -25,8 +25,8 @@ func inGroupCharset(r rune) bool {
 
 // checkText accepts any text EC2 can store and give back: valid UTF-8
 // holding only characters an XML answer can carry (which excludes most
-// control characters), at most maxRunes characters (0: no limit).
-func checkText(param, v string, maxRunes int) error {
+// control characters). Length limits are the caller's.
+func checkText(param, v string) error {
 	if !utf8.ValidString(v) {
 		return apierr.InvalidValue("Value %q for parameter %s is invalid. It is not valid UTF-8.", v, param)
 	}
@@ -34,9 +34,6 @@ func checkText(param, v string, maxRunes int) error {
 		if !xmlChar(r) {
 			return apierr.InvalidValue("Value %q for parameter %s is invalid. Character %U at byte %d cannot be represented.", v, param, r, i)
 		}
-	}
-	if n := utf8.RuneCountInString(v); maxRunes > 0 && n > maxRunes {
-		return apierr.InvalidValue("Value for parameter %s is invalid. Length %d exceeds the maximum of %d characters.", param, n, maxRunes)
 	}
 	return nil
 }
@@ -51,7 +48,7 @@ func xmlChar(r rune) bool {
 // name", "security group description", "rule description"), with EC2's
 // error messages.
 func checkGroupText(param, what, v string) error {
-	if err := checkText(param, v, 0); err != nil {
+	if err := checkText(param, v); err != nil {
 		return err
 	}
 	for i, r := range v {
