@@ -43,15 +43,23 @@ func ParsePodENIs(s string) ([]PodENI, error) {
 	return out, nil
 }
 
-// Validate checks that an element can wire a pod's IPv4 network: an ENI id, a MAC, an
-// address inside the subnet, and a VLAN id. The error lists everything wrong at once.
+// Subnet sizes EC2 allows for an IPv4 subnet (/16 to /28): a branch ENI's subnet is one.
+const (
+	minSubnetBits = 16
+	maxSubnetBits = 28
+)
+
+// Validate checks that an element can wire a pod's IPv4 network: an ENI id, an ENI's MAC
+// (48 bits), an address inside the subnet, a subnet EC2 could have, and a VLAN id. The
+// error lists everything wrong at once.
 func (e PodENI) Validate() error {
 	var errs []error
 	if !strings.HasPrefix(e.ENIID, "eni-") {
 		errs = append(errs, fmt.Errorf("eniId %q is not an ENI id", e.ENIID))
 	}
-	if _, err := net.ParseMAC(e.IfAddress); err != nil {
-		errs = append(errs, fmt.Errorf("ifAddress %q is not a MAC address", e.IfAddress))
+	// net.ParseMAC also reads 64- and 160-bit link addresses, which no ENI has.
+	if mac, err := net.ParseMAC(e.IfAddress); err != nil || len(mac) != 6 {
+		errs = append(errs, fmt.Errorf("ifAddress %q is not a 48-bit MAC address", e.IfAddress))
 	}
 	if e.VLANID < 1 || e.VLANID > 4094 {
 		errs = append(errs, fmt.Errorf("vlanId %d is outside 1..4094", e.VLANID))
@@ -64,6 +72,8 @@ func (e PodENI) Validate() error {
 	switch {
 	case err != nil || !subnet.Addr().Is4():
 		errs = append(errs, fmt.Errorf("subnetCidr %q is not an IPv4 CIDR", e.SubnetCIDR))
+	case subnet.Bits() < minSubnetBits || subnet.Bits() > maxSubnetBits:
+		errs = append(errs, fmt.Errorf("subnetCidr %s is not a VPC subnet: EC2 subnets are /%d to /%d", subnet, minSubnetBits, maxSubnetBits))
 	case ipErr == nil && !subnet.Contains(ip):
 		errs = append(errs, fmt.Errorf("privateIp %s is outside subnetCidr %s", ip, subnet))
 	}

@@ -58,6 +58,15 @@ func TestPodENIValidate(t *testing.T) {
 		"ip outside subnet":  {func(e *PodENI) { e.PrivateIP = "10.9.0.1" }, []string{"outside subnetCidr 10.0.2.0/23"}},
 		"vlan too big":       {func(e *PodENI) { e.VLANID = 4095 }, []string{"vlanId 4095"}},
 		"ipv6 only":          {func(e *PodENI) { e.PrivateIP = "fd00::1" }, []string{"not an IPv4 address"}},
+		"8-byte MAC":         {func(e *PodENI) { e.IfAddress = "02:3b:a8:a7:9c:f5:00:01" }, []string{"not a 48-bit MAC address"}},
+		"20-byte MAC": {func(e *PodENI) { e.IfAddress = "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01" },
+			[]string{"not a 48-bit MAC address"}},
+		"/0 subnet":     {func(e *PodENI) { e.SubnetCIDR = "0.0.0.0/0" }, []string{"subnetCidr 0.0.0.0/0 is not a VPC subnet"}},
+		"/8 subnet":     {func(e *PodENI) { e.SubnetCIDR = "10.0.0.0/8" }, []string{"not a VPC subnet"}},
+		"/32 subnet":    {func(e *PodENI) { e.SubnetCIDR = "10.0.3.128/32" }, []string{"not a VPC subnet"}},
+		"/16 subnet":    {func(e *PodENI) { e.SubnetCIDR = "10.0.0.0/16" }, nil},
+		"/28 subnet":    {func(e *PodENI) { e.SubnetCIDR = "10.0.3.128/28" }, nil},
+		"uppercase MAC": {func(e *PodENI) { e.IfAddress = "02:3B:A8:A7:9C:F5" }, nil},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -50,8 +50,10 @@ State lives in <state-dir>/state.db (bbolt); every acknowledged mutation is on
 disk before the response is sent.
 
 --credentials names a file with one "ACCESS_KEY_ID SECRET_KEY" pair per line
-(# comments allowed); with it, requests must carry a valid SigV4 signature.
-Without it any (or no) signature is accepted.
+(# comments allowed); with it, requests must carry a valid SigV4 signature,
+which covers the body through the hash the server computes of it (an
+X-Amz-Content-Sha256 header that disagrees is refused). Without it any (or
+no) signature is accepted.
 
 --profile is a built-in profile name ("aws": EC2's documented throttling
 buckets) or a YAML/JSON file with latency, throttle, faults and limits

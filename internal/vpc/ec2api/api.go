@@ -41,6 +41,7 @@ func (a *API) Register(r *query.Router) {
 		"RunInstances":                       a.runInstances,
 		"DescribeInstances":                  a.describeInstances,
 		"TerminateInstances":                 a.terminateInstances,
+		"ModifyInstanceMetadataOptions":      a.modifyInstanceMetadataOptions,
 		"DescribeInstanceTypes":              a.describeInstanceTypes,
 		"CreateNetworkInterface":             a.createNetworkInterface,
 		"DeleteNetworkInterface":             a.deleteNetworkInterface,

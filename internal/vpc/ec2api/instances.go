@@ -11,31 +11,32 @@ import (
 )
 
 type xmlInstance struct {
-	InstanceID         string       `xml:"instanceId"`
-	ImageID            string       `xml:"imageId"`
-	InstanceState      xmlInstState `xml:"instanceState"`
-	PrivateDNSName     string       `xml:"privateDnsName"`
-	DNSName            string       `xml:"dnsName"`
-	AmiLaunchIndex     int          `xml:"amiLaunchIndex"`
-	InstanceType       string       `xml:"instanceType"`
-	LaunchTime         string       `xml:"launchTime"`
-	Placement          xmlPlacement `xml:"placement"`
-	Monitoring         xmlState     `xml:"monitoring"`
-	SubnetID           string       `xml:"subnetId"`
-	VpcID              string       `xml:"vpcId"`
-	PrivateIPAddress   string       `xml:"privateIpAddress"`
-	SourceDestCheck    bool         `xml:"sourceDestCheck"`
-	GroupSet           []xmlGroup   `xml:"groupSet>item"`
-	Architecture       string       `xml:"architecture"`
-	RootDeviceType     string       `xml:"rootDeviceType"`
-	RootDeviceName     string       `xml:"rootDeviceName"`
-	VirtualizationType string       `xml:"virtualizationType"`
-	ClientToken        string       `xml:"clientToken"`
-	TagSet             []xmlTag     `xml:"tagSet>item"`
-	Hypervisor         string       `xml:"hypervisor"`
-	NetworkInterfaces  []xmlInstENI `xml:"networkInterfaceSet>item"`
-	EbsOptimized       bool         `xml:"ebsOptimized"`
-	EnaSupport         bool         `xml:"enaSupport"`
+	InstanceID         string              `xml:"instanceId"`
+	ImageID            string              `xml:"imageId"`
+	InstanceState      xmlInstState        `xml:"instanceState"`
+	PrivateDNSName     string              `xml:"privateDnsName"`
+	DNSName            string              `xml:"dnsName"`
+	AmiLaunchIndex     int                 `xml:"amiLaunchIndex"`
+	InstanceType       string              `xml:"instanceType"`
+	LaunchTime         string              `xml:"launchTime"`
+	Placement          xmlPlacement        `xml:"placement"`
+	Monitoring         xmlState            `xml:"monitoring"`
+	SubnetID           string              `xml:"subnetId"`
+	VpcID              string              `xml:"vpcId"`
+	PrivateIPAddress   string              `xml:"privateIpAddress"`
+	SourceDestCheck    bool                `xml:"sourceDestCheck"`
+	GroupSet           []xmlGroup          `xml:"groupSet>item"`
+	Architecture       string              `xml:"architecture"`
+	RootDeviceType     string              `xml:"rootDeviceType"`
+	RootDeviceName     string              `xml:"rootDeviceName"`
+	VirtualizationType string              `xml:"virtualizationType"`
+	ClientToken        string              `xml:"clientToken"`
+	TagSet             []xmlTag            `xml:"tagSet>item"`
+	Hypervisor         string              `xml:"hypervisor"`
+	NetworkInterfaces  []xmlInstENI        `xml:"networkInterfaceSet>item"`
+	EbsOptimized       bool                `xml:"ebsOptimized"`
+	EnaSupport         bool                `xml:"enaSupport"`
+	MetadataOptions    *xmlMetadataOptions `xml:"metadataOptions"`
 }
 
 type xmlInstState struct {
@@ -78,7 +79,7 @@ func renderInstance(tx *state.Tx, inst *state.Instance) xmlInstance {
 		Placement:  xmlPlacement{AvailabilityZone: inst.AvailabilityZone, Tenancy: "default"},
 		Monitoring: xmlState{"disabled"}, Architecture: "x86_64", RootDeviceType: "ebs", RootDeviceName: "/dev/xvda",
 		VirtualizationType: "hvm", ClientToken: inst.ClientToken, TagSet: tagSet(inst.Tags), Hypervisor: "xen",
-		EnaSupport: true, SourceDestCheck: true,
+		EnaSupport: true, SourceDestCheck: true, MetadataOptions: renderMetadataOptions(inst.MetadataOptions, "applied"),
 	}
 	if inst.State == state.InstanceTerminated {
 		return x
@@ -206,6 +207,9 @@ func parseRun(req *query.Request) (state.RunInput, error) {
 		ImageID: image, InstanceType: typ, SubnetID: p.String("SubnetId"), GroupIDs: p.List("SecurityGroupId"),
 		PrivateIP: p.String("PrivateIpAddress"), MinCount: minCount, MaxCount: maxCount,
 		InstanceTags: tags[state.ResourceInstance], ENITags: tags[state.ResourceENI], Idempotency: idempotency(req),
+	}
+	if in.MetadataOptions, err = parseMetadataOptions(p, "MetadataOptions."); err != nil {
+		return in, err
 	}
 	if len(p.List("SecurityGroup")) > 0 {
 		return in, apierr.New(apierr.CodeInvalidParameterCombination, "The parameter groupName cannot be used with the parameter subnet")

@@ -5,22 +5,45 @@
 package imds
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Instance is what the metadata service knows about one instance.
 type Instance struct {
 	ID, Type, ImageID, AvailabilityZone, Region, AccountID string
 	Interfaces                                             []Interface
+	Options                                                Options
 }
+
+// Options are an instance's metadata options, as ModifyInstanceMetadataOptions sets them.
+type Options struct {
+	// Disabled refuses every request (HttpEndpoint=disabled).
+	Disabled bool
+	// TokensRequired refuses metadata requests without a token (HttpTokens=required).
+	TokensRequired bool
+	// PutResponseHopLimit is the IP TTL of the packets answering a token
+	// request (HttpPutResponseHopLimit, 1..64): each router on the way back
+	// takes one, so a client more hops away than that gets no answer. 0
+	// means 1, EC2's default.
+	PutResponseHopLimit int
+}
+
+// hopLimit is the TTL of a token reply.
+func (o Options) hopLimit() int { return max(o.PutResponseHopLimit, 1) }
 
 // Interface is one attached ENI, the primary (device 0) first.
 type Interface struct {
@@ -40,33 +63,41 @@ const (
 type Handler struct {
 	get    func() *Instance
 	now    func() time.Time
+	setTTL func(c net.Conn, ttl int) error
 	mu     sync.Mutex
-	tokens map[string]time.Time
+	tokens *tokenStore
 }
 
-// NewHandler returns the metadata handler of one instance.
+// NewHandler returns the metadata handler of one instance. The server it
+// runs in must set ConnContext, or token requests fail: the hop limit is
+// applied to the connection.
 func NewHandler(get func() *Instance) *Handler {
-	return &Handler{get: get, now: time.Now, tokens: map[string]time.Time{}}
+	return &Handler{get: get, now: time.Now, setTTL: setTTL, tokens: newTokenStore(maxTokens)}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	inst := h.get()
+	if inst == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if inst.Options.Disabled {
+		http.Error(w, "Forbidden", http.StatusForbidden)
+		return
+	}
 	if r.URL.Path == "/latest/api/token" {
-		h.token(w, r)
+		h.token(w, r, inst.Options)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	// IMDSv1 (no token) is allowed, as with HttpTokens=optional; a token
-	// that is present must be valid.
-	if tok := r.Header.Get(tokenHeader); tok != "" && !h.valid(tok) {
+	// Without a token: IMDSv1, unless HttpTokens=required. A token that is
+	// present must be valid.
+	tok := r.Header.Get(tokenHeader)
+	if (tok == "" && inst.Options.TokensRequired) || (tok != "" && !h.valid(tok)) {
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
-		return
-	}
-	inst := h.get()
-	if inst == nil {
-		http.NotFound(w, r)
 		return
 	}
 	body, ok := lookup(inst, r.URL.Path)
@@ -78,7 +109,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(body))
 }
 
-func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) token(w http.ResponseWriter, r *http.Request, opts Options) {
 	if r.Method != http.MethodPut {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
@@ -92,17 +123,24 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Bad Request", http.StatusBadRequest)
 		return
 	}
+	// The reply leaves with the hop limit as its IP TTL, as on EC2, so a
+	// client further away (a container behind the instance) gets nothing.
+	// Without that no token goes out: the limit would not hold.
+	c, _ := r.Context().Value(connKey{}).(net.Conn)
+	if c == nil {
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		return
+	}
+	if err := h.setTTL(c, opts.hopLimit()); err != nil {
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		return
+	}
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	tok := base64.RawURLEncoding.EncodeToString(b)
 	h.mu.Lock()
 	now := h.now()
-	for t, exp := range h.tokens {
-		if now.After(exp) {
-			delete(h.tokens, t)
-		}
-	}
-	h.tokens[tok] = now.Add(time.Duration(ttl) * time.Second)
+	h.tokens.add(tok, now, now.Add(time.Duration(ttl)*time.Second))
 	h.mu.Unlock()
 	w.Header().Set(ttlHeader, strconv.Itoa(ttl))
 	w.Header().Set("Content-Type", "text/plain")
@@ -112,8 +150,35 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) valid(tok string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	exp, ok := h.tokens[tok]
-	return ok && h.now().Before(exp)
+	return h.tokens.valid(tok, h.now())
+}
+
+type connKey struct{}
+
+// ConnContext is the http.Server ConnContext a Handler needs: it hands
+// each request its connection, whose IP TTL a token reply sets.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// setTTL sets the IP TTL of the packets c sends from now on.
+func setTTL(c net.Conn, ttl int) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("connection %T has no socket", c)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("reaching the socket: %w", err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL, ttl) }); err != nil {
+		return fmt.Errorf("reaching the socket: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("setting IP_TTL %d: %w", ttl, serr)
+	}
+	return nil
 }
 
 // lookup answers a GET: a leaf's value, or a directory's listing (children

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,15 +179,9 @@ func (s *Server) decode(r *http.Request) (*request, error) {
 			return nil, err
 		}
 	}
-	values := r.URL.Query()
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPost && (ct == "application/x-www-form-urlencoded" || ct == "") {
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, apierr.InvalidValue("The request body is not valid form encoding.")
-		}
-		for k, v := range form {
-			values[k] = append(values[k], v...)
-		}
+	values, err := requestValues(r, body)
+	if err != nil {
+		return nil, err
 	}
 	params := query.FromValues(values)
 	action, err := params.Required("Action")
@@ -200,6 +195,39 @@ func (s *Server) decode(r *http.Request) (*request, error) {
 		}
 	}
 	return &request{Request: query.Request{Action: action, Params: params}, svc: svc}, nil
+}
+
+// requestValues are the parameters of the query string and of a form
+// body, which must name the action and the version at most once.
+func requestValues(r *http.Request, body []byte) (url.Values, error) {
+	values := r.URL.Query()
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPost && (ct == "application/x-www-form-urlencoded" || ct == "") {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, apierr.InvalidValue("The request body is not valid form encoding.")
+		}
+		for k, v := range form {
+			values[k] = append(values[k], v...)
+		}
+	}
+	if err := checkSingle(values, "Action", "Version"); err != nil {
+		return nil, err
+	}
+	return values, nil
+}
+
+// checkSingle rejects a request that gives one of names more than once (in
+// the query string, the form body or both): which one counts would be a
+// guess, and a proxy or log that reads the other would see another call
+// than the one that runs.
+func checkSingle(values url.Values, names ...string) error {
+	for _, n := range names {
+		if vs := values[n]; len(vs) > 1 {
+			return apierr.New(apierr.CodeInvalidParameter, "The parameter %s must be given once; this request gives it %d times (%s).",
+				n, len(vs), strings.Join(vs, ", "))
+		}
+	}
+	return nil
 }
 
 // call applies the realism knobs and runs the handler, returning a writer

@@ -104,9 +104,14 @@ func verifySigV4(r *http.Request, body []byte, creds Credentials, now time.Time)
 	if d := now.Sub(t); d > maxSkew || d < -maxSkew {
 		return apierr.New("RequestExpired", "Request has expired. Timestamp date is %s.", amzDate)
 	}
+	sum := sha256.Sum256(body)
+	payload := hex.EncodeToString(sum[:])
+	if err := checkContentSHA256(r, payload); err != nil {
+		return err
+	}
 	scope := strings.Join([]string{a.date, a.region, a.service, "aws4_request"}, "/")
-	creq := canonicalRequest(r, body, a.signedHeaders)
-	sum := sha256.Sum256([]byte(creq))
+	creq := canonicalRequest(r, payload, a.signedHeaders)
+	sum = sha256.Sum256([]byte(creq))
 	toSign := strings.Join([]string{sigAlgorithm, amzDate, scope, hex.EncodeToString(sum[:])}, "\n")
 	key := hmacSHA256([]byte("AWS4"+secret), a.date)
 	for _, s := range []string{a.region, a.service, "aws4_request"} {
@@ -126,12 +131,30 @@ func hmacSHA256(key []byte, data string) []byte {
 	return m.Sum(nil)
 }
 
-func canonicalRequest(r *http.Request, body []byte, signed []string) string {
-	payload := r.Header.Get("X-Amz-Content-Sha256")
-	if payload == "" {
-		sum := sha256.Sum256(body)
-		payload = hex.EncodeToString(sum[:])
+// checkContentSHA256 rejects a request whose X-Amz-Content-Sha256 header
+// disagrees with the hash of the body it carries. The signature covers the
+// body through its hash, which the server computes itself: trusting the
+// header instead would let anyone replay a captured signature with another
+// body and the original body's hash in an (unsigned) header. The error is
+// the one S3, the service that uses this header, answers.
+func checkContentSHA256(r *http.Request, payload string) error {
+	vals := r.Header.Values("X-Amz-Content-Sha256")
+	if len(vals) == 0 {
+		return nil
 	}
+	if len(vals) > 1 || !strings.EqualFold(vals[0], payload) {
+		return apierr.New(CodeContentSHA256Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+	}
+	return nil
+}
+
+// CodeContentSHA256Mismatch is the error of a request whose
+// X-Amz-Content-Sha256 header is not the hash of its body.
+const CodeContentSHA256Mismatch = "XAmzContentSHA256Mismatch"
+
+// canonicalRequest is SigV4's canonical request; payload is the hex SHA-256
+// of the body as received.
+func canonicalRequest(r *http.Request, payload string, signed []string) string {
 	var headers strings.Builder
 	for _, h := range signed {
 		headers.WriteString(h + ":" + canonicalHeaderValue(r, h) + "\n")

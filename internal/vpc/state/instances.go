@@ -30,6 +30,8 @@ type RunInput struct {
 	InstanceTags Tags
 	ENITags      Tags
 	Idempotency  Idempotency
+	// MetadataOptions change EC2's defaults for the new instances.
+	MetadataOptions MetadataOptionsInput
 }
 
 // InterfaceSpec is one NetworkInterface.N of RunInstances.
@@ -62,6 +64,9 @@ func (tx *Tx) RunInstances(in RunInput) ([]*Instance, error) {
 		return nil, err
 	}
 	if err := CheckTags(in.InstanceTags); err != nil {
+		return nil, err
+	}
+	if err := in.MetadataOptions.validate(); err != nil {
 		return nil, err
 	}
 	n, err := tx.launchCount(in, specs)
@@ -166,15 +171,16 @@ func (tx *Tx) launchCount(in RunInput, specs []InterfaceSpec) (int, error) {
 
 func (tx *Tx) launchOne(in RunInput, typ instancetypes.Type, specs []InterfaceSpec, reservation string, index int) (*Instance, error) {
 	inst := &Instance{
-		ID:            tx.newID("i"),
-		ReservationID: reservation,
-		ImageID:       in.ImageID,
-		Type:          typ.Name,
-		State:         InstanceRunning,
-		LaunchIndex:   index,
-		LaunchTime:    tx.now,
-		ClientToken:   in.Idempotency.Token,
-		Tags:          in.InstanceTags,
+		ID:              tx.newID("i"),
+		ReservationID:   reservation,
+		ImageID:         in.ImageID,
+		Type:            typ.Name,
+		State:           InstanceRunning,
+		LaunchIndex:     index,
+		LaunchTime:      tx.now,
+		ClientToken:     in.Idempotency.Token,
+		Tags:            in.InstanceTags,
+		MetadataOptions: in.MetadataOptions.apply(MetadataOptions{}),
 	}
 	for i, spec := range specs {
 		e, err := tx.interfaceFor(spec, in.ENITags)

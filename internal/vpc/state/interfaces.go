@@ -75,6 +75,9 @@ func (tx *Tx) newENI(in CreateENIInput) (*ENI, error) {
 	if err := CheckTags(in.Tags); err != nil {
 		return nil, err
 	}
+	if err := checkText("Description", in.Description); err != nil {
+		return nil, err
+	}
 	if in.SecondaryCount < 0 || 1+len(in.ExtraIPs)+in.SecondaryCount > maxIPsPerUnattachedENI {
 		return nil, apierr.New(apierr.CodePrivateIPAddressLimit, "Number of private addresses will exceed limit.")
 	}
@@ -175,6 +178,11 @@ func (tx *Tx) checkAttachable(e *ENI, inst *Instance, deviceIndex int) error {
 	if e.AvailabilityZone != inst.AvailabilityZone || e.VPCID != inst.VPCID {
 		return apierr.InvalidValue("The network interface %s and instance %s must be in the same VPC and availability zone.", e.ID, inst.ID)
 	}
+	return tx.checkSlot(e, inst, deviceIndex)
+}
+
+// checkSlot checks that inst has room for e at deviceIndex.
+func (tx *Tx) checkSlot(e *ENI, inst *Instance, deviceIndex int) error {
 	if deviceIndex < 0 {
 		return apierr.InvalidValue("Value (%d) for parameter deviceIndex is invalid.", deviceIndex)
 	}
@@ -193,6 +201,12 @@ func (tx *Tx) checkAttachable(e *ENI, inst *Instance, deviceIndex int) error {
 	}
 	if len(attached) >= typ.MaxENIs {
 		return apierr.New(apierr.CodeAttachmentLimitExceeded, "Interface count %d exceeds the limit for %s", len(attached)+1, inst.Type)
+	}
+	// Device indexes run from 0 to the type's interface count less one:
+	// an instance has no slot beyond, even with slots free below.
+	if deviceIndex >= typ.MaxENIs {
+		return apierr.InvalidValue("Value (%d) for parameter deviceIndex is invalid. Instance type %s supports a maximum of %d network interfaces (device indexes 0 to %d).",
+			deviceIndex, inst.Type, typ.MaxENIs, typ.MaxENIs-1)
 	}
 	if len(e.PrivateIPs) > typ.IPv4PerENI {
 		return apierr.New(apierr.CodePrivateIPAddressLimit, "Number of private addresses will exceed limit for %s.", inst.Type)
@@ -251,6 +265,9 @@ func (tx *Tx) ModifyNetworkInterfaceAttribute(in ModifyENIInput) error {
 	case in.SourceDestCheck != nil:
 		c.SourceDestCheck = *in.SourceDestCheck
 	case in.Description != nil:
+		if err := checkText("Description", *in.Description); err != nil {
+			return err
+		}
 		c.Description = *in.Description
 	case in.DeleteOnTermination != nil:
 		if e.Attachment == nil || e.Attachment.ID != in.AttachmentID {

@@ -94,6 +94,9 @@ type Instance struct {
 	PrimaryENIID     string `json:"primaryEniId"`
 	PrivateIPAddress string `json:"privateIpAddress"`
 	Tags             Tags   `json:"tags,omitempty"`
+	// MetadataOptions are absent from records written before they were
+	// modelled, which read as EC2's defaults.
+	MetadataOptions MetadataOptions `json:"metadataOptions,omitzero"`
 }
 
 // ENI is an elastic network interface.

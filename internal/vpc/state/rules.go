@@ -102,6 +102,9 @@ func (tx *Tx) expand(g *SecurityGroup, egress bool, perms []Permission) ([]Rule,
 		}
 		base := Rule{Egress: egress, Protocol: proto, FromPort: from, ToPort: to}
 		for _, c := range p.CIDRs {
+			if err := checkGroupText("Description", "rule description", c.Description); err != nil {
+				return nil, err
+			}
 			pfx, err := netip.ParsePrefix(c.CIDR)
 			if err != nil || !pfx.Addr().Is4() || pfx.Masked() != pfx {
 				return nil, apierr.InvalidValue("CIDR block %s is malformed", c.CIDR)
@@ -111,6 +114,9 @@ func (tx *Tx) expand(g *SecurityGroup, egress bool, perms []Permission) ([]Rule,
 			out = append(out, r)
 		}
 		for _, peer := range p.Groups {
+			if err := checkGroupText("Description", "rule description", peer.Description); err != nil {
+				return nil, err
+			}
 			ref, err := tx.ResolveGroup(peer.GroupID, peer.GroupName, g.VPCID)
 			if err != nil {
 				return nil, err

@@ -11,15 +11,17 @@ func (tx *Tx) CreateSecurityGroup(vpcID, name, description string, tags Tags) (*
 	if _, err := tx.lookupVPC(vpcID); err != nil {
 		return nil, err
 	}
+	if err := checkGroupText("GroupName", "security group name", name); err != nil {
+		return nil, err
+	}
+	if err := checkGroupText("GroupDescription", "security group description", description); err != nil {
+		return nil, err
+	}
 	switch {
-	case len(name) > 255:
-		return nil, apierr.InvalidValue("Value (%s) for parameter GroupName is invalid. Group name may not exceed 255 characters.", name)
 	case strings.HasPrefix(strings.ToLower(name), "sg-"):
 		return nil, apierr.InvalidValue("Value (%s) for parameter GroupName is invalid. Group names may not be in the format sg-*.", name)
 	case name == "default":
 		return nil, apierr.New("InvalidGroup.Reserved", "The security group 'default' is reserved")
-	case len(description) > 255:
-		return nil, apierr.InvalidValue("Value for parameter GroupDescription is invalid. Description may not exceed 255 characters.")
 	}
 	if _, dup := tx.m.groupByName[vpcID+"/"+name]; dup {
 		return nil, apierr.New("InvalidGroup.Duplicate", "The security group '%s' already exists for VPC '%s'", name, vpcID)

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/podsg/podsg/internal/vpc/apierr"
 )
@@ -33,13 +34,22 @@ type TagKey struct {
 	HasValue bool
 }
 
-// CheckTags validates tag keys and values as EC2 does.
+// CheckTags validates tag keys and values as EC2 does: any Unicode text
+// (EC2, unlike other services, allows any character in tags), keys of 1 to
+// 128 characters not starting with aws:, values of up to 256.
 func CheckTags(tags Tags) error {
-	for k, v := range tags {
+	for _, k := range slices.Sorted(maps.Keys(tags)) { // the same error for the same request
+		v := tags[k]
+		if err := checkText("Tag.Key", k); err != nil {
+			return err
+		}
+		if err := checkText("Tag.Value", v); err != nil {
+			return err
+		}
 		switch {
-		case k == "" || len(k) > 128:
+		case k == "" || utf8.RuneCountInString(k) > 128:
 			return apierr.InvalidValue("Tag key must be between 1 and 128 characters: '%s'", k)
-		case len(v) > 256:
+		case utf8.RuneCountInString(v) > 256:
 			return apierr.InvalidValue("Tag value exceeds the maximum length of 256 characters for key '%s'", k)
 		case strings.HasPrefix(strings.ToLower(k), "aws:"):
 			return apierr.InvalidValue("Tag keys starting with 'aws:' are reserved for internal use")

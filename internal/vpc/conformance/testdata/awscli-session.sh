@@ -33,6 +33,9 @@ expect_error InvalidSubnet.Range create-subnet --vpc-id "$VPC" --cidr-block 10.1
 RDSSG=$(ec2 create-security-group --group-name RDSDbAccessSG --description "Security group to apply to apps that need access to RDS" --vpc-id "$VPC" --query GroupId --output text)
 DBSG=$(ec2 create-security-group --group-name RDSDbSG --description "database" --vpc-id "$VPC" --query GroupId --output text)
 expect_error InvalidGroup.Duplicate create-security-group --group-name RDSDbSG --description again --vpc-id "$VPC"
+# Group names and descriptions are ASCII from a small set, as in EC2.
+expect_error InvalidParameterValue create-security-group --group-name "grüne" --description "green" --vpc-id "$VPC"
+expect_error InvalidParameterValue create-security-group --group-name green --description "it's green" --vpc-id "$VPC"
 # Every new group already allows all egress, as in EC2.
 expect_error InvalidPermission.Duplicate authorize-security-group-egress --group-id "$RDSSG" --protocol all --cidr 0.0.0.0/0
 ec2 authorize-security-group-ingress --group-id "$DBSG" --protocol tcp --port 5432 --source-group "$RDSSG" >/dev/null
@@ -50,6 +53,11 @@ INSTANCE=$(ec2 run-instances --image-id ami-12345678 --instance-type m5.xlarge -
   --tag-specifications 'ResourceType=instance,Tags=[{Key=Name,Value=node-1}]' --query 'Instances[0].InstanceId' --output text)
 expect_eq running "$(ec2 describe-instances --filters Name=tag:Name,Values=node-1 --query 'Reservations[0].Instances[0].State.Name' --output text)" "instance state"
 expect_eq "4 15" "$(ec2 describe-instance-types --instance-types m5.xlarge --query 'InstanceTypes[0].NetworkInfo.[MaximumNetworkInterfaces,Ipv4AddressesPerInterface]' --output text | tr '\t' ' ')" "m5.xlarge network limits"
+# Instance metadata options: EC2's defaults, then the hop limit of an EKS node group.
+expect_eq "1 optional enabled" "$(ec2 describe-instances --instance-ids "$INSTANCE" --query 'Reservations[0].Instances[0].MetadataOptions.[HttpPutResponseHopLimit,HttpTokens,HttpEndpoint]' --output text | tr '\t' ' ')" "default metadata options"
+expect_eq "2 optional" "$(ec2 modify-instance-metadata-options --instance-id "$INSTANCE" --http-put-response-hop-limit 2 --query 'InstanceMetadataOptions.[HttpPutResponseHopLimit,HttpTokens]' --output text | tr '\t' ' ')" "metadata options after the change"
+expect_error InvalidParameterValue modify-instance-metadata-options --instance-id "$INSTANCE" --http-put-response-hop-limit 65
+expect_eq 2 "$(ec2 describe-instances --instance-ids "$INSTANCE" --query 'Reservations[0].Instances[0].MetadataOptions.HttpPutResponseHopLimit' --output text)" "hop limit after a refused change"
 TRUNK=$(ec2 create-network-interface --subnet-id "$SUBNET" --interface-type trunk --description aws-k8s-trunk-eni --groups "$RDSSG" --query NetworkInterface.NetworkInterfaceId --output text)
 ec2 attach-network-interface --network-interface-id "$TRUNK" --instance-id "$INSTANCE" --device-index 1 >/dev/null
 expect_eq trunk "$(ec2 describe-network-interfaces --filters Name=attachment.instance-id,Values="$INSTANCE" Name=interface-type,Values=trunk --query 'NetworkInterfaces[0].InterfaceType' --output text)" "trunk by filter"
@@ -58,6 +66,8 @@ BRANCH=$(ec2 create-network-interface --subnet-id "$SUBNET" --groups "$RDSSG" "$
 ASSOC=$(ec2 associate-trunk-interface --branch-interface-id "$BRANCH" --trunk-interface-id "$TRUNK" --vlan-id 7 --query InterfaceAssociation.AssociationId --output text)
 OTHER=$(ec2 create-network-interface --subnet-id "$SUBNET" --query NetworkInterface.NetworkInterfaceId --output text)
 expect_error InvalidParameterValue associate-trunk-interface --branch-interface-id "$OTHER" --trunk-interface-id "$TRUNK" --vlan-id 4095
+# An m5.xlarge has device indexes 0 to 3, even with slots free.
+expect_error InvalidParameterValue attach-network-interface --network-interface-id "$OTHER" --instance-id "$INSTANCE" --device-index 4
 expect_eq "7 $BRANCH" "$(ec2 describe-trunk-interface-associations --filters Name=trunk-interface-association.trunk-interface-id,Values="$TRUNK" --query 'InterfaceAssociations[0].[VlanId,BranchInterfaceId]' --output text | tr '\t' ' ')" "trunk association"
 expect_eq "$BRANCH" "$(ec2 describe-network-interfaces --filters Name=tag:podsg.io/cluster,Values=demo --query 'NetworkInterfaces[0].NetworkInterfaceId' --output text)" "branch by tag"
 expect_eq 1 "$(ec2 describe-network-interfaces --filters Name=group-id,Values="$DBSG" Name=subnet-id,Values="$SUBNET" --query 'length(NetworkInterfaces)' --output text)" "ENIs in the db group"

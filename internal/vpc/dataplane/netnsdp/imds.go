@@ -190,7 +190,11 @@ func (m *imdsServers) listen(ns string, port int, h http.Handler, drain time.Dur
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, drain: drain}
+	// imds.ConnContext hands the metadata handler each request's
+	// connection, whose IP TTL it sets to the hop limit; the API handler
+	// ignores it.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ConnContext: imds.ConnContext}
+	l := &listener{ln: ln, srv: srv, drain: drain}
 	go func() {
 		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			m.log.Error(err, "instance listener stopped", "netns", ns, "port", port)
@@ -251,8 +255,13 @@ func (d draining) wait() {
 
 func metadata(inst *topo.Instance, region string, cidrs map[string]string) *imds.Instance {
 	st := inst.State
+	mo := st.MetadataOptions
 	md := &imds.Instance{ID: st.ID, Type: st.Type, ImageID: st.ImageID, AvailabilityZone: st.AvailabilityZone,
-		Region: region, AccountID: state.AccountID}
+		Region: region, AccountID: state.AccountID, Options: imds.Options{
+			Disabled:            mo.Endpoint() == state.EndpointDisabled,
+			TokensRequired:      mo.Tokens() == state.HTTPTokensRequired,
+			PutResponseHopLimit: mo.PutResponseHopLimit(),
+		}}
 	for _, p := range inst.Ports {
 		ni := imds.Interface{MAC: p.MAC.String(), ID: p.ENI.ID, SubnetID: p.ENI.SubnetID, SubnetCIDR: p.Subnet.String(),
 			VPCID: p.ENI.VPCID, DeviceNumber: p.DeviceIndex, SecurityGroupIDs: p.ENI.Groups}

@@ -51,9 +51,20 @@ func (d *Dataplane) prune(s *session, des *topo.Desired) error {
 	if err := removeRootLinks(d.names, rootLinks); err != nil {
 		return err
 	}
+	return d.ensureInstances(s, des)
+}
+
+// ensureInstances creates the namespace of every running instance, with
+// the table that makes it count hops for metadata replies.
+func (d *Dataplane) ensureInstances(s *session, des *topo.Desired) error {
 	for _, inst := range des.Instances {
 		if err := d.ensureGuestNS(s, inst.Namespace); err != nil {
 			return fmt.Errorf("creating namespace of %s: %w", inst.ID, err)
+		}
+		if d.opts.IMDS {
+			if err := d.ensureIMDSHop(s, inst.Namespace); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
