@@ -44,7 +44,7 @@ func main() {
 	flag.IntVar(&o.CNI.VXLANPort, "vxlan-port", 4789, "UDP port of vxlan sub-interfaces")
 	verbosity := flag.Int("v", 0, "log verbosity")
 	flag.Parse()
-	o.CNI.AgentSocket, o.CNI.StateDir = o.Socket, o.StateDir
+	o.CNI.AgentSocket, o.CNI.StateDir, o.CNI.VethPrefix = o.Socket, o.StateDir, o.Alloc.VethPrefix
 
 	log := funcr.NewJSON(func(obj string) { fmt.Fprintln(os.Stderr, obj) }, funcr.Options{Verbosity: *verbosity}).WithName("podsg-agent")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

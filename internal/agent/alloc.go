@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podsg/podsg/api/v1beta1"
@@ -50,8 +51,14 @@ type allocator struct {
 }
 
 func (a *allocator) Add(ctx context.Context, req agentapi.AddRequest) (*podstate.Record, error) {
-	if rec, err := a.store.Get(req.ContainerID, req.IfName); err == nil {
+	rec, err := a.store.Get(req.ContainerID, req.IfName)
+	if err == nil {
 		return rec, nil // a retried ADD gets what the first one allocated
+	}
+	// An unusable record must not block the container forever: this ADD writes a new one (a
+	// leased IP stays the container's, Allocate returns it again).
+	if err := a.setAsideIfCorrupt(ctx, err, req.ContainerID, req.IfName); err != nil {
+		return nil, err
 	}
 	pod, err := a.pods.Get(ctx, req.PodNamespace, req.PodName)
 	if err != nil {
@@ -60,7 +67,7 @@ func (a *allocator) Add(ctx context.Context, req agentapi.AddRequest) (*podstate
 	if req.PodUID != "" && string(pod.UID) != req.PodUID {
 		return nil, retryable{fmt.Errorf("pod %s/%s has UID %s, the runtime asked for %s: waiting for the API server to catch up", req.PodNamespace, req.PodName, pod.UID, req.PodUID)}
 	}
-	rec := &podstate.Record{Version: podstate.Version, ContainerID: req.ContainerID, IfName: req.IfName, Netns: req.Netns,
+	rec = &podstate.Record{Version: podstate.Version, ContainerID: req.ContainerID, IfName: req.IfName, Netns: req.Netns,
 		PodNamespace: req.PodNamespace, PodName: req.PodName, PodUID: string(pod.UID)}
 	if wantsBranch(pod) {
 		err = a.branch(ctx, pod, rec)
@@ -125,7 +132,7 @@ func (a *allocator) branch(ctx context.Context, pod *corev1.Pod, rec *podstate.R
 	subnet := netip.MustParsePrefix(e.SubnetCIDR).Masked() // Validate parsed it
 	prefix := a.cfg.VethPrefix
 	if a.cfg.Mode == podstate.ModeStrict {
-		prefix = "vlan"
+		prefix = podnet.StrictVethPrefix
 	}
 	rec.Kind, rec.IP, rec.Gateway = podstate.KindBranch, netip.MustParseAddr(e.PrivateIP), subnet.Addr().Next()
 	rec.ENIID, rec.VLAN, rec.BranchMAC, rec.SubnetCIDR = e.ENIID, e.VLANID, e.IfAddress, subnet.String()
@@ -171,12 +178,15 @@ func (a *allocator) waitForTrunk(ctx context.Context, deadline <-chan time.Time)
 }
 
 // Del forgets a container's network: its IP goes back to the pool and its record is deleted.
-func (a *allocator) Del(_ context.Context, req agentapi.DelRequest) error {
+func (a *allocator) Del(ctx context.Context, req agentapi.DelRequest) error {
 	rec, err := a.store.Get(req.ContainerID, req.IfName)
-	if errors.Is(err, podstate.ErrNotFound) {
+	var corrupt *podstate.CorruptError
+	switch {
+	case errors.Is(err, podstate.ErrNotFound):
 		return nil
-	}
-	if err != nil {
+	case errors.As(err, &corrupt):
+		return a.forgetUnusable(ctx, corrupt, req)
+	case err != nil:
 		return err
 	}
 	if rec.Kind == podstate.KindRegular {
@@ -185,6 +195,43 @@ func (a *allocator) Del(_ context.Context, req agentapi.DelRequest) error {
 		a.mu.Unlock()
 	}
 	return a.store.Delete(req.ContainerID, req.IfName)
+}
+
+// forgetUnusable is Del for a container whose record cannot be read: the plugin has torn its
+// network down by the names it derives, so the record is set aside and the IP the pool leased
+// to the container, known by the record's key, is released.
+func (a *allocator) forgetUnusable(ctx context.Context, corrupt *podstate.CorruptError, req agentapi.DelRequest) error {
+	if err := a.setAsideIfCorrupt(ctx, corrupt, req.ContainerID, req.IfName); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	ip, ok := a.pool.ReleaseKey((&podstate.Record{ContainerID: req.ContainerID, IfName: req.IfName}).Key())
+	a.mu.Unlock()
+	if ok {
+		logr.FromContextOrDiscard(ctx).Info("released the IP of a container whose record was unusable", "container", req.ContainerID, "ip", ip)
+	}
+	return nil
+}
+
+// setAsideIfCorrupt moves an unusable record (err from store.Get) out of the container's way,
+// logging where it went. ErrNotFound is no error; other errors are returned.
+func (a *allocator) setAsideIfCorrupt(ctx context.Context, err error, containerID, ifName string) error {
+	var corrupt *podstate.CorruptError
+	if !errors.As(err, &corrupt) {
+		if errors.Is(err, podstate.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	aside, serr := a.store.SetAside(containerID, ifName, time.Now())
+	if errors.Is(serr, podstate.ErrNotFound) {
+		return nil // the plugin set it aside first
+	}
+	if serr != nil {
+		return fmt.Errorf("%w; setting it aside: %w", err, serr)
+	}
+	logr.FromContextOrDiscard(ctx).Error(err, "set an unusable pod network record aside", "container", containerID, "ifName", ifName, "setAside", aside)
+	return nil
 }
 
 // wantsBranch reports whether the pod asked for a branch ENI: the webhook puts the request on

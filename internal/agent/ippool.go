@@ -321,6 +321,11 @@ func (p *Pool) available(e *poolENI, now time.Time) int {
 func (p *Pool) Release(ip netip.Addr) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.release(ip)
+}
+
+// release returns ip to its ENI's free list, cooling. Callers hold p.mu.
+func (p *Pool) release(ip netip.Addr) {
 	if u, ok := p.used[ip]; ok {
 		delete(p.used, ip)
 		if p.cfg.Cooldown > 0 {
@@ -329,6 +334,20 @@ func (p *Pool) Release(ip netip.Addr) {
 		u.eni.free = append(u.eni.free, ip)
 		slices.SortFunc(u.eni.free, netip.Addr.Compare)
 	}
+}
+
+// ReleaseKey returns the IP leased to key, if any, to the pool and reports it: how the agent
+// frees a container's address when its record cannot be read.
+func (p *Pool) ReleaseKey(key string) (netip.Addr, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ip, u := range p.used {
+		if u.key == key {
+			p.release(ip)
+			return ip, true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // totalRoom counts the IPs EC2 could still assign to the pool's ENIs. Callers hold p.mu.

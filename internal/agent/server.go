@@ -32,6 +32,8 @@ func serve(ctx context.Context, socket string, a *allocator, m *metrics, listeni
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+agentapi.PathAdd, handle(log, m, "add", func(ctx context.Context, req agentapi.AddRequest) (any, error) { return a.Add(ctx, req) }))
 	mux.HandleFunc("POST "+agentapi.PathDel, handle(log, m, "del", func(ctx context.Context, req agentapi.DelRequest) (any, error) { return struct{}{}, a.Del(ctx, req) }))
+	// Served only once start has loaded the pool: an answer means ADDs can be served.
+	mux.HandleFunc("GET "+agentapi.PathStatus, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, struct{}{}) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		<-ctx.Done()

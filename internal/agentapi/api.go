@@ -18,6 +18,8 @@ import (
 const (
 	PathAdd = "/v1/add"
 	PathDel = "/v1/del"
+	// PathStatus answers GET with 200 once the agent serves ADDs: the plugin's CNI STATUS.
+	PathStatus = "/v1/status"
 )
 
 // AddRequest asks the agent to allocate a pod's network. The agent answers with the
@@ -84,6 +86,15 @@ func (c *Client) Del(ctx context.Context, req DelRequest) error {
 	return c.post(ctx, PathDel, req, nil)
 }
 
+// Status reports whether the agent answers, and so can serve an ADD: nil if it does.
+func (c *Client) Status(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://podsg-agent"+PathStatus, nil)
+	if err != nil {
+		return err
+	}
+	return c.do(req, nil)
+}
+
 func (c *Client) post(ctx context.Context, path string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
@@ -94,6 +105,11 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	return c.do(req, out)
+}
+
+// do sends req and decodes a 2xx answer into out (unless nil); other answers become *Error.
+func (c *Client) do(req *http.Request, out any) error {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -14,6 +14,8 @@ import (
 const (
 	DefaultAgentSocket = "/run/podsg/agent.sock"
 	DefaultStateDir    = "/var/lib/podsg/pods"
+	// DefaultVethPrefix is the agent's default --veth-prefix (AWS's VPC CNI's).
+	DefaultVethPrefix = "eni"
 	// DefaultAgentTimeout bounds an ADD's wait for the agent, which includes the agent's own
 	// bounded wait for a branch pod's annotation.
 	DefaultAgentTimeout = 30 * time.Second
@@ -26,6 +28,9 @@ type NetConf struct {
 	AgentSocket string `json:"agentSocket,omitempty"`
 	// StateDir holds the per-container records (podstate), shared with the agent.
 	StateDir string `json:"stateDir,omitempty"`
+	// VethPrefix is the agent's --veth-prefix: a DEL whose record is unusable finds the pod's
+	// host veth by the name the agent gave it.
+	VethPrefix string `json:"vethPrefix,omitempty"`
 	// MTU of pod veths; 0 keeps the kernel default.
 	MTU int `json:"mtu,omitempty"`
 	// SubInterfaceDriver makes branch pods' trunk sub-interfaces: "vlan" (AWS) or "vxlan" (the
@@ -52,6 +57,9 @@ func ParseConf(data []byte) (*NetConf, error) {
 	}
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
+	}
+	if c.VethPrefix == "" {
+		c.VethPrefix = DefaultVethPrefix
 	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 9001) {
 		return nil, fmt.Errorf("network configuration: mtu %d out of range 576..9001", c.MTU)

@@ -1,6 +1,7 @@
 package cni
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ func TestParseConf(t *testing.T) {
 		check   func(t *testing.T, c *NetConf)
 	}{
 		"defaults": {conf: `{"cniVersion":"1.0.0","name":"podsg","type":"podsg-cni"}`, check: func(t *testing.T, c *NetConf) {
-			if c.AgentSocket != DefaultAgentSocket || c.StateDir != DefaultStateDir || c.timeout != DefaultAgentTimeout {
+			if c.AgentSocket != DefaultAgentSocket || c.StateDir != DefaultStateDir || c.timeout != DefaultAgentTimeout || c.VethPrefix != DefaultVethPrefix {
 				t.Errorf("defaults not filled: %+v", c)
 			}
 			if _, ok := c.driver.(podnet.VLAN); !ok || c.SubInterfaceDriver != podnet.DriverVLAN {
@@ -58,5 +59,18 @@ func TestParseArgs(t *testing.T) {
 	}
 	if _, _, _, err := parseArgs("IgnoreUnknown=1"); err == nil || !strings.Contains(err.Error(), "K8S_POD_NAMESPACE") {
 		t.Fatalf("missing pod args: %v", err)
+	}
+}
+
+func TestHostVeths(t *testing.T) {
+	args := "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web"
+	if got, want := hostVeths(&NetConf{VethPrefix: "eni"}, args), []string{podnet.HostVethName("eni", "default", "web"), podnet.HostVethName("vlan", "default", "web")}; !slices.Equal(got, want) {
+		t.Errorf("hostVeths = %v, want %v", got, want)
+	}
+	if got := hostVeths(&NetConf{VethPrefix: "vlan"}, args); len(got) != 1 {
+		t.Errorf("hostVeths with the strict prefix = %v, want it once", got)
+	}
+	if got := hostVeths(&NetConf{VethPrefix: "eni"}, "IgnoreUnknown=1"); got != nil {
+		t.Errorf("hostVeths without the pod's name = %v, want none", got)
 	}
 }

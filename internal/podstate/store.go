@@ -8,10 +8,30 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ErrNotFound means no record exists for the container.
 var ErrNotFound = errors.New("no pod network record")
+
+// CorruptError means a record file exists but cannot drive a teardown: it is not JSON, not a
+// valid record, or of a version this build does not read. Such a file would block its
+// container's DEL forever; callers tear down by what they can derive without it and move it
+// out of the way with SetAside.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("pod network record %s is unusable: %v", e.Path, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// corruptSuffix names a set-aside record: <record>.json.corrupt-<UTC time>. List skips such
+// files (they do not end in .json), the operator finds them next to the live records.
+const corruptSuffix = ".corrupt-"
 
 // Store keeps records as files in a directory.
 type Store struct{ dir string }
@@ -72,7 +92,11 @@ func (s *Store) Get(containerID, ifName string) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading pod network record: %w", err)
 	}
-	return decode(data)
+	r, err := decode(data)
+	if err != nil {
+		return nil, &CorruptError{Path: s.path(containerID, ifName), Err: err}
+	}
+	return r, nil
 }
 
 func decode(data []byte) (*Record, error) {
@@ -95,6 +119,31 @@ func (s *Store) Delete(containerID, ifName string) error {
 	return syncDir(s.dir)
 }
 
+// SetAside renames a container's record to <record>.corrupt-<now, UTC>, next to it, and returns
+// the new path: an unusable record then no longer blocks the container, and nothing is lost for
+// the operator who looks into it. ErrNotFound if there is no record (another caller set it
+// aside first, or deleted it).
+func (s *Store) SetAside(containerID, ifName string, now time.Time) (string, error) {
+	src := s.path(containerID, ifName)
+	base := src + corruptSuffix + now.UTC().Format("20060102T150405.000000000Z")
+	dst := base
+	// Never clobber an earlier set-aside file, even one with the same timestamp.
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		dst = fmt.Sprintf("%s-%d", base, i)
+	}
+	err := os.Rename(src, dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("setting aside container %s interface %s: %w", containerID, ifName, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("setting aside pod network record: %w", err)
+	}
+	return dst, syncDir(s.dir)
+}
+
 // List returns every readable record. Unreadable files are returned as errors alongside, so
 // that the agent can report them without losing the others.
 func (s *Store) List() ([]*Record, []error) {
@@ -115,7 +164,7 @@ func (s *Store) List() ([]*Record, []error) {
 		}
 		r, err := decode(data)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", e.Name(), err))
+			errs = append(errs, &CorruptError{Path: filepath.Join(s.dir, e.Name()), Err: err})
 			continue
 		}
 		recs = append(recs, r)

@@ -1,12 +1,14 @@
 package podstate
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func branch() *Record {
@@ -97,4 +99,99 @@ func TestListReportsBadFilesAndKeepsGoodOnes(t *testing.T) {
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "c2_eth0.json") {
 		t.Fatalf("List errors = %v, want one naming c2_eth0.json", errs)
 	}
+}
+
+// TestCorruptRecordIsTypedAndSetAside: a record file that cannot drive a teardown is reported
+// as a CorruptError naming the file, and SetAside moves it next to the records under a name
+// List skips, byte for byte, so that the container's DEL and ADD are no longer blocked by it.
+func TestCorruptRecordIsTypedAndSetAside(t *testing.T) {
+	future := branch()
+	future.Version = Version + 1
+	tests := map[string]struct {
+		content string
+		wantErr string
+	}{
+		"not json":       {`{garbage`, "decoding pod network record"},
+		"truncated":      {`{"version": 2, "containerID": "c1"`, "decoding pod network record"},
+		"empty":          {``, "decoding pod network record"},
+		"invalid record": {`{"version": 2, "containerID": "c1", "ifName": "eth0", "kind": "ipvlan"}`, `kind "ipvlan"`},
+		"future version": {string(mustJSON(t, future)), "this build reads versions"},
+	}
+	at := time.Date(2025, 3, 4, 5, 6, 7, 8, time.UTC)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := NewStore(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "c1_eth0.json")
+			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Get("c1", "eth0")
+			var corrupt *CorruptError
+			if !errors.As(err, &corrupt) || corrupt.Path != path || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Get = %v, want a CorruptError for %s saying %q", err, path, tc.wantErr)
+			}
+			if errors.Is(err, ErrNotFound) {
+				t.Fatalf("Get = %v: a corrupt record is not a missing one", err)
+			}
+
+			aside, err := s.SetAside("c1", "eth0", at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := path + ".corrupt-20250304T050607.000000008Z"; aside != want {
+				t.Errorf("SetAside = %s, want %s", aside, want)
+			}
+			if got, err := os.ReadFile(aside); err != nil || string(got) != tc.content {
+				t.Errorf("set-aside file holds %q (%v), want the record's bytes %q", got, err, tc.content)
+			}
+			if _, err := s.Get("c1", "eth0"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Get after SetAside = %v, want ErrNotFound", err)
+			}
+			if recs, errs := s.List(); len(recs) != 0 || len(errs) != 0 {
+				t.Errorf("List after SetAside = %v %v, want nothing: set-aside files are not records", recs, errs)
+			}
+			if _, err := s.SetAside("c1", "eth0", at); !errors.Is(err, ErrNotFound) {
+				t.Errorf("second SetAside = %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+// TestSetAsideKeepsEarlierFiles: two set-asides at the same instant keep both files.
+func TestSetAsideKeepsEarlierFiles(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1700000000, 0)
+	var paths []string
+	for _, content := range []string{"{first", "{second"} {
+		if err := os.WriteFile(filepath.Join(dir, "c1_eth0.json"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.SetAside("c1", "eth0", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	for i, want := range []string{"{first", "{second"} {
+		if got, err := os.ReadFile(paths[i]); err != nil || string(got) != want {
+			t.Errorf("%s holds %q (%v), want %q", paths[i], got, err, want)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
