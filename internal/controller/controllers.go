@@ -40,7 +40,8 @@ type Config struct {
 	SweepInterval time.Duration
 	// ReleaseInterval between checks of the cool-down queue (default 5s).
 	ReleaseInterval time.Duration
-	// ControllerUsername may write the pod annotations (default pod.DefaultControllerUsername).
+	// ControllerUsername is the user podsg-controller runs as, which alone may write the pod
+	// annotations (default pod.DefaultControllerUsername; Run learns it at start).
 	ControllerUsername string
 	// Limits is the instance type table (default: built in).
 	Limits *limits.Table
