@@ -115,7 +115,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*trunk.S
 	if err := nodes.Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the node controller: %w", err)
 	}
-	pods := branch.New(mgr.GetClient(), ec2, store, rec, cfg.Clock, branch.Options{ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown})
+	pods := branch.New(mgr.GetClient(), ec2, store, rec, cfg.Clock, branch.Options{
+		ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Identity: cfg.ControllerUsername})
 	if err := pods.Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the branch controller: %w", err)
 	}
