@@ -35,12 +35,13 @@ func TestAdminKubeconfig(t *testing.T) {
 	controllertest.Create(t, w.c, controllertest.Pod(ns, "backend", "rds-db-access"))
 	w.addNode(t, "ip-10-0-0-50")
 	var got []v1beta1.PodENI
-	controllertest.Eventually(t, time.Minute, func(ctx context.Context) error {
+	controllertest.Eventually(t, time.Minute, func(context.Context) error {
 		if err := p.ExitErr(); err != nil {
 			return fmt.Errorf("podsg-controller exited: %w\n%s", err, p.LogTail())
 		}
 		pod := &corev1.Pod{}
-		if err := w.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "backend"}, pod); err != nil {
+		// The test's context, not the poll's: the last poll must report the pod, not the deadline.
+		if err := w.c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "backend"}, pod); err != nil {
 			return err
 		}
 		enis, ok, err := podENIs(pod)
