@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/podsg/podsg/internal/controller"
-	"github.com/podsg/podsg/internal/webhook/pod"
 )
 
 func main() {
@@ -29,7 +28,8 @@ func main() {
 	flag.DurationVar(&o.BranchCooldown, "branch-cooldown", 60*time.Second, "how long a branch ENI stays unused after its pod ends")
 	flag.DurationVar(&o.SweepInterval, "sweep-interval", 5*time.Minute, "interval of the orphan ENI sweeper")
 	flag.StringVar(&o.InstanceLimitsFile, "instance-limits-file", "", "overrides of the instance type → branch ENI limit table")
-	flag.StringVar(&o.ControllerUsername, "controller-username", pod.DefaultControllerUsername, "identity allowed to write the pod annotations")
+	flag.StringVar(&o.ControllerUsername, "controller-username", "",
+		"user allowed to write the pod annotations: the one this controller's credentials authenticate as; empty to learn it at start")
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "metrics address; 0 disables")
 	flag.StringVar(&o.HealthAddr, "health-addr", ":8081", "/healthz and /readyz address")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas; webhooks are served by all")

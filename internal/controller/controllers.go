@@ -40,7 +40,8 @@ type Config struct {
 	SweepInterval time.Duration
 	// ReleaseInterval between checks of the cool-down queue (default 5s).
 	ReleaseInterval time.Duration
-	// ControllerUsername may write the pod annotations (default pod.DefaultControllerUsername).
+	// ControllerUsername is the user podsg-controller runs as, which alone may write the pod
+	// annotations (default pod.DefaultControllerUsername; Run learns it at start).
 	ControllerUsername string
 	// Limits is the instance type table (default: built in).
 	Limits *limits.Table
@@ -114,7 +115,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*trunk.S
 	if err := nodes.Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the node controller: %w", err)
 	}
-	pods := branch.New(mgr.GetClient(), ec2, store, rec, cfg.Clock, branch.Options{ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown})
+	pods := branch.New(mgr.GetClient(), ec2, store, rec, cfg.Clock, branch.Options{
+		ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Identity: cfg.ControllerUsername})
 	if err := pods.Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the branch controller: %w", err)
 	}

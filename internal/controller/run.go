@@ -46,6 +46,8 @@ type Options struct {
 	BranchCooldown     time.Duration
 	SweepInterval      time.Duration
 	InstanceLimitsFile string
+	// ControllerUsername is the user the validating webhook lets write the pod annotations;
+	// "" to learn podsg-controller's own at start (SelfSubjectReview).
 	ControllerUsername string
 
 	MetricsAddr string
@@ -73,6 +75,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating client: %w", err)
 	}
+	identity, err := resolveIdentity(ctx, kube, o.ControllerUsername)
+	if err != nil {
+		return err
+	}
+	log.Info("writing pod annotations as", "user", identity, "learnt", o.ControllerUsername == "")
 	hosts := []string{ServiceName + "." + o.Namespace + ".svc", ServiceName + "." + o.Namespace + ".svc.cluster.local"}
 	target := webhookTarget{service: ServiceName, namespace: o.Namespace, port: 443}
 	if o.WebhookHost != "" {
@@ -108,7 +115,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if _, err := Setup(ctx, mgr, ec2, Config{
 		ClusterName: o.ClusterName, VPCID: o.VPCID, Cooldown: o.BranchCooldown, SweepInterval: o.SweepInterval,
-		ControllerUsername: o.ControllerUsername, Limits: tab, Webhooks: true,
+		ControllerUsername: identity, Limits: tab, Webhooks: true,
 	}); err != nil {
 		return err
 	}

@@ -13,16 +13,12 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podsg/podsg/internal/controller/controllertest"
 	"github.com/podsg/podsg/internal/testenv"
@@ -41,41 +37,11 @@ func TestSIGKILLMidAllocation(t *testing.T) {
 	const pods = 4
 	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-controller")
 	w := startWith(t, options{backend: backendVPC, noManager: true})
-	// The process registers its own webhook configurations, by URL; the ones envtest installed
-	// for an in-process manager would point at a port nothing serves and, failing closed,
-	// reject every pod.
-	for _, obj := range []client.Object{
-		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mutating-webhook-configuration"}},
-		&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "validating-webhook-configuration"}},
-	} {
-		if err := client.IgnoreNotFound(w.c.Delete(t.Context(), obj)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	controllertest.Namespace(t, w.c, "podsg-system")
+	prepareForProcess(t, w)
 	gate, endpoint := newKillGate(t, w.vpc.URL)
-	// The process finds its credentials the way it would on AWS; the local VPC checks none.
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	args := []string{
-		"--kubeconfig=" + w.env.Kubeconfig,
-		"--cluster-name=" + cluster,
-		"--region=us-west-2",
-		"--ec2-endpoint=" + endpoint,
-		"--vpc-id=" + w.vpcID,
-		"--webhook-host=127.0.0.1",
-		"--webhook-port=" + strconv.Itoa(freePort(t)),
-		"--webhook-cert-dir=" + t.TempDir(),
-		"--metrics-addr=0",
-		"--health-addr=127.0.0.1:" + strconv.Itoa(freePort(t)),
-		"--branch-cooldown=2s",
-		"--controller-username=" + kubeconfigUser(t, w.env.Kubeconfig),
-	}
+	// The user the admin kubeconfig authenticates as, given as --controller-username: the
+	// override of the identity the process would otherwise learn at start.
+	args := append(processArgs(t, w, endpoint), "--controller-username="+kubeconfigUser(t, w.env.Kubeconfig))
 	// start runs a fresh process, to be killed once the VPC has answered k mutations.
 	start := func(k int) *testenv.Process {
 		t.Helper()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -107,7 +108,7 @@ func (c *Controller) annotate(ctx context.Context, pod *corev1.Pod, t trunk.Trun
 		return fmt.Errorf("encoding annotation patch: %w", err)
 	}
 	if err := c.kube.Patch(ctx, pod, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonAnnotationFailed, "AllocateBranch", "annotating pod: %v", err)
+		c.reportAnnotationFailure(pod, err)
 		return fmt.Errorf("annotating pod %s: %w", podKey(pod), err)
 	}
 	if bound := boundAt(pod); !bound.IsZero() {
@@ -116,6 +117,21 @@ func (c *Controller) annotate(ctx context.Context, pod *corev1.Pod, t trunk.Trun
 	c.recorder.Eventf(pod, nil, corev1.EventTypeNormal, ReasonResourceAllocated, "AllocateBranch", "Allocated %s to the pod", value)
 	logf.FromContext(ctx).Info("branch ENI allocated", "eni", b.ENIID, "vlan", b.VLAN, "node", t.Node)
 	return nil
+}
+
+// reportAnnotationFailure says why the pod is not annotated. A denial (by the validating
+// webhook or by RBAC) is a misconfiguration that retries never cure, so it says what to check:
+// a log line per retry is easy to miss, a Warning event on the pod is where users look.
+func (c *Controller) reportAnnotationFailure(pod *corev1.Pod, err error) {
+	if !apierrors.IsForbidden(err) {
+		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonAnnotationFailed, "AllocateBranch", "annotating pod: %v", err)
+		return
+	}
+	c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonAnnotationFailed, "AllocateBranch",
+		"podsg-controller, writing as user %q, was denied the %s annotation: %v. Check that its credentials "+
+			"authenticate as that user (it is learnt at start unless --controller-username overrides it), that "+
+			"every podsg-controller replica runs as the same user, and that its RBAC allows patching pods; retrying with backoff",
+		c.opts.Identity, v1beta1.AnnotationPodENI, err)
 }
 
 // report turns an EC2 error into a Warning event when the user can act on it, and returns it

@@ -53,6 +53,9 @@ type Options struct {
 	Cooldown time.Duration
 	// TrunkWait is how often a pod bound to a node without a trunk yet is looked at again.
 	TrunkWait time.Duration
+	// Identity is the user podsg-controller writes the pod annotations as, named in the event
+	// when a write is denied.
+	Identity string
 }
 
 // Controller reconciles pods.

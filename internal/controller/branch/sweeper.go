@@ -2,7 +2,9 @@ package branch
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,10 +19,10 @@ import (
 )
 
 // Sweeper deletes ENIs tagged for this cluster that nothing owns: branches whose pod is gone
-// and that no trunk in memory holds (a crash between create and associate, or before a
-// cool-down ended), trunks whose node is gone. An ENI is deleted only when it was already an
-// orphan on the previous sweep, so work in flight between two calls is never mistaken for a
-// leak.
+// or finished and that no trunk in memory holds (a crash between create and associate, or
+// before a cool-down ended), trunks whose node is gone (deleted while podsg-controller was
+// down) once they carry no branch. An ENI is deleted only when it was already an orphan on the
+// previous sweep, so work in flight between two calls is never mistaken for a leak.
 type Sweeper struct {
 	kube        client.Reader
 	ec2         EC2
@@ -61,6 +63,9 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("describing the cluster's ENIs: %w", err)
 	}
+	// Branches first: a trunk can go only once its branches have, in the same pass.
+	slices.SortStableFunc(enis, func(a, b cloud.NetworkInterface) int { return trunkLast(a) - trunkLast(b) })
+	log := logf.FromContext(ctx).WithName("sweeper")
 	orphans := map[string]bool{}
 	for _, e := range enis {
 		owned, err := s.owned(ctx, e)
@@ -75,7 +80,11 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 			continue
 		}
 		if err := s.delete(ctx, e); err != nil {
-			logf.FromContext(ctx).WithName("sweeper").Info("deleting an orphan ENI failed", "eni", e.ID, "error", err.Error())
+			if errors.Is(err, errTrunkInUse) {
+				log.V(1).Info("orphan trunk still carries branches; kept", "eni", e.ID, "node", e.Tags[cloud.TagNode])
+			} else {
+				log.Info("deleting an orphan ENI failed", "eni", e.ID, "error", err.Error())
+			}
 			continue
 		}
 		orphansDeleted.Inc()
@@ -83,6 +92,13 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 	}
 	s.seen = orphans
 	return nil
+}
+
+func trunkLast(e cloud.NetworkInterface) int {
+	if e.Type == cloud.InterfaceTypeTrunk {
+		return 1
+	}
+	return 0
 }
 
 func (s *Sweeper) owned(ctx context.Context, e cloud.NetworkInterface) (bool, error) {
@@ -93,7 +109,12 @@ func (s *Sweeper) owned(ctx context.Context, e cloud.NetworkInterface) (bool, er
 		return s.exists(ctx, &corev1.Node{}, types.NamespacedName{Name: e.Tags[cloud.TagNode]}, "")
 	}
 	key := types.NamespacedName{Namespace: e.Tags[cloud.TagNamespace], Name: e.Tags[cloud.TagPodName]}
-	return s.exists(ctx, &corev1.Pod{}, key, types.UID(e.Tags[cloud.TagPodUID]))
+	pod := &corev1.Pod{}
+	ok, err := s.exists(ctx, pod, key, types.UID(e.Tags[cloud.TagPodUID]))
+	// A finished pod owns nothing, as for the node controller (node.podLive): it never runs
+	// again, and the branch controller frees only the ENIs the store holds, so an ENI of a
+	// finished pod that the store does not hold (never associated) is the sweeper's to free.
+	return ok && !terminal(pod), err
 }
 
 // exists reports whether obj exists under key (and has uid, when given).
@@ -110,11 +131,24 @@ func (s *Sweeper) exists(ctx context.Context, obj client.Object, key types.Names
 	return uid == "" || obj.GetUID() == uid, nil
 }
 
+// errTrunkInUse: an orphan trunk still carries branches, of pods that still exist (their node
+// was deleted before them) or not podsg's. Detaching it would cut those pods off; it waits.
+var errTrunkInUse = errors.New("trunk still carries branch ENIs")
+
+// delete frees an orphan as node teardown does: a branch is disassociated, then deleted; a
+// trunk, once it carries no branch, is detached, then deleted.
 func (s *Sweeper) delete(ctx context.Context, e cloud.NetworkInterface) error {
-	if trunkID := e.Tags[cloud.TagTrunkENI]; trunkID != "" && e.Type != cloud.InterfaceTypeTrunk {
+	trunkID := e.Tags[cloud.TagTrunkENI]
+	if e.Type == cloud.InterfaceTypeTrunk {
+		trunkID = e.ID
+	}
+	if trunkID != "" {
 		assocs, err := s.ec2.DescribeTrunkInterfaceAssociations(ctx, trunkID)
 		if cloud.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("describing associations of trunk %s: %w", trunkID, err)
+		}
+		if e.Type == cloud.InterfaceTypeTrunk && len(assocs) > 0 {
+			return fmt.Errorf("%w: %s carries %d", errTrunkInUse, e.ID, len(assocs))
 		}
 		for _, a := range assocs {
 			if a.BranchID == e.ID {

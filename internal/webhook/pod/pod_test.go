@@ -114,10 +114,19 @@ func testValidation(t *testing.T, env *testenv.Env, ns string) {
 
 	p = controllertest.Pod(ns, "victim", "rds-db-access")
 	controllertest.Create(t, c, p)
+	// Being an admin is not enough: only the controller's user name counts.
+	const otherAdmin = "another-admin"
+	asOtherAdmin := impersonate(t, env, otherAdmin)
 	for _, key := range []string{v1beta1.AnnotationPodENI, v1beta1.AnnotationSecurityGroups} {
 		patch := client.RawPatch("application/merge-patch+json", fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"x"}}}`, key))
 		if err := c.Patch(ctx, p.DeepCopy(), patch); err == nil || !strings.Contains(err.Error(), "set by podsg-controller only") {
 			t.Fatalf("user changing %s: want denial, got %v", key, err)
+		}
+		// The denial names who may write and who tried: what tells a misconfigured controller
+		// (running as another user than it was told) from an intruder.
+		err := asOtherAdmin.Patch(ctx, p.DeepCopy(), patch)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("set by podsg-controller only (user %q), not by user %q", controllerUser, otherAdmin)) {
+			t.Fatalf("%s changing %s: want a denial naming both users, got %v", otherAdmin, key, err)
 		}
 		if err := asController.Patch(ctx, p.DeepCopy(), patch); err != nil {
 			t.Fatalf("controller changing %s: %v", key, err)

@@ -35,25 +35,27 @@ func NewValidator(controllerUsername string) *Validator {
 // ValidateCreate rejects a pod that arrives with a branch ENI already assigned.
 // podsg.io/security-groups needs no check here: the mutating webhook overwrites it.
 func (v *Validator) ValidateCreate(ctx context.Context, pod *corev1.Pod) (admission.Warnings, error) {
-	if v.isController(ctx) {
+	user, ok := v.requester(ctx)
+	if ok {
 		return nil, nil
 	}
-	if _, ok := pod.Annotations[v1beta1.AnnotationPodENI]; ok {
-		return nil, fmt.Errorf("annotation %s is set by podsg-controller only", v1beta1.AnnotationPodENI)
+	if _, set := pod.Annotations[v1beta1.AnnotationPodENI]; set {
+		return nil, v.denied(v1beta1.AnnotationPodENI, user)
 	}
 	return nil, nil
 }
 
 // ValidateUpdate rejects changes to the controller's annotations by anyone else.
 func (v *Validator) ValidateUpdate(ctx context.Context, oldPod, newPod *corev1.Pod) (admission.Warnings, error) {
-	if v.isController(ctx) {
+	user, ok := v.requester(ctx)
+	if ok {
 		return nil, nil
 	}
 	for _, k := range []string{v1beta1.AnnotationPodENI, v1beta1.AnnotationSecurityGroups} {
 		ov, oldOK := oldPod.Annotations[k]
 		nv, newOK := newPod.Annotations[k]
 		if ov != nv || oldOK != newOK {
-			return nil, fmt.Errorf("annotation %s is set by podsg-controller only", k)
+			return nil, v.denied(k, user)
 		}
 	}
 	return nil, nil
@@ -64,7 +66,18 @@ func (v *Validator) ValidateDelete(context.Context, *corev1.Pod) (admission.Warn
 	return nil, nil
 }
 
-func (v *Validator) isController(ctx context.Context) bool {
+// requester returns who sent the request and whether that is podsg-controller.
+func (v *Validator) requester(ctx context.Context) (string, bool) {
 	req, err := admission.RequestFromContext(ctx)
-	return err == nil && req.UserInfo.Username == v.controllerUsername
+	if err != nil {
+		return "", false
+	}
+	return req.UserInfo.Username, req.UserInfo.Username == v.controllerUsername
+}
+
+// denied names both users: when podsg-controller itself is denied, because it runs with other
+// credentials than the webhook was told, this is what tells the two apart.
+func (v *Validator) denied(annotation, user string) error {
+	return fmt.Errorf("annotation %s is set by podsg-controller only (user %q), not by user %q",
+		annotation, v.controllerUsername, user)
 }
