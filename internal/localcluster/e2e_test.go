@@ -13,12 +13,6 @@ import (
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.CleanupBuilds()
-	os.Exit(code)
-}
-
 // TestSeedTutorial is the end-to-end tier: `podsg local up` with one node and `podsg demo`,
 // then the metabase walk-through's check (delete the policy, recreate the pod: it times out),
 // then `podsg local down`, which must leave nothing behind.

@@ -245,21 +245,23 @@ func (o *Options) remember() error {
 	return writeJSON(o.path("binaries.json"), binaries{KubeBinDir: kube, BinDir: bin})
 }
 
-// recall fills the binary directories not given with those `up` recorded.
+// recall fills the binary directories not given with those `up` recorded. Without a record
+// (a cluster from an older podsg), podsg's binaries are those beside the running podsg.
 func (o *Options) recall() {
-	data, err := os.ReadFile(o.path("binaries.json"))
-	if err != nil {
-		return // a cluster from an older podsg, or none: the flags are all there is
-	}
 	var b binaries
-	if json.Unmarshal(data, &b) != nil {
-		return
+	if data, err := os.ReadFile(o.path("binaries.json")); err == nil {
+		_ = json.Unmarshal(data, &b) // a bad record is no record
 	}
 	if o.KubeBinDir == "" {
 		o.KubeBinDir = b.KubeBinDir
 	}
 	if o.BinDir == "" {
 		o.BinDir = b.BinDir
+	}
+	if o.BinDir == "" {
+		if self, err := os.Executable(); err == nil {
+			o.BinDir = filepath.Dir(self)
+		}
 	}
 }
 
