@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -297,5 +298,52 @@ func TestDaemonLeavesRecycledPidAlone(t *testing.T) {
 	}
 	if !exists(d.pidFile()) {
 		t.Error("pid file of a live process removed")
+	}
+}
+
+// execWindow is the host's /proc as a parent sees it while its child is still in exec: exec
+// reports success (close-on-exec) before the kernel sets the new command line up, so the first
+// reads of a new process show an empty one. Under load, with a large binary, that lasts.
+type execWindow struct {
+	mu    sync.Mutex
+	reads map[int]int
+}
+
+func (w *execWindow) read(pid int) (Process, bool) {
+	p, ok := hostProc.read(pid)
+	return w.hide(p), ok
+}
+
+func (w *execWindow) list() ([]Process, error) {
+	all, err := hostProc.list()
+	for i := range all {
+		all[i] = w.hide(all[i])
+	}
+	return all, err
+}
+
+func (w *execWindow) hide(p Process) Process {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.reads[p.PID]++; w.reads[p.PID] <= 3 {
+		p.Argv = nil
+	}
+	return p
+}
+
+// TestDaemonRecognisedOnceStarted: start returns once /proc shows the daemon's command line,
+// so that the daemon passes for running right after (waitReady took a containerd still in
+// exec for one that had exited).
+func TestDaemonRecognisedOnceStarted(t *testing.T) {
+	dir := t.TempDir()
+	d := daemon{name: "fake", dir: filepath.Join(dir, "run"), bin: fakeDaemonBin(t, filepath.Join(dir, "bin")),
+		args: []string{"--home=" + dir}, home: dir, killWithParent: true, proc: &execWindow{reads: map[int]int{}}}
+	pid, err := d.start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if got, ok := d.running(); !ok || got != pid {
+		t.Fatalf("running() = %d, %v right after start of pid %d", got, ok, pid)
 	}
 }

@@ -33,7 +33,7 @@ type daemon struct {
 	// killWithParent makes the kernel SIGKILL the process when its starter dies: right for
 	// tests, wrong for `podsg local up`, whose cluster outlives the command.
 	killWithParent bool
-	proc           procFS // "" is the host's /proc
+	proc           processes // nil is the host's /proc
 }
 
 func (d daemon) pidFile() string { return filepath.Join(d.dir, d.name+".pid") }
@@ -41,8 +41,8 @@ func (d daemon) pidFile() string { return filepath.Join(d.dir, d.name+".pid") }
 // LogFile is where the process's stdout and stderr go.
 func (d daemon) logFile() string { return filepath.Join(d.dir, d.name+".log") }
 
-func (d daemon) procs() procFS {
-	if d.proc == "" {
+func (d daemon) procs() processes {
+	if d.proc == nil {
 		return hostProc
 	}
 	return d.proc
@@ -178,8 +178,9 @@ func (d daemon) start(ctx context.Context) (int, error) {
 	// Pdeathsig (killWithParent) fires when the *thread* that forked the child exits, and Go
 	// ends threads that a goroutine leaves locked: fork from a locked thread that also waits
 	// for (and so reaps) the child, and lives as long as it does.
-	started := make(chan error, 1)
+	started, exited := make(chan error, 1), make(chan struct{})
 	go func() {
+		defer close(exited)
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		if d.netns == "" {
@@ -200,8 +201,35 @@ func (d daemon) start(ctx context.Context) (int, error) {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		return 0, fmt.Errorf("writing pid file of %s: %w", d.name, err)
 	}
+	if err := d.waitRecognisable(ctx, pid, exited); err != nil {
+		return 0, err
+	}
 	log.Info("started", "pid", pid, "log", d.logFile())
 	return pid, nil
+}
+
+// waitRecognisable waits until /proc shows pid with the daemon's command line. Exec reports
+// success to the parent before the kernel has set the new command line up (close-on-exec
+// comes first), and until then the process would not pass for the daemon: waitReady would
+// take it for dead.
+func (d daemon) waitRecognisable(ctx context.Context, pid int, exited <-chan struct{}) error {
+	id := d.identity()
+	err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		if p, ok := d.procs().read(pid); ok && id.matches(p) {
+			return true, nil
+		}
+		select {
+		case <-exited:
+			_ = os.Remove(d.pidFile())
+			return false, fmt.Errorf("%s exited at once:\n%s", d.name, d.logTail())
+		default:
+			return false, nil
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s (pid %d) to run: %w", d.name, pid, err)
+	}
+	return nil
 }
 
 // stop sends SIGTERM to the daemon's process group (to every copy of it that runs), SIGKILL

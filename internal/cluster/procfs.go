@@ -10,6 +10,14 @@ import (
 	"strings"
 )
 
+// processes is the process table as daemons read it: a proc filesystem, or a fake in tests.
+type processes interface {
+	// read returns the process with this pid, if there is one.
+	read(pid int) (Process, bool)
+	// list returns every process, by pid.
+	list() ([]Process, error)
+}
+
 // procFS is a proc filesystem: the host's /proc, or a fake one in tests.
 type procFS string
 
@@ -30,7 +38,6 @@ func (p Process) Command() string { return strings.Join(p.Argv, " ") }
 // live is false for a zombie or dead process: it runs nothing any more.
 func (p Process) live() bool { return p.State != 'Z' && p.State != 'X' }
 
-// read returns the process with this pid, if there is one.
 func (fs procFS) read(pid int) (Process, bool) {
 	dir := filepath.Join(string(fs), strconv.Itoa(pid))
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
@@ -60,7 +67,6 @@ func (fs procFS) read(pid int) (Process, bool) {
 	return p, true
 }
 
-// list returns every process, by pid.
 func (fs procFS) list() ([]Process, error) {
 	entries, err := os.ReadDir(string(fs))
 	if err != nil {
