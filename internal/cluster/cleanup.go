@@ -127,9 +127,25 @@ func killShims(socket string) error {
 // unmountUnder lazily unmounts every mount point below dir, deepest first: the kubelet's
 // bind mount of its root dir, pod volumes, container root filesystems, pod netns files.
 func unmountUnder(dir string) error {
+	points, err := MountsUnder(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, mp := range points {
+		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmounting %s: %w", mp, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// MountsUnder lists the mount points at or below dir in the caller's mount namespace,
+// deepest first; a path mounted several times appears once per mount.
+func MountsUnder(dir string) ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return fmt.Errorf("reading mounts: %w", err)
+		return nil, fmt.Errorf("reading mounts: %w", err)
 	}
 	defer func() { _ = f.Close() }()
 	var points []string
@@ -145,17 +161,10 @@ func unmountUnder(dir string) error {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading mounts: %w", err)
+		return nil, fmt.Errorf("reading mounts: %w", err)
 	}
-	// A path mounted several times appears once per mount; longer paths first.
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
-	var errs []error
-	for _, mp := range points {
-		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("unmounting %s: %w", mp, err))
-		}
-	}
-	return errors.Join(errs...)
+	sort.SliceStable(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	return points, nil
 }
 
 // unescapeMount undoes mountinfo's octal escapes (\040 for a space).

@@ -16,7 +16,7 @@ import (
 func (c *ControlPlane) daemon(name string, args ...string) daemon {
 	return daemon{
 		name: name, dir: filepath.Join(c.opts.StateDir, "run"), bin: filepath.Join(c.opts.BinDir, name),
-		args: args, killWithParent: c.opts.KillWithParent,
+		args: args, home: c.opts.StateDir, killWithParent: c.opts.KillWithParent,
 	}
 }
 

@@ -55,8 +55,9 @@ type ControlPlane struct {
 
 // NewControlPlane fills in defaults; it starts nothing.
 func NewControlPlane(opts Options) (*ControlPlane, error) {
-	if opts.StateDir == "" || opts.BinDir == "" {
-		return nil, errors.New("control plane: StateDir and BinDir are required")
+	// BinDir is needed to start the plane, not to stop it: its processes are known by name.
+	if opts.StateDir == "" {
+		return nil, errors.New("control plane: StateDir is required")
 	}
 	if opts.APIServerAddress == "" {
 		opts.APIServerAddress = "127.0.0.1"
@@ -87,6 +88,9 @@ func (c *ControlPlane) CAFile() string { return c.pki.caFile() }
 // Up starts whatever part of the control plane is not running and waits until each part is
 // healthy. On a running control plane it changes nothing.
 func (c *ControlPlane) Up(ctx context.Context) error {
+	if c.opts.BinDir == "" {
+		return errors.New("control plane: BinDir is required to start it")
+	}
 	if err := c.ensureCredentials(); err != nil {
 		return err
 	}
@@ -118,6 +122,11 @@ func (c *ControlPlane) Down(ctx context.Context) error {
 		errs = append(errs, d.stop(ctx, 10*time.Second))
 	}
 	return errors.Join(errs...)
+}
+
+// Daemons are the plane's processes, for status reports.
+func (c *ControlPlane) Daemons() []Daemon {
+	return []Daemon{{c.etcd()}, {c.apiserver()}, {c.scheduler()}, {c.controllerManager()}}
 }
 
 // waitReady polls ready until it succeeds, failing early with the log tail if the process dies.

@@ -59,13 +59,12 @@ func (n *Node) removeHostLeftovers(ids []string) error {
 	return errors.Join(errs...)
 }
 
-// otherKubeletRunning reports whether any process runs the kubelet binary; this node's has
-// been stopped already when it is asked.
+// otherKubeletRunning reports whether any kubelet runs, wherever its binary lies; this
+// node's has been stopped already when it is asked.
 func otherKubeletRunning(bin string) bool {
-	procs, _ := filepath.Glob("/proc/[0-9]*")
+	procs, _ := hostProc.list()
 	for _, p := range procs {
-		var pid int
-		if _, err := fmt.Sscanf(filepath.Base(p), "%d", &pid); err == nil && alive(pid, bin) {
+		if p.live() && len(p.Argv) > 0 && filepath.Base(p.Argv[0]) == filepath.Base(bin) {
 			return true
 		}
 	}

@@ -91,14 +91,15 @@ func (n *Node) cgroupRoot() string { return "/podsg/" + n.opts.Name }
 
 func (n *Node) containerd() daemon {
 	return daemon{
-		name: "containerd", dir: n.path("run"), bin: n.opts.ContainerdBin, netns: n.opts.Netns,
+		name: "containerd", dir: n.path("run"), bin: n.opts.ContainerdBin, netns: n.opts.Netns, home: n.opts.StateDir,
 		args: []string{"--config", n.path("containerd", "config.toml")}, killWithParent: n.opts.KillWithParent,
 	}
 }
 
 func (n *Node) kubelet() daemon {
 	return daemon{
-		name: "kubelet", dir: n.path("run"), bin: n.opts.KubeletBin, netns: n.opts.Netns, killWithParent: n.opts.KillWithParent,
+		name: "kubelet", dir: n.path("run"), bin: n.opts.KubeletBin, netns: n.opts.Netns, home: n.opts.StateDir,
+		killWithParent: n.opts.KillWithParent,
 		args: []string{
 			"--config=" + n.path("kubelet.yaml"), "--kubeconfig=" + n.opts.Credentials.Kubeconfig,
 			"--root-dir=" + n.path("kubelet"), "--hostname-override=" + n.opts.Name,
@@ -178,8 +179,18 @@ func (n *Node) Stop(ctx context.Context) error {
 	add(unmountUnder(n.opts.StateDir))
 	add(removeContainerLogLinks(n.opts.StateDir))
 	add(n.removeHostLeftovers(ids))
+	for _, d := range []daemon{n.kubelet(), n.containerd()} {
+		if pid, ok := d.running(); ok {
+			// Its pid file is the record a later Stop needs: keep the state dir.
+			add(fmt.Errorf("node state %s kept: %s (pid %d) still runs", n.opts.StateDir, d.name, pid))
+			return errors.Join(errs...)
+		}
+	}
 	if err := os.RemoveAll(n.opts.StateDir); err != nil {
 		add(fmt.Errorf("removing node state: %w", err))
 	}
 	return errors.Join(errs...)
 }
+
+// Daemons are the node's processes, for status reports.
+func (n *Node) Daemons() []Daemon { return []Daemon{{n.containerd()}, {n.kubelet()}} }

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,11 +25,15 @@ type daemon struct {
 	dir  string // where they live
 	bin  string
 	args []string
+	// home is a directory that one of args names: with bin's base name it identifies the
+	// daemon's process in /proc (see identity), whatever path bin has in the asking podsg.
+	home string
 	// netns is the path of the network namespace to start it in; "" is the caller's.
 	netns string
 	// killWithParent makes the kernel SIGKILL the process when its starter dies: right for
 	// tests, wrong for `podsg local up`, whose cluster outlives the command.
 	killWithParent bool
+	proc           processes // nil is the host's /proc
 }
 
 func (d daemon) pidFile() string { return filepath.Join(d.dir, d.name+".pid") }
@@ -38,50 +41,126 @@ func (d daemon) pidFile() string { return filepath.Join(d.dir, d.name+".pid") }
 // LogFile is where the process's stdout and stderr go.
 func (d daemon) logFile() string { return filepath.Join(d.dir, d.name+".log") }
 
-// running returns the pid if the pid file names a live process of the same binary (a
-// recycled pid belongs to some other program and must not be signalled).
-func (d daemon) running() (int, bool) {
+func (d daemon) procs() processes {
+	if d.proc == nil {
+		return hostProc
+	}
+	return d.proc
+}
+
+func (d daemon) identity() identity {
+	return identity{program: filepath.Base(d.bin), home: filepath.Clean(d.home)}
+}
+
+// DaemonState is what /proc says about a daemon and its pid file.
+type DaemonState struct {
+	// PID is the daemon's live process (the pid file's, else one found by its command line), 0
+	// when it does not run; Extra are further copies of it.
+	PID   int
+	Extra []int
+	// FilePID is the pid its pid file names, 0 without a readable one. When it is not PID,
+	// FileProc is what runs under that pid now, if anything: a recycled pid.
+	FilePID  int
+	FileProc *Process
+}
+
+// Running reports whether the daemon has a live process.
+func (s DaemonState) Running() bool { return s.PID != 0 }
+
+func (s DaemonState) String() string {
+	var b strings.Builder
+	if s.PID != 0 {
+		fmt.Fprintf(&b, "running (pid %d", s.PID)
+		for _, p := range s.Extra {
+			fmt.Fprintf(&b, ", another copy pid %d", p)
+		}
+		b.WriteString(")")
+	} else {
+		b.WriteString("stopped")
+	}
+	switch {
+	case s.FilePID == s.PID:
+	case s.FilePID == 0:
+		b.WriteString(", its pid file is missing")
+	case s.FileProc != nil:
+		fmt.Fprintf(&b, ", stale pid file: pid %d is now another program (%s)", s.FilePID, s.FileProc.Command())
+	default:
+		fmt.Fprintf(&b, ", stale pid file: pid %d is not running", s.FilePID)
+	}
+	return b.String()
+}
+
+// filePID reads the pid file; 0 if there is none or it holds no pid.
+func (d daemon) filePID() int {
 	data, err := os.ReadFile(d.pidFile())
 	if err != nil {
-		return 0, false
+		return 0
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil || pid <= 0 {
-		return 0, false
+		return 0
 	}
-	return pid, alive(pid, d.bin)
+	return pid
 }
 
-// alive reports whether pid is a running (not zombie) process executing bin.
-func alive(pid int, bin string) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
+// state finds the daemon's process: the one its pid file names if that is the daemon, and any
+// other process with its identity (its pid file lost, e.g. to an older podsg's down).
+func (d daemon) state() DaemonState {
+	id, fs := d.identity(), d.procs()
+	s := DaemonState{FilePID: d.filePID()}
+	if s.FilePID != 0 {
+		p, ok := fs.read(s.FilePID)
+		switch {
+		case ok && id.matches(p):
+			s.PID = p.PID
+		case ok && p.live():
+			s.FileProc = &p
+		}
 	}
-	// The state follows the parenthesised command name, which may itself hold spaces.
-	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' {
-		return false
+	all, _ := fs.list() // unreadable /proc: the pid file's answer is all there is
+	for _, p := range all {
+		if p.PID == s.PID || !id.matches(p) {
+			continue
+		}
+		if s.PID == 0 {
+			s.PID = p.PID
+		} else {
+			s.Extra = append(s.Extra, p.PID)
+		}
 	}
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	if err != nil {
-		return false
+	return s
+}
+
+// running returns the pid of the daemon's process, if it has one.
+func (d daemon) running() (int, bool) {
+	// The pid file answers without a scan of /proc in the usual case (waitReady polls this).
+	if pid := d.filePID(); pid != 0 {
+		if p, ok := d.procs().read(pid); ok && d.identity().matches(p) {
+			return pid, true
+		}
 	}
-	want, err := filepath.EvalSymlinks(bin)
-	if err != nil {
-		want = bin
-	}
-	return strings.TrimSuffix(exe, " (deleted)") == want
+	s := d.state()
+	return s.PID, s.PID != 0
 }
 
 // start launches the daemon unless it is already running, and returns its pid.
 func (d daemon) start(ctx context.Context) (int, error) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("component", d.name)
-	if pid, ok := d.running(); ok {
-		log.V(1).Info("already running", "pid", pid)
-		return pid, nil
+	if self := (Process{State: 'R', Argv: append([]string{d.bin}, d.args...)}); !d.identity().matches(self) {
+		// Without it, no later podsg could tell its process from a recycled pid.
+		return 0, fmt.Errorf("daemon %s: no argument names %s", d.name, d.home)
 	}
 	if err := os.MkdirAll(d.dir, 0o700); err != nil {
 		return 0, fmt.Errorf("creating %s: %w", d.dir, err)
+	}
+	if s := d.state(); s.Running() {
+		log.V(1).Info("already running", "pid", s.PID)
+		if s.FilePID != s.PID { // found by its command line: record it again
+			if err := os.WriteFile(d.pidFile(), []byte(strconv.Itoa(s.PID)+"\n"), 0o600); err != nil {
+				return 0, fmt.Errorf("writing pid file of %s: %w", d.name, err)
+			}
+		}
+		return s.PID, nil
 	}
 	logFile, err := os.OpenFile(d.logFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -99,8 +178,9 @@ func (d daemon) start(ctx context.Context) (int, error) {
 	// Pdeathsig (killWithParent) fires when the *thread* that forked the child exits, and Go
 	// ends threads that a goroutine leaves locked: fork from a locked thread that also waits
 	// for (and so reaps) the child, and lives as long as it does.
-	started := make(chan error, 1)
+	started, exited := make(chan error, 1), make(chan struct{})
 	go func() {
+		defer close(exited)
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		if d.netns == "" {
@@ -121,45 +201,100 @@ func (d daemon) start(ctx context.Context) (int, error) {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		return 0, fmt.Errorf("writing pid file of %s: %w", d.name, err)
 	}
+	if err := d.waitRecognisable(ctx, pid, exited); err != nil {
+		return 0, err
+	}
 	log.Info("started", "pid", pid, "log", d.logFile())
 	return pid, nil
 }
 
-// stop sends SIGTERM to the daemon's process group, SIGKILL after grace, waits for it to be
-// gone and removes the pid file. Stopping a daemon that is not running is not an error.
-func (d daemon) stop(ctx context.Context, grace time.Duration) error {
-	pid, ok := d.running()
-	if ok {
-		logr.FromContextOrDiscard(ctx).Info("stopping", "component", d.name, "pid", pid)
-		if err := signalGroup(pid, syscall.SIGTERM); err != nil {
-			return fmt.Errorf("stopping %s: %w", d.name, err)
+// waitRecognisable waits until /proc shows pid with the daemon's command line. Exec reports
+// success to the parent before the kernel has set the new command line up (close-on-exec
+// comes first), and until then the process would not pass for the daemon: waitReady would
+// take it for dead.
+func (d daemon) waitRecognisable(ctx context.Context, pid int, exited <-chan struct{}) error {
+	id := d.identity()
+	err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		if p, ok := d.procs().read(pid); ok && id.matches(p) {
+			return true, nil
 		}
-		if !waitGone(ctx, pid, d.bin, grace) {
-			if err := signalGroup(pid, syscall.SIGKILL); err != nil {
-				return fmt.Errorf("killing %s: %w", d.name, err)
-			}
-			if !waitGone(ctx, pid, d.bin, 10*time.Second) {
-				return fmt.Errorf("%s (pid %d) survived SIGKILL", d.name, pid)
-			}
+		select {
+		case <-exited:
+			_ = os.Remove(d.pidFile())
+			return false, fmt.Errorf("%s exited at once:\n%s", d.name, d.logTail())
+		default:
+			return false, nil
 		}
-	}
-	if err := os.Remove(d.pidFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing pid file of %s: %w", d.name, err)
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s (pid %d) to run: %w", d.name, pid, err)
 	}
 	return nil
 }
 
-func signalGroup(pid int, sig syscall.Signal) error {
-	if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+// stop sends SIGTERM to the daemon's process group (to every copy of it that runs), SIGKILL
+// after grace, and waits for it to be gone. The pid file goes only when no process has its pid
+// any more: a survivor keeps its record. Stopping a daemon that is not running is not an error.
+func (d daemon) stop(ctx context.Context, grace time.Duration) error {
+	s := d.state()
+	var errs []error
+	if s.Running() {
+		for _, pid := range append([]int{s.PID}, s.Extra...) {
+			logr.FromContextOrDiscard(ctx).Info("stopping", "component", d.name, "pid", pid)
+			errs = append(errs, d.stopProcess(ctx, pid, grace))
+		}
+	}
+	if s.FilePID != 0 {
+		if p, ok := d.procs().read(s.FilePID); ok && p.live() {
+			return errors.Join(errs...) // ours and still there (an error says so), or a recycled pid
+		}
+	}
+	if err := os.Remove(d.pidFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("removing pid file of %s: %w", d.name, err))
+	}
+	return errors.Join(errs...)
+}
+
+func (d daemon) stopProcess(ctx context.Context, pid int, grace time.Duration) error {
+	if err := d.signal(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stopping %s (pid %d): %w", d.name, pid, err)
+	}
+	if d.waitGone(ctx, pid, grace) {
+		return nil
+	}
+	if err := d.signal(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("killing %s (pid %d): %w", d.name, pid, err)
+	}
+	if !d.waitGone(ctx, pid, 10*time.Second) {
+		return fmt.Errorf("%s (pid %d) survived SIGKILL", d.name, pid)
+	}
+	return nil
+}
+
+// signal sends sig to the process group the daemon leads (start gives it a session of its
+// own, so its children go too), or to the process alone if it leads none.
+func (d daemon) signal(pid int, sig syscall.Signal) error {
+	p, ok := d.procs().read(pid)
+	if !ok {
+		return nil
+	}
+	target := pid
+	if p.PGID == pid {
+		target = -pid
+	}
+	if err := syscall.Kill(target, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return err
 	}
 	return nil
 }
 
-// waitGone polls /proc until the process is gone or timeout passes.
-func waitGone(ctx context.Context, pid int, bin string, timeout time.Duration) bool {
+// waitGone polls /proc until pid is no longer the daemon (exited, a zombie, or recycled) or
+// timeout passes.
+func (d daemon) waitGone(ctx context.Context, pid int, timeout time.Duration) bool {
+	id := d.identity()
 	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		return !alive(pid, bin), nil
+		p, ok := d.procs().read(pid)
+		return !ok || !id.matches(p), nil
 	})
 	return err == nil
 }
@@ -182,10 +317,27 @@ func (d daemon) logTail() string {
 // local VPC, podsg-controller and the node agents this way.
 type Daemon struct{ d daemon }
 
-// NewDaemon describes a daemon; netns is a namespace path, "" for the caller's.
-func NewDaemon(name, dir, bin, netns string, args ...string) Daemon {
-	return Daemon{daemon{name: name, dir: dir, bin: bin, args: args, netns: netns}}
+// DaemonOptions describe a daemon.
+type DaemonOptions struct {
+	// Name is the base name of its pid and log files, in Dir.
+	Name, Dir string
+	Bin       string
+	Args      []string
+	// Home is a directory that one of Args names (alone or as --flag=value). With Bin's base
+	// name it identifies the daemon's process, so that a podsg whose Bin lies elsewhere still
+	// finds and stops it, and a recycled pid is never taken for it.
+	Home string
+	// Netns is a namespace path to start it in, "" for the caller's.
+	Netns string
 }
+
+// NewDaemon describes a daemon; it starts nothing.
+func NewDaemon(o DaemonOptions) Daemon {
+	return Daemon{daemon{name: o.Name, dir: o.Dir, bin: o.Bin, args: o.Args, home: o.Home, netns: o.Netns}}
+}
+
+// Name is its pid file's base name.
+func (d Daemon) Name() string { return d.d.name }
 
 // Start starts the daemon unless it already runs, and returns its pid.
 func (d Daemon) Start(ctx context.Context) (int, error) { return d.d.start(ctx) }
@@ -195,6 +347,9 @@ func (d Daemon) Stop(ctx context.Context, grace time.Duration) error { return d.
 
 // Running returns its pid when it runs.
 func (d Daemon) Running() (int, bool) { return d.d.running() }
+
+// State says what runs of it and what its pid file says.
+func (d Daemon) State() DaemonState { return d.d.state() }
 
 // LogFile is where its output goes.
 func (d Daemon) LogFile() string { return d.d.logFile() }

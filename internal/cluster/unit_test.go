@@ -2,13 +2,8 @@ package cluster
 
 import (
 	"encoding/json"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/podsg/podsg/internal/testenv"
 )
 
 func testNode(t *testing.T) *Node {
@@ -77,35 +72,5 @@ func TestNewNodeValidates(t *testing.T) {
 func TestUnescapeMount(t *testing.T) {
 	if got := unescapeMount(`/tmp/a\040b/c`); got != "/tmp/a b/c" {
 		t.Errorf("unescapeMount = %q", got)
-	}
-}
-
-// TestDaemonLifecycle: start records a pid, a second start finds it running, stop ends it and
-// removes the pid file, and a stale pid file is not mistaken for a running daemon.
-func TestDaemonLifecycle(t *testing.T) {
-	testenv.Require(t, testenv.Coreutils)
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := daemon{name: "sleeper", dir: t.TempDir(), bin: sleep, args: []string{"600"}, killWithParent: true}
-	pid, err := d.start(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again, err := d.start(t.Context()); err != nil || again != pid {
-		t.Fatalf("second start = %d, %v; want %d", again, err, pid)
-	}
-	if err := d.stop(t.Context(), 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := d.running(); ok || exists(d.pidFile()) {
-		t.Fatal("daemon still recorded as running after stop")
-	}
-	other := daemon{name: "other", dir: d.dir, bin: filepath.Join(d.dir, "not-this-binary")}
-	if err := writePEM(other.pidFile(), "X", nil); err == nil { // any content that is not our pid
-		if _, ok := other.running(); ok {
-			t.Error("garbage pid file taken for a running daemon")
-		}
 	}
 }

@@ -168,8 +168,8 @@ func podManifest(name, sa, host string) string {
 // after the demo, and returns what it printed: the metabase walk-through's "delete the
 // policy, recreate the deployment" check.
 func RerunPod(ctx context.Context, o Options, name, sa string) (DemoResult, error) {
-	if o.StateDir == "" {
-		o.StateDir = DefaultStateDir
+	if err := o.absStateDir(); err != nil {
+		return DemoResult{}, err
 	}
 	kubectl := o.kubectl(o.Kubeconfig())
 	if _, err := kubectl(ctx, "", "delete", "pod", name, "--ignore-not-found", "--wait=true"); err != nil {

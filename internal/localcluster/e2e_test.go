@@ -2,7 +2,6 @@ package localcluster_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -10,40 +9,22 @@ import (
 
 	"github.com/podsg/podsg/internal/localcluster"
 	"github.com/podsg/podsg/internal/testenv"
-	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 )
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.CleanupBuilds()
-	os.Exit(code)
-}
 
 // TestSeedTutorial is the end-to-end tier: `podsg local up` with one node and `podsg demo`,
 // then the metabase walk-through's check (delete the policy, recreate the pod: it times out),
 // then `podsg local down`, which must leave nothing behind.
 func TestSeedTutorial(t *testing.T) {
 	testenv.RequireRoot(t)
-	o := localcluster.Options{Nodes: 1, KubeBinDir: testenv.KubeBinDir(t), BinDir: buildAll(t)}
-	// Under /var/lib: PostgreSQL runs as user postgres and must traverse the state dir.
-	dir, err := os.MkdirTemp("/var/lib", "pe2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o711); err != nil { // MkdirTemp makes it 0700
-		t.Fatal(err)
-	}
-	o.StateDir = filepath.Join(dir, "local")
+	o := localcluster.Options{Nodes: 1, KubeBinDir: testenv.KubeBinDir(t), BinDir: buildAll(t), StateDir: varLibStateDir(t)}
+	nft := nftTables(t)
 	t.Cleanup(func() {
-		// The state dir stays when down fails: `podsg local down --state-dir` can retry. Only
-		// the state dir, as `podsg local down` in a plain shell (no --kube-bin-dir, no
+		// Only the state dir, as `podsg local down` in a plain shell (no --kube-bin-dir, no
 		// KUBEBUILDER_ASSETS) gets it: the binaries are the ones up recorded.
 		if err := localcluster.Down(context.WithoutCancel(t.Context()), localcluster.Options{StateDir: o.StateDir}, testWriter{t}); err != nil {
 			t.Errorf("podsg local down: %v", err)
-			return
 		}
-		_ = os.RemoveAll(dir)
-		expectNothingLeft(t, o)
+		teardown(t, o, nft)
 	})
 
 	results, err := localcluster.Demo(t.Context(), o, testWriter{t})
@@ -105,24 +86,6 @@ func buildAll(t *testing.T) string {
 		dir = filepath.Dir(testenv.Build(t, "github.com/podsg/podsg/cmd/"+b))
 	}
 	return dir
-}
-
-func expectNothingLeft(t *testing.T, o localcluster.Options) {
-	t.Helper()
-	prefix := topo.NamePrefix + topo.IDFromStateDir(filepath.Join(o.StateDir, "vpc")) + "-"
-	out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, prefix) {
-			t.Errorf("network namespace %s left behind", line)
-		}
-	}
-	mounts, _ := os.ReadFile("/proc/mounts")
-	if strings.Contains(string(mounts), o.StateDir) {
-		t.Errorf("mounts under %s left behind", o.StateDir)
-	}
-	if _, err := os.Stat(o.StateDir); err == nil {
-		t.Errorf("state dir %s left behind", o.StateDir)
-	}
 }
 
 type testWriter struct{ t *testing.T }

@@ -37,10 +37,11 @@ func (o *Options) nodeOptions(spec nodeSpec, creds cluster.NodeCredentials, imgs
 
 func (o *Options) agentDaemon(spec nodeSpec, node *cluster.Node, creds cluster.NodeCredentials) cluster.Daemon {
 	dir := o.path("agents", spec.InstanceID)
-	return cluster.NewDaemon("podsg-agent", dir, filepath.Join(o.BinDir, "podsg-agent"), spec.Netns,
-		"--node-name="+spec.Name, "--kubeconfig="+creds.Kubeconfig, "--ec2-endpoint="+VPCEndpoint, "--enable-pod-eni",
-		"--subif-driver=vxlan", "--state-dir="+filepath.Join(dir, "pods"), "--socket="+filepath.Join(dir, "agent.sock"),
-		"--cni-bin-source="+filepath.Join(o.BinDir, "podsg-cni"), "--cni-bin-dir="+node.CNIBinDir(), "--cni-conf-dir="+node.CNIConfDir())
+	return cluster.NewDaemon(cluster.DaemonOptions{Name: "podsg-agent", Dir: dir, Bin: filepath.Join(o.BinDir, "podsg-agent"), Netns: spec.Netns,
+		Home: dir, Args: []string{
+			"--node-name=" + spec.Name, "--kubeconfig=" + creds.Kubeconfig, "--ec2-endpoint=" + VPCEndpoint, "--enable-pod-eni",
+			"--subif-driver=vxlan", "--state-dir=" + filepath.Join(dir, "pods"), "--socket=" + filepath.Join(dir, "agent.sock"),
+			"--cni-bin-source=" + filepath.Join(o.BinDir, "podsg-cni"), "--cni-bin-dir=" + node.CNIBinDir(), "--cni-conf-dir=" + node.CNIConfDir()}})
 }
 
 // startNode runs containerd and the kubelet inside the instance, and podsg-agent beside them.

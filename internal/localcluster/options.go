@@ -35,16 +35,31 @@ type Options struct {
 	// KubeBinDir holds the Kubernetes binaries (hack/kube-bin.sh).
 	KubeBinDir string
 	// BinDir holds podsg's binaries: podsg-vpc, podsg-controller, podsg-agent, podsg-cni, pgcheck.
+	// Down and Status take both directories from what Up recorded when they are empty.
 	BinDir string
 }
 
 // DefaultStateDir is where `podsg local` keeps its state unless told otherwise.
 const DefaultStateDir = "/var/lib/podsg/local"
 
-func (o *Options) validate() error {
-	var errs []error
+// absStateDir fills in the default state dir and makes it absolute: daemons are recognised by
+// the paths on their command lines, which must not depend on where podsg runs.
+func (o *Options) absStateDir() error {
 	if o.StateDir == "" {
 		o.StateDir = DefaultStateDir
+	}
+	abs, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return fmt.Errorf("--state-dir %q: %w", o.StateDir, err)
+	}
+	o.StateDir = abs
+	return nil
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if err := o.absStateDir(); err != nil {
+		return err
 	}
 	if o.Nodes < 1 || o.Nodes > 8 {
 		errs = append(errs, fmt.Errorf("--nodes %d: 1 to 8 nodes fit on one machine", o.Nodes))

@@ -28,16 +28,17 @@ import (
 const adminUser = "podsg-admin"
 
 func (o *Options) vpcDaemon() cluster.Daemon {
-	return cluster.NewDaemon("podsg-vpc", o.path("run"), filepath.Join(o.BinDir, "podsg-vpc"), "",
-		"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", APIPort), "--state-dir", o.path("vpc"), "--dataplane", "netns")
+	return cluster.NewDaemon(cluster.DaemonOptions{Name: "podsg-vpc", Dir: o.path("run"), Bin: filepath.Join(o.BinDir, "podsg-vpc"),
+		Home: o.path("vpc"), Args: []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", APIPort), "--state-dir", o.path("vpc"), "--dataplane", "netns"}})
 }
 
 func (o *Options) controllerDaemon(vpcID string) cluster.Daemon {
-	return cluster.NewDaemon("podsg-controller", o.path("run"), filepath.Join(o.BinDir, "podsg-controller"), "",
-		"--kubeconfig="+o.path("control-plane", "admin.kubeconfig"), "--cluster-name="+ClusterName, "--region="+Region,
-		"--ec2-endpoint="+APIURL(), "--vpc-id="+vpcID, "--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", webhookPort),
-		"--webhook-cert-dir="+o.path("controller", "certs"), "--controller-username="+adminUser, "--branch-cooldown=30s",
-		"--metrics-addr=127.0.0.1:8480", "--health-addr=127.0.0.1:8481")
+	return cluster.NewDaemon(cluster.DaemonOptions{Name: "podsg-controller", Dir: o.path("run"), Bin: filepath.Join(o.BinDir, "podsg-controller"),
+		Home: o.path("controller"), Args: []string{
+			"--kubeconfig=" + o.path("control-plane", "admin.kubeconfig"), "--cluster-name=" + ClusterName, "--region=" + Region,
+			"--ec2-endpoint=" + APIURL(), "--vpc-id=" + vpcID, "--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", webhookPort),
+			"--webhook-cert-dir=" + o.path("controller", "certs"), "--controller-username=" + adminUser, "--branch-cooldown=30s",
+			"--metrics-addr=127.0.0.1:8480", "--health-addr=127.0.0.1:8481"}})
 }
 
 func (o *Options) controlPlane(hostIP string) (*cluster.ControlPlane, error) {
@@ -244,21 +245,23 @@ func (o *Options) remember() error {
 	return writeJSON(o.path("binaries.json"), binaries{KubeBinDir: kube, BinDir: bin})
 }
 
-// recall fills the binary directories not given with those `up` recorded.
+// recall fills the binary directories not given with those `up` recorded. Without a record
+// (a cluster from an older podsg), podsg's binaries are those beside the running podsg.
 func (o *Options) recall() {
-	data, err := os.ReadFile(o.path("binaries.json"))
-	if err != nil {
-		return // a cluster from an older podsg, or none: the flags are all there is
-	}
 	var b binaries
-	if json.Unmarshal(data, &b) != nil {
-		return
+	if data, err := os.ReadFile(o.path("binaries.json")); err == nil {
+		_ = json.Unmarshal(data, &b) // a bad record is no record
 	}
 	if o.KubeBinDir == "" {
 		o.KubeBinDir = b.KubeBinDir
 	}
 	if o.BinDir == "" {
 		o.BinDir = b.BinDir
+	}
+	if o.BinDir == "" {
+		if self, err := os.Executable(); err == nil {
+			o.BinDir = filepath.Dir(self)
+		}
 	}
 }
 
