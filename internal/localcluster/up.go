@@ -23,10 +23,6 @@ import (
 	"github.com/podsg/podsg/internal/images"
 )
 
-// adminUser is the admin kubeconfig's identity (internal/cluster's PKI); podsg-controller
-// runs as it, so the pod annotation guard must let it write.
-const adminUser = "podsg-admin"
-
 func (o *Options) vpcDaemon() cluster.Daemon {
 	return cluster.NewDaemon(cluster.DaemonOptions{Name: "podsg-vpc", Dir: o.path("run"), Bin: filepath.Join(o.BinDir, "podsg-vpc"),
 		Home: o.path("vpc"), Args: []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", APIPort), "--state-dir", o.path("vpc"), "--dataplane", "netns"}})
@@ -37,7 +33,7 @@ func (o *Options) controllerDaemon(vpcID string) cluster.Daemon {
 		Home: o.path("controller"), Args: []string{
 			"--kubeconfig=" + o.path("control-plane", "admin.kubeconfig"), "--cluster-name=" + ClusterName, "--region=" + Region,
 			"--ec2-endpoint=" + APIURL(), "--vpc-id=" + vpcID, "--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", webhookPort),
-			"--webhook-cert-dir=" + o.path("controller", "certs"), "--controller-username=" + adminUser, "--branch-cooldown=30s",
+			"--webhook-cert-dir=" + o.path("controller", "certs"), "--branch-cooldown=30s",
 			"--metrics-addr=127.0.0.1:8480", "--health-addr=127.0.0.1:8481"}})
 }
 
