@@ -20,8 +20,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/podsg/podsg/internal/controller/branch"
+	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
-	"github.com/podsg/podsg/internal/controller/node"
 	"github.com/podsg/podsg/internal/controller/policy"
 	"github.com/podsg/podsg/internal/controller/trunk"
 	"github.com/podsg/podsg/internal/webhook/pod"
@@ -84,8 +84,8 @@ func (c *Config) defaults() {
 }
 
 // Setup registers every controller, runnable and (if asked) webhook on mgr. It returns the
-// trunk store, for tests to observe.
-func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*trunk.Store, error) {
+// inventory, for tests to observe.
+func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*inventory.Store, error) {
 	cfg.defaults()
 	if cfg.ClusterName == "" {
 		return nil, errors.New("a cluster name is required: it tags every ENI podsg creates")
@@ -96,7 +96,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*trunk.S
 		}
 	}
 	changes := make(chan event.GenericEvent, 4096)
-	store := trunk.NewStore(func(name string) {
+	store := inventory.NewStore(func(name string) {
 		select {
 		case changes <- event.GenericEvent{Object: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}}:
 		default: // full: thousands of capacity changes pending; the next node event catches up
@@ -110,10 +110,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*trunk.S
 	if err := branch.IndexPods(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("indexing pods by node: %w", err)
 	}
-	nodes := node.New(mgr.GetClient(), ec2, store, cfg.Limits, rec, cfg.Clock, changes,
-		node.Options{ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown})
-	if err := nodes.Register(mgr, opts); err != nil {
-		return nil, fmt.Errorf("registering the node controller: %w", err)
+	trunks := trunk.New(mgr.GetClient(), ec2, store, cfg.Limits, rec, cfg.Clock, changes,
+		trunk.Options{ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown})
+	if err := trunks.Register(mgr, opts); err != nil {
+		return nil, fmt.Errorf("registering the trunk controller: %w", err)
 	}
 	pods := branch.New(mgr.GetClient(), ec2, store, rec, cfg.Clock, branch.Options{
 		ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Identity: cfg.ControllerUsername})

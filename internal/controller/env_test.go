@@ -26,8 +26,8 @@ import (
 	"github.com/podsg/podsg/internal/cloud/fake"
 	"github.com/podsg/podsg/internal/controller"
 	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
-	"github.com/podsg/podsg/internal/controller/trunk"
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/server"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
@@ -79,7 +79,7 @@ type world struct {
 	opts  options
 	cfg   controller.Config
 	clock *clocktesting.FakeClock // nil with realClock
-	store *trunk.Store            // of the manager start began, if any
+	store *inventory.Store        // of the manager start began, if any
 
 	ec2 *fake.EC2      // backendFake
 	vpc *vpctest.Env   // backendVPC
@@ -197,7 +197,7 @@ func pumpClock(t testing.TB, clk *clocktesting.FakeClock) {
 
 // runningManager is one podsg-controller incarnation the test may kill.
 type runningManager struct {
-	store  *trunk.Store
+	store  *inventory.Store
 	cancel context.CancelFunc
 	done   chan error
 }

@@ -22,8 +22,8 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/branch"
-	"github.com/podsg/podsg/internal/controller/node"
 	"github.com/podsg/podsg/internal/controller/policy"
+	"github.com/podsg/podsg/internal/controller/trunk"
 	"github.com/podsg/podsg/internal/webhook/pod"
 )
 
@@ -389,7 +389,7 @@ func describeBranch(ctx context.Context, ec2 EC2, id string, known []cloud.Netwo
 // nodeTrunk finds the trunk the way podsg-controller does: the trunk-type ENI attached to the
 // node's instance.
 func nodeTrunk(ctx context.Context, ec2 EC2, providerID string) (Trunk, []cloud.TrunkAssociation) {
-	id, err := node.InstanceID(providerID)
+	id, err := trunk.InstanceID(providerID)
 	if err != nil {
 		return Trunk{Err: err.Error()}, nil
 	}

@@ -17,8 +17,8 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/policy"
-	"github.com/podsg/podsg/internal/controller/trunk"
 )
 
 // BranchDescription marks branch ENIs, as AWS's controller does.
@@ -48,7 +48,7 @@ func (c *Controller) allocate(ctx context.Context, pod *corev1.Pod) (reconcile.R
 	}
 	b, created, err := c.store.Reserve(t.Node, pod.UID, pod.Namespace, pod.Name)
 	if err != nil {
-		if errors.Is(err, trunk.ErrAtCapacity) {
+		if errors.Is(err, inventory.ErrAtCapacity) {
 			c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonAllocationFailed, "AllocateBranch",
 				"node %s has no free branch ENI (all in use or cooling down); retrying", t.Node)
 		}
@@ -69,12 +69,12 @@ func (c *Controller) allocate(ctx context.Context, pod *corev1.Pod) (reconcile.R
 			return reconcile.Result{}, c.report(pod, fmt.Errorf("associating branch %s with trunk %s: %w", b.ENIID, t.ID, err))
 		}
 		b.AssociationID = a.ID
-		c.store.Update(t.Node, pod.UID, func(s *trunk.Branch) { s.AssociationID = a.ID })
+		c.store.Update(t.Node, pod.UID, func(s *inventory.Branch) { s.AssociationID = a.ID })
 	}
 	return reconcile.Result{}, c.annotate(ctx, pod, t, b)
 }
 
-func (c *Controller) createENI(ctx context.Context, pod *corev1.Pod, t trunk.Trunk, b trunk.Branch, groups []string) (trunk.Branch, error) {
+func (c *Controller) createENI(ctx context.Context, pod *corev1.Pod, t inventory.Trunk, b inventory.Branch, groups []string) (inventory.Branch, error) {
 	eni, err := c.ec2.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{
 		SubnetID: t.SubnetID, Description: BranchDescription, SecurityGroups: groups, Type: cloud.InterfaceTypeBranch,
 		ClientToken: "podsg-branch-" + string(pod.UID),
@@ -90,13 +90,13 @@ func (c *Controller) createENI(ctx context.Context, pod *corev1.Pod, t trunk.Tru
 		return b, fmt.Errorf("creating branch ENI with groups %s: %w", strings.Join(groups, ","), err)
 	}
 	b.ENIID, b.MAC, b.PrivateIP = eni.ID, eni.MAC, eni.PrivateIP
-	c.store.Update(t.Node, pod.UID, func(s *trunk.Branch) { s.ENIID, s.MAC, s.PrivateIP = eni.ID, eni.MAC, eni.PrivateIP })
+	c.store.Update(t.Node, pod.UID, func(s *inventory.Branch) { s.ENIID, s.MAC, s.PrivateIP = eni.ID, eni.MAC, eni.PrivateIP })
 	return b, nil
 }
 
 // annotate writes the pod-eni annotation. The patch carries the pod's UID, so it fails
 // instead of landing on a new pod that reused the name.
-func (c *Controller) annotate(ctx context.Context, pod *corev1.Pod, t trunk.Trunk, b trunk.Branch) error {
+func (c *Controller) annotate(ctx context.Context, pod *corev1.Pod, t inventory.Trunk, b inventory.Branch) error {
 	value, err := v1beta1.MarshalPodENIs([]v1beta1.PodENI{{ENIID: b.ENIID, IfAddress: b.MAC, PrivateIP: b.PrivateIP,
 		VLANID: b.VLAN, SubnetCIDR: t.SubnetCIDR, AssociationID: b.AssociationID}})
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
-	"github.com/podsg/podsg/internal/controller/node"
+	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/trunk"
 )
 
@@ -62,14 +62,14 @@ type Options struct {
 type Controller struct {
 	kube     client.Client
 	ec2      EC2
-	store    *trunk.Store
+	store    *inventory.Store
 	recorder events.EventRecorder
 	clock    clock.Clock
 	opts     Options
 }
 
 // New returns a branch controller.
-func New(kube client.Client, ec2 EC2, store *trunk.Store, rec events.EventRecorder, clk clock.Clock, opts Options) *Controller {
+func New(kube client.Client, ec2 EC2, store *inventory.Store, rec events.EventRecorder, clk clock.Clock, opts Options) *Controller {
 	if opts.TrunkWait == 0 {
 		opts.TrunkWait = 2 * time.Second
 	}
@@ -135,7 +135,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 	}
 	for nodeName := range released {
-		if err := node.AdvertiseCapacity(ctx, c.kube, c.store, nodeName); err != nil {
+		if err := trunk.AdvertiseCapacity(ctx, c.kube, c.store, nodeName); err != nil {
 			return reconcile.Result{}, err
 		}
 	}

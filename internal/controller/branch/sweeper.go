@@ -15,7 +15,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/podsg/podsg/internal/cloud"
-	"github.com/podsg/podsg/internal/controller/trunk"
+	"github.com/podsg/podsg/internal/controller/inventory"
 )
 
 // Sweeper deletes ENIs tagged for this cluster that nothing owns: branches whose pod is gone
@@ -26,7 +26,7 @@ import (
 type Sweeper struct {
 	kube        client.Reader
 	ec2         EC2
-	store       *trunk.Store
+	store       *inventory.Store
 	clock       clock.WithTicker
 	interval    time.Duration
 	clusterName string
@@ -34,7 +34,7 @@ type Sweeper struct {
 }
 
 // NewSweeper returns a Sweeper running every interval of clk.
-func NewSweeper(kube client.Reader, ec2 EC2, store *trunk.Store, clk clock.WithTicker, interval time.Duration, clusterName string) *Sweeper {
+func NewSweeper(kube client.Reader, ec2 EC2, store *inventory.Store, clk clock.WithTicker, interval time.Duration, clusterName string) *Sweeper {
 	return &Sweeper{kube: kube, ec2: ec2, store: store, clock: clk, interval: interval, clusterName: clusterName, seen: map[string]bool{}}
 }
 
@@ -111,7 +111,7 @@ func (s *Sweeper) owned(ctx context.Context, e cloud.NetworkInterface) (bool, er
 	key := types.NamespacedName{Namespace: e.Tags[cloud.TagNamespace], Name: e.Tags[cloud.TagPodName]}
 	pod := &corev1.Pod{}
 	ok, err := s.exists(ctx, pod, key, types.UID(e.Tags[cloud.TagPodUID]))
-	// A finished pod owns nothing, as for the node controller (node.podLive): it never runs
+	// A finished pod owns nothing, as for the trunk controller (trunk.podLive): it never runs
 	// again, and the branch controller frees only the ENIs the store holds, so an ENI of a
 	// finished pod that the store does not hold (never associated) is the sweeper's to free.
 	return ok && !terminal(pod), err

@@ -101,7 +101,7 @@ func TestSweepKeepsLivePodsENIs(t *testing.T) {
 	_, b := w.addPod("b", "n1")
 	unassociated := orphanBranch(t, w, "c", "n1") // its pod lives: the next reconcile associates it
 	trunkID := w.trunkOf("n1").ID
-	// A fresh process whose node controller has not adopted the trunk yet: the store knows
+	// A fresh process whose trunk controller has not adopted the trunk yet: the store knows
 	// nothing, the pods and the node own everything.
 	w.restart()
 	all := []string{a, b, unassociated, trunkID}
@@ -157,7 +157,7 @@ func TestSweepGrace(t *testing.T) {
 	_, eni := w.addPod("web", "n1")
 	w.restart()
 	w.losePod("web")
-	w.sweep() // before the node controller adopted the trunk: an orphan, seen once
+	w.sweep() // before the trunk controller adopted the trunk: an orphan, seen once
 	w.reconcileNode("n1")
 	w.sweep()
 	w.sweep()

@@ -19,8 +19,8 @@ import (
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/cloud/fake"
 	"github.com/podsg/podsg/internal/controller/branch"
+	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
-	"github.com/podsg/podsg/internal/controller/node"
 	"github.com/podsg/podsg/internal/controller/policy"
 	"github.com/podsg/podsg/internal/controller/trunk"
 	"github.com/podsg/podsg/internal/testenv"
@@ -37,7 +37,7 @@ const (
 var groups = []string{"sg-0aaaaaaaaaaaaaaaa", "sg-0bbbbbbbbbbbbbbbb"}
 
 // world is podsg-controller's surroundings (a fake apiserver, the stateful fake EC2, a fake
-// clock) and one incarnation of it: the node and branch controllers, the releaser and the
+// clock) and one incarnation of it: the trunk and branch controllers, the releaser and the
 // sweeper on one store. Tests drive them synchronously, one reconcile or sweep at a time.
 type world struct {
 	t     *testing.T
@@ -45,8 +45,8 @@ type world struct {
 	ec2   *fake.EC2
 	clock *clocktesting.FakeClock
 
-	store    *trunk.Store
-	nodes    *node.Controller
+	store    *inventory.Store
+	trunks   *trunk.Controller
 	pods     *branch.Controller
 	releaser *branch.Releaser
 	sweeper  *branch.Sweeper
@@ -74,8 +74,8 @@ func (w *world) restart() {
 	tab := limits.MustDefault()
 	tab.Set(instanceType, 4)
 	rec := &events.FakeRecorder{} // drops events
-	w.store = trunk.NewStore(nil)
-	w.nodes = node.New(w.kube, w.ec2, w.store, tab, rec, w.clock, nil, node.Options{ClusterName: cluster, Cooldown: cooldown})
+	w.store = inventory.NewStore(nil)
+	w.trunks = trunk.New(w.kube, w.ec2, w.store, tab, rec, w.clock, nil, trunk.Options{ClusterName: cluster, Cooldown: cooldown})
 	w.pods = branch.New(w.kube, w.ec2, w.store, rec, w.clock, branch.Options{ClusterName: cluster, Cooldown: cooldown})
 	w.releaser = branch.NewReleaser(w.ec2, w.store, w.clock, time.Second)
 	w.sweeper = branch.NewSweeper(w.kube, w.ec2, w.store, w.clock, interval, cluster)
@@ -105,7 +105,7 @@ func (w *world) addNode(name string) *corev1.Node {
 
 func (w *world) reconcileNode(name string) {
 	w.t.Helper()
-	if _, err := w.nodes.Reconcile(w.t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Name: name}}); err != nil {
+	if _, err := w.trunks.Reconcile(w.t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Name: name}}); err != nil {
 		w.t.Fatalf("reconciling node %s: %v", name, err)
 	}
 }

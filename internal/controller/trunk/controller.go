@@ -1,7 +1,8 @@
-// Package node turns a node that asks for a trunk (label vpc.amazonaws.com/has-trunk-attached
-// = false) into a trunk node: it creates or adopts the trunk ENI, advertises the
-// vpc.amazonaws.com/pod-eni capacity, and frees every ENI of a node that is deleted.
-package node
+// Package trunk is the trunk controller (node.trunk): it turns a node that asks for a trunk
+// (label vpc.amazonaws.com/has-trunk-attached=false) into a trunk node by creating or adopting
+// its trunk ENI, advertises the node's vpc.amazonaws.com/pod-eni capacity, and frees every ENI
+// of a node that is deleted. What it learns goes into internal/controller/inventory.
+package trunk
 
 import (
 	"context"
@@ -24,8 +25,8 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
-	"github.com/podsg/podsg/internal/controller/trunk"
 )
 
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
@@ -33,7 +34,7 @@ import (
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// EC2 is what the node controller calls. Errors are classified into cloud's kinds.
+// EC2 is what the trunk controller calls. Errors are classified into cloud's kinds.
 type EC2 interface {
 	DescribeInstance(ctx context.Context, id string) (cloud.Instance, error)
 	DescribeSubnet(ctx context.Context, id string) (cloud.Subnet, error)
@@ -53,11 +54,11 @@ type Options struct {
 	Cooldown time.Duration
 }
 
-// Controller reconciles nodes.
+// Controller reconciles nodes: their trunk ENI and pod-eni capacity.
 type Controller struct {
 	kube     client.Client
 	ec2      EC2
-	store    *trunk.Store
+	store    *inventory.Store
 	limits   *limits.Table
 	recorder events.EventRecorder
 	clock    clock.Clock
@@ -65,8 +66,8 @@ type Controller struct {
 	changes  <-chan event.GenericEvent
 }
 
-// New returns a node controller. changes carries nodes whose capacity the store changed.
-func New(kube client.Client, ec2 EC2, store *trunk.Store, tab *limits.Table, rec events.EventRecorder,
+// New returns a trunk controller. changes carries nodes whose capacity the store changed.
+func New(kube client.Client, ec2 EC2, store *inventory.Store, tab *limits.Table, rec events.EventRecorder,
 	clk clock.Clock, changes <-chan event.GenericEvent, opts Options) *Controller {
 	return &Controller{kube: kube, ec2: ec2, store: store, limits: tab, recorder: rec, clock: clk, changes: changes, opts: opts}
 }
@@ -104,7 +105,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := c.patchLabel(ctx, n); err != nil {
 		return reconcile.Result{}, err
 	}
-	return reconcile.Result{}, c.patchCapacity(ctx, n)
+	return reconcile.Result{}, advertiseCapacity(ctx, c.kube, c.store, n)
 }
 
 func (c *Controller) patchLabel(ctx context.Context, n *corev1.Node) error {
@@ -118,26 +119,21 @@ func (c *Controller) patchLabel(ctx context.Context, n *corev1.Node) error {
 	return nil
 }
 
-// patchCapacity advertises the node's capacity.
-func (c *Controller) patchCapacity(ctx context.Context, n *corev1.Node) error {
-	return patchCapacity(ctx, c.kube, c.store, n)
-}
-
 // AdvertiseCapacity patches a node's pod-eni capacity from the store at once. The branch
 // controller calls it before letting a pod go, so that the scheduler never sees the pod's
 // slot free while its ENI still cools down.
-func AdvertiseCapacity(ctx context.Context, kube client.Client, store *trunk.Store, nodeName string) error {
+func AdvertiseCapacity(ctx context.Context, kube client.Client, store *inventory.Store, nodeName string) error {
 	n := &corev1.Node{}
 	if err := kube.Get(ctx, types.NamespacedName{Name: nodeName}, n); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	return patchCapacity(ctx, kube, store, n)
+	return advertiseCapacity(ctx, kube, store, n)
 }
 
-// patchCapacity advertises honest capacity: the branch limit minus ENIs cooling down, in both
+// advertiseCapacity advertises honest capacity: the branch limit minus ENIs cooling down, in both
 // capacity and allocatable (the kubelet may not copy one to the other for a while, and the
 // scheduler reads allocatable).
-func patchCapacity(ctx context.Context, kube client.Client, store *trunk.Store, n *corev1.Node) error {
+func advertiseCapacity(ctx context.Context, kube client.Client, store *inventory.Store, n *corev1.Node) error {
 	u, ok := store.Usage(n.Name)
 	if !ok {
 		return nil

@@ -1,9 +1,4 @@
-// Package trunk is podsg-controller's memory of the trunk ENI of every node and the branch
-// ENIs on it: VLAN ids, pod ownership and the cool-down queue. The node controller fills it
-// (creating or adopting a trunk, rebuilding its branches from EC2), the branch controller
-// reserves and releases branches, and both read capacity from it. It is never persisted: EC2
-// (tags, trunk associations) and pod annotations are the record it is rebuilt from.
-package trunk
+package inventory
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package node
+package trunk
 
 import (
 	"github.com/prometheus/client_golang/prometheus"

@@ -1,4 +1,4 @@
-package trunk
+package inventory
 
 import (
 	"time"

@@ -1,4 +1,4 @@
-package node
+package trunk
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/podsg/podsg/internal/cloud"
-	"github.com/podsg/podsg/internal/controller/trunk"
+	"github.com/podsg/podsg/internal/controller/inventory"
 )
 
 // TrunkDescription marks trunk ENIs, as AWS's controller does.
@@ -51,7 +51,7 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 			"creating the trunk ENI: %v", err)
 		return false, err
 	}
-	t := trunk.Trunk{Node: n.Name, InstanceID: inst.ID, ID: eni.ID, AttachmentID: eni.AttachmentID,
+	t := inventory.Trunk{Node: n.Name, InstanceID: inst.ID, ID: eni.ID, AttachmentID: eni.AttachmentID,
 		SubnetID: inst.SubnetID, SubnetCIDR: subnet.CIDR, Limit: limit}
 	branches, foreign, err := c.existingBranches(ctx, t)
 	if err != nil {
@@ -100,7 +100,7 @@ func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.In
 // tags. A branch whose pod is gone (or finished) starts a fresh cool-down: we cannot know how
 // long ago its pod stopped, and reusing its address too early is what the cool-down prevents.
 // Associations of ENIs podsg did not tag are left alone; their VLANs are never reused.
-func (c *Controller) existingBranches(ctx context.Context, t trunk.Trunk) ([]trunk.Branch, []int, error) {
+func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk) ([]inventory.Branch, []int, error) {
 	assocs, err := c.ec2.DescribeTrunkInterfaceAssociations(ctx, t.ID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("describing associations of trunk %s: %w", t.ID, err)
@@ -117,7 +117,7 @@ func (c *Controller) existingBranches(ctx context.Context, t trunk.Trunk) ([]tru
 	for _, e := range enis {
 		byID[e.ID] = e
 	}
-	var branches []trunk.Branch
+	var branches []inventory.Branch
 	var foreign []int
 	for _, a := range assocs {
 		e, ours := byID[a.BranchID]
@@ -125,7 +125,7 @@ func (c *Controller) existingBranches(ctx context.Context, t trunk.Trunk) ([]tru
 			foreign = append(foreign, a.VLAN)
 			continue
 		}
-		b := trunk.Branch{PodUID: types.UID(e.Tags[cloud.TagPodUID]), Namespace: e.Tags[cloud.TagNamespace],
+		b := inventory.Branch{PodUID: types.UID(e.Tags[cloud.TagPodUID]), Namespace: e.Tags[cloud.TagNamespace],
 			Name: e.Tags[cloud.TagPodName], VLAN: a.VLAN, ENIID: e.ID, MAC: e.MAC, PrivateIP: e.PrivateIP, AssociationID: a.ID}
 		live, err := c.podLive(ctx, b)
 		if err != nil {
@@ -139,7 +139,7 @@ func (c *Controller) existingBranches(ctx context.Context, t trunk.Trunk) ([]tru
 	return branches, foreign, nil
 }
 
-func (c *Controller) podLive(ctx context.Context, b trunk.Branch) (bool, error) {
+func (c *Controller) podLive(ctx context.Context, b inventory.Branch) (bool, error) {
 	pod := &corev1.Pod{}
 	err := c.kube.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Name}, pod)
 	if err != nil {

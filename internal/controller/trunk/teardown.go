@@ -1,4 +1,4 @@
-package node
+package trunk
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/podsg/podsg/internal/cloud"
-	"github.com/podsg/podsg/internal/controller/trunk"
+	"github.com/podsg/podsg/internal/controller/inventory"
 )
 
 // teardown frees everything of a deleted node: branches are disassociated and deleted without
@@ -53,7 +53,7 @@ type BranchDeleter interface {
 }
 
 // DeleteBranch disassociates and deletes a branch ENI; both steps tolerate work already done.
-func DeleteBranch(ctx context.Context, ec2 BranchDeleter, b trunk.Branch) error {
+func DeleteBranch(ctx context.Context, ec2 BranchDeleter, b inventory.Branch) error {
 	if b.AssociationID != "" {
 		err := ec2.DisassociateTrunkInterface(ctx, b.AssociationID, "podsg-disassociate-"+b.AssociationID)
 		if cloud.IgnoreNotFound(err) != nil {
