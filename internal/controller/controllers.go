@@ -22,7 +22,7 @@ import (
 	"github.com/podsg/podsg/internal/controller/branch"
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
-	"github.com/podsg/podsg/internal/controller/policy"
+	"github.com/podsg/podsg/internal/controller/policystatus"
 	"github.com/podsg/podsg/internal/controller/trunk"
 	"github.com/podsg/podsg/internal/webhook/pod"
 )
@@ -120,7 +120,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 	if err := pods.Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the branch controller: %w", err)
 	}
-	status := policy.NewStatusController(mgr.GetClient(), ec2, rec, policy.StatusOptions{
+	status := policystatus.New(mgr.GetClient(), ec2, rec, policystatus.Options{
 		VPCID: cfg.VPCID, SecurityGroupsPerENI: cfg.SecurityGroupsPerENI})
 	if err := status.Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the policy status controller: %w", err)

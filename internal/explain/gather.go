@@ -22,8 +22,8 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/branch"
-	"github.com/podsg/podsg/internal/controller/policy"
 	"github.com/podsg/podsg/internal/controller/trunk"
+	"github.com/podsg/podsg/internal/policy"
 	"github.com/podsg/podsg/internal/webhook/pod"
 )
 

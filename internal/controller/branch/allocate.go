@@ -18,7 +18,7 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/inventory"
-	"github.com/podsg/podsg/internal/controller/policy"
+	"github.com/podsg/podsg/internal/policy"
 )
 
 // BranchDescription marks branch ENIs, as AWS's controller does.

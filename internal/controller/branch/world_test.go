@@ -21,8 +21,8 @@ import (
 	"github.com/podsg/podsg/internal/controller/branch"
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
-	"github.com/podsg/podsg/internal/controller/policy"
 	"github.com/podsg/podsg/internal/controller/trunk"
+	"github.com/podsg/podsg/internal/policy"
 	"github.com/podsg/podsg/internal/testenv"
 )
 

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/podsg/podsg/api/v1beta1"
-	"github.com/podsg/podsg/internal/controller/policy"
+	"github.com/podsg/podsg/internal/policy"
 )
 
 // Fail-closed, on purpose. AWS registers this webhook with failurePolicy=Ignore, so while it

@@ -1,4 +1,7 @@
-package policy
+// Package policystatus is the SecurityGroupPolicy status controller: it reports on each policy
+// the pods it selects, whether its groups exist in the cluster's VPC and whether every pod's
+// union of groups fits the per-ENI quota. Which policies select a pod is internal/policy's rule.
+package policystatus
 
 import (
 	"context"
@@ -21,6 +24,7 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/policy"
 )
 
 // +kubebuilder:rbac:groups=vpcresources.k8s.aws,resources=securitygrouppolicies,verbs=get;list;watch
@@ -33,8 +37,8 @@ type EC2 interface {
 	DescribeSecurityGroups(ctx context.Context, ids []string) ([]cloud.SecurityGroup, error)
 }
 
-// StatusOptions configure the status controller.
-type StatusOptions struct {
+// Options configure the status controller.
+type Options struct {
 	VPCID                string // "" skips the VPC check
 	SecurityGroupsPerENI int
 	// Recheck is how often groups are looked up again even if nothing changed: a group can
@@ -42,27 +46,27 @@ type StatusOptions struct {
 	Recheck time.Duration
 }
 
-// StatusController fills in SecurityGroupPolicy status: matched pods, whether its groups
+// Controller fills in SecurityGroupPolicy status: matched pods, whether its groups
 // exist in the cluster's VPC, and whether every pod's union fits the per-ENI quota. AWS gives
 // policies no status at all, so a typo in a group id only shows up as stuck pods.
-type StatusController struct {
+type Controller struct {
 	kube     client.Client
 	ec2      EC2
 	recorder events.EventRecorder
-	opts     StatusOptions
+	opts     Options
 }
 
-// NewStatusController returns a StatusController.
-func NewStatusController(kube client.Client, ec2 EC2, rec events.EventRecorder, opts StatusOptions) *StatusController {
+// New returns a status controller.
+func New(kube client.Client, ec2 EC2, rec events.EventRecorder, opts Options) *Controller {
 	if opts.Recheck == 0 {
 		opts.Recheck = 10 * time.Minute
 	}
-	return &StatusController{kube: kube, ec2: ec2, recorder: rec, opts: opts}
+	return &Controller{kube: kube, ec2: ec2, recorder: rec, opts: opts}
 }
 
 // Register adds the controller to mgr; pod and ServiceAccount changes requeue the policies of
 // their namespace, since they change what the policies match.
-func (c *StatusController) Register(mgr ctrl.Manager, opts controller.Options) error {
+func (c *Controller) Register(mgr ctrl.Manager, opts controller.Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("securitygrouppolicy.status").
 		For(&v1beta1.SecurityGroupPolicy{}).
@@ -72,7 +76,7 @@ func (c *StatusController) Register(mgr ctrl.Manager, opts controller.Options) e
 		Complete(reconcile.AsReconciler(mgr.GetClient(), c))
 }
 
-func (c *StatusController) policiesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+func (c *Controller) policiesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
 	var list v1beta1.SecurityGroupPolicyList
 	if err := c.kube.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
 		return nil
@@ -85,7 +89,7 @@ func (c *StatusController) policiesInNamespace(ctx context.Context, o client.Obj
 }
 
 // Reconcile computes and patches one policy's status.
-func (c *StatusController) Reconcile(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (reconcile.Result, error) {
+func (c *Controller) Reconcile(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (reconcile.Result, error) {
 	matched, maxUnion, err := c.matches(ctx, p)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -122,7 +126,7 @@ func (c *StatusController) Reconcile(ctx context.Context, p *v1beta1.SecurityGro
 
 // matches counts the live pods the policy selects and the largest union of groups any of them
 // gets from all the namespace's policies.
-func (c *StatusController) matches(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (int, int, error) {
+func (c *Controller) matches(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (int, int, error) {
 	var pods corev1.PodList
 	var sas corev1.ServiceAccountList
 	var all v1beta1.SecurityGroupPolicyList
@@ -141,12 +145,12 @@ func (c *StatusController) matches(ctx context.Context, p *v1beta1.SecurityGroup
 		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			continue
 		}
-		sl := saLabels[ServiceAccountName(pod)]
-		if ok, _ := Selects(p, pod.Labels, sl); !ok {
+		sl := saLabels[policy.ServiceAccountName(pod)]
+		if ok, _ := policy.Selects(p, pod.Labels, sl); !ok {
 			continue
 		}
 		matched++
-		m, _ := Evaluate(pod.Labels, sl, all.Items)
+		m, _ := policy.Evaluate(pod.Labels, sl, all.Items)
 		maxUnion = max(maxUnion, len(m.Groups))
 	}
 	return matched, maxUnion, nil
@@ -154,7 +158,7 @@ func (c *StatusController) matches(ctx context.Context, p *v1beta1.SecurityGroup
 
 // groupsFound checks that every group exists in the cluster's VPC, with a Warning event
 // naming the missing ones. Throttling and outages are returned, to retry.
-func (c *StatusController) groupsFound(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (metav1.Condition, error) {
+func (c *Controller) groupsFound(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (metav1.Condition, error) {
 	cond := metav1.Condition{Type: v1beta1.ConditionGroupsFound, Status: metav1.ConditionTrue, Reason: "GroupsFound", Message: "every group exists"}
 	groups, err := c.ec2.DescribeSecurityGroups(ctx, p.Spec.SecurityGroups.Groups)
 	switch {

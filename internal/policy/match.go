@@ -1,5 +1,3 @@
-// Package policy decides which security groups a pod gets from the SecurityGroupPolicies of
-// its namespace, and reports on each policy in its status.
 package policy
 
 import (
