@@ -3,10 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -19,11 +17,12 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/podsg/podsg/api/v1beta1"
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/controller/limits"
+	"github.com/podsg/podsg/internal/webhook"
 )
 
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=podsg-system,resources=leases,verbs=get;create;update
@@ -55,9 +54,6 @@ type Options struct {
 	LeaderElect bool
 }
 
-// ServiceName is the Service the in-cluster deployment puts in front of the webhooks.
-const ServiceName = "podsg-webhook-service"
-
 // Run runs podsg-controller until ctx ends.
 func Run(ctx context.Context, o Options) error {
 	log := logf.FromContext(ctx)
@@ -80,17 +76,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log.Info("writing pod annotations as", "user", identity, "learnt", o.ControllerUsername == "")
-	hosts := []string{ServiceName + "." + o.Namespace + ".svc", ServiceName + "." + o.Namespace + ".svc.cluster.local"}
-	target := webhookTarget{service: ServiceName, namespace: o.Namespace, port: 443}
-	if o.WebhookHost != "" {
-		hosts = append([]string{o.WebhookHost}, hosts...)
-		target = webhookTarget{url: "https://" + net.JoinHostPort(o.WebhookHost, strconv.Itoa(o.WebhookPort)), namespace: o.Namespace}
-	}
-	if target.caBundle, err = servingCert(ctx, kube, o.Namespace, "podsg-webhook-cert", o.WebhookCertDir, hosts); err != nil {
-		return err
-	}
-	// Every replica writes the same configuration; the writes are idempotent.
-	if err := ensureWebhookConfigs(ctx, kube, target); err != nil {
+	// Every replica writes the same certificate and configuration; the writes are idempotent.
+	if err := webhook.Install(ctx, kube, webhook.Endpoint{
+		Namespace: o.Namespace, Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir}); err != nil {
 		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -100,7 +88,7 @@ func Run(ctx context.Context, o Options) error {
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "podsg-controller",
 		LeaderElectionNamespace: o.Namespace,
-		WebhookServer:           webhook.NewServer(webhook.Options{Port: o.WebhookPort, CertDir: o.WebhookCertDir}),
+		WebhookServer:           crwebhook.NewServer(crwebhook.Options{Port: o.WebhookPort, CertDir: o.WebhookCertDir}),
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)

@@ -1,4 +1,4 @@
-package controller
+package webhook
 
 import (
 	"bytes"
@@ -24,8 +24,8 @@ const (
 	ValidatingWebhookName = "podsg-validating-webhook"
 )
 
-// webhookTarget says where the apiserver reaches the webhooks.
-type webhookTarget struct {
+// target says where the apiserver reaches the webhooks.
+type target struct {
 	url       string // https://host:port, when running outside the cluster
 	service   string // else this Service in namespace
 	namespace string
@@ -33,11 +33,11 @@ type webhookTarget struct {
 	caBundle  []byte
 }
 
-// ensureWebhookConfigs creates or updates the configurations generated from the markers
+// ensureConfigurations creates or updates the configurations generated from the markers
 // (config/webhook), pointed at target with its CA. Both are fail-closed, so the namespaces
 // that must keep working without podsg (kube-system, podsg's own) are excluded.
-func ensureWebhookConfigs(ctx context.Context, kube client.Client, t webhookTarget) error {
-	mut, val, err := parseWebhookManifests()
+func ensureConfigurations(ctx context.Context, kube client.Client, t target) error {
+	mut, val, err := parseManifests()
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func ensureWebhookConfigs(ctx context.Context, kube client.Client, t webhookTarg
 	return nil
 }
 
-func (t webhookTarget) clientConfig(path string) admissionregistrationv1.WebhookClientConfig {
+func (t target) clientConfig(path string) admissionregistrationv1.WebhookClientConfig {
 	if t.url != "" {
 		u := t.url + path
 		return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: t.caBundle}
@@ -78,7 +78,7 @@ func (t webhookTarget) clientConfig(path string) admissionregistrationv1.Webhook
 		Namespace: t.namespace, Name: t.service, Path: &path, Port: &t.port}}
 }
 
-func parseWebhookManifests() (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+func parseManifests() (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
 	mut := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	val := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(config.WebhookManifests), 4096)

@@ -1,9 +1,9 @@
-package controller
+package webhook
 
 import "testing"
 
 func TestParseWebhookManifests(t *testing.T) {
-	mut, val, err := parseWebhookManifests()
+	mut, val, err := parseManifests()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -13,7 +13,7 @@ func TestParseWebhookManifests(t *testing.T) {
 	if p := *val.Webhooks[0].ClientConfig.Service.Path; p != "/validate-v1-pod" {
 		t.Errorf("validating path = %s", p)
 	}
-	c := webhookTarget{url: "https://10.0.0.1:9443", caBundle: []byte("ca")}.clientConfig("/mutate-v1-pod")
+	c := target{url: "https://10.0.0.1:9443", caBundle: []byte("ca")}.clientConfig("/mutate-v1-pod")
 	if *c.URL != "https://10.0.0.1:9443/mutate-v1-pod" || c.Service != nil {
 		t.Errorf("URL client config = %+v", c)
 	}

@@ -1,0 +1,47 @@
+// Package webhook puts podsg's admission webhooks in front of the apiserver: the serving
+// certificate every podsg-controller replica shares, and the webhook configurations, generated
+// from the markers (config/webhook), pointed at the replicas. The handlers themselves are in
+// internal/webhook/pod.
+package webhook
+
+import (
+	"context"
+	"net"
+	"strconv"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// ServiceName is the Service the in-cluster deployment puts in front of the webhooks.
+const ServiceName = "podsg-webhook-service"
+
+// certSecret holds the serving certificate and its CA, shared by every replica.
+const certSecret = "podsg-webhook-cert"
+
+// Endpoint says where the webhooks are served.
+type Endpoint struct {
+	// Namespace holds the Service, the certificate Secret and podsg-controller itself.
+	Namespace string
+	// Host, when set, registers the webhooks by URL at Host:Port (podsg-controller running
+	// outside the cluster); otherwise by the Service ServiceName in Namespace.
+	Host string
+	Port int
+	// CertDir receives tls.crt and tls.key for the webhook server.
+	CertDir string
+}
+
+// Install writes the serving certificate into e.CertDir and creates or updates the webhook
+// configurations with its CA. Every replica does the same; the writes are idempotent.
+func Install(ctx context.Context, kube client.Client, e Endpoint) error {
+	hosts := []string{ServiceName + "." + e.Namespace + ".svc", ServiceName + "." + e.Namespace + ".svc.cluster.local"}
+	t := target{service: ServiceName, namespace: e.Namespace, port: 443}
+	if e.Host != "" {
+		hosts = append([]string{e.Host}, hosts...)
+		t = target{url: "https://" + net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), namespace: e.Namespace}
+	}
+	var err error
+	if t.caBundle, err = servingCert(ctx, kube, e.Namespace, certSecret, e.CertDir, hosts); err != nil {
+		return err
+	}
+	return ensureConfigurations(ctx, kube, t)
+}
