@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/controller/branch"
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
@@ -102,7 +103,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 		default: // full: thousands of capacity changes pending; the next node event catches up
 		}
 	})
-	rec := mgr.GetEventRecorder("podsg-controller")
+	rec := mgr.GetEventRecorder(v1beta1.ReportingController)
 	opts := controller.Options{RateLimiter: workqueue.NewTypedMaxOfRateLimiter(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](cfg.RetryBase, cfg.RetryMax),
 		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 300)},

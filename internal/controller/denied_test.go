@@ -15,7 +15,6 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/controller"
-	"github.com/podsg/podsg/internal/controller/branch"
 	"github.com/podsg/podsg/internal/controller/controllertest"
 )
 
@@ -40,7 +39,7 @@ func TestAnnotationDenied(t *testing.T) {
 	var note string
 	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		var err error
-		note, err = warning(ctx, w.c, ns, "backend", branch.ReasonAnnotationFailed)
+		note, err = warning(ctx, w.c, ns, "backend", v1beta1.ReasonAnnotationFailed)
 		return err
 	})
 	for _, want := range []string{

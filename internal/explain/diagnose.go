@@ -163,7 +163,7 @@ func annotationFindings(r *Report) []Finding {
 	out := problem("podsg-controller has not annotated the pod yet: no branch ENI is allocated.")
 	if e, ok := lastControllerWarning(r.Events); ok {
 		out.Text += fmt.Sprintf(" Its last warning: %s: %s", e.Reason, e.Message)
-	} else if !slices.ContainsFunc(r.Events, func(e Event) bool { return e.From == controllerName }) && r.EventsErr == "" {
+	} else if !slices.ContainsFunc(r.Events, func(e Event) bool { return e.From == v1beta1.ReportingController }) && r.EventsErr == "" {
 		out.Text += " It has recorded no event about the pod: is podsg-controller running?"
 	}
 	return []Finding{out}
@@ -171,7 +171,7 @@ func annotationFindings(r *Report) []Finding {
 
 func lastControllerWarning(events []Event) (Event, bool) {
 	for i := len(events) - 1; i >= 0; i-- {
-		if events[i].From == controllerName && events[i].Type == corev1.EventTypeWarning {
+		if events[i].From == v1beta1.ReportingController && events[i].Type == corev1.EventTypeWarning {
 			return events[i], true
 		}
 	}

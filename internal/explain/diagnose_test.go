@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 )
 
@@ -111,9 +112,9 @@ func TestDiagnose(t *testing.T) {
 			[]want{{true, `Node node-1 has no trunk ENI (label vpc.amazonaws.com/has-trunk-attached="false")`}}},
 		"allocation failing": {edit(waiting(allocated()), func(r *Report) {
 			r.Events = []Event{
-				{Type: corev1.EventTypeWarning, Reason: "BranchAllocationFailed", Message: "first", From: controllerName},
-				{Type: corev1.EventTypeNormal, Reason: "SecurityGroupRequested", Message: "groups", From: controllerName},
-				{Type: corev1.EventTypeWarning, Reason: "BranchAllocationFailed", Message: "creating branch ENI: quota", From: controllerName},
+				{Type: corev1.EventTypeWarning, Reason: "BranchAllocationFailed", Message: "first", From: v1beta1.ReportingController},
+				{Type: corev1.EventTypeNormal, Reason: "SecurityGroupRequested", Message: "groups", From: v1beta1.ReportingController},
+				{Type: corev1.EventTypeWarning, Reason: "BranchAllocationFailed", Message: "creating branch ENI: quota", From: v1beta1.ReportingController},
 				{Type: corev1.EventTypeWarning, Reason: "FailedCreatePodSandBox", Message: "not the controller's", From: "kubelet"},
 			}
 		}), []want{{true, "podsg-controller has not annotated the pod yet: no branch ENI is allocated. Its last warning: BranchAllocationFailed: creating branch ENI: quota"}}},

@@ -41,9 +41,9 @@ func allocated() *Report {
 			PrivateIP: "10.0.0.12", VLANID: 1, SubnetCIDR: "10.0.0.0/20", AssociationID: "trunk-assoc-1"}}},
 		Events: []Event{
 			{Time: now.Add(-59 * time.Minute), Type: corev1.EventTypeNormal, Reason: "SecurityGroupRequested",
-				Message: "Pod will get the following Security Groups [" + sgA + " " + sgB + "]", From: controllerName},
+				Message: "Pod will get the following Security Groups [" + sgA + " " + sgB + "]", From: v1beta1.ReportingController},
 			{Time: now.Add(-58 * time.Minute), Type: corev1.EventTypeNormal, Reason: "ResourceAllocated",
-				Message: "Allocated [...] to the pod", From: controllerName},
+				Message: "Allocated [...] to the pod", From: v1beta1.ReportingController},
 		},
 	}
 }

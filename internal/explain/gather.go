@@ -21,8 +21,6 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
-	"github.com/podsg/podsg/internal/controller/branch"
-	"github.com/podsg/podsg/internal/controller/trunk"
 	"github.com/podsg/podsg/internal/policy"
 	"github.com/podsg/podsg/internal/webhook/pod"
 )
@@ -33,9 +31,6 @@ type EC2 interface {
 	DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error)
 	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
 }
-
-// controllerName is the reporting controller of podsg-controller's events.
-const controllerName = "podsg-controller"
 
 // maxEvents bounds the events shown: the latest ones say where allocation stands.
 const maxEvents = 10
@@ -290,7 +285,7 @@ func gatherEvents(ctx context.Context, kube client.Reader, p *corev1.Pod) ([]Eve
 		if from == "" {
 			from = e.Source.Component
 		}
-		if from != controllerName && !controllerReason(e.Reason) && e.Type != corev1.EventTypeWarning {
+		if from != v1beta1.ReportingController && !controllerReason(e.Reason) && e.Type != corev1.EventTypeWarning {
 			continue
 		}
 		out = append(out, Event{Time: eventTime(e), Type: e.Type, Reason: e.Reason, Message: e.Message, From: from, Count: eventCount(e)})
@@ -304,8 +299,8 @@ func gatherEvents(ctx context.Context, kube client.Reader, p *corev1.Pod) ([]Eve
 
 func controllerReason(reason string) bool {
 	switch reason {
-	case branch.ReasonSecurityGroupRequested, branch.ReasonResourceAllocated, branch.ReasonAllocationFailed,
-		branch.ReasonAnnotationFailed, branch.ReasonNoSecurityGroups:
+	case v1beta1.ReasonSecurityGroupRequested, v1beta1.ReasonResourceAllocated, v1beta1.ReasonAllocationFailed,
+		v1beta1.ReasonAnnotationFailed, v1beta1.ReasonNoSecurityGroups:
 		return true
 	}
 	return false
@@ -389,7 +384,7 @@ func describeBranch(ctx context.Context, ec2 EC2, id string, known []cloud.Netwo
 // nodeTrunk finds the trunk the way podsg-controller does: the trunk-type ENI attached to the
 // node's instance.
 func nodeTrunk(ctx context.Context, ec2 EC2, providerID string) (Trunk, []cloud.TrunkAssociation) {
-	id, err := trunk.InstanceID(providerID)
+	id, err := cloud.InstanceID(providerID)
 	if err != nil {
 		return Trunk{Err: err.Error()}, nil
 	}

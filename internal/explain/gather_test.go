@@ -19,7 +19,6 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
-	"github.com/podsg/podsg/internal/controller/branch"
 	"github.com/podsg/podsg/internal/controller/controllertest"
 	"github.com/podsg/podsg/internal/explain"
 	"github.com/podsg/podsg/internal/testenv"
@@ -39,7 +38,7 @@ func TestExplain(t *testing.T) {
 		t.Fatal(err)
 	}
 	controllertest.Start(t, mgr)
-	asController, rec := mgr.GetClient(), mgr.GetEventRecorder("podsg-controller")
+	asController, rec := mgr.GetClient(), mgr.GetEventRecorder(v1beta1.ReportingController)
 	c := env.Client
 	ctx := t.Context()
 
@@ -115,12 +114,12 @@ func TestExplain(t *testing.T) {
 	if err := asController.Patch(ctx, bySA, patch); err != nil {
 		t.Fatalf("annotating as the controller: %v", err)
 	}
-	rec.Eventf(bySA, nil, corev1.EventTypeNormal, branch.ReasonSecurityGroupRequested, "AllocateBranch",
+	rec.Eventf(bySA, nil, corev1.EventTypeNormal, v1beta1.ReasonSecurityGroupRequested, "AllocateBranch",
 		"Pod will get the following Security Groups [%s %s]", gA, gB)
-	rec.Eventf(bySA, nil, corev1.EventTypeNormal, branch.ReasonResourceAllocated, "AllocateBranch", "Allocated %s to the pod", value)
+	rec.Eventf(bySA, nil, corev1.EventTypeNormal, v1beta1.ReasonResourceAllocated, "AllocateBranch", "Allocated %s to the pod", value)
 	// by-label is stuck: its branch exists but allocation fails before the annotation.
 	stuck := createBranch(t, ec2, node, byLabel, gC)
-	rec.Eventf(byLabel, nil, corev1.EventTypeWarning, branch.ReasonAllocationFailed, "AllocateBranch", "associating branch %s: quota", stuck.ID)
+	rec.Eventf(byLabel, nil, corev1.EventTypeWarning, v1beta1.ReasonAllocationFailed, "AllocateBranch", "associating branch %s: quota", stuck.ID)
 
 	explainPod := func(ctx context.Context, name string, withEC2 bool) (string, error) {
 		var e explain.EC2

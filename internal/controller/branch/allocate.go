@@ -33,7 +33,7 @@ func (c *Controller) allocate(ctx context.Context, pod *corev1.Pod) (reconcile.R
 	// would silently open the pod to whatever the node may reach.
 	groups := policy.SplitGroups(pod.Annotations[v1beta1.AnnotationSecurityGroups])
 	if len(groups) == 0 {
-		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonNoSecurityGroups, "AllocateBranch",
+		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, v1beta1.ReasonNoSecurityGroups, "AllocateBranch",
 			"pod requests %s but has no %s annotation from podsg's webhook; recreate the pod so admission resolves its groups",
 			v1beta1.ResourcePodENI, v1beta1.AnnotationSecurityGroups)
 		return reconcile.Result{}, nil
@@ -49,13 +49,13 @@ func (c *Controller) allocate(ctx context.Context, pod *corev1.Pod) (reconcile.R
 	b, created, err := c.store.Reserve(t.Node, pod.UID, pod.Namespace, pod.Name)
 	if err != nil {
 		if errors.Is(err, inventory.ErrAtCapacity) {
-			c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonAllocationFailed, "AllocateBranch",
+			c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, v1beta1.ReasonAllocationFailed, "AllocateBranch",
 				"node %s has no free branch ENI (all in use or cooling down); retrying", t.Node)
 		}
 		return reconcile.Result{}, fmt.Errorf("reserving a VLAN: %w", err)
 	}
 	if created {
-		c.recorder.Eventf(pod, nil, corev1.EventTypeNormal, ReasonSecurityGroupRequested, "AllocateBranch",
+		c.recorder.Eventf(pod, nil, corev1.EventTypeNormal, v1beta1.ReasonSecurityGroupRequested, "AllocateBranch",
 			"Pod will get the following Security Groups [%s]", strings.Join(groups, " "))
 	}
 	if b.ENIID == "" {
@@ -114,7 +114,7 @@ func (c *Controller) annotate(ctx context.Context, pod *corev1.Pod, t inventory.
 	if bound := boundAt(pod); !bound.IsZero() {
 		allocationSeconds.Observe(c.clock.Since(bound).Seconds())
 	}
-	c.recorder.Eventf(pod, nil, corev1.EventTypeNormal, ReasonResourceAllocated, "AllocateBranch", "Allocated %s to the pod", value)
+	c.recorder.Eventf(pod, nil, corev1.EventTypeNormal, v1beta1.ReasonResourceAllocated, "AllocateBranch", "Allocated %s to the pod", value)
 	logf.FromContext(ctx).Info("branch ENI allocated", "eni", b.ENIID, "vlan", b.VLAN, "node", t.Node)
 	return nil
 }
@@ -124,10 +124,10 @@ func (c *Controller) annotate(ctx context.Context, pod *corev1.Pod, t inventory.
 // a log line per retry is easy to miss, a Warning event on the pod is where users look.
 func (c *Controller) reportAnnotationFailure(pod *corev1.Pod, err error) {
 	if !apierrors.IsForbidden(err) {
-		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonAnnotationFailed, "AllocateBranch", "annotating pod: %v", err)
+		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, v1beta1.ReasonAnnotationFailed, "AllocateBranch", "annotating pod: %v", err)
 		return
 	}
-	c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonAnnotationFailed, "AllocateBranch",
+	c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, v1beta1.ReasonAnnotationFailed, "AllocateBranch",
 		"podsg-controller, writing as user %q, was denied the %s annotation: %v. Check that its credentials "+
 			"authenticate as that user (it is learnt at start unless --controller-username overrides it), that "+
 			"every podsg-controller replica runs as the same user, and that its RBAC allows patching pods; retrying with backoff",

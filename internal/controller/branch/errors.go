@@ -3,6 +3,7 @@ package branch
 import (
 	"errors"
 
+	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 )
 
@@ -23,7 +24,7 @@ func Classify(err error) Action {
 	case errors.Is(err, cloud.ErrThrottled), errors.Is(err, cloud.ErrUnavailable), errors.Is(err, cloud.ErrConflict):
 		return Action{}
 	case errors.Is(err, cloud.ErrNotFound), errors.Is(err, cloud.ErrInvalid), errors.Is(err, cloud.ErrQuota):
-		return Action{Report: true, Reason: ReasonAllocationFailed}
+		return Action{Report: true, Reason: v1beta1.ReasonAllocationFailed}
 	default: // transport errors, timeouts: transient as far as we can tell
 		return Action{}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 )
 
@@ -21,9 +22,9 @@ func TestClassify(t *testing.T) {
 		"5xx is silent":             {apiErr("InternalError", cloud.ErrUnavailable), Action{}},
 		"conflict is silent":        {apiErr("IncorrectState", cloud.ErrConflict), Action{}},
 		"timeout is silent":         {context.DeadlineExceeded, Action{}},
-		"missing group is reported": {apiErr("InvalidGroup.NotFound", cloud.ErrNotFound), Action{Report: true, Reason: ReasonAllocationFailed}},
-		"quota is reported":         {apiErr("SecurityGroupsPerInterfaceLimitExceeded", cloud.ErrQuota), Action{Report: true, Reason: ReasonAllocationFailed}},
-		"invalid is reported":       {apiErr("InvalidParameter", cloud.ErrInvalid), Action{Report: true, Reason: ReasonAllocationFailed}},
+		"missing group is reported": {apiErr("InvalidGroup.NotFound", cloud.ErrNotFound), Action{Report: true, Reason: v1beta1.ReasonAllocationFailed}},
+		"quota is reported":         {apiErr("SecurityGroupsPerInterfaceLimitExceeded", cloud.ErrQuota), Action{Report: true, Reason: v1beta1.ReasonAllocationFailed}},
+		"invalid is reported":       {apiErr("InvalidParameter", cloud.ErrInvalid), Action{Report: true, Reason: v1beta1.ReasonAllocationFailed}},
 		"unclassified is silent":    {errors.New("connection reset"), Action{}},
 	}
 	for name, tc := range tests {

@@ -5,15 +5,6 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// Event reasons on pods; AWS's names, so existing alerts and runbooks keep working.
-const (
-	ReasonSecurityGroupRequested = "SecurityGroupRequested"
-	ReasonResourceAllocated      = "ResourceAllocated"
-	ReasonAllocationFailed       = "BranchAllocationFailed"
-	ReasonAnnotationFailed       = "BranchENIAnnotationFailed"
-	ReasonNoSecurityGroups       = "NoSecurityGroups"
-)
-
 var (
 	allocationSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "podsg", Name: "pod_eni_allocation_seconds",

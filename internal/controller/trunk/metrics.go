@@ -5,14 +5,6 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// Event reasons on nodes. AWS's names where AWS has one, so existing alerts keep working.
-const (
-	ReasonTrunkInitiated      = "NodeTrunkInitiated"
-	ReasonTrunkCreationFailed = "TrunkENICreationFailed"
-	ReasonUnsupported         = "Unsupported"
-	ReasonTrunkDeleted        = "NodeTrunkDeleted"
-)
-
 var nodeBranches = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Namespace: "podsg", Subsystem: "node", Name: "branch_enis",
 	Help: "Branch ENIs on a node's trunk, by state (in_use, cooling).",

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/inventory"
 )
@@ -22,9 +22,9 @@ const TrunkDescription = "aws-k8s-trunk-eni"
 // It returns false without error when the node can never get a trunk (reported in an event).
 func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, error) {
 	log := logf.FromContext(ctx)
-	instanceID, err := InstanceID(n.Spec.ProviderID)
+	instanceID, err := cloud.InstanceID(n.Spec.ProviderID)
 	if err != nil {
-		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, ReasonUnsupported, "InitTrunk", "%v", err)
+		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, v1beta1.ReasonUnsupported, "InitTrunk", "%v", err)
 		return false, nil
 	}
 	inst, err := c.ec2.DescribeInstance(ctx, instanceID)
@@ -37,7 +37,7 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 		if !known {
 			why = "is not in podsg's instance limits table (see --instance-limits-file)"
 		}
-		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, ReasonUnsupported, "InitTrunk",
+		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, v1beta1.ReasonUnsupported, "InitTrunk",
 			"instance type %s %s; pods with security groups cannot run on this node", inst.Type, why)
 		return false, nil
 	}
@@ -47,7 +47,7 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 	}
 	eni, err := c.trunkENI(ctx, n, inst)
 	if err != nil {
-		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, ReasonTrunkCreationFailed, "InitTrunk",
+		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, v1beta1.ReasonTrunkCreationFailed, "InitTrunk",
 			"creating the trunk ENI: %v", err)
 		return false, err
 	}
@@ -59,7 +59,7 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 	}
 	c.store.PutTrunk(t, branches, foreign)
 	log.Info("trunk ready", "node", n.Name, "trunk", eni.ID, "limit", limit, "adoptedBranches", len(branches))
-	c.recorder.Eventf(n, nil, corev1.EventTypeNormal, ReasonTrunkInitiated, "InitTrunk",
+	c.recorder.Eventf(n, nil, corev1.EventTypeNormal, v1beta1.ReasonTrunkInitiated, "InitTrunk",
 		"trunk ENI %s attached; %d branch ENIs available", eni.ID, limit)
 	return true, nil
 }
@@ -150,17 +150,4 @@ func (c *Controller) podLive(ctx context.Context, b inventory.Branch) (bool, err
 	}
 	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 	return pod.UID == b.PodUID && !terminal, nil
-}
-
-// InstanceID extracts the EC2 instance id from a providerID such as aws:///us-west-2a/i-0abc.
-func InstanceID(providerID string) (string, error) {
-	rest, ok := strings.CutPrefix(providerID, "aws://")
-	if !ok {
-		return "", fmt.Errorf("providerID %q is not an AWS one (aws:///<zone>/<instance-id>)", providerID)
-	}
-	id := rest[strings.LastIndex(rest, "/")+1:]
-	if !strings.HasPrefix(id, "i-") {
-		return "", fmt.Errorf("providerID %q names no EC2 instance", providerID)
-	}
-	return id, nil
 }
