@@ -93,6 +93,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
+	if err := registerMetrics(crmetrics.Registry); err != nil {
+		return err
+	}
 	ec2, err := cloudec2.New(ctx, cloudec2.Options{Region: o.Region, Endpoint: o.EC2Endpoint, Registerer: crmetrics.Registry})
 	if err != nil {
 		return fmt.Errorf("creating EC2 client: %w", err)

@@ -1,8 +1,9 @@
 package trunk
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 var nodeBranches = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -10,6 +11,11 @@ var nodeBranches = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Help: "Branch ENIs on a node's trunk, by state (in_use, cooling).",
 }, []string{"node", "state"})
 
-func init() {
-	crmetrics.Registry.MustRegister(nodeBranches)
+// RegisterMetrics registers the trunk controller's metrics on reg. podsg-controller calls it
+// once, where it builds its manager: importing the package registers nothing.
+func RegisterMetrics(reg prometheus.Registerer) error {
+	if err := reg.Register(nodeBranches); err != nil {
+		return fmt.Errorf("registering the trunk controller's metrics: %w", err)
+	}
+	return nil
 }

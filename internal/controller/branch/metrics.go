@@ -1,8 +1,9 @@
 package branch
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 var (
@@ -17,6 +18,14 @@ var (
 	})
 )
 
-func init() {
-	crmetrics.Registry.MustRegister(allocationSeconds, orphansDeleted)
+// RegisterMetrics registers the branch controller's and the sweeper's metrics on reg.
+// podsg-controller calls it once, where it builds its manager: importing the package registers
+// nothing.
+func RegisterMetrics(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{allocationSeconds, orphansDeleted} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("registering the branch controller's metrics: %w", err)
+		}
+	}
+	return nil
 }
