@@ -15,6 +15,7 @@ import (
 	"github.com/podsg/podsg/internal/agentapi"
 	"github.com/podsg/podsg/internal/podnet"
 	"github.com/podsg/podsg/internal/podstate"
+	"github.com/podsg/podsg/internal/policy"
 )
 
 // AllocConfig shapes the records the allocator writes.
@@ -69,7 +70,7 @@ func (a *allocator) Add(ctx context.Context, req agentapi.AddRequest) (*podstate
 	}
 	rec = &podstate.Record{Version: podstate.Version, ContainerID: req.ContainerID, IfName: req.IfName, Netns: req.Netns,
 		PodNamespace: req.PodNamespace, PodName: req.PodName, PodUID: string(pod.UID)}
-	if wantsBranch(pod) {
+	if policy.WantsBranchENI(pod) {
 		err = a.branch(ctx, pod, rec)
 	} else {
 		err = a.regular(rec)
@@ -232,14 +233,4 @@ func (a *allocator) setAsideIfCorrupt(ctx context.Context, err error, containerI
 	}
 	logr.FromContextOrDiscard(ctx).Error(err, "set an unusable pod network record aside", "container", containerID, "ifName", ifName, "setAside", aside)
 	return nil
-}
-
-// wantsBranch reports whether the pod asked for a branch ENI: the webhook puts the request on
-// the first container, as AWS's does.
-func wantsBranch(pod *corev1.Pod) bool {
-	if len(pod.Spec.Containers) == 0 {
-		return false
-	}
-	_, ok := pod.Spec.Containers[0].Resources.Limits[corev1.ResourceName(v1beta1.ResourcePodENI)]
-	return ok
 }

@@ -75,13 +75,7 @@ func podFacts(p *corev1.Pod) Pod {
 		Phase: string(p.Status.Phase), NodeName: p.Spec.NodeName, Labels: p.Labels,
 		ServiceAccount: policy.ServiceAccountName(p), HostNetwork: p.Spec.HostNetwork, Windows: pod.IsWindows(p),
 	}
-	// The webhook marks the first container only; a request elsewhere is not podsg's doing.
-	if len(p.Spec.Containers) > 0 {
-		c := p.Spec.Containers[0]
-		out.RequestContainer = c.Name
-		q, ok := c.Resources.Requests[v1beta1.ResourcePodENI]
-		out.RequestsENI = ok && !q.IsZero()
-	}
+	out.RequestContainer, out.RequestsENI = policy.BranchENIContainer(p)
 	if v, ok := p.Annotations[v1beta1.AnnotationSecurityGroups]; ok {
 		out.AdmittedGroups = append([]string{}, policy.SplitGroups(v)...)
 	}

@@ -197,7 +197,7 @@ func TestExplain(t *testing.T) {
 	})
 	t.Run("selected by nothing", func(t *testing.T) {
 		expect(t, "neither", false,
-			"  branch ENI:       not requested: the first container has no vpc.amazonaws.com/pod-eni request",
+			"  branch ENI:       not requested: no container requests vpc.amazonaws.com/pod-eni",
 			"  groups the pod should get: none, no policy selects it",
 			"EC2\n  not checked: pass --ec2",
 			"  - No SecurityGroupPolicy in namespace explain selects this pod")

@@ -61,7 +61,7 @@ func renderPod(b *strings.Builder, r *Report) {
 	case p.Windows:
 		field(b, "branch ENI", "not requested: Windows pods are skipped by the webhook")
 	default:
-		field(b, "branch ENI", "not requested: the first container has no %s request, so the pod gets an IP of one of its node's ENIs, which carry the primary ENI's groups", v1beta1.ResourcePodENI)
+		field(b, "branch ENI", "not requested: no container requests %s, so the pod gets an IP of one of its node's ENIs, which carry the primary ENI's groups", v1beta1.ResourcePodENI)
 	}
 	if p.AdmittedGroups != nil {
 		field(b, "admitted groups", "%s (%s: resolved at admission, the groups the controller uses)", groupList(p.AdmittedGroups), v1beta1.AnnotationSecurityGroups)

@@ -68,7 +68,7 @@ Diagnosis
   service account:  default (does not exist: no labels for a serviceAccountSelector to match)
   phase:            Running
   labels:           app=web
-  branch ENI:       not requested: the first container has no vpc.amazonaws.com/pod-eni request, so the pod gets an IP of one of its node's ENIs, which carry the primary ENI's groups
+  branch ENI:       not requested: no container requests vpc.amazonaws.com/pod-eni, so the pod gets an IP of one of its node's ENIs, which carry the primary ENI's groups
   webhook:          podsg-mutating-webhook/mpod.podsg.io, namespaceSelector kubernetes.io/metadata.name notin (kube-system,podsg-system): sees pods of namespace shop
 
 SecurityGroupPolicies in shop

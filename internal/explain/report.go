@@ -64,9 +64,10 @@ type Pod struct {
 	ServiceAccountCreated time.Time
 	// HostNetwork and Windows pods are never given a branch ENI by the webhook.
 	HostNetwork, Windows bool
-	// RequestsENI: the first container requests vpc.amazonaws.com/pod-eni, the webhook's mark.
+	// RequestsENI: the pod asks for a branch ENI (policy.WantsBranchENI); the webhook's mark
+	// is a vpc.amazonaws.com/pod-eni request on the first container.
 	RequestsENI bool
-	// RequestContainer names the first container.
+	// RequestContainer names the container whose request says so.
 	RequestContainer string
 	// AdmittedGroups is the podsg.io/security-groups annotation: the groups admission resolved,
 	// which are the only ones the controller will use. Nil when absent.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/policy"
 )
 
 // EC2 is what Load needs of EC2 (internal/cloud/ec2.Client).
@@ -122,7 +123,7 @@ func resolvePod(ctx context.Context, ec2 EC2, pods Pods, spec string) ([]Endpoin
 			return branchEndpoint(ctx, ec2, spec, enis[0])
 		}
 	}
-	if requestsBranch(pod) {
+	if policy.WantsBranchENI(pod) {
 		return nil, fmt.Errorf("%s asks for a branch ENI but has no %s annotation yet: it has no network to check (is podsg-controller running?)",
 			spec, v1beta1.AnnotationPodENI)
 	}
@@ -149,18 +150,6 @@ func branchEndpoint(ctx context.Context, ec2 EC2, spec string, pe v1beta1.PodENI
 		return nil, fmt.Errorf("%s: no address in its %s annotation nor on %s", spec, v1beta1.AnnotationPodENI, eni.ID)
 	}
 	return []Endpoint{{Spec: spec, IP: ip, ENI: eni}}, nil
-}
-
-func requestsBranch(pod *corev1.Pod) bool {
-	for _, c := range pod.Spec.Containers {
-		if _, ok := c.Resources.Limits[v1beta1.ResourcePodENI]; ok {
-			return true
-		}
-		if _, ok := c.Resources.Requests[v1beta1.ResourcePodENI]; ok {
-			return true
-		}
-	}
-	return false
 }
 
 // pair picks one source and one destination in the same VPC: security groups decide traffic

@@ -105,6 +105,20 @@ func newTutorial(t *testing.T) *tutorial {
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: podENI, Requests: podENI}}}},
 		Status:     corev1.PodStatus{PodIP: "10.5.0.200"},
 	}
+	// Asks for a branch ENI from an init container: the scheduler charges it all the same.
+	tu.pods["default/unallocated-init"] = &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "unallocated-init"},
+		Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: "i", Resources: corev1.ResourceRequirements{Limits: podENI}}},
+			Containers: []corev1.Container{{Name: "c"}}},
+		Status: corev1.PodStatus{PodIP: "10.5.0.201"},
+	}
+	// A request of 0 asks for nothing: the pod runs on its node's ENI.
+	zero := corev1.ResourceList{v1beta1.ResourcePodENI: resource.MustParse("0")}
+	tu.pods["default/zero-request"] = &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "zero-request"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: zero, Requests: zero}}}},
+		Status:     corev1.PodStatus{PodIP: tu.regularPodIP},
+	}
 	tu.pods["default/bad-annotation"] = &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "bad-annotation", Annotations: map[string]string{v1beta1.AnnotationPodENI: "{"}},
 	}
@@ -175,6 +189,11 @@ func TestLoadAndEvaluate(t *testing.T) {
 			srcENI: tu.db.ID, dstENI: tu.branch.ID, srcIP: tu.dbIP, egress: []string{tu.defaultEgress(t, tu.dbSG)},
 			egressFromGroups: []string{tu.dbSG},
 		},
+		"a zero pod-eni request is a regular pod": {
+			src: "pod/default/zero-request", dst: tu.node.PrivateIP, flow: tcp5432, want: true,
+			srcENI: tu.node.ID, dstENI: tu.node.ID, srcIP: tu.regularPodIP, egress: []string{tu.nodeEgress},
+			egressFromGroups: []string{tu.nodeSG},
+		},
 		"regular pod to its node: local": {
 			src: "pod/default/postgres-test-no-sa", dst: tu.node.PrivateIP, flow: tcp5432, want: true,
 			srcENI: tu.node.ID, dstENI: tu.node.ID, srcIP: tu.regularPodIP, egress: []string{tu.nodeEgress},
@@ -237,17 +256,18 @@ func TestLoadErrors(t *testing.T) {
 		pods     reach.Pods
 		wantErr  string
 	}{
-		"unknown ENI":            {src: "eni-0123456789abcdef0", dst: tu.dbIP, wantErr: "InvalidNetworkInterfaceID.NotFound"},
-		"nobody's address":       {src: tu.branch.ID, dst: "10.5.0.250", wantErr: "no network interface has the private address 10.5.0.250"},
-		"not an endpoint":        {src: "db", dst: tu.dbIP, wantErr: `"db" is neither an ENI id`},
-		"ipv6":                   {src: "fd00::1", dst: tu.dbIP, wantErr: "is neither"},
-		"pod spec without name":  {src: "pod/default", dst: tu.dbIP, wantErr: "want pod/NAMESPACE/NAME"},
-		"pod without kubernetes": {src: "pod/default/postgres-test", dst: tu.dbIP, pods: nil, wantErr: "needs a Kubernetes cluster"},
-		"missing pod":            {src: "pod/default/nope", dst: tu.dbIP, pods: tu.pods, wantErr: `reading pod/default/nope: pods "nope" not found`},
-		"pod without IP":         {src: "pod/default/pending", dst: tu.dbIP, pods: tu.pods, wantErr: "has no IP address yet"},
-		"branch not allocated":   {src: "pod/default/unallocated", dst: tu.dbIP, pods: tu.pods, wantErr: "asks for a branch ENI but has no vpc.amazonaws.com/pod-eni annotation"},
-		"unreadable annotation":  {src: "pod/default/bad-annotation", dst: tu.dbIP, pods: tu.pods, wantErr: "decoding the vpc.amazonaws.com/pod-eni annotation"},
-		"two VPCs":               {src: tu.branch.ID, dst: twin.ID, wantErr: "reach checks traffic inside one VPC"},
+		"unknown ENI":                       {src: "eni-0123456789abcdef0", dst: tu.dbIP, wantErr: "InvalidNetworkInterfaceID.NotFound"},
+		"nobody's address":                  {src: tu.branch.ID, dst: "10.5.0.250", wantErr: "no network interface has the private address 10.5.0.250"},
+		"not an endpoint":                   {src: "db", dst: tu.dbIP, wantErr: `"db" is neither an ENI id`},
+		"ipv6":                              {src: "fd00::1", dst: tu.dbIP, wantErr: "is neither"},
+		"pod spec without name":             {src: "pod/default", dst: tu.dbIP, wantErr: "want pod/NAMESPACE/NAME"},
+		"pod without kubernetes":            {src: "pod/default/postgres-test", dst: tu.dbIP, pods: nil, wantErr: "needs a Kubernetes cluster"},
+		"missing pod":                       {src: "pod/default/nope", dst: tu.dbIP, pods: tu.pods, wantErr: `reading pod/default/nope: pods "nope" not found`},
+		"pod without IP":                    {src: "pod/default/pending", dst: tu.dbIP, pods: tu.pods, wantErr: "has no IP address yet"},
+		"branch not allocated":              {src: "pod/default/unallocated", dst: tu.dbIP, pods: tu.pods, wantErr: "asks for a branch ENI but has no vpc.amazonaws.com/pod-eni annotation"},
+		"branch asked by an init container": {src: "pod/default/unallocated-init", dst: tu.dbIP, pods: tu.pods, wantErr: "asks for a branch ENI but has no vpc.amazonaws.com/pod-eni annotation"},
+		"unreadable annotation":             {src: "pod/default/bad-annotation", dst: tu.dbIP, pods: tu.pods, wantErr: "decoding the vpc.amazonaws.com/pod-eni annotation"},
+		"two VPCs":                          {src: tu.branch.ID, dst: twin.ID, wantErr: "reach checks traffic inside one VPC"},
 		"an address in two VPCs, from both": {
 			src: tu.dbIP, dst: tu.dbIP, wantErr: "name a side by its ENI id",
 		},

@@ -25,6 +25,7 @@ import (
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/trunk"
+	"github.com/podsg/podsg/internal/policy"
 )
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
@@ -102,7 +103,7 @@ func (c *Controller) podsOnNode(ctx context.Context, n client.Object) []reconcil
 	}
 	var out []reconcile.Request
 	for i := range pods.Items {
-		if wantsENI(&pods.Items[i]) {
+		if policy.WantsBranchENI(&pods.Items[i]) {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&pods.Items[i])})
 		}
 	}
@@ -147,7 +148,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	case pod.DeletionTimestamp != nil:
 		// Still running out its grace period: it keeps its ENI until the kubelet is done.
 		return reconcile.Result{}, nil
-	case !wantsENI(pod) || pod.Spec.NodeName == "":
+	case !policy.WantsBranchENI(pod) || pod.Spec.NodeName == "":
 		return reconcile.Result{}, nil
 	}
 	if _, done := pod.Annotations[v1beta1.AnnotationPodENI]; done {
@@ -164,15 +165,6 @@ func finished(pod *corev1.Pod) bool {
 		return true
 	}
 	return pod.DeletionTimestamp != nil && (pod.DeletionGracePeriodSeconds == nil || *pod.DeletionGracePeriodSeconds == 0)
-}
-
-func wantsENI(pod *corev1.Pod) bool {
-	for _, ctr := range pod.Spec.Containers {
-		if q, ok := ctr.Resources.Requests[v1beta1.ResourcePodENI]; ok && !q.IsZero() {
-			return true
-		}
-	}
-	return false
 }
 
 func terminal(pod *corev1.Pod) bool {

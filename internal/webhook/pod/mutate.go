@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -68,16 +67,7 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) error {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[v1beta1.AnnotationSecurityGroups] = policy.JoinGroups(m.Groups)
-	c := &pod.Spec.Containers[0]
-	one := resource.MustParse("1")
-	if c.Resources.Requests == nil {
-		c.Resources.Requests = corev1.ResourceList{}
-	}
-	if c.Resources.Limits == nil {
-		c.Resources.Limits = corev1.ResourceList{}
-	}
-	c.Resources.Requests[v1beta1.ResourcePodENI] = one
-	c.Resources.Limits[v1beta1.ResourcePodENI] = one
+	policy.RequestBranchENI(pod)
 	logf.FromContext(ctx).V(1).Info("requesting a branch ENI", "namespace", ns, "groups", m.Groups, "policies", m.Policies)
 	return nil
 }
