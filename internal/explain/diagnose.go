@@ -146,7 +146,7 @@ func annotationFindings(r *Report) []Finding {
 		}
 		return []Finding{info("The pod has branch ENI %s, created by podsg-controller with the groups admission resolved: %s.",
 			strings.Join(enis, ", "), groupList(p.AdmittedGroups))}
-	case p.Phase == string(corev1.PodSucceeded) || p.Phase == string(corev1.PodFailed):
+	case p.Terminal:
 		return []Finding{info("The pod has finished (%s): podsg-controller released its branch ENI, if it had one.", p.Phase)}
 	case p.NodeName == "":
 		why := ""

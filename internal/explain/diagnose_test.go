@@ -120,7 +120,7 @@ func TestDiagnose(t *testing.T) {
 		}), []want{{true, "podsg-controller has not annotated the pod yet: no branch ENI is allocated. Its last warning: BranchAllocationFailed: creating branch ENI: quota"}}},
 		"controller silent": {waiting(allocated()),
 			[]want{{true, "podsg-controller has not annotated the pod yet: no branch ENI is allocated. It has recorded no event about the pod: is podsg-controller running?"}}},
-		"finished": {edit(waiting(allocated()), func(r *Report) { r.Pod.Phase = string(corev1.PodSucceeded) }),
+		"finished": {edit(waiting(allocated()), func(r *Report) { r.Pod.Phase, r.Pod.Terminal = string(corev1.PodSucceeded), true }),
 			[]want{{false, "The pod has finished (Succeeded)"}}},
 	}
 	for name, tc := range tests {

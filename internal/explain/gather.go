@@ -72,7 +72,7 @@ func Gather(ctx context.Context, kube client.Reader, ec2 EC2, key types.Namespac
 func podFacts(p *corev1.Pod) Pod {
 	out := Pod{
 		Namespace: p.Namespace, Name: p.Name, UID: string(p.UID), Created: p.CreationTimestamp.Time,
-		Phase: string(p.Status.Phase), NodeName: p.Spec.NodeName, Labels: p.Labels,
+		Phase: string(p.Status.Phase), Terminal: policy.Terminal(p), NodeName: p.Spec.NodeName, Labels: p.Labels,
 		ServiceAccount: policy.ServiceAccountName(p), HostNetwork: p.Spec.HostNetwork, Windows: pod.IsWindows(p),
 	}
 	out.RequestContainer, out.RequestsENI = policy.BranchENIContainer(p)

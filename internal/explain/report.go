@@ -52,7 +52,9 @@ type Pod struct {
 	Namespace, Name, UID string
 	Created              time.Time
 	Phase                string
-	NodeName             string
+	// Terminal: the pod has finished for good (policy.Terminal).
+	Terminal bool
+	NodeName string
 	// Unscheduled is the PodScheduled=False condition's reason and message, if any.
 	Unscheduled string
 	Labels      map[string]string

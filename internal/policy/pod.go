@@ -62,3 +62,9 @@ func podENIRequest(c *corev1.Container) resource.Quantity {
 	}
 	return c.Resources.Limits[v1beta1.ResourcePodENI]
 }
+
+// Terminal reports whether a pod has finished for good (phase Succeeded or Failed): its
+// containers never run again, so it needs no branch ENI, owns none, and no policy counts it.
+func Terminal(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}

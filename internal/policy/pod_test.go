@@ -86,3 +86,14 @@ func TestRequestBranchENI(t *testing.T) {
 		})
 	}
 }
+
+func TestTerminal(t *testing.T) {
+	for phase, want := range map[corev1.PodPhase]bool{
+		corev1.PodSucceeded: true, corev1.PodFailed: true,
+		corev1.PodPending: false, corev1.PodRunning: false, corev1.PodUnknown: false, "": false,
+	} {
+		if got := Terminal(&corev1.Pod{Status: corev1.PodStatus{Phase: phase}}); got != want {
+			t.Errorf("Terminal(phase %q) = %v, want %v", phase, got, want)
+		}
+	}
+}

@@ -161,14 +161,10 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 // finished: the pod's containers will not run again, so its ENI can start cooling down.
 // A deletion with no grace period left means the kubelet is done (or someone forced it).
 func finished(pod *corev1.Pod) bool {
-	if terminal(pod) {
+	if policy.Terminal(pod) {
 		return true
 	}
 	return pod.DeletionTimestamp != nil && (pod.DeletionGracePeriodSeconds == nil || *pod.DeletionGracePeriodSeconds == 0)
-}
-
-func terminal(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }
 
 func podKey(pod *corev1.Pod) types.NamespacedName { return client.ObjectKeyFromObject(pod) }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/inventory"
+	"github.com/podsg/podsg/internal/policy"
 )
 
 // Sweeper deletes ENIs tagged for this cluster that nothing owns: branches whose pod is gone
@@ -114,7 +115,7 @@ func (s *Sweeper) owned(ctx context.Context, e cloud.NetworkInterface) (bool, er
 	// A finished pod owns nothing, as for the trunk controller (trunk.podLive): it never runs
 	// again, and the branch controller frees only the ENIs the store holds, so an ENI of a
 	// finished pod that the store does not hold (never associated) is the sweeper's to free.
-	return ok && !terminal(pod), err
+	return ok && !policy.Terminal(pod), err
 }
 
 // exists reports whether obj exists under key (and has uid, when given).

@@ -142,7 +142,7 @@ func (c *Controller) matches(ctx context.Context, p *v1beta1.SecurityGroupPolicy
 	matched, maxUnion := 0, 0
 	for i := range pods.Items {
 		pod := &pods.Items[i]
-		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		if policy.Terminal(pod) {
 			continue
 		}
 		sl := saLabels[policy.ServiceAccountName(pod)]

@@ -13,6 +13,7 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/inventory"
+	"github.com/podsg/podsg/internal/policy"
 )
 
 // TrunkDescription marks trunk ENIs, as AWS's controller does.
@@ -148,6 +149,5 @@ func (c *Controller) podLive(ctx context.Context, b inventory.Branch) (bool, err
 		}
 		return false, fmt.Errorf("getting pod %s/%s: %w", b.Namespace, b.Name, err)
 	}
-	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
-	return pod.UID == b.PodUID && !terminal, nil
+	return pod.UID == b.PodUID && !policy.Terminal(pod), nil
 }
