@@ -49,22 +49,27 @@ when podsg-controller no longer runs for that cluster, or it will allocate again
 	return cmd
 }
 
-// cleanupCluster deletes the cluster's ENIs in dependency order; detachTimeout bounds the wait
-// for a trunk to come free after its detach (immediate locally, tens of seconds on AWS).
+// cleanupCluster deletes the cluster's ENIs in dependency order, branches before trunks, each
+// as the controllers free them (cloud.FreeENI); detachTimeout bounds the wait for an ENI to
+// come free after its detach (immediate locally, tens of seconds on AWS).
 func cleanupCluster(ctx context.Context, c cleanupEC2, cluster string, out io.Writer, detachTimeout time.Duration) error {
 	enis, err := c.DescribeNetworkInterfaces(ctx, cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagCluster: cluster}})
 	if err != nil {
 		return fmt.Errorf("listing the cluster's ENIs: %w", err)
 	}
-	var errs []error
 	var trunks, others []cloud.NetworkInterface
+	ours := map[string]bool{}
 	for _, e := range enis {
+		ours[e.ID] = true
 		if e.Type == cloud.InterfaceTypeTrunk {
 			trunks = append(trunks, e)
 		} else {
 			others = append(others, e)
 		}
 	}
+	var errs []error
+	free := patientEC2{cleanupEC2: c, timeout: detachTimeout}
+	association := map[string]string{} // branch ENI id -> its association with one of the trunks
 	for _, t := range trunks {
 		assocs, err := c.DescribeTrunkInterfaceAssociations(ctx, t.ID)
 		if err != nil {
@@ -72,21 +77,14 @@ func cleanupCluster(ctx context.Context, c cleanupEC2, cluster string, out io.Wr
 			continue
 		}
 		for _, a := range assocs {
-			errs = append(errs, cloud.IgnoreNotFound(c.DisassociateTrunkInterface(ctx, a.ID, "")))
-		}
-	}
-	for _, e := range others {
-		if e.AttachmentID != "" {
-			errs = append(errs, cloud.IgnoreNotFound(c.DetachNetworkInterface(ctx, e.AttachmentID, true)))
-		}
-	}
-	for _, t := range trunks {
-		if t.AttachmentID != "" {
-			errs = append(errs, cloud.IgnoreNotFound(c.DetachNetworkInterface(ctx, t.AttachmentID, true)))
+			association[a.BranchID] = a.ID
+			if !ours[a.BranchID] { // not the cluster's ENI: only let go of the trunk, which is going
+				errs = append(errs, cloud.FreeENI(ctx, free, cloud.ENIRef{AssociationID: a.ID}))
+			}
 		}
 	}
 	for _, e := range append(others, trunks...) {
-		err := deleteWhenFree(ctx, c, e.ID, detachTimeout)
+		err := cloud.FreeENI(ctx, free, cloud.ENIRef{ID: e.ID, AssociationID: association[e.ID], AttachmentID: e.AttachmentID})
 		if err == nil {
 			_, _ = fmt.Fprintf(out, "deleted %s %s\n", e.Type, e.ID)
 		}
@@ -95,18 +93,24 @@ func cleanupCluster(ctx context.Context, c cleanupEC2, cluster string, out io.Wr
 	return errors.Join(errs...)
 }
 
-// deleteWhenFree deletes an ENI, retrying while EC2 still reports it in use after a detach.
-func deleteWhenFree(ctx context.Context, c cleanupEC2, id string, timeout time.Duration) error {
+// patientEC2 deletes an ENI patiently: EC2 reports an ENI in use for a while after its
+// detach, so the delete is retried while it conflicts, up to timeout.
+type patientEC2 struct {
+	cleanupEC2
+	timeout time.Duration
+}
+
+func (p patientEC2) DeleteNetworkInterface(ctx context.Context, id string) error {
 	var last error
-	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
-		last = cloud.IgnoreNotFound(c.DeleteNetworkInterface(ctx, id))
-		return last == nil || !errors.Is(last, cloud.ErrConflict), nil
+	err := wait.PollUntilContextTimeout(ctx, time.Second, p.timeout, true, func(ctx context.Context) (bool, error) {
+		last = p.cleanupEC2.DeleteNetworkInterface(ctx, id)
+		return !errors.Is(last, cloud.ErrConflict), nil
 	})
-	if last != nil {
-		return fmt.Errorf("deleting %s: %w", id, last)
+	switch {
+	case errors.Is(last, cloud.ErrConflict):
+		return fmt.Errorf("still in use after %s: %w", p.timeout, last)
+	case last != nil:
+		return last
 	}
-	if err != nil {
-		return fmt.Errorf("deleting %s: %w", id, err)
-	}
-	return nil
+	return err
 }

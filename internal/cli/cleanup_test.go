@@ -43,6 +43,10 @@ func TestCleanupCluster(t *testing.T) {
 	}
 	create(cloud.InterfaceTypeBranch, "c1") // a branch already disassociated (cooling down)
 	other := create(cloud.InterfaceTypeBranch, "c2")
+	// Another cluster's branch on c1's trunk: let go of, so that the trunk can go, and kept.
+	if _, err := c.AssociateTrunkInterface(ctx, trunk.ID, other.ID, 3, ""); err != nil {
+		t.Fatal(err)
+	}
 	untagged := create("", "")
 
 	var out bytes.Buffer

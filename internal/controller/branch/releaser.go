@@ -7,22 +7,22 @@ import (
 	"k8s.io/utils/clock"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/inventory"
-	"github.com/podsg/podsg/internal/controller/trunk"
 )
 
 // Releaser deletes branch ENIs whose cool-down has ended, freeing their VLAN and capacity. A
 // failed delete stays queued and is retried on the next tick; it is never dropped, since
 // dropping it would leak both the ENI and the VLAN.
 type Releaser struct {
-	ec2      trunk.BranchDeleter
+	ec2      cloud.ENIFreer
 	store    *inventory.Store
 	clock    clock.WithTicker
 	interval time.Duration
 }
 
 // NewReleaser returns a Releaser checking every interval of clk.
-func NewReleaser(ec2 trunk.BranchDeleter, store *inventory.Store, clk clock.WithTicker, interval time.Duration) *Releaser {
+func NewReleaser(ec2 cloud.ENIFreer, store *inventory.Store, clk clock.WithTicker, interval time.Duration) *Releaser {
 	return &Releaser{ec2: ec2, store: store, clock: clk, interval: interval}
 }
 
@@ -47,7 +47,7 @@ func (r *Releaser) Start(ctx context.Context) error {
 func (r *Releaser) ReleaseDue(ctx context.Context) {
 	log := logf.FromContext(ctx).WithName("releaser")
 	for _, b := range r.store.Due(r.clock.Now()) {
-		if err := trunk.DeleteBranch(ctx, r.ec2, b); err != nil {
+		if err := cloud.FreeENI(ctx, r.ec2, b.Ref()); err != nil {
 			log.Info("deleting a cooled-down branch ENI failed; retrying", "eni", b.ENIID, "node", b.Node, "error", err.Error())
 			continue
 		}

@@ -136,9 +136,10 @@ func (s *Sweeper) exists(ctx context.Context, obj client.Object, key types.Names
 // was deleted before them) or not podsg's. Detaching it would cut those pods off; it waits.
 var errTrunkInUse = errors.New("trunk still carries branch ENIs")
 
-// delete frees an orphan as node teardown does: a branch is disassociated, then deleted; a
-// trunk, once it carries no branch, is detached, then deleted.
+// delete frees an orphan as node teardown does (cloud.FreeENI): a branch is disassociated,
+// then deleted; a trunk, once it carries no branch, is detached, then deleted.
 func (s *Sweeper) delete(ctx context.Context, e cloud.NetworkInterface) error {
+	ref := cloud.ENIRef{ID: e.ID, AttachmentID: e.AttachmentID}
 	trunkID := e.Tags[cloud.TagTrunkENI]
 	if e.Type == cloud.InterfaceTypeTrunk {
 		trunkID = e.ID
@@ -151,21 +152,9 @@ func (s *Sweeper) delete(ctx context.Context, e cloud.NetworkInterface) error {
 		if e.Type == cloud.InterfaceTypeTrunk && len(assocs) > 0 {
 			return fmt.Errorf("%w: %s carries %d", errTrunkInUse, e.ID, len(assocs))
 		}
-		for _, a := range assocs {
-			if a.BranchID == e.ID {
-				if err := cloud.IgnoreNotFound(s.ec2.DisassociateTrunkInterface(ctx, a.ID, "podsg-disassociate-"+a.ID)); err != nil {
-					return fmt.Errorf("disassociating %s: %w", e.ID, err)
-				}
-			}
+		if i := slices.IndexFunc(assocs, func(a cloud.TrunkAssociation) bool { return a.BranchID == e.ID }); i >= 0 {
+			ref.AssociationID = assocs[i].ID
 		}
 	}
-	if e.AttachmentID != "" {
-		if err := cloud.IgnoreNotFound(s.ec2.DetachNetworkInterface(ctx, e.AttachmentID, true)); err != nil {
-			return fmt.Errorf("detaching %s: %w", e.ID, err)
-		}
-	}
-	if err := cloud.IgnoreNotFound(s.ec2.DeleteNetworkInterface(ctx, e.ID)); err != nil {
-		return fmt.Errorf("deleting %s: %w", e.ID, err)
-	}
-	return nil
+	return cloud.FreeENI(ctx, s.ec2, ref)
 }

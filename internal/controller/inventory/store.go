@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/podsg/podsg/internal/cloud"
 )
 
 // MaxVLAN is the highest VLAN id EC2 accepts.
@@ -44,6 +46,12 @@ type Branch struct {
 	AssociationID string    // "" until associated
 	ReleaseAt     time.Time // zero while the pod uses it
 }
+
+// Ref is what cloud.FreeENI needs to free the trunk.
+func (t *Trunk) Ref() cloud.ENIRef { return cloud.ENIRef{ID: t.ID, AttachmentID: t.AttachmentID} }
+
+// Ref is what cloud.FreeENI needs to free the branch.
+func (b *Branch) Ref() cloud.ENIRef { return cloud.ENIRef{ID: b.ENIID, AssociationID: b.AssociationID} }
 
 // Cooling reports whether the branch is waiting out its cool-down.
 func (b *Branch) Cooling() bool { return !b.ReleaseAt.IsZero() }
