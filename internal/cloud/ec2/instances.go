@@ -77,18 +77,12 @@ func (c *Client) DescribeSubnet(ctx context.Context, id string) (cloud.Subnet, e
 // DescribeSecurityGroups returns the named groups. If any is missing, EC2 answers
 // InvalidGroup.NotFound naming it, which this returns as a cloud.ErrNotFound.
 func (c *Client) DescribeSecurityGroups(ctx context.Context, ids []string) ([]cloud.SecurityGroup, error) {
-	var out []cloud.SecurityGroup
 	p := ec2.NewDescribeSecurityGroupsPaginator(c.api, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
-	for p.HasMorePages() {
-		page, err := call(ctx, c, "DescribeSecurityGroups", false, func(ctx context.Context) (*ec2.DescribeSecurityGroupsOutput, error) {
-			return p.NextPage(ctx)
-		})
-		if err != nil {
-			return nil, err
-		}
+	return allPages(ctx, c, "DescribeSecurityGroups", p, func(page *ec2.DescribeSecurityGroupsOutput) []cloud.SecurityGroup {
+		out := make([]cloud.SecurityGroup, 0, len(page.SecurityGroups))
 		for _, g := range page.SecurityGroups {
 			out = append(out, cloud.SecurityGroup{ID: aws.ToString(g.GroupId), Name: aws.ToString(g.GroupName), VPCID: aws.ToString(g.VpcId)})
 		}
-	}
-	return out, nil
+		return out
+	})
 }

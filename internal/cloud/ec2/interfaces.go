@@ -90,20 +90,15 @@ func (c *Client) DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkI
 	if len(f.IDs) == 0 {
 		req.MaxResults = aws.Int32(c.pageSize) // EC2 forbids MaxResults together with ids
 	}
-	var enis []cloud.NetworkInterface
-	p := ec2.NewDescribeNetworkInterfacesPaginator(c.api, req)
-	for p.HasMorePages() {
-		page, err := call(ctx, c, "DescribeNetworkInterfaces", false, func(ctx context.Context) (*ec2.DescribeNetworkInterfacesOutput, error) {
-			return p.NextPage(ctx)
-		})
-		if err != nil {
-			return nil, err
-		}
-		for i := range page.NetworkInterfaces {
-			enis = append(enis, fromENI(&page.NetworkInterfaces[i]))
-		}
+	return allPages(ctx, c, "DescribeNetworkInterfaces", ec2.NewDescribeNetworkInterfacesPaginator(c.api, req), enisOf)
+}
+
+func enisOf(page *ec2.DescribeNetworkInterfacesOutput) []cloud.NetworkInterface {
+	enis := make([]cloud.NetworkInterface, 0, len(page.NetworkInterfaces))
+	for i := range page.NetworkInterfaces {
+		enis = append(enis, fromENI(&page.NetworkInterfaces[i]))
 	}
-	return enis, nil
+	return enis
 }
 
 // AssignPrivateIPs adds count secondary private IPs to an ENI and returns them.

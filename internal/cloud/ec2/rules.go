@@ -22,19 +22,13 @@ func (c *Client) DescribeSecurityGroupRules(ctx context.Context, groupIDs []stri
 		Filters:    []types.Filter{{Name: aws.String("group-id"), Values: groupIDs}},
 		MaxResults: aws.Int32(c.pageSize),
 	})
-	var out []cloud.SecurityGroupRule
-	for p.HasMorePages() {
-		page, err := call(ctx, c, "DescribeSecurityGroupRules", false, func(ctx context.Context) (*ec2.DescribeSecurityGroupRulesOutput, error) {
-			return p.NextPage(ctx)
-		})
-		if err != nil {
-			return nil, err
-		}
+	return allPages(ctx, c, "DescribeSecurityGroupRules", p, func(page *ec2.DescribeSecurityGroupRulesOutput) []cloud.SecurityGroupRule {
+		out := make([]cloud.SecurityGroupRule, 0, len(page.SecurityGroupRules))
 		for _, r := range page.SecurityGroupRules {
 			out = append(out, fromRule(r))
 		}
-	}
-	return out, nil
+		return out
+	})
 }
 
 func fromRule(r types.SecurityGroupRule) cloud.SecurityGroupRule {
@@ -64,17 +58,5 @@ func (c *Client) NetworkInterfacesByAddress(ctx context.Context, ip string) ([]c
 
 func (c *Client) describeENIsFiltered(ctx context.Context, f types.Filter) ([]cloud.NetworkInterface, error) {
 	p := ec2.NewDescribeNetworkInterfacesPaginator(c.api, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{f}, MaxResults: aws.Int32(c.pageSize)})
-	var out []cloud.NetworkInterface
-	for p.HasMorePages() {
-		page, err := call(ctx, c, "DescribeNetworkInterfaces", false, func(ctx context.Context) (*ec2.DescribeNetworkInterfacesOutput, error) {
-			return p.NextPage(ctx)
-		})
-		if err != nil {
-			return nil, err
-		}
-		for i := range page.NetworkInterfaces {
-			out = append(out, fromENI(&page.NetworkInterfaces[i]))
-		}
-	}
-	return out, nil
+	return allPages(ctx, c, "DescribeNetworkInterfaces", p, enisOf)
 }

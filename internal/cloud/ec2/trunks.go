@@ -46,20 +46,14 @@ func (c *Client) DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID
 		Filters:    []types.Filter{{Name: aws.String("trunk-interface-association.trunk-interface-id"), Values: []string{trunkID}}},
 		MaxResults: aws.Int32(min(c.pageSize, 255)),
 	}
-	var out []cloud.TrunkAssociation
 	p := ec2.NewDescribeTrunkInterfaceAssociationsPaginator(c.api, req)
-	for p.HasMorePages() {
-		page, err := call(ctx, c, "DescribeTrunkInterfaceAssociations", false, func(ctx context.Context) (*ec2.DescribeTrunkInterfaceAssociationsOutput, error) {
-			return p.NextPage(ctx)
-		})
-		if err != nil {
-			return nil, err
-		}
+	return allPages(ctx, c, "DescribeTrunkInterfaceAssociations", p, func(page *ec2.DescribeTrunkInterfaceAssociationsOutput) []cloud.TrunkAssociation {
+		out := make([]cloud.TrunkAssociation, 0, len(page.InterfaceAssociations))
 		for i := range page.InterfaceAssociations {
 			out = append(out, fromAssociation(&page.InterfaceAssociations[i]))
 		}
-	}
-	return out, nil
+		return out
+	})
 }
 
 func fromAssociation(a *types.TrunkInterfaceAssociation) cloud.TrunkAssociation {
