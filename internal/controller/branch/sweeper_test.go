@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/cloud/fake"
@@ -22,16 +21,14 @@ func orphanBranch(t *testing.T, w *worldtest.World, name, nodeName string) strin
 	t.Helper()
 	w.EC2.NextError(fake.ActionAssociateTrunkInterface, fake.Unavailable(fake.ActionAssociateTrunkInterface))
 	p := w.NewPod(name, nodeName)
-	if err := w.TryReconcilePod(name); err == nil {
+	if _, err := w.TryReconcilePod(name); err == nil {
 		t.Fatal("the association should have failed")
 	}
-	for _, e := range w.EC2.NetworkInterfaces(cloud.InterfaceTypeBranch) {
-		if e.Tags[cloud.TagPodUID] == string(p.UID) {
-			return e.ID
-		}
+	e, ok := w.BranchOf(p)
+	if !ok {
+		t.Fatalf("pod %s has no ENI", name)
 	}
-	t.Fatalf("pod %s has no ENI", name)
-	return ""
+	return e.ID
 }
 
 func TestSweepFreesBranchOfVanishedPod(t *testing.T) {
@@ -81,14 +78,7 @@ func TestSweepFreesBranchOfFinishedPod(t *testing.T) {
 	// The pod ended while podsg-controller was down and stays as a record (a Job's pod): it
 	// will never run again, and the branch controller, which does not hold its ENI, never
 	// frees it.
-	p := &corev1.Pod{}
-	if err := w.Kube.Get(t.Context(), types.NamespacedName{Namespace: "default", Name: "job"}, p); err != nil {
-		t.Fatal(err)
-	}
-	p.Status.Phase = corev1.PodFailed
-	if err := w.Kube.Status().Update(t.Context(), p); err != nil {
-		t.Fatal(err)
-	}
+	w.SetPhase("job", corev1.PodFailed)
 	w.ReconcilePod("job")
 	w.Sweep()
 	w.Sweep()

@@ -1,197 +1,107 @@
-// Package worldtest is podsg-controller's surroundings for synchronous tests.
+// Package worldtest is podsg-controller's surroundings for synchronous tests: the
+// controller-runtime fake client for the apiserver, the stateful EC2 fake (internal/cloud/fake)
+// and a fake clock, with one incarnation of the controller on them (the trunk and branch
+// controllers, the releaser and the sweeper on one inventory). Tests drive them one reconcile,
+// release or sweep at a time, as Karpenter's ExpectObjectReconciled does, and check what the
+// apiserver and EC2 hold afterwards. They need neither root nor the Kubernetes binaries and run
+// in milliseconds; the real-apiserver tests in internal/controller cover the wiring.
 package worldtest
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	clienttesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/cloud/fake"
 	"github.com/podsg/podsg/internal/controller/branch"
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
 	"github.com/podsg/podsg/internal/controller/trunk"
-	"github.com/podsg/podsg/internal/policy"
 	"github.com/podsg/podsg/internal/testenv"
 )
 
+// The world's fixed facts.
 const (
-	Cluster       = "test-Cluster"
-	SubnetID      = "subnet-0123456789abcdef0"
-	InstanceType  = "m5.large"
+	Cluster      = "test-cluster"
+	VPCID        = "vpc-0123456789abcdef0"
+	SubnetID     = "subnet-0123456789abcdef0"
+	SubnetCIDR   = "10.0.0.0/19"
+	InstanceType = "m5.large"
+	// BranchLimit is the limits table's entry for InstanceType here: small, to reach it.
+	BranchLimit = 4
+	// NodeGroup is the security group of every instance's primary ENI.
+	NodeGroup     = "sg-0000000000000node"
 	Cooldown      = time.Minute
 	SweepInterval = 5 * time.Minute // the sweeper's default
 )
 
+// Groups are the groups admission resolves for every pod the world creates.
 var Groups = []string{"sg-0aaaaaaaaaaaaaaaa", "sg-0bbbbbbbbbbbbbbbb"}
 
-// world is podsg-controller's surroundings (a fake apiserver, the stateful fake EC2, a fake
-// clock) and one incarnation of it: the trunk and branch controllers, the releaser and the
-// sweeper on one store. Tests drive them synchronously, one reconcile or sweep at a time.
+// World is the surroundings and one incarnation of podsg-controller.
 type World struct {
-	t     *testing.T
+	t       *testing.T
+	tracker clienttesting.ObjectTracker
+
 	Kube  client.Client
 	EC2   *fake.EC2
 	Clock *clocktesting.FakeClock
 
+	// The current incarnation; Restart replaces it.
 	Store    *inventory.Store
 	Trunks   *trunk.Controller
 	Pods     *branch.Controller
 	Releaser *branch.Releaser
 	Sweeper  *branch.Sweeper
+	recorder *Recorder
 
 	instances, podsMade int
 }
 
+// New returns a world with a subnet, the node group and Groups in EC2, and a first incarnation.
 func New(t *testing.T) *World {
 	t.Helper()
 	f := fake.New()
-	f.AddSubnet(cloud.Subnet{ID: SubnetID, VPCID: "vpc-0123456789abcdef0", CIDR: "10.0.0.0/19", AvailabilityZone: "us-west-2a"})
-	for _, g := range append([]string{"sg-0000000000000node"}, Groups...) {
-		f.AddSecurityGroup(cloud.SecurityGroup{ID: g, VPCID: "vpc-0123456789abcdef0"})
+	f.AddSubnet(cloud.Subnet{ID: SubnetID, VPCID: VPCID, CIDR: SubnetCIDR, AvailabilityZone: "us-west-2a"})
+	for _, g := range append([]string{NodeGroup}, Groups...) {
+		f.AddSecurityGroup(cloud.SecurityGroup{ID: g, VPCID: VPCID})
 	}
-	kube := crfake.NewClientBuilder().WithScheme(testenv.NewScheme()).
+	scheme := testenv.NewScheme()
+	// Our own tracker, so that a pod's graceful deletion can be written as the apiserver does
+	// it (the fake client cannot set deletionGracePeriodSeconds).
+	tracker := clienttesting.NewObjectTracker(scheme, serializer.NewCodecFactory(scheme).UniversalDecoder())
+	kube := crfake.NewClientBuilder().WithScheme(scheme).WithObjectTracker(tracker).
 		WithStatusSubresource(&corev1.Node{}, &corev1.Pod{}).Build()
-	w := &World{t: t, Kube: kube, EC2: f, Clock: clocktesting.NewFakeClock(time.Now())}
+	w := &World{t: t, tracker: tracker, Kube: kube, EC2: f, Clock: clocktesting.NewFakeClock(time.Now())}
 	w.Restart()
 	return w
 }
 
-// restart replaces the controller by a fresh incarnation, which knows nothing but what it finds
+// Restart replaces the controller by a fresh incarnation, which knows nothing but what it finds
 // in the apiserver and EC2, as a new process after a crash or an upgrade.
 func (w *World) Restart() {
 	tab := limits.MustDefault()
-	tab.Set(InstanceType, 4)
-	rec := &events.FakeRecorder{} // drops events
+	tab.Set(InstanceType, BranchLimit)
+	w.recorder = &Recorder{}
 	w.Store = inventory.NewStore(nil)
-	w.Trunks = trunk.New(w.Kube, w.EC2, w.Store, tab, rec, w.Clock, nil, trunk.Options{ClusterName: Cluster, Cooldown: Cooldown})
-	w.Pods = branch.New(w.Kube, w.EC2, w.Store, rec, w.Clock, branch.Options{ClusterName: Cluster, Cooldown: Cooldown})
+	w.Trunks = trunk.New(w.Kube, w.EC2, w.Store, tab, w.recorder, w.Clock, nil, trunk.Options{ClusterName: Cluster, Cooldown: Cooldown})
+	w.Pods = branch.New(w.Kube, w.EC2, w.Store, w.recorder, w.Clock, branch.Options{ClusterName: Cluster, Cooldown: Cooldown})
 	w.Releaser = branch.NewReleaser(w.EC2, w.Store, w.Clock, time.Second)
 	w.Sweeper = branch.NewSweeper(w.Kube, w.EC2, w.Store, w.Clock, SweepInterval, Cluster)
 }
 
-// addNode seeds an instance and its Node asking for a trunk, and reconciles it: it has a trunk.
-func (w *World) AddNode(name string) *corev1.Node {
-	w.t.Helper()
-	w.instances++
-	id := fmt.Sprintf("i-%017x", w.instances)
-	if err := w.EC2.AddInstance(fake.Instance{ID: id, Type: InstanceType, SubnetID: SubnetID,
-		SecurityGroups: []string{"sg-0000000000000node"}, MaxBranches: 4}); err != nil {
-		w.t.Fatal(err)
-	}
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name),
-		Labels: map[string]string{v1beta1.LabelHasTrunkAttached: "false"}},
-		Spec: corev1.NodeSpec{ProviderID: "aws:///us-west-2a/" + id}}
-	if err := w.Kube.Create(w.t.Context(), n); err != nil {
-		w.t.Fatal(err)
-	}
-	w.ReconcileNode(name)
-	if _, ok := w.Store.Trunk(name); !ok {
-		w.t.Fatalf("node %s has no trunk after a reconcile", name)
-	}
-	return n
-}
-
-func (w *World) ReconcileNode(name string) {
-	w.t.Helper()
-	if _, err := w.Trunks.Reconcile(w.t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Name: name}}); err != nil {
-		w.t.Fatalf("reconciling node %s: %v", name, err)
-	}
-}
-
-// addPod creates a pod bound to nodeName that admission gave the Groups, and reconciles it:
-// it has its branch ENI, whose id addPod returns.
-func (w *World) AddPod(name, nodeName string) (*corev1.Pod, string) {
-	w.t.Helper()
-	p := w.NewPod(name, nodeName)
-	w.ReconcilePod(name)
-	if err := w.Kube.Get(w.t.Context(), client.ObjectKeyFromObject(p), p); err != nil {
-		w.t.Fatal(err)
-	}
-	enis, err := v1beta1.ParsePodENIs(p.Annotations[v1beta1.AnnotationPodENI])
-	if err != nil || len(enis) != 1 {
-		w.t.Fatalf("pod %s: annotation %q (%v), want one ENI", name, p.Annotations[v1beta1.AnnotationPodENI], err)
-	}
-	return p, enis[0].ENIID
-}
-
-// newPod creates a pod bound to nodeName that admission gave the Groups, without reconciling.
-func (w *World) NewPod(name, nodeName string) *corev1.Pod {
-	w.t.Helper()
-	one := resource.MustParse("1")
-	w.podsMade++ // pods of the same name have different UIDs, as in the apiserver
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: types.UID(fmt.Sprintf("uid-%s-%d", name, w.podsMade)),
-			Annotations: map[string]string{v1beta1.AnnotationSecurityGroups: policy.JoinGroups(Groups)}},
-		Spec: corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "app", Image: "pause",
-			Resources: corev1.ResourceRequirements{
-				Requests: corev1.ResourceList{v1beta1.ResourcePodENI: one},
-				Limits:   corev1.ResourceList{v1beta1.ResourcePodENI: one},
-			}}}},
-	}
-	if err := w.Kube.Create(w.t.Context(), p); err != nil {
-		w.t.Fatal(err)
-	}
-	return p
-}
-
-func (w *World) ReconcilePod(name string) {
-	w.t.Helper()
-	if err := w.TryReconcilePod(name); err != nil {
-		w.t.Fatalf("reconciling pod %s: %v", name, err)
-	}
-}
-
-func (w *World) TryReconcilePod(name string) error {
-	_, err := w.Pods.Reconcile(w.t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "default", Name: name}})
-	return err
-}
-
-// deletePod deletes a pod as the kubelet would once it is done (grace period 0); the branch
-// controller, if it ever reconciles the pod, releases its ENI and then the finalizer.
-func (w *World) DeletePod(name string) {
-	w.t.Helper()
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}}
-	if err := w.Kube.Delete(w.t.Context(), p, client.GracePeriodSeconds(0)); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
-// losePod makes a pod vanish without the branch controller's knowledge: deleted while
-// podsg-controller was down, its finalizer removed by someone else.
-func (w *World) LosePod(name string) {
-	w.t.Helper()
-	p := &corev1.Pod{}
-	if err := w.Kube.Get(w.t.Context(), types.NamespacedName{Namespace: "default", Name: name}, p); err != nil {
-		w.t.Fatal(err)
-	}
-	p.Finalizers = nil
-	if err := w.Kube.Update(w.t.Context(), p); err != nil {
-		w.t.Fatal(err)
-	}
-	w.DeletePod(name)
-}
-
-func (w *World) DeleteNode(name string) {
-	w.t.Helper()
-	if err := w.Kube.Delete(w.t.Context(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
-// sweep runs one pass of the sweeper. It leaves the clock alone: the passes are an SweepInterval
+// Sweep runs one pass of the sweeper. It leaves the clock alone: the passes are an interval
 // apart, but what the sweeper decides does not depend on the time, only on what it saw.
 func (w *World) Sweep() {
 	w.t.Helper()
@@ -200,34 +110,65 @@ func (w *World) Sweep() {
 	}
 }
 
-// exists reports whether an ENI is still in EC2.
-func (w *World) Exists(id string) bool {
-	_, ok := w.EC2.NetworkInterface(id)
-	return ok
+// Release steps the clock by d and runs the releaser once.
+func (w *World) Release(d time.Duration) {
+	w.Clock.Step(d)
+	w.Releaser.ReleaseDue(w.t.Context())
 }
 
-// requireENIs fails the test unless exactly the ENIs in want exist of those in all.
-func (w *World) RequireENIs(step string, all []string, want ...string) {
-	w.t.Helper()
-	keep := map[string]bool{}
-	for _, id := range want {
-		keep[id] = true
+// Event is one event the current incarnation recorded.
+type Event struct {
+	Object string // namespace/name, or name
+	Type   string
+	Reason string
+	Note   string
+}
+
+// Recorder keeps the events the controllers record.
+type Recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// Eventf records an event.
+func (r *Recorder) Eventf(regarding, _ runtime.Object, eventtype, reason, _, note string, args ...any) {
+	e := Event{Type: eventtype, Reason: reason, Note: fmt.Sprintf(note, args...)}
+	if m, err := meta.Accessor(regarding); err == nil {
+		e.Object = key(m.GetNamespace(), m.GetName())
 	}
-	for _, id := range all {
-		if got := w.Exists(id); got != keep[id] {
-			w.t.Errorf("%s: ENI %s exists = %v, want %v", step, id, got, keep[id])
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+// Events returns the events recorded about object (namespace/name, or name) so far.
+func (w *World) Events(object string) []Event {
+	w.recorder.mu.Lock()
+	defer w.recorder.mu.Unlock()
+	var out []Event
+	for _, e := range w.recorder.events {
+		if e.Object == object {
+			out = append(out, e)
 		}
 	}
+	return out
 }
 
-// trunkOf returns a node's trunk ENI id, from EC2.
-func (w *World) TrunkOf(nodeName string) cloud.NetworkInterface {
+// RequireEvent fails the test unless object has an event with reason.
+func (w *World) RequireEvent(object, reason string) Event {
 	w.t.Helper()
-	for _, e := range w.EC2.NetworkInterfaces(cloud.InterfaceTypeTrunk) {
-		if e.Tags[cloud.TagNode] == nodeName {
+	for _, e := range w.Events(object) {
+		if e.Reason == reason {
 			return e
 		}
 	}
-	w.t.Fatalf("node %s has no trunk in EC2", nodeName)
-	return cloud.NetworkInterface{}
+	w.t.Fatalf("%s has no %s event; it has %+v", object, reason, w.Events(object))
+	return Event{}
+}
+
+func key(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
 }
