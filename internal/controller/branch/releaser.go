@@ -31,14 +31,20 @@ func (r *Releaser) NeedLeaderElection() bool { return true }
 
 // Start runs until ctx ends.
 func (r *Releaser) Start(ctx context.Context) error {
-	t := r.clock.NewTicker(r.interval)
+	every(ctx, r.clock, r.interval, r.ReleaseDue)
+	return nil
+}
+
+// every calls fn every interval of clk until ctx ends.
+func every(ctx context.Context, clk clock.WithTicker, interval time.Duration, fn func(context.Context)) {
+	t := clk.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C():
-			r.ReleaseDue(ctx)
+			fn(ctx)
 		}
 	}
 }

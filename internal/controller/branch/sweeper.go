@@ -44,18 +44,12 @@ func (s *Sweeper) NeedLeaderElection() bool { return true }
 
 // Start runs until ctx ends.
 func (s *Sweeper) Start(ctx context.Context) error {
-	t := s.clock.NewTicker(s.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C():
-			if err := s.Sweep(ctx); err != nil {
-				logf.FromContext(ctx).WithName("sweeper").Info("sweep failed; retrying next interval", "error", err.Error())
-			}
+	every(ctx, s.clock, s.interval, func(ctx context.Context) {
+		if err := s.Sweep(ctx); err != nil {
+			logf.FromContext(ctx).WithName("sweeper").Info("sweep failed; retrying next interval", "error", err.Error())
 		}
-	}
+	})
+	return nil
 }
 
 // Sweep runs one pass.

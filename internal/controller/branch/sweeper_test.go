@@ -163,13 +163,7 @@ func TestSweepGrace(t *testing.T) {
 // of the node: the sweeper frees the branches (disassociated, deleted) and then the trunk
 // (detached, deleted), in the same pass, the second.
 func TestSweepNodeDeletedWhileDown(t *testing.T) {
-	w := worldtest.New(t)
-	w.AddNode("n1")
-	_, a := w.AddPod("a", "n1")
-	_, b := w.AddPod("b", "n1")
-	trunkID := w.TrunkOf("n1").ID
-	w.Restart()
-	w.DeleteNode("n1")
+	w, a, b, trunkID := nodeDeletedWhileDown(t)
 	w.LosePod("a")
 	w.LosePod("b")
 	w.ReconcileNode("n1") // a stray request for the gone node finds nothing to tear down
@@ -188,13 +182,7 @@ func TestSweepNodeDeletedWhileDown(t *testing.T) {
 // pods are still there (nobody collected them yet). Their branches are theirs, and the trunk
 // carrying them stays attached; once the pods are gone, everything goes.
 func TestSweepNodeDeletedPodsRemain(t *testing.T) {
-	w := worldtest.New(t)
-	w.AddNode("n1")
-	_, a := w.AddPod("a", "n1")
-	_, b := w.AddPod("b", "n1")
-	trunkID := w.TrunkOf("n1").ID
-	w.Restart()
-	w.DeleteNode("n1")
+	w, a, b, trunkID := nodeDeletedWhileDown(t)
 	all := []string{a, b, trunkID}
 	for range 3 {
 		w.Sweep()
@@ -212,4 +200,18 @@ func TestSweepNodeDeletedPodsRemain(t *testing.T) {
 	w.Sweep()
 	w.Sweep()
 	w.RequireENIs("both gone", all)
+}
+
+// nodeDeletedWhileDown gives node n1 a trunk and the branches of pods a and b, then deletes
+// the node while podsg-controller is down (a fresh incarnation follows).
+func nodeDeletedWhileDown(t *testing.T) (w *worldtest.World, a, b, trunkID string) {
+	t.Helper()
+	w = worldtest.New(t)
+	w.AddNode("n1")
+	_, a = w.AddPod("a", "n1")
+	_, b = w.AddPod("b", "n1")
+	trunkID = w.TrunkOf("n1").ID
+	w.Restart()
+	w.DeleteNode("n1")
+	return w, a, b, trunkID
 }
