@@ -9,7 +9,7 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
-	"github.com/podsg/podsg/internal/webhook/pod"
+	"github.com/podsg/podsg/internal/webhook"
 )
 
 // Finding is one conclusion about the pod. The first finding of a diagnosis answers the
@@ -80,7 +80,7 @@ func admissionCauses(r *Report) []string {
 	case w.Err != "" && !w.Registered:
 		out = append(out, "unknown: podsg's webhook could not be checked ("+w.Err+")")
 	case !w.Registered:
-		out = append(out, fmt.Sprintf("podsg's mutating webhook (path %s) is not registered; podsg-controller registers it when it starts: is it running?", pod.MutatePath))
+		out = append(out, fmt.Sprintf("podsg's mutating webhook (path %s) is not registered; podsg-controller registers it when it starts: is it running?", webhook.MutatePath))
 	default:
 		if w.Created.After(p.Created) {
 			out = append(out, fmt.Sprintf("the webhook %s was registered after the pod was created", w.Name))

@@ -22,7 +22,7 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/policy"
-	"github.com/podsg/podsg/internal/webhook/pod"
+	"github.com/podsg/podsg/internal/webhook"
 )
 
 // EC2 is what explain asks EC2; only describes, so explain can never change anything.
@@ -73,7 +73,7 @@ func podFacts(p *corev1.Pod) Pod {
 	out := Pod{
 		Namespace: p.Namespace, Name: p.Name, UID: string(p.UID), Created: p.CreationTimestamp.Time,
 		Phase: string(p.Status.Phase), Terminal: policy.Terminal(p), NodeName: p.Spec.NodeName, Labels: p.Labels,
-		ServiceAccount: policy.ServiceAccountName(p), HostNetwork: p.Spec.HostNetwork, Windows: pod.IsWindows(p),
+		ServiceAccount: policy.ServiceAccountName(p), HostNetwork: p.Spec.HostNetwork, Windows: policy.IsWindows(p),
 	}
 	out.RequestContainer, out.RequestsENI = policy.BranchENIContainer(p)
 	if v, ok := p.Annotations[v1beta1.AnnotationSecurityGroups]; ok {
@@ -198,11 +198,11 @@ func gatherWebhook(ctx context.Context, kube client.Reader, p *corev1.Pod) Webho
 // carry a doubled slash, which the webhook server serves all the same.
 func servesPodMutation(c admissionregistrationv1.WebhookClientConfig) bool {
 	if c.Service != nil {
-		return c.Service.Path != nil && path.Clean(*c.Service.Path) == pod.MutatePath
+		return c.Service.Path != nil && path.Clean(*c.Service.Path) == webhook.MutatePath
 	}
 	if c.URL != nil {
 		u, err := url.Parse(*c.URL)
-		return err == nil && path.Clean(u.Path) == pod.MutatePath
+		return err == nil && path.Clean(u.Path) == webhook.MutatePath
 	}
 	return false
 }

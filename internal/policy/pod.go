@@ -68,3 +68,17 @@ func podENIRequest(c *corev1.Container) resource.Quantity {
 func Terminal(pod *corev1.Pod) bool {
 	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }
+
+// IsWindows reports whether a pod targets Windows nodes, where branch ENIs are not supported:
+// the webhook never marks such a pod.
+func IsWindows(pod *corev1.Pod) bool {
+	if pod.Spec.OS != nil && pod.Spec.OS.Name == corev1.Windows {
+		return true
+	}
+	for _, k := range []string{corev1.LabelOSStable, "beta.kubernetes.io/os"} {
+		if pod.Spec.NodeSelector[k] == string(corev1.Windows) {
+			return true
+		}
+	}
+	return false
+}

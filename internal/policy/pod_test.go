@@ -97,3 +97,22 @@ func TestTerminal(t *testing.T) {
 		}
 	}
 }
+
+func TestIsWindows(t *testing.T) {
+	tests := map[string]struct {
+		spec corev1.PodSpec
+		want bool
+	}{
+		"no OS":                      {},
+		"spec.os windows":            {spec: corev1.PodSpec{OS: &corev1.PodOS{Name: corev1.Windows}}, want: true},
+		"spec.os linux":              {spec: corev1.PodSpec{OS: &corev1.PodOS{Name: corev1.Linux}}},
+		"node selector windows":      {spec: corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelOSStable: "windows"}}, want: true},
+		"beta node selector windows": {spec: corev1.PodSpec{NodeSelector: map[string]string{"beta.kubernetes.io/os": "windows"}}, want: true},
+		"node selector linux":        {spec: corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelOSStable: "linux"}}},
+	}
+	for name, tc := range tests {
+		if got := IsWindows(&corev1.Pod{Spec: tc.spec}); got != tc.want {
+			t.Errorf("%s: IsWindows = %v, want %v", name, got, tc.want)
+		}
+	}
+}

@@ -7,10 +7,10 @@ func TestParseWebhookManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := *mut.Webhooks[0].ClientConfig.Service.Path; p != "/mutate-v1-pod" {
+	if p := *mut.Webhooks[0].ClientConfig.Service.Path; p != MutatePath {
 		t.Errorf("mutating path = %s", p)
 	}
-	if p := *val.Webhooks[0].ClientConfig.Service.Path; p != "/validate-v1-pod" {
+	if p := *val.Webhooks[0].ClientConfig.Service.Path; p != ValidatePath {
 		t.Errorf("validating path = %s", p)
 	}
 	c := target{url: "https://10.0.0.1:9443", caBundle: []byte("ca")}.clientConfig("/mutate-v1-pod")

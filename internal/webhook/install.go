@@ -12,6 +12,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// Paths the pod webhooks are served on (internal/webhook/pod; its markers repeat them for the
+// generated configurations). They match AWS's, so configurations written for AWS's controller
+// can point at ours, and podsg explain finds either by them.
+const (
+	MutatePath   = "/mutate-v1-pod"
+	ValidatePath = "/validate-v1-pod"
+)
+
 // ServiceName is the Service the in-cluster deployment puts in front of the webhooks.
 const ServiceName = "podsg-webhook-service"
 

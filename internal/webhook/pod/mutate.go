@@ -49,7 +49,7 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) error {
 	// Whatever a user wrote here is not a decision of ours; the controller trusts this
 	// annotation, so only the outcome of the evaluation below may stand.
 	delete(pod.Annotations, v1beta1.AnnotationSecurityGroups)
-	if pod.Spec.HostNetwork || IsWindows(pod) || len(pod.Spec.Containers) == 0 {
+	if pod.Spec.HostNetwork || policy.IsWindows(pod) || len(pod.Spec.Containers) == 0 {
 		return nil
 	}
 	ns := pod.Namespace
@@ -120,19 +120,6 @@ func (d *Defaulter) serviceAccount(ctx context.Context, ns, name string) (*corev
 func needsServiceAccount(policies []v1beta1.SecurityGroupPolicy) bool {
 	for i := range policies {
 		if policies[i].Spec.ServiceAccountSelector != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// IsWindows reports whether a pod targets Windows nodes, where branch ENIs are not supported.
-func IsWindows(pod *corev1.Pod) bool {
-	if pod.Spec.OS != nil && pod.Spec.OS.Name == corev1.Windows {
-		return true
-	}
-	for _, k := range []string{corev1.LabelOSStable, "beta.kubernetes.io/os"} {
-		if pod.Spec.NodeSelector[k] == string(corev1.Windows) {
 			return true
 		}
 	}
