@@ -23,9 +23,6 @@ const (
 // ServiceName is the Service the in-cluster deployment puts in front of the webhooks.
 const ServiceName = "podsg-webhook-service"
 
-// certSecret holds the serving certificate and its CA, shared by every replica.
-const certSecret = "podsg-webhook-cert"
-
 // Endpoint says where the webhooks are served.
 type Endpoint struct {
 	// Namespace holds the Service, the certificate Secret and podsg-controller itself.
@@ -48,7 +45,8 @@ func Install(ctx context.Context, kube client.Client, e Endpoint) error {
 		t = target{url: "https://" + net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), namespace: e.Namespace}
 	}
 	var err error
-	if t.caBundle, err = servingCert(ctx, kube, e.Namespace, certSecret, e.CertDir, hosts); err != nil {
+	// The Secret podsg-webhook-cert holds the certificate and its CA, shared by every replica.
+	if t.caBundle, err = servingCert(ctx, kube, e.Namespace, "podsg-webhook-cert", e.CertDir, hosts); err != nil {
 		return err
 	}
 	return ensureConfigurations(ctx, kube, t)
