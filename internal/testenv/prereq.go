@@ -7,6 +7,8 @@ import (
 	"os/user"
 	"strings"
 	"testing"
+
+	"github.com/podsg/podsg/internal/pginstall"
 )
 
 // Prereq is something a test needs from the machine besides root and the Kubernetes binaries:
@@ -34,7 +36,7 @@ var (
 	Runc        = Prereq{Package: "runc", Commands: []string{"runc"}}
 	CNIPlugins  = Prereq{Package: "containernetworking-plugins", Files: []string{"/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback"}}
 	Busybox     = Prereq{Package: "busybox-static", Files: []string{"/bin/busybox"}}
-	PostgreSQL  = Prereq{Package: "postgresql", Files: []string{"/usr/lib/postgresql/15/bin/initdb", "/usr/lib/postgresql/15/bin/pg_ctl", "/usr/lib/postgresql/15/bin/postgres"}, Users: []string{"postgres"}}
+	PostgreSQL  = Prereq{Package: "postgresql", Files: []string{pginstall.Bin("initdb"), pginstall.Bin("pg_ctl"), pginstall.Bin("postgres")}, Users: []string{"postgres"}}
 	PSQL        = Prereq{Package: "postgresql-client", Commands: []string{"psql"}}
 	IPerf3      = Prereq{Package: "iperf3", Commands: []string{"iperf3"}}
 	AWSCLI      = Prereq{Package: "awscli", Commands: []string{"aws"}}
