@@ -17,9 +17,11 @@ var (
 
 // Build compiles the main package pkg (e.g. "github.com/podsg/podsg/cmd/podsg-vpc") once per
 // test binary and returns the executable's path. The binaries live in one temporary directory,
-// removed by CleanupBuilds from TestMain (or left to the OS's temp cleaning otherwise).
+// removed by CleanupBuilds from TestMain (or left to the OS's temp cleaning otherwise). A test
+// that builds a program runs it, so it is not a unit test: Build skips under PODSG_TEST_TIER=unit.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
+	outsideUnitTier(t, "builds "+pkg)
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if p, ok := built[pkg]; ok {

@@ -67,9 +67,22 @@ func (p Prereq) Missing() string {
 	return strings.Join(miss, ", ")
 }
 
+// name is the Debian package, or the commands when no package provides them.
+func (p Prereq) name() string {
+	if p.Package != "" {
+		return p.Package
+	}
+	return strings.Join(p.Commands, " ")
+}
+
 // Require skips the test, or fails it under `make test`, unless the machine has every prerequisite.
 func Require(t testing.TB, prereqs ...Prereq) {
 	t.Helper()
+	var names []string
+	for _, p := range prereqs {
+		names = append(names, p.name())
+	}
+	outsideUnitTier(t, "needs "+strings.Join(names, ", ")+" from the machine")
 	for _, p := range prereqs {
 		if miss := p.Missing(); miss != "" {
 			how := "install the Debian package " + p.Package + " (hack/setup.sh installs hack/packages.txt)"

@@ -25,9 +25,11 @@ type Process struct {
 	err     error
 }
 
-// StartProcess starts bin with args and registers its teardown.
+// StartProcess starts bin with args and registers its teardown. A test that runs another program
+// is not a unit test: StartProcess skips under PODSG_TEST_TIER=unit.
 func StartProcess(t testing.TB, bin string, args ...string) (*Process, error) {
 	t.Helper()
+	outsideUnitTier(t, "starts "+filepath.Base(bin))
 	logPath := filepath.Join(t.TempDir(), filepath.Base(bin)+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
