@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 // fakeDaemonName is the name under which this test binary acts as a daemon (TestMain): it
@@ -24,7 +26,9 @@ func TestMain(m *testing.M) {
 		<-sig
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testenv.CleanupBuilds()
+	os.Exit(code)
 }
 
 // fakeDaemonBin links this test binary as dir/fake-daemon: run through that path, it is a

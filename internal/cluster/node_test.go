@@ -58,12 +58,7 @@ func topology(t *testing.T) (node, db string) {
 
 func testImages(t *testing.T) []images.Image {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pgcheck")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/podsg/podsg/cmd/pgcheck")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building pgcheck: %v\n%s", err, out)
-	}
+	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/pgcheck")
 	testenv.Require(t, testenv.Busybox)
 	bb, err := images.BusyboxFiles(images.BusyboxBin)
 	if err != nil {

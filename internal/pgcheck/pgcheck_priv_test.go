@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,6 +15,12 @@ import (
 	"github.com/podsg/podsg/internal/pgcheck"
 	"github.com/podsg/podsg/internal/testenv"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.CleanupBuilds()
+	os.Exit(code)
+}
 
 // TestAgainstPostgres talks to a real PostgreSQL 15 on loopback: the success line and the
 // server's own FATAL wording.
@@ -47,10 +52,7 @@ func TestAgainstPostgres(t *testing.T) {
 // security group drops them: the tutorial's exact line after about 3 s.
 func TestTimeoutAgainstBlackHole(t *testing.T) {
 	testenv.RequireRoot(t)
-	bin := filepath.Join(t.TempDir(), "pgcheck")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/podsg/podsg/cmd/pgcheck").CombinedOutput(); err != nil {
-		t.Fatalf("building pgcheck: %v\n%s", err, out)
-	}
+	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/pgcheck")
 	s := clustertest.Suffix(t)
 	client, hole := "pgc-c-"+s, "pgc-h-"+s
 	clustertest.Netns(t, client)
