@@ -18,9 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.CleanupBuilds()
-	os.Exit(code)
+	testenv.Main(m)
 }
 
 // TestSeedAtCNILevel is the seed tutorial's result decided by packets, one layer below

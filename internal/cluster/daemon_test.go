@@ -30,9 +30,7 @@ func TestMain(m *testing.M) {
 		<-sig
 		os.Exit(0)
 	}
-	code := m.Run()
-	testenv.CleanupBuilds()
-	os.Exit(code)
+	testenv.Main(m)
 }
 
 // fakeDaemonBin links this test binary as dir/fake-daemon: run through that path, it is a

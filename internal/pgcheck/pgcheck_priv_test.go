@@ -17,9 +17,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.CleanupBuilds()
-	os.Exit(code)
+	testenv.Main(m)
 }
 
 // TestAgainstPostgres talks to a real PostgreSQL 15 on loopback: the success line and the

@@ -1,7 +1,6 @@
 package vpccmd
 
 import (
-	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,9 +12,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.CleanupBuilds()
-	os.Exit(code)
+	testenv.Main(m)
 }
 
 // startBinary runs podsg-vpc serve on a free loopback port and returns its
