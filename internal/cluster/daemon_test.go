@@ -114,6 +114,28 @@ func TestIdentity(t *testing.T) {
 	}
 }
 
+// TestGone is the decision that a stopped daemon has let go of its pid: exited, a zombie, or
+// the pid taken by another process; not while it is exiting, command line already gone.
+func TestGone(t *testing.T) {
+	vpc := identity{program: "podsg-vpc", home: "/v"}
+	for _, c := range []struct {
+		name string
+		p    Process
+		want bool
+	}{
+		{"running", Process{State: 'S', Argv: []string{"podsg-vpc", "--state-dir=/v"}}, false},
+		{"exiting: no command line yet no zombie", Process{State: 'R'}, false},
+		{"exiting, in uninterruptible sleep", Process{State: 'D'}, false},
+		{"zombie", Process{State: 'Z'}, true},
+		{"dead", Process{State: 'X'}, true},
+		{"pid recycled by another program", Process{State: 'S', Argv: []string{"sleep", "600"}}, true},
+	} {
+		if got := gone(c.p, vpc); got != c.want {
+			t.Errorf("%s: gone = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 func TestMentions(t *testing.T) {
 	const dir = "/var/lib/podsg/local"
 	for arg, want := range map[string]bool{
