@@ -22,9 +22,11 @@ import (
 //  2. EC2 unassigns the IPs, or detaches and deletes the ENI.
 //  3. The pool forgets them.
 //
-// Pods' records on disk are the truth about leased IPs, and a record only ever names an IP
-// the pool had leased, never a free one; so a crash between 2 and 3 leaves nothing to undo:
-// the next start reads EC2 (the IP is gone or still assigned and free) and the records.
+// Pods' records on disk are the truth about leased IPs, and the pool never gives back a leased
+// IP (a released one only after its cool-down, by when its DEL has deleted the record; with
+// no cool-down a record may outlive its IP, which a start ignores and the retried DEL deletes).
+// So a crash between 2 and 3 leaves nothing to undo: the next start reads EC2 (the IP is gone,
+// or still assigned and free) and the records.
 // An ENI detached but not deleted is deleted at the next start (Sync), as after a crash
 // during Fill. When an unassign fails the outcome is unknown (the request may have been
 // carried out); the pool asks EC2 which of the IPs the ENI still has and only those become
