@@ -39,7 +39,7 @@ func TestRegularPodsBeyondThePrimaryENI(t *testing.T) {
 	testenv.RequireRoot(t)
 	w := newWorld(t, false)
 	node := w.instance(t, types.InstanceTypeT3Small)
-	w.startAgent(t, node, false, "--warm-ips=3")
+	w.startAgent(t, node, false, "--warm-ip-target=3")
 	seen := listen(t, w.hostIP)
 
 	type runningPod struct {
@@ -99,7 +99,7 @@ func TestRegularPodsBeyondThePrimaryENI(t *testing.T) {
 
 	// Restart: the new agent learns from EC2 and the records which IPs are free.
 	w.agent.Kill()
-	w.startAgent(t, node, false, "--warm-ips=3")
+	w.startAgent(t, node, false, "--warm-ip-target=3")
 
 	// ADD failing halfway: a route to the pod's IP already in the node's main table makes the
 	// host route fail after the veth and the pod's address exist. Nothing may stay behind, and
