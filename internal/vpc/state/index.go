@@ -11,6 +11,7 @@ type model struct {
 	enis      *table[ENI]
 	assocs    *table[TrunkAssociation]
 	tokens    *table[ClientToken]
+	perms     *table[ENIPermission]
 
 	ipOwner        map[string]map[string]string // subnet → ip → eni
 	macOwner       map[string]string            // mac → eni
@@ -23,6 +24,7 @@ type model struct {
 	assocsByTrunk  map[string]set
 	vlanOwner      map[string]map[int]string // trunk → vlan → association
 	ruleOwner      map[string]string         // sgr- id → group
+	permsByENI     map[string]set            // eni → its permissions
 }
 
 type set map[string]struct{}
@@ -54,6 +56,7 @@ func newModel() *model {
 		enis:           newTable[ENI]("networkInterfaces"),
 		assocs:         newTable[TrunkAssociation]("trunkAssociations"),
 		tokens:         newTable[ClientToken]("clientTokens"),
+		perms:          newTable[ENIPermission]("networkInterfacePermissions"),
 		ipOwner:        map[string]map[string]string{},
 		macOwner:       map[string]string{},
 		enisByInstance: map[string]set{},
@@ -65,16 +68,18 @@ func newModel() *model {
 		assocsByTrunk:  map[string]set{},
 		vlanOwner:      map[string]map[int]string{},
 		ruleOwner:      map[string]string{},
+		permsByENI:     map[string]set{},
 	}
 	m.subnets.reindex = m.reindexSubnet
 	m.groups.reindex = m.reindexGroup
 	m.enis.reindex = m.reindexENI
 	m.assocs.reindex = m.reindexAssoc
+	m.perms.reindex = m.reindexPermission
 	return m
 }
 
 func (m *model) tables() []anyTable {
-	return []anyTable{m.vpcs, m.subnets, m.groups, m.instances, m.enis, m.assocs, m.tokens}
+	return []anyTable{m.vpcs, m.subnets, m.groups, m.instances, m.enis, m.assocs, m.tokens, m.perms}
 }
 
 func (m *model) table(kind string) anyTable {
