@@ -32,6 +32,10 @@ test-moto: ## Compare the local VPC's answers with moto_server's (needs moto, wh
 conformance-aws-controller: ## AWS's vpc-resource-controller, built once from the Go module proxy, gives a pod a branch ENI through the local VPC (root).
 	hack/aws-compare.sh conformance
 
+.PHONY: bench-compare
+bench-compare: ## The same workload against AWS's vpc-resource-controller and podsg-controller, one table (root; ~15 min).
+	hack/aws-compare.sh bench
+
 .PHONY: build
 build: ## Build the five binaries of docs/architecture.md and pgcheck into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...

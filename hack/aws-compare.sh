@@ -4,6 +4,8 @@
 # the tests' own.
 #   hack/aws-compare.sh conformance   AWS's controller gives a pod a branch ENI through the local
 #                                     VPC and frees it after its cool-down (~2 min)
+#   hack/aws-compare.sh bench         the same workload against both controllers; prints the
+#                                     table (PODSG_COMPARE_OUT=FILE also writes it there)
 # The first run builds AWS's controller into ~/.cache/podsg (hack/aws-vpc-rc.sh: 3 min warm,
 # about 10 cold) and the Kubernetes binaries if missing (hack/kube-bin.sh).
 set -euo pipefail
@@ -12,7 +14,8 @@ cd "$(dirname "$0")/.."
 what=${1:-}
 case "$what" in
   conformance) args=(-run '^TestAWSControllerBranchENI$' -timeout 20m) ;;
-  *) echo "usage: $0 conformance" >&2; exit 2 ;;
+  bench) args=(-run '^$' -bench '^BenchmarkCompare$' -benchtime 1x -timeout 120m) ;;
+  *) echo "usage: $0 conformance|bench" >&2; exit 2 ;;
 esac
 if [ "$(id -u)" -ne 0 ]; then
   echo "aws-compare: run as root: each controller runs in a network namespace of its own" >&2

@@ -4,8 +4,9 @@
 // throttling profile), a real kube-apiserver and kube-scheduler, and the same simulated nodes.
 //
 // It holds tests only, built with the tag awsrc: `make conformance-aws-controller` (AWS's
-// controller gives a pod a branch ENI through the local VPC and frees it after its cool-down).
-// It is not part of `make test`: AWS's controller takes 3 (warm) to 10 (cold) minutes to build, and it serves its
+// controller gives a pod a branch ENI through the local VPC and frees it after its cool-down)
+// and `make bench-compare` (one workload against both, one table). Neither is part of `make
+// test`: AWS's controller takes 3 (warm) to 10 (cold) minutes to build, and it serves its
 // webhooks and health checks on fixed host ports (9443, 61779) that the local cluster's
 // podsg-controller also uses.
 package sidebyside

@@ -27,6 +27,8 @@ type world struct {
 	nodes []string
 	ctrl  contender
 	proc  *testenv.Process
+	// usage sums the CPU and keeps the peak RSS of every incarnation that has ended.
+	usage procUsage
 }
 
 // newWorld builds everything but the controller, which startController runs.
@@ -54,6 +56,20 @@ func (w *world) startController(t testing.TB) {
 			t.Logf("%s log (tail):\n%s", w.ctrl.name(), w.proc.LogTail())
 		}
 	})
+}
+
+// stopController ends the incarnation as a rolling update does (SIGTERM), after reading what
+// it used from /proc.
+func (w *world) stopController(t testing.TB) {
+	t.Helper()
+	u, err := readProcUsage(w.proc.Pid())
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", w.ctrl.name(), err, w.proc.LogTail())
+	}
+	w.usage.add(u)
+	if err := w.proc.Stop(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // waitNodesReady waits until the controller advertises branch capacity on every node: its
@@ -101,6 +117,18 @@ func (w *world) eventually(t testing.TB, timeout time.Duration, cond func(ctx co
 		}
 		return err
 	})
+}
+
+// every lets cond run at most once per d, answering its last result in between.
+func every(d time.Duration, cond func(ctx context.Context) error) func(ctx context.Context) error {
+	var last time.Time
+	var err error
+	return func(ctx context.Context) error {
+		if time.Since(last) >= d {
+			last, err = time.Now(), cond(ctx)
+		}
+		return err
+	}
 }
 
 // The seed tutorial's ServiceAccount and policy: pods running as rds-db-access get both groups.
