@@ -161,9 +161,14 @@ func annotatedENI(ctx context.Context, c client.Client, ns, name string) (v1beta
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p); err != nil {
 		return v1beta1.PodENI{}, err
 	}
+	return podENI(p)
+}
+
+// podENI is the one branch ENI of a pod's pod-eni annotation.
+func podENI(p *corev1.Pod) (v1beta1.PodENI, error) {
 	v, ok := p.Annotations[v1beta1.AnnotationPodENI]
 	if !ok {
-		return v1beta1.PodENI{}, fmt.Errorf("pod %s/%s (node %q) has no %s annotation", ns, name, p.Spec.NodeName, v1beta1.AnnotationPodENI)
+		return v1beta1.PodENI{}, fmt.Errorf("pod %s/%s (node %q) has no %s annotation", p.Namespace, p.Name, p.Spec.NodeName, v1beta1.AnnotationPodENI)
 	}
 	enis, err := v1beta1.ParsePodENIs(v)
 	if err != nil {

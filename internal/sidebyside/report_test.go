@@ -97,21 +97,34 @@ func renderTable(wl workload, results []result) string {
 		what string
 		val  func(r result) string
 	}{
-		{fmt.Sprintf("burst: %d SG pods on %d nodes, pods/s", wl.pods, wl.nodes), func(r result) string {
-			return fmt.Sprintf("%.2f", float64(r.burst.pods)/r.burst.elapsed.Seconds())
-		}},
+		{fmt.Sprintf("burst: %d SG pods on %d nodes, pods/s", wl.pods, wl.nodes), func(r result) string { return rate(r.burst) }},
 		{"burst: bound→annotated p50 / p99", func(r result) string { return percentiles(r.burst) }},
-		{"burst: mutating EC2 calls per pod", func(r result) string { return perPod(r.burst.mutating, r.burst.pods) }},
+		{"burst: mutating EC2 calls per annotated pod", func(r result) string { return perPod(r.burst.mutating, r.burst.done) }},
 		{"burst: throttled EC2 calls", func(r result) string { return fmt.Sprintf("%.0f", r.burst.throttled) }},
-		{fmt.Sprintf("rolling: every pod replaced, %d at a time, old ENIs deleted", wl.batch), func(r result) string {
-			return fmt.Sprintf("%.0f s", r.rolling.elapsed.Seconds())
+		{fmt.Sprintf("rolling: every pod replaced, %d at a time, until the old ENIs are deleted", wl.batch), func(r result) string {
+			if r.rollingSkipped != "" {
+				return r.rollingSkipped
+			}
+			s := fmt.Sprintf("%.0f s", r.rolling.elapsed.Seconds())
+			if r.rolling.done < r.rolling.pods {
+				s += fmt.Sprintf(" (did not finish: %d of %d pods annotated)", r.rolling.done, r.rolling.pods)
+			}
+			if r.oldENIsLeft != 0 {
+				s += fmt.Sprintf(" (%d old ENIs left)", r.oldENIsLeft)
+			}
+			return s
 		}},
-		{"rolling: bound→annotated p50 / p99", func(r result) string { return percentiles(r.rolling) }},
-		{"rolling: mutating EC2 calls per pod (incl. deleting the old ENIs)", func(r result) string {
-			return perPod(r.rolling.mutating, r.rolling.pods)
+		{"rolling: bound→annotated p50 / p99", skipped(func(r result) string { return percentiles(r.rolling) })},
+		{"rolling: mutating EC2 calls per pod (incl. deleting the old ENIs)", skipped(func(r result) string {
+			return perPod(r.rolling.mutating, r.rolling.done)
+		})},
+		{"rolling: throttled EC2 calls", skipped(func(r result) string { return fmt.Sprintf("%.0f", r.rolling.throttled) })},
+		{"restart (SIGTERM) to a new pod annotated", func(r result) string {
+			if r.restart == 0 {
+				return fmt.Sprintf("not within %s", wl.timeout)
+			}
+			return fmt.Sprintf("%.1f s", r.restart.Seconds())
 		}},
-		{"rolling: throttled EC2 calls", func(r result) string { return fmt.Sprintf("%.0f", r.rolling.throttled) }},
-		{"restart (SIGTERM) to a new pod annotated", func(r result) string { return fmt.Sprintf("%.1f s", r.restart.Seconds()) }},
 		{"restart: EC2 describe calls until then", func(r result) string { return fmt.Sprintf("%.0f", r.restartDescribes) }},
 		{"controller CPU, all phases", func(r result) string { return fmt.Sprintf("%.1f s", r.usage.cpu.Seconds()) }},
 		{"controller peak RSS", func(r result) string { return fmt.Sprintf("%d MiB", r.usage.peakRSS>>20) }},
@@ -132,10 +145,29 @@ func renderTable(wl workload, results []result) string {
 	return sb.String()
 }
 
+// rate is pods annotated per second, and how far the controller got when it did not finish.
+func rate(p phaseResult) string {
+	s := fmt.Sprintf("%.2f", float64(p.done)/p.elapsed.Seconds())
+	if p.done < p.pods {
+		s += fmt.Sprintf(" (did not finish: %d of %d pods annotated in %.0f s)", p.done, p.pods, p.elapsed.Seconds())
+	}
+	return s
+}
+
+// skipped shows "-" for a phase that did not run.
+func skipped(val func(r result) string) func(r result) string {
+	return func(r result) string {
+		if r.rollingSkipped != "" {
+			return "-"
+		}
+		return val(r)
+	}
+}
+
 func percentiles(p phaseResult) string {
 	s := fmt.Sprintf("%.1f s / %.1f s", quantile(p.latencies, 0.5).Seconds(), quantile(p.latencies, 0.99).Seconds())
-	if len(p.latencies) < p.pods {
-		s += fmt.Sprintf(" (%d of %d pods seen)", len(p.latencies), p.pods)
+	if len(p.latencies) < p.done {
+		s += fmt.Sprintf(" (%d of %d pods seen)", len(p.latencies), p.done)
 	}
 	return s
 }

@@ -5,6 +5,9 @@ package sidebyside
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +30,8 @@ type world struct {
 	nodes []string
 	ctrl  contender
 	proc  *testenv.Process
+	// incarnations counts the controller's starts.
+	incarnations int
 	// usage sums the CPU and keeps the peak RSS of every incarnation that has ended.
 	usage procUsage
 }
@@ -50,10 +55,19 @@ func newWorld(t testing.TB, ctrl contender, nodes int) *world {
 // startController runs a new incarnation of the controller.
 func (w *world) startController(t testing.TB) {
 	t.Helper()
-	w.proc = w.ctrl.start(t, w)
+	p := w.ctrl.start(t, w)
+	w.proc, w.incarnations = p, w.incarnations+1
+	n := w.incarnations
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("%s log (tail):\n%s", w.ctrl.name(), w.proc.LogTail())
+			t.Logf("%s log (tail):\n%s", w.ctrl.name(), p.LogTail())
+		}
+		// The whole log, for a look at what a controller did; the test's own directory goes.
+		if dir := os.Getenv("PODSG_COMPARE_LOGS"); dir != "" {
+			name := filepath.Join(dir, fmt.Sprintf("%s-%d.log", strings.ReplaceAll(t.Name(), "/", "-"), n))
+			if err := os.WriteFile(name, []byte(p.Log()), 0o644); err != nil {
+				t.Error(err)
+			}
 		}
 	})
 }
