@@ -18,6 +18,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/dataplane"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/ec2api"
+	"github.com/podsg/podsg/internal/vpc/iamapi"
 	"github.com/podsg/podsg/internal/vpc/query"
 	"github.com/podsg/podsg/internal/vpc/rds"
 	"github.com/podsg/podsg/internal/vpc/rdsapi"
@@ -167,6 +168,7 @@ func limitsFor(o serveOptions, profile server.Profile, changed func(string) bool
 func serverOptions(ctx context.Context, o serveOptions, store *state.Store, profile server.Profile, log logr.Logger) (server.Options, error) {
 	opts := server.Options{Router: query.NewRouter(), Registry: prometheus.NewRegistry(), Profile: profile, Log: log}
 	ec2api.New(store).Register(opts.Router)
+	opts.Services = append(opts.Services, iamapi.Service(store))
 	if o.dataplane == "netns" {
 		// RDS needs the data path: a database is a namespace with an ENI in the VPC.
 		dbs, err := rds.New(rds.Options{Store: store, Names: topo.Names{ID: topo.IDFromStateDir(o.stateDir)}, Dir: filepath.Join(o.stateDir, "rds")})

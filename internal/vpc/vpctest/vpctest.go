@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/smithy-go"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,7 @@ import (
 
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/vpc/ec2api"
+	"github.com/podsg/podsg/internal/vpc/iamapi"
 	"github.com/podsg/podsg/internal/vpc/idgen"
 	"github.com/podsg/podsg/internal/vpc/query"
 	"github.com/podsg/podsg/internal/vpc/server"
@@ -79,7 +81,7 @@ func Start(t testing.TB, o Options) *Env {
 	ec2api.New(store).Register(router)
 	reg := prometheus.NewRegistry()
 	srv, err := server.New(server.Options{
-		Router: router, Registry: reg, Clock: clk, IDs: ids, Credentials: o.Credentials,
+		Router: router, Services: []*query.Service{iamapi.Service(store)}, Registry: reg, Clock: clk, IDs: ids, Credentials: o.Credentials,
 		Profile: o.Profile, Sleep: o.Sleep, RequestLog: o.RequestLog, Log: logr.Discard(),
 	})
 	if err != nil {
@@ -106,6 +108,17 @@ func NewClient(url, accessKey, secretKey string) *ec2.Client {
 		Retryer:      aws.NopRetryer{},
 		HTTPClient:   &http.Client{Transport: cloudec2.BufferedBodies(http.DefaultTransport.(*http.Transport).Clone())},
 	})
+}
+
+// IAM returns an IAM client for this VPC, signing with the env's default
+// keys; retries are off so tests see every error.
+func (e *Env) IAM() *iam.Client {
+	return iam.New(iam.Options{Region: Region, Credentials: staticCreds("test", "test", ""),
+		BaseEndpoint: aws.String(e.URL), Retryer: aws.NopRetryer{}})
+}
+
+func staticCreds(ak, sk, token string) aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider(ak, sk, token)
 }
 
 // Code returns the EC2 error code of err ("" for nil or non-API errors).
