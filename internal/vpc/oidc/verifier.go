@@ -27,9 +27,12 @@ import (
 // soon a token signed with an unknown key id may trigger a fetch (an
 // issuer rotating its keys).
 const (
-	keysTTL        = 5 * time.Minute
-	refetchAfter   = 10 * time.Second
-	fetchTimeout   = 5 * time.Second
+	keysTTL      = 5 * time.Minute
+	refetchAfter = 10 * time.Second
+	fetchTimeout = 5 * time.Second
+	// nbfLeeway tolerates an issuer whose clock runs a little ahead; the
+	// expiry has none.
+	nbfLeeway      = time.Minute
 	maxDocumentLen = 1 << 20
 )
 
@@ -81,7 +84,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string, thumbprints []string)
 		return nil, fmt.Errorf("%w: current date/time %s must be before the expiration date/time %s", ErrExpired,
 			now.UTC().Format(time.RFC3339), t.claims.Expiry.UTC().Format(time.RFC3339))
 	}
-	if !t.claims.NotBefore.IsZero() && now.Before(t.claims.NotBefore) {
+	if !t.claims.NotBefore.IsZero() && now.Add(nbfLeeway).Before(t.claims.NotBefore) {
 		return nil, fmt.Errorf("%w: not before %s", ErrNotYetValid, t.claims.NotBefore.UTC().Format(time.RFC3339))
 	}
 	return &t.claims, nil

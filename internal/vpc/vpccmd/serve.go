@@ -24,6 +24,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/rdsapi"
 	"github.com/podsg/podsg/internal/vpc/server"
 	"github.com/podsg/podsg/internal/vpc/state"
+	"github.com/podsg/podsg/internal/vpc/sts"
 )
 
 // serveOptions are the serve command's flags.
@@ -168,7 +169,12 @@ func limitsFor(o serveOptions, profile server.Profile, changed func(string) bool
 func serverOptions(ctx context.Context, o serveOptions, store *state.Store, profile server.Profile, log logr.Logger) (server.Options, error) {
 	opts := server.Options{Router: query.NewRouter(), Registry: prometheus.NewRegistry(), Profile: profile, Log: log}
 	ec2api.New(store).Register(opts.Router)
-	opts.Services = append(opts.Services, iamapi.Service(store))
+	tokens, err := sts.New(ctx, sts.Options{Store: store})
+	if err != nil {
+		return opts, err
+	}
+	opts.Services = append(opts.Services, iamapi.Service(store), tokens.Service())
+	opts.Sessions = tokens
 	if o.dataplane == "netns" {
 		// RDS needs the data path: a database is a namespace with an ENI in the VPC.
 		dbs, err := rds.New(rds.Options{Store: store, Names: topo.Names{ID: topo.IDFromStateDir(o.stateDir)}, Dir: filepath.Join(o.stateDir, "rds")})

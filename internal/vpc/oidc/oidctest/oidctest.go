@@ -30,7 +30,11 @@ type Issuer struct {
 	Kid  string
 	// Thumbprint is the certificate's SHA-1 fingerprint (hex) of a TLS issuer.
 	Thumbprint string
+	srv        *httptest.Server
 }
+
+// Close stops serving: the issuer's keys can no longer be fetched.
+func (iss *Issuer) Close() { iss.srv.Close() }
 
 // Start serves an issuer over plain HTTP until the test ends.
 func Start(t testing.TB) *Issuer { t.Helper(); return start(t, false) }
@@ -55,6 +59,7 @@ func start(t testing.TB, useTLS bool) *Issuer {
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)
+	iss.srv = srv
 	iss.URL = srv.URL
 	iss.Host = strings.TrimPrefix(strings.TrimPrefix(srv.URL, "http://"), "https://")
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
