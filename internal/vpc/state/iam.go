@@ -463,3 +463,43 @@ func (tx *Tx) IAMSecret(name string, size int) []byte {
 	put(tx, tx.m.secrets, name, &IAMSecret{Name: name, Key: k})
 	return k
 }
+
+// ProfileRef names an instance profile as EC2's IamInstanceProfile does:
+// by ARN or by name.
+type ProfileRef struct{ ARN, Name string }
+
+func (tx *Tx) resolveProfile(ref ProfileRef) (*InstanceProfile, error) {
+	if ref.ARN != "" {
+		if p, ok := tx.InstanceProfileByARN(ref.ARN); ok {
+			return p, nil
+		}
+		return nil, apierr.InvalidValue("Value (%s) for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN", ref.ARN)
+	}
+	if p, ok := tx.m.profiles.get(key(ref.Name)); ok {
+		return p, nil
+	}
+	return nil, apierr.InvalidValue("Value (%s) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name", ref.Name)
+}
+
+// AssociateIamInstanceProfile associates an instance profile with a
+// running instance that has none.
+func (tx *Tx) AssociateIamInstanceProfile(instanceID string, ref ProfileRef) (*Instance, error) {
+	inst, err := tx.lookupInstance(instanceID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := tx.resolveProfile(ref)
+	if err != nil {
+		return nil, err
+	}
+	if inst.State != InstanceRunning {
+		return nil, apierr.New("IncorrectInstanceState", "The instance '%s' is not in a valid state for this operation.", inst.ID)
+	}
+	if inst.IAMProfile != nil {
+		return nil, apierr.New(apierr.CodeIncorrectState, "There is an existing association for instance %s", inst.ID)
+	}
+	c := inst.clone()
+	c.IAMProfile = &ProfileAssociation{ID: tx.newID("iip-assoc"), ProfileARN: p.ARN, ProfileID: p.ID}
+	put(tx, tx.m.instances, c.ID, c)
+	return c, nil
+}

@@ -246,3 +246,30 @@ func TestAssumeRole(t *testing.T) {
 	_, err = sess.AssumeRole(ctx, &awssts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::111122223333:role/admin"), RoleSessionName: aws.String("xx"), DurationSeconds: aws.Int32(7200)})
 	vpctest.ExpectCode(t, err, "ValidationError") // role chaining: one hour at most
 }
+
+// TestInstanceCredentials: the credentials instance metadata hands out are
+// a session of the profile's role named after the instance, accepted on
+// signed requests; a profile without a role has none.
+func TestInstanceCredentials(t *testing.T) {
+	s := setup(t)
+	ctx, c := context.Background(), iamClient(s.env)
+	mustRole(t, c, "node", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}}`)
+	if _, err := c.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String("node")}); err != nil {
+		t.Fatal(err)
+	}
+	const profile = "arn:aws:iam::111122223333:instance-profile/node"
+	if _, _, ok := s.env.STS.InstanceCredentials(profile, "i-0123456789abcdef0", time.Hour); ok {
+		t.Fatal("credentials for a profile without a role")
+	}
+	if _, err := c.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String("node"), RoleName: aws.String("node")}); err != nil {
+		t.Fatal(err)
+	}
+	cr, role, ok := s.env.STS.InstanceCredentials(profile, "i-0123456789abcdef0", time.Hour)
+	if !ok || role != "node" {
+		t.Fatalf("InstanceCredentials = %v, %q", ok, role)
+	}
+	id, err := s.env.STSClient(cr.AccessKeyID, cr.SecretAccessKey, cr.SessionToken).GetCallerIdentity(ctx, &awssts.GetCallerIdentityInput{})
+	if err != nil || aws.ToString(id.Arn) != "arn:aws:sts::111122223333:assumed-role/node/i-0123456789abcdef0" {
+		t.Fatalf("GetCallerIdentity = %+v, %v", id, err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/ec2api"
 	"github.com/podsg/podsg/internal/vpc/iamapi"
+	"github.com/podsg/podsg/internal/vpc/imds"
 	"github.com/podsg/podsg/internal/vpc/query"
 	"github.com/podsg/podsg/internal/vpc/rds"
 	"github.com/podsg/podsg/internal/vpc/rdsapi"
@@ -114,7 +115,16 @@ func serve(ctx context.Context, o serveOptions, changed func(string) bool, stdou
 	}
 	defer func() { _ = store.Close() }()
 
-	opts, err := serverOptions(ctx, o, store, profile, log)
+	tokens, err := sts.New(ctx, sts.Options{Store: store})
+	if err != nil {
+		return err
+	}
+	if ic, ok := dp.(dataplane.InstanceCredentials); ok {
+		// Instance metadata hands out the instance profile role's credentials.
+		ic.SetInstanceCredentials(instanceCredentials(tokens))
+		defer ic.SetInstanceCredentials(nil)
+	}
+	opts, err := serverOptions(ctx, o, store, tokens, profile, log)
 	if err != nil {
 		return err
 	}
@@ -166,13 +176,9 @@ func limitsFor(o serveOptions, profile server.Profile, changed func(string) bool
 
 // serverOptions assembles the APIs served over store (EC2, and RDS on the netns data path)
 // and the credentials requests are verified against.
-func serverOptions(ctx context.Context, o serveOptions, store *state.Store, profile server.Profile, log logr.Logger) (server.Options, error) {
+func serverOptions(ctx context.Context, o serveOptions, store *state.Store, tokens *sts.STS, profile server.Profile, log logr.Logger) (server.Options, error) {
 	opts := server.Options{Router: query.NewRouter(), Registry: prometheus.NewRegistry(), Profile: profile, Log: log}
 	ec2api.New(store).Register(opts.Router)
-	tokens, err := sts.New(ctx, sts.Options{Store: store})
-	if err != nil {
-		return opts, err
-	}
 	opts.Services = append(opts.Services, iamapi.Service(store), tokens.Service())
 	opts.Sessions = tokens
 	if o.dataplane == "netns" {
@@ -193,6 +199,18 @@ func serverOptions(ctx context.Context, o serveOptions, store *state.Store, prof
 		}
 	}
 	return opts, nil
+}
+
+// instanceCredentialsTTL is how long instance profile credentials last:
+// six hours, as EC2's do.
+const instanceCredentialsTTL = 6 * time.Hour
+
+// instanceCredentials adapts the STS to what instance metadata asks.
+func instanceCredentials(tokens *sts.STS) imds.CredentialSource {
+	return func(profileARN, instanceID string) (string, imds.Credentials, bool) {
+		c, role, ok := tokens.InstanceCredentials(profileARN, instanceID, instanceCredentialsTTL)
+		return role, imds.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, Token: c.SessionToken, Expiration: c.Expiration}, ok
+	}
 }
 
 func loadProfile(o serveOptions, changed func(string) bool) (server.Profile, error) {
