@@ -36,7 +36,9 @@ func TestAWSCLIIAMSTS(t *testing.T) {
 	iss := oidctest.Start(t)
 	now := time.Now()
 	const sa = "system:serviceaccount:default:rds-db-access"
-	tok := func(sub, aud string, ttl time.Duration) string { return iss.Sign(t, iss.Claims(sub, aud, now.Add(-time.Hour), ttl+time.Hour)) }
+	tok := func(sub, aud string, ttl time.Duration) string {
+		return iss.Sign(t, iss.Claims(sub, aud, now.Add(-time.Hour), ttl+time.Hour))
+	}
 	cmd := exec.CommandContext(t.Context(), "bash", "testdata/awscli-iam-sts.sh")
 	cmd.Env = append(os.Environ(), "ENDPOINT="+url, "ISSUER="+iss.URL, "PATH="+filepath.Dir(aws)+":"+os.Getenv("PATH"),
 		"AWS_ACCESS_KEY_ID=AKIDCONFORMANCE", "AWS_SECRET_ACCESS_KEY=s3cr3t-conformance",

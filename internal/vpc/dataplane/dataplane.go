@@ -10,8 +10,8 @@ import (
 
 	"github.com/podsg/podsg/internal/vpc/dataplane/firewall"
 	"github.com/podsg/podsg/internal/vpc/dataplane/kernel"
-	"github.com/podsg/podsg/internal/vpc/imds"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
+	"github.com/podsg/podsg/internal/vpc/imds"
 	"github.com/podsg/podsg/internal/vpc/state"
 )
 
