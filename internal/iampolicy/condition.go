@@ -2,6 +2,7 @@ package iampolicy
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,12 +140,7 @@ func (c *Condition) holds(ctx, vars *Context) bool {
 	reqVals, present := ctx.Get(c.Key)
 	op := c.op
 	if op.base == "Null" {
-		for _, v := range c.Values {
-			if strings.EqualFold(v, "true") != present {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(c.Values, func(v string) bool { return strings.EqualFold(v, "true") != present })
 	}
 	if !present {
 		// A missing key fails a positive test and passes a negated one;
@@ -161,38 +157,21 @@ func (c *Condition) holds(ctx, vars *Context) bool {
 		}
 		return op.negated
 	}
-	switch op.set {
-	case forAllValues:
-		for _, r := range reqVals {
-			if !one(r) {
-				return false
-			}
-		}
-		return true
-	case forAnyValue:
-		for _, r := range reqVals {
-			if one(r) {
-				return true
-			}
-		}
-		return false
-	}
-	// A single-valued operator on a key with several values: a positive
-	// test needs one of them to match, a negated one needs none to.
-	if op.negated {
-		for _, r := range reqVals {
-			if !one(r) {
-				return false
-			}
-		}
-		return len(reqVals) > 0
-	}
+	return op.overValues(reqVals, one)
+}
+
+// overValues applies the set qualifier: ForAllValues needs every request
+// value to pass, ForAnyValue one. A single-valued operator on a key with
+// several values: a positive test needs one of them to match, a negated
+// one needs none to (every value passes "matches none").
+func (op operator) overValues(reqVals []string, one func(string) bool) bool {
+	all := op.set == forAllValues || (op.set == single && op.negated)
 	for _, r := range reqVals {
-		if one(r) {
-			return true
+		if one(r) != all {
+			return !all
 		}
 	}
-	return false
+	return all
 }
 
 func numeric(f func(a, b float64) bool) func(string, string, *Context) bool {

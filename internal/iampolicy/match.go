@@ -41,12 +41,8 @@ func compile(s string, wildcards bool, vars *Context, arnMode bool) (pattern, bo
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case vars != nil && c == '$' && i+1 < len(s) && s[i+1] == '{':
+		case vars != nil && strings.HasPrefix(s[i:], "${") && strings.IndexByte(s[i:], '}') > 0:
 			end := strings.IndexByte(s[i:], '}')
-			if end < 0 {
-				lit.WriteByte(c)
-				continue
-			}
 			val, ok := vars.variable(s[i+2 : i+end])
 			if !ok {
 				return nil, false

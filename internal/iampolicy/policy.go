@@ -94,39 +94,13 @@ func Parse(doc string, kind Kind) (*Policy, error) {
 	if err := dec.Decode(&top); err != nil || dec.More() {
 		return nil, malformed("Syntax errors in policy.")
 	}
-	p := &Policy{}
-	var stmts any
-	for k, v := range top {
-		switch k {
-		case "Version":
-			s, ok := v.(string)
-			if !ok || (s != Version2012 && s != Version2008) {
-				return nil, malformed("The policy failed legacy parsing")
-			}
-			p.Version = s
-		case "Id":
-			s, ok := v.(string)
-			if !ok {
-				return nil, malformed("Syntax errors in policy.")
-			}
-			p.ID = s
-		case "Statement":
-			stmts = v
-		default:
-			return nil, malformed("Syntax errors in policy.")
-		}
+	p, stmts, err := parseTop(top)
+	if err != nil {
+		return nil, err
 	}
-	var list []any
-	switch s := stmts.(type) {
-	case map[string]any:
-		list = []any{s}
-	case []any:
-		list = s
-	default:
-		return nil, malformed("Syntax errors in policy.")
-	}
-	if len(list) == 0 {
-		return nil, malformed("Syntax errors in policy.")
+	list, err := statementList(stmts)
+	if err != nil {
+		return nil, err
 	}
 	for _, raw := range list {
 		m, ok := raw.(map[string]any)
@@ -140,6 +114,45 @@ func Parse(doc string, kind Kind) (*Policy, error) {
 		p.Statements = append(p.Statements, st)
 	}
 	return p, nil
+}
+
+// parseTop reads Version and Id and returns the Statement element.
+func parseTop(top map[string]any) (*Policy, any, error) {
+	p := &Policy{}
+	var stmts any
+	for k, v := range top {
+		switch k {
+		case "Version":
+			s, ok := v.(string)
+			if !ok || (s != Version2012 && s != Version2008) {
+				return nil, nil, malformed("The policy failed legacy parsing")
+			}
+			p.Version = s
+		case "Id":
+			s, ok := v.(string)
+			if !ok {
+				return nil, nil, malformed("Syntax errors in policy.")
+			}
+			p.ID = s
+		case "Statement":
+			stmts = v
+		default:
+			return nil, nil, malformed("Syntax errors in policy.")
+		}
+	}
+	return p, stmts, nil
+}
+
+func statementList(stmts any) ([]any, error) {
+	switch s := stmts.(type) {
+	case map[string]any:
+		return []any{s}, nil
+	case []any:
+		if len(s) > 0 {
+			return s, nil
+		}
+	}
+	return nil, malformed("Syntax errors in policy.")
 }
 
 // MustParse is Parse for documents known to be valid (tests, built-ins).
@@ -202,19 +215,21 @@ func (st *Statement) validate(m map[string]any, kind Kind) error {
 	case !has("Action") && !has("NotAction"):
 		return malformed("Missing required field Action")
 	}
-	if kind == Identity {
-		if has("Principal") || has("NotPrincipal") {
-			return malformed("Policy document should not specify a principal.")
-		}
-		if !has("Resource") && !has("NotResource") {
-			return malformed("Missing required field Resource")
-		}
-		return nil
-	}
-	if has("Resource") || has("NotResource") {
+	return kindRules(has, kind)
+}
+
+// kindRules: identity policies name resources and no principal, trust
+// policies the other way round.
+func kindRules(has func(string) bool, kind Kind) error {
+	principal, resource := has("Principal") || has("NotPrincipal"), has("Resource") || has("NotResource")
+	switch {
+	case kind == Identity && principal:
+		return malformed("Policy document should not specify a principal.")
+	case kind == Identity && !resource:
+		return malformed("Missing required field Resource")
+	case kind == Trust && resource:
 		return malformed("Has prohibited field Resource")
-	}
-	if !has("Principal") && !has("NotPrincipal") {
+	case kind == Trust && !principal:
 		return malformed("Missing required field Principal")
 	}
 	return nil

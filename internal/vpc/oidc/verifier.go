@@ -263,19 +263,13 @@ func (k jwk) publicKey() (crypto.PublicKey, error) {
 		if k.Crv != "P-256" {
 			return nil, fmt.Errorf("unsupported curve %s", k.Crv)
 		}
-		x, err := b(k.X)
-		if err != nil {
-			return nil, err
+		x, errX := base64.RawURLEncoding.DecodeString(k.X)
+		y, errY := base64.RawURLEncoding.DecodeString(k.Y)
+		if errX != nil || errY != nil || len(x) != 32 || len(y) != 32 {
+			return nil, fmt.Errorf("bad EC key coordinates")
 		}
-		y, err := b(k.Y)
-		if err != nil {
-			return nil, err
-		}
-		pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
-		if !pub.Curve.IsOnCurve(x, y) { //nolint:staticcheck // the curve check is what we want from this key
-			return nil, fmt.Errorf("point not on curve")
-		}
-		return pub, nil
+		// ParseUncompressedPublicKey also checks that the point is on the curve.
+		return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
 	}
 	return nil, fmt.Errorf("unsupported key type %s", k.Kty)
 }

@@ -230,28 +230,28 @@ func (tx *Tx) DeleteRole(name string) error {
 }
 
 // updateRole stores a changed clone of the named role.
-func (tx *Tx) updateRole(name string, fn func(r *Role) error) (*Role, error) {
+func (tx *Tx) updateRole(name string, fn func(r *Role) error) error {
 	r, err := tx.Role(name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c := r.clone()
 	if err := fn(c); err != nil {
-		return nil, err
+		return err
 	}
 	put(tx, tx.m.roles, key(c.Name), c)
-	return c, nil
+	return nil
 }
 
 // UpdateAssumeRolePolicy replaces a role's trust policy.
 func (tx *Tx) UpdateAssumeRolePolicy(name, doc string) error {
-	_, err := tx.updateRole(name, func(r *Role) error { r.TrustPolicy = doc; return nil })
+	err := tx.updateRole(name, func(r *Role) error { r.TrustPolicy = doc; return nil })
 	return err
 }
 
 // PutRolePolicy adds or replaces an inline policy.
 func (tx *Tx) PutRolePolicy(role, policy, doc string) error {
-	_, err := tx.updateRole(role, func(r *Role) error {
+	err := tx.updateRole(role, func(r *Role) error {
 		if r.InlinePolicies == nil {
 			r.InlinePolicies = map[string]string{}
 		}
@@ -279,7 +279,7 @@ func (tx *Tx) DeleteRolePolicy(role, policy string) error {
 	if _, err := tx.RolePolicy(role, policy); err != nil {
 		return err
 	}
-	_, err := tx.updateRole(role, func(r *Role) error { delete(r.InlinePolicies, policy); return nil })
+	err := tx.updateRole(role, func(r *Role) error { delete(r.InlinePolicies, policy); return nil })
 	return err
 }
 
@@ -288,7 +288,7 @@ func (tx *Tx) AttachRolePolicy(role, policyARN string) error {
 	if _, err := tx.Policy(policyARN); err != nil {
 		return err
 	}
-	_, err := tx.updateRole(role, func(r *Role) error {
+	err := tx.updateRole(role, func(r *Role) error {
 		if !slices.Contains(r.AttachedPolicies, policyARN) {
 			r.AttachedPolicies = append(r.AttachedPolicies, policyARN)
 		}
@@ -299,7 +299,7 @@ func (tx *Tx) AttachRolePolicy(role, policyARN string) error {
 
 // DetachRolePolicy detaches a managed policy.
 func (tx *Tx) DetachRolePolicy(role, policyARN string) error {
-	_, err := tx.updateRole(role, func(r *Role) error {
+	err := tx.updateRole(role, func(r *Role) error {
 		i := slices.Index(r.AttachedPolicies, policyARN)
 		if i < 0 {
 			return NoSuchEntity("Policy %s was not found.", policyARN)

@@ -27,10 +27,12 @@ func (s *STS) Authorize(caller query.Caller, action, resource string, extra map[
 	var role *state.Role
 	var policies []*iampolicy.Policy
 	err := s.store.View(func(tx *state.Tx) error {
-		var err error
-		if role, err = tx.Role(caller.RoleName); err != nil {
-			return nil // a deleted role allows nothing
+		r, lookupErr := tx.Role(caller.RoleName)
+		if lookupErr != nil {
+			return nil //nolint:nilerr // a deleted role allows nothing: role stays nil
 		}
+		role = r
+		var err error
 		policies, err = rolePolicies(tx, role)
 		return err
 	})

@@ -52,7 +52,7 @@ type keys struct {
 	now func() time.Time
 }
 
-const tokenPrefix = "podsg-sts1."
+const tokenPrefix = "podsg-sts1." //nolint:gosec // the format marker of session tokens, not a credential
 
 // mint returns credentials for sess (its access key id is filled in).
 func (k *keys) mint(sess Session) Credentials {

@@ -7,7 +7,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
+	"crypto/sha1" //nolint:gosec // IAM thumbprints are SHA-1 fingerprints
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
