@@ -56,14 +56,16 @@ disk before the response is sent.
 (# comments allowed); with it, requests must carry a valid SigV4 signature,
 which covers the body through the hash the server computes of it (an
 X-Amz-Content-Sha256 header that disagrees is refused). Without it any (or
-no) signature is accepted.
+no) signature is accepted. Temporary credentials from the local STS
+(IAM and STS are served too, version 2010-05-08 and 2011-06-15) are always
+verified.
 
 --profile is a built-in profile name ("aws": EC2's documented throttling
 buckets) or a YAML/JSON file with latency, throttle, faults and limits
 sections; see internal/vpc/server/profile.go.
 
 With --dataplane netns, processes inside instances (the node agent) reach
-the same API (EC2 and RDS, same credentials, throttling and metrics) at
+the same API (EC2, RDS, IAM and STS, same credentials, throttling and metrics) at
 http://169.254.169.254:8450, like an EC2 interface VPC endpoint, next to
 instance metadata on 169.254.169.254:80: --listen is on the host, which
 instances cannot reach. See docs/local-vpc.md.`,
