@@ -64,16 +64,11 @@ func parse(raw string) (*token, error) {
 			return nil, fmt.Errorf("want exactly one %s", k)
 		}
 	}
+	if err := checkFixed(q); err != nil {
+		return nil, err
+	}
 	t := &token{hostPort: strings.TrimSuffix(hostPort, "/"), query: q, user: q.Get("DBUser"),
 		session: q.Get("X-Amz-Security-Token"), signature: q.Get("X-Amz-Signature")}
-	switch {
-	case q.Get("Action") != "connect":
-		return nil, fmt.Errorf("action %q, want connect", q.Get("Action"))
-	case q.Get("X-Amz-Algorithm") != algorithm:
-		return nil, fmt.Errorf("algorithm %q, want %s", q.Get("X-Amz-Algorithm"), algorithm)
-	case q.Get("X-Amz-SignedHeaders") != "host":
-		return nil, fmt.Errorf("signed headers %q, want host", q.Get("X-Amz-SignedHeaders"))
-	}
 	scope := strings.Split(q.Get("X-Amz-Credential"), "/")
 	if len(scope) != 5 || scope[3] != service || scope[4] != "aws4_request" {
 		return nil, fmt.Errorf("credential scope %q is not ACCESS-KEY/DATE/REGION/%s/aws4_request", q.Get("X-Amz-Credential"), service)
@@ -88,6 +83,19 @@ func parse(raw string) (*token, error) {
 	}
 	t.expires = time.Duration(secs) * time.Second
 	return t, nil
+}
+
+// checkFixed checks the parameters every connect token has with the same value.
+func checkFixed(q url.Values) error {
+	switch {
+	case q.Get("Action") != "connect":
+		return fmt.Errorf("action %q, want connect", q.Get("Action"))
+	case q.Get("X-Amz-Algorithm") != algorithm:
+		return fmt.Errorf("algorithm %q, want %s", q.Get("X-Amz-Algorithm"), algorithm)
+	case q.Get("X-Amz-SignedHeaders") != "host":
+		return fmt.Errorf("signed headers %q, want host", q.Get("X-Amz-SignedHeaders"))
+	}
+	return nil
 }
 
 // signatureMatches reports whether the token was signed with secret.

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/podsg/podsg/internal/vpc/dataplane"
+	"github.com/podsg/podsg/internal/vpc/rds"
 )
 
 // The admin commands act on the kernel state of the netns data path of the server whose state
@@ -106,4 +108,29 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// newRDSIAMAuth is the helper PAM runs (through pam_script) for a database user granted
+// rds_iam: the token in PAM_AUTHTOK, the user in PAM_USER. Exit status 0 lets the user in; anything else makes
+// PostgreSQL answer "PAM authentication failed". Not for people: hidden.
+func newRDSIAMAuth(stderr io.Writer) *cobra.Command {
+	var socket, db string
+	cmd := &cobra.Command{
+		Use:    "rds-iam-auth",
+		Short:  "Check an RDS IAM connect token for PAM (run by pam_script)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := rds.AuthHelper(cmd.Context(), socket, db, os.Getenv); err != nil {
+				fmt.Fprintln(stderr, "podsg-vpc rds-iam-auth:", err)
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", "", "the server's IAM authentication socket")
+	cmd.Flags().StringVar(&db, "db", "", "DB instance identifier")
+	_ = cmd.MarkFlagRequired("socket")
+	_ = cmd.MarkFlagRequired("db")
+	return cmd
 }

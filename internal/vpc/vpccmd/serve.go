@@ -23,6 +23,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/query"
 	"github.com/podsg/podsg/internal/vpc/rds"
 	"github.com/podsg/podsg/internal/vpc/rdsapi"
+	"github.com/podsg/podsg/internal/vpc/rdsiam"
 	"github.com/podsg/podsg/internal/vpc/server"
 	"github.com/podsg/podsg/internal/vpc/state"
 	"github.com/podsg/podsg/internal/vpc/sts"
@@ -183,9 +184,18 @@ func serverOptions(ctx context.Context, o serveOptions, store *state.Store, toke
 	ec2api.New(store).Register(opts.Router)
 	opts.Services = append(opts.Services, iamapi.Service(store), tokens.Service())
 	opts.Sessions = tokens
+	if o.credentials != "" {
+		var err error
+		if opts.Credentials, err = readCredentials(o.credentials); err != nil {
+			return opts, err
+		}
+	}
 	if o.dataplane == "netns" {
 		// RDS needs the data path: a database is a namespace with an ENI in the VPC.
-		dbs, err := rds.New(rds.Options{Store: store, Names: topo.Names{ID: topo.IDFromStateDir(o.stateDir)}, Dir: filepath.Join(o.stateDir, "rds")})
+		checker := &rdsiam.Checker{Keys: connectKeys{creds: opts.Credentials, sessions: tokens}, Authorizer: tokens,
+			Region: store.Region(), Account: state.AccountID}
+		dbs, err := rds.New(rds.Options{Store: store, Names: topo.Names{ID: topo.IDFromStateDir(o.stateDir)}, Dir: filepath.Join(o.stateDir, "rds"),
+			Tokens: checker, Log: log.WithName("rds")})
 		if err != nil {
 			return opts, err
 		}
@@ -194,13 +204,31 @@ func serverOptions(ctx context.Context, o serveOptions, store *state.Store, toke
 		}
 		opts.Services = append(opts.Services, rdsapi.Service(store, dbs))
 	}
-	if o.credentials != "" {
-		var err error
-		if opts.Credentials, err = readCredentials(o.credentials); err != nil {
-			return opts, err
-		}
-	}
 	return opts, nil
+}
+
+// connectKeys resolves the keys RDS connect tokens are signed with as the API resolves
+// request signatures: temporary credentials by the STS, long-term keys by --credentials, and
+// without --credentials any long-term key is the account's root, unverified.
+type connectKeys struct {
+	creds    server.Credentials
+	sessions *sts.STS
+}
+
+func (k connectKeys) Resolve(accessKeyID, sessionToken string) (rdsiam.Key, error) {
+	if sessionToken != "" {
+		secret, caller, err := k.sessions.Resolve(accessKeyID, sessionToken)
+		return rdsiam.Key{Secret: secret, Caller: caller}, err
+	}
+	root := query.Root(state.AccountID, accessKeyID)
+	if k.creds == nil {
+		return rdsiam.Key{Caller: root, Unverified: true}, nil
+	}
+	secret, ok := k.creds[accessKeyID]
+	if !ok {
+		return rdsiam.Key{}, server.InvalidToken()
+	}
+	return rdsiam.Key{Secret: secret, Caller: root}, nil
 }
 
 // instanceCredentialsTTL is how long instance profile credentials last:
