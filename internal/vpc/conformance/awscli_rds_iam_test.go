@@ -125,7 +125,7 @@ func startRDSIAM(t *testing.T) *rdsIAM {
 	e.clientNS = topo.Names{ID: topo.IDFromStateDir(e.stateDir)}.Instance(*run.Instances[0].InstanceId)
 	var db struct {
 		DBInstance struct {
-			DbiResourceId                    string
+			DbiResourceID                    string `json:"DbiResourceId"`
 			IAMDatabaseAuthenticationEnabled bool
 			Endpoint                         struct{ Address string }
 		}
@@ -133,10 +133,10 @@ func startRDSIAM(t *testing.T) *rdsIAM {
 	out := e.awsAs(t, nil, "rds", "create-db-instance", "--db-instance-identifier", "iam-db", "--engine", "postgres",
 		"--db-instance-class", "db.t3.micro", "--master-username", "postgres", "--master-user-password", "secretpass",
 		"--vpc-security-group-ids", net.DBSG, "--enable-iam-database-authentication")
-	if err := json.Unmarshal([]byte(out), &db); err != nil || !db.DBInstance.IAMDatabaseAuthenticationEnabled || !strings.HasPrefix(db.DBInstance.DbiResourceId, "db-") {
+	if err := json.Unmarshal([]byte(out), &db); err != nil || !db.DBInstance.IAMDatabaseAuthenticationEnabled || !strings.HasPrefix(db.DBInstance.DbiResourceID, "db-") {
 		t.Fatalf("create-db-instance: %v\n%s", err, out)
 	}
-	e.dbHost, e.dbiResourceID = db.DBInstance.Endpoint.Address, db.DBInstance.DbiResourceId
+	e.dbHost, e.dbiResourceID = db.DBInstance.Endpoint.Address, db.DBInstance.DbiResourceID
 	return e
 }
 

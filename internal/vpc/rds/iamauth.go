@@ -66,7 +66,7 @@ func (m *Manager) writePAMService(db *DBInstance) error {
 	if err := os.MkdirAll(m.scriptDir(db), 0o755); err != nil { //nolint:gosec // pam_script runs it as postgres
 		return fmt.Errorf("creating %s: %w", m.scriptDir(db), err)
 	}
-	//nolint:gosec // executable by the postgres user, whose backends run it
+	// Executable by the postgres user, whose backends run it.
 	if err := os.WriteFile(filepath.Join(m.scriptDir(db), "pam_script_auth"), []byte(script), 0o755); err != nil {
 		return fmt.Errorf("writing the PAM script of %s: %w", db.ID, err)
 	}
