@@ -21,6 +21,7 @@ import (
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/controller/controllertest"
 	"github.com/podsg/podsg/internal/explain"
+	"github.com/podsg/podsg/internal/podidentity"
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 	"github.com/podsg/podsg/internal/webhook/pod"
@@ -34,7 +35,7 @@ import (
 func TestExplain(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{Webhooks: envtest.WebhookInstallOptions{Paths: []string{"../../config/webhook"}}})
 	mgr := controllertest.NewManager(t, env)
-	if err := pod.Setup(mgr, controllertest.ControllerUsername); err != nil {
+	if err := pod.Setup(mgr, controllertest.ControllerUsername, podidentity.Options{Region: "us-west-2"}); err != nil {
 		t.Fatal(err)
 	}
 	controllertest.Start(t, mgr)
