@@ -23,14 +23,14 @@ const (
 	// overriding it, on the pod. Below MinTokenExpiration it is raised to it; a value that is not
 	// an integer is ignored. There is no upper bound here (AWS's webhook has none either): the
 	// apiserver caps what it issues with --service-account-max-token-expiration.
-	AnnotationTokenExpiration = "eks.amazonaws.com/token-expiration"
+	AnnotationTokenExpiration = "eks.amazonaws.com/token-expiration" //nolint:gosec // an annotation's name, not a credential
 	// AnnotationSkipContainers, on the pod, is a comma-separated list of container and init
 	// container names the webhook leaves alone. Read as one CSV record, as AWS does: names are
 	// not trimmed, and a value that is not valid CSV skips nothing.
 	AnnotationSkipContainers = "eks.amazonaws.com/skip-containers"
 	// LabelSkipWebhook, a pod label, keeps the webhook away from the pod altogether: AWS's
 	// webhook configuration excludes such pods with its objectSelector, and so does podsg's.
-	LabelSkipWebhook = "eks.amazonaws.com/skip-pod-identity-webhook"
+	LabelSkipWebhook = "eks.amazonaws.com/skip-pod-identity-webhook" //nolint:gosec // a label's name, not a credential
 )
 
 // What the webhook adds, named as AWS's webhook names them.
@@ -52,7 +52,7 @@ const (
 // The environment variables the AWS SDKs read.
 const (
 	EnvRoleARN              = "AWS_ROLE_ARN"
-	EnvTokenFile            = "AWS_WEB_IDENTITY_TOKEN_FILE"
+	EnvTokenFile            = "AWS_WEB_IDENTITY_TOKEN_FILE" //nolint:gosec // a variable's name, not a credential
 	EnvRegion               = "AWS_REGION"
 	EnvDefaultRegion        = "AWS_DEFAULT_REGION"
 	EnvSTSRegionalEndpoints = "AWS_STS_REGIONAL_ENDPOINTS"
