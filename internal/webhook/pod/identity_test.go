@@ -62,7 +62,7 @@ func TestIdentityWebhook(t *testing.T) {
 	ns := controllertest.Namespace(t, c, "identity")
 	controllertest.Create(t, c, roleSA(ns, "rds-db-access"))
 	// The webhooks fail closed and their server starts asynchronously: wait for a first mutation.
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		p := controllertest.Pod(ns, "probe", "rds-db-access")
 		if err := c.Create(ctx, p); err != nil {
 			return err
@@ -193,7 +193,7 @@ func testLostAnnotation(t *testing.T, c client.Client, ns string) {
 	sa := roleSA(ns, "lost")
 	controllertest.Create(t, c, sa)
 	var before *corev1.Pod
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		before = controllertest.Pod(ns, "before", "lost")
 		if err := c.Create(ctx, before); err != nil {
 			return err
@@ -212,7 +212,7 @@ func testLostAnnotation(t *testing.T, c client.Client, ns string) {
 		t.Fatal(err)
 	}
 	var after *corev1.Pod
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		after = controllertest.Pod(ns, "after", "lost")
 		if err := c.Create(ctx, after); err != nil {
 			return err
