@@ -75,6 +75,13 @@ func TestIdentityWebhook(t *testing.T) {
 	})
 
 	t.Run("a pod whose ServiceAccount names a role gets everything", func(t *testing.T) { testGetsRole(t, env, ns) })
+	t.Run("a pod whose ServiceAccount names no role gets nothing", func(t *testing.T) {
+		controllertest.Create(t, c, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-role"}})
+		p := twoContainers(ns, "no-role")
+		p.Spec.ServiceAccountName = "no-role"
+		controllertest.Create(t, c, p)
+		expectUntouched(t, p)
+	})
 	t.Run("a pod whose ServiceAccount lost its annotation gets nothing", func(t *testing.T) { testLostAnnotation(t, c, ns) })
 	t.Run("pods of an exempt namespace are untouched", func(t *testing.T) {
 		for _, exempt := range []string{"kube-system", "podsg-system"} {
