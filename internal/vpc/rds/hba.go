@@ -24,19 +24,28 @@ func (m *Manager) writeHBA(db *DBInstance) error {
 	if err != nil {
 		return fmt.Errorf("reading pg_hba.conf: %w", err)
 	}
-	head, _, found := strings.Cut(string(b), hbaMarker)
+	service := ""
+	if db.IAMAuth {
+		service = m.pamService(db)
+	}
+	if err := os.WriteFile(path, []byte(renderHBA(string(b), service)), 0o600); err != nil {
+		return fmt.Errorf("writing pg_hba.conf: %w", err)
+	}
+	return nil
+}
+
+// renderHBA is pg_hba.conf with its managed part rewritten; pamService is "" when IAM
+// authentication is off.
+func renderHBA(current, pamService string) string {
+	head, _, found := strings.Cut(current, hbaMarker)
 	if !found {
 		head = strings.TrimSuffix(head, legacyHBA)
 	}
 	managed := hbaMarker
-	if db.IAMAuth {
-		managed += fmt.Sprintf("host all +rds_iam 0.0.0.0/0 pam pamservice=%s\n", m.pamService(db))
+	if pamService != "" {
+		managed += fmt.Sprintf("host all +rds_iam 0.0.0.0/0 pam pamservice=%s\n", pamService)
 	}
-	managed += legacyHBA
-	if err := os.WriteFile(path, []byte(head+managed), 0o600); err != nil {
-		return fmt.Errorf("writing pg_hba.conf: %w", err)
-	}
-	return nil
+	return head + managed + legacyHBA
 }
 
 // configureAuth writes db's PAM service (or removes it) and its pg_hba.conf.
@@ -46,9 +55,6 @@ func (m *Manager) configureAuth(db *DBInstance) error {
 			return err
 		}
 		return m.writeHBA(db)
-	}
-	if m.opts.Tokens == nil {
-		return ErrIAMAuthUnavailable
 	}
 	if err := m.writePAMService(db); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -58,8 +59,8 @@ func (m *Manager) scriptDir(db *DBInstance) string { return filepath.Join(m.dir(
 // writePAMService writes db's PAM service file and the script it runs: the helper, told
 // where the server is and which database this is; account management has nothing to check.
 func (m *Manager) writePAMService(db *DBInstance) error {
-	if _, err := os.Stat(PAMScript); err != nil {
-		return fmt.Errorf("IAM database authentication needs %s (Debian package libpam-script): %w", PAMScript, err)
+	if err := m.iamAuthReady(); err != nil {
+		return err
 	}
 	script := fmt.Sprintf("#!/bin/sh\n# Run by pam_script for DB instance %s: the token is in PAM_AUTHTOK.\nexec %s rds-iam-auth --socket %s --db %s\n",
 		db.ID, m.helper, m.authSocket(), db.ID)
@@ -76,6 +77,36 @@ func (m *Manager) writePAMService(db *DBInstance) error {
 	// World-readable, as every file in /etc/pam.d.
 	if err := os.WriteFile(filepath.Join(pamDir, m.pamService(db)), []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("writing the PAM service of %s: %w", db.ID, err)
+	}
+	return nil
+}
+
+// RemovePAMServices removes the PAM service files of every database of the server whose
+// kernel objects are named with prefix (topo.Names.Prefix): for `podsg-vpc cleanup`, after a
+// server that cannot delete its databases any more.
+func RemovePAMServices(prefix string) error { return removePAMServices(pamDir, prefix) }
+
+func removePAMServices(dir, prefix string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix+"rds-") {
+			errs = append(errs, os.Remove(filepath.Join(dir, e.Name())))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// iamAuthReady says why this server cannot turn IAM database authentication on, if it cannot.
+func (m *Manager) iamAuthReady() error {
+	if m.opts.Tokens == nil {
+		return ErrIAMAuthUnavailable
+	}
+	if _, err := os.Stat(PAMScript); err != nil {
+		return fmt.Errorf("%w: it needs %s (Debian package libpam-script)", ErrIAMAuthUnavailable, PAMScript)
 	}
 	return nil
 }

@@ -164,8 +164,10 @@ func (m *Manager) Create(ctx context.Context, in CreateInput) (*DBInstance, erro
 	if in.Port == 0 {
 		in.Port = 5432
 	}
-	if in.IAMAuth && m.opts.Tokens == nil {
-		return nil, ErrIAMAuthUnavailable
+	if in.IAMAuth {
+		if err := m.iamAuthReady(); err != nil {
+			return nil, err
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -214,8 +216,10 @@ func (m *Manager) Modify(ctx context.Context, id string, in ModifyInput) (*DBIns
 		return nil, err
 	}
 	if in.IAMAuth != nil && *in.IAMAuth != db.IAMAuth {
-		if *in.IAMAuth && m.opts.Tokens == nil {
-			return nil, ErrIAMAuthUnavailable
+		if *in.IAMAuth {
+			if err := m.iamAuthReady(); err != nil {
+				return nil, err
+			}
 		}
 		db.IAMAuth = *in.IAMAuth
 		if err := m.save(db); err != nil {

@@ -121,7 +121,7 @@ func (a *API) modify(ctx context.Context, req *query.Request) (query.Response, e
 // iamUnavailable is the API error of a server without token checking.
 func iamUnavailable(err error) error {
 	if errors.Is(err, rds.ErrIAMAuthUnavailable) {
-		return apierr.Combination("IAM database authentication is not available: the local VPC checks connect tokens only with its netns data path.")
+		return apierr.Combination("%v. The local VPC checks IAM connect tokens only on its netns data path, with libpam-script installed.", err)
 	}
 	return err
 }

@@ -30,11 +30,16 @@ import (
 type fakeDBs struct {
 	dbs  map[string]*vpcrds.DBInstance
 	last vpcrds.CreateInput
+	// noIAM is a server that cannot check connect tokens.
+	noIAM bool
 }
 
 func (f *fakeDBs) Create(_ context.Context, in vpcrds.CreateInput) (*vpcrds.DBInstance, error) {
 	if _, ok := f.dbs[in.ID]; ok {
 		return nil, vpcrds.ErrExists
+	}
+	if in.IAMAuth && f.noIAM {
+		return nil, vpcrds.ErrIAMAuthUnavailable
 	}
 	f.last = in
 	db := &vpcrds.DBInstance{ID: in.ID, Status: vpcrds.StatusAvailable, Engine: "postgres", EngineVersion: "15", InstanceClass: "db.t3.micro",
@@ -182,6 +187,14 @@ func TestRDSOverTheSDK(t *testing.T) {
 				DBInstanceClass: aws.String("db.t3.micro"), MasterUsername: aws.String("u"), MasterUserPassword: aws.String("secretpass"), VpcSecurityGroupIds: []string{"sg-0123456789abcdef0"}})
 			return err
 		}, "InvalidParameterValue"},
+		"IAM auth where tokens cannot be checked": {func() error {
+			dbs.noIAM = true
+			defer func() { dbs.noIAM = false }()
+			_, err := rdsc.CreateDBInstance(ctx, &rds.CreateDBInstanceInput{DBInstanceIdentifier: aws.String("n"), Engine: aws.String("postgres"),
+				DBInstanceClass: aws.String("db.t3.micro"), MasterUsername: aws.String("u"), MasterUserPassword: aws.String("secretpass"),
+				VpcSecurityGroupIds: []string{*sg.GroupId}, EnableIAMDatabaseAuthentication: aws.Bool(true)})
+			return err
+		}, "InvalidParameterCombination"},
 		"modify unknown": {func() error {
 			_, err := rdsc.ModifyDBInstance(ctx, &rds.ModifyDBInstanceInput{DBInstanceIdentifier: aws.String("nope"), EnableIAMDatabaseAuthentication: aws.Bool(true)})
 			return err

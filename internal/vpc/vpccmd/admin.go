@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podsg/podsg/internal/vpc/dataplane"
+	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/rds"
 )
 
@@ -24,7 +25,8 @@ func newCleanup() *cobra.Command {
 		Short: "Remove every namespace, link, route and nftables table the data path of --state-dir created",
 		Long: `Remove every kernel object the netns data path of the server with this state dir
 created: instance, fabric, trunk and database namespaces (and their processes), root
-namespace links and routes. The state file itself is kept; the next serve rebuilds the
+namespace links and routes, and the PAM service files of its databases with IAM
+authentication (/etc/pam.d/podsg-<id>-rds-…). The state file itself is kept; the next serve rebuilds the
 kernel state from it.
 
 When the state dir is gone, --id names the server instead: it is the part after "podsg-" in
@@ -34,10 +36,13 @@ its namespace names (ip netns list), e.g. 6ee6fc for podsg-6ee6fc-vpc-….`,
 			switch {
 			case (stateDir == "") == (id == ""):
 				return errors.New("give exactly one of --state-dir and --id")
-			case id != "":
-				return dataplane.CleanupID(id)
+			case id == "":
+				id = topo.IDFromStateDir(stateDir)
 			}
-			return dataplane.Cleanup(stateDir)
+			if err := dataplane.CleanupID(id); err != nil {
+				return err
+			}
+			return rds.RemovePAMServices(topo.Names{ID: id}.Prefix())
 		},
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state dir of the server")
