@@ -1,10 +1,13 @@
 package rds
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/podsg/podsg/internal/vpc/rdsiam"
 )
 
 func TestRenderHBA(t *testing.T) {
@@ -65,5 +68,65 @@ type fixedBytes byte
 func (f fixedBytes) Read(b []byte) {
 	for i := range b {
 		b[i] = byte(f)
+	}
+}
+
+// tokenFor accepts exactly one token per user and records what it was asked.
+type tokenFor map[string]string
+
+func (f tokenFor) Check(token string, target rdsiam.Target) error {
+	if f[target.User] != token || target.Host != "10.0.1.4" || target.Port != 5432 || target.ResourceID != "db-RES" {
+		return fmt.Errorf("no: %s for %+v", token, target)
+	}
+	return nil
+}
+
+// TestAuthHelperOverTheSocket runs the helper's side (as pam_script's script does) against
+// the server's socket: the server's answer is the helper's, and a database with IAM
+// authentication off lets nobody in this way.
+func TestAuthHelperOverTheSocket(t *testing.T) {
+	m := &Manager{opts: Options{Dir: t.TempDir(), Tokens: tokenFor{"alice": "good-token"}}, log: quietLog}
+	for _, db := range []*DBInstance{
+		{ID: "iam", Address: "10.0.1.4", Port: 5432, ResourceID: "db-RES", IAMAuth: true},
+		{ID: "noiam", Address: "10.0.1.4", Port: 5432, ResourceID: "db-RES"},
+	} {
+		if err := m.save(db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := m.listenAuth(os.Getuid(), os.Getgid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	tests := map[string]struct {
+		db, user, token string
+		ok              bool
+	}{
+		"good token":       {"iam", "alice", "good-token", true},
+		"other token":      {"iam", "alice", "bad-token", false},
+		"other user":       {"iam", "bob", "good-token", false},
+		"IAM auth off":     {"noiam", "alice", "good-token", false},
+		"unknown database": {"nope", "alice", "good-token", false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"PAM_USER": tc.user, "PAM_AUTHTOK": tc.token}
+			err := AuthHelper(t.Context(), m.authSocket(), tc.db, func(k string) string { return env[k] })
+			if (err == nil) != tc.ok {
+				t.Fatalf("AuthHelper = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestPAMSafe(t *testing.T) {
+	for dir, ok := range map[string]bool{"/var/lib/podsg-vpc/rds": true, "/tmp/podsg-rdsiam-123/vpc/rds": true, "/var/lib/my vpc/rds": false, "/tmp/a$b/rds": false, "/tmp/[x]": false} {
+		if err := pamSafe(dir); (err == nil) != ok {
+			t.Errorf("%s: pamSafe = %v, want ok=%v", dir, err, ok)
+		}
+	}
+	if err := (&Manager{opts: Options{Dir: "/var/lib/x"}}).iamAuthReady(); err == nil {
+		t.Error("ready without a token checker")
 	}
 }

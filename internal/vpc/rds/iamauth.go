@@ -108,6 +108,15 @@ func (m *Manager) iamAuthReady() error {
 	if _, err := os.Stat(PAMScript); err != nil {
 		return fmt.Errorf("%w: it needs %s (Debian package libpam-script)", ErrIAMAuthUnavailable, PAMScript)
 	}
+	return pamSafe(m.opts.Dir)
+}
+
+// pamSafe refuses a directory that the PAM service line and the script, which name paths in
+// it unquoted, could not carry.
+func pamSafe(dir string) error {
+	if strings.ContainsAny(dir, " \t\n'\"\\$`[]") {
+		return fmt.Errorf("%w: the state dir %q has a space or a character PAM or sh would read", ErrIAMAuthUnavailable, dir)
+	}
 	return nil
 }
 
