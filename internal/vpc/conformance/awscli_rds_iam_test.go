@@ -18,6 +18,7 @@ import (
 
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
+	"github.com/podsg/podsg/internal/vpc/oidc/oidctest"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
@@ -31,8 +32,9 @@ type rdsIAM struct {
 }
 
 // TestAWSCLIRDSIAMAuth is RDS IAM database authentication with real clients: awscli creates
-// the database with --enable-iam-database-authentication, a role with rds-db:connect on one
-// database user and one without, assumes them and makes tokens with generate-db-auth-token;
+// the database with --enable-iam-database-authentication, a ServiceAccount's role with
+// rds-db:connect on one database user (assumed with a web identity token, as a pod does) and a
+// role without it (AssumeRole), and makes tokens with generate-db-auth-token;
 // psql, inside an instance of the database clients' security group, logs in with them. A good
 // token connects; an expired one, one for another user, one for another host and one of the
 // role without the permission get exactly PostgreSQL's PAM failure, as on RDS. Password users
@@ -44,7 +46,7 @@ func TestAWSCLIRDSIAMAuth(t *testing.T) {
 
 	e.psql(t, "postgres", "secretpass", "CREATE USER alice; GRANT rds_iam TO alice; CREATE USER bob; GRANT rds_iam TO bob; CREATE USER carol PASSWORD 'carolpass'")
 	resource := fmt.Sprintf("arn:aws:rds-db:us-west-2:111122223333:dbuser:%s/alice", e.dbiResourceID)
-	allowed := e.role(t, "rds-db-access", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds-db:connect","Resource":"`+resource+`"}]}`)
+	allowed := e.webIdentityRole(t, "rds-db-access", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds-db:connect","Resource":"`+resource+`"}]}`)
 	denied := e.role(t, "no-rds", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}]}`)
 
 	token := func(creds []string, host, user string) string {
@@ -153,13 +155,40 @@ func (e *rdsIAM) deleteDB(t *testing.T) {
 func (e *rdsIAM) role(t *testing.T, name, policy string) []string {
 	t.Helper()
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}`
+	e.createRole(t, name, trust, policy)
+	return e.credentials(t, "assume-role", "--role-arn", "arn:aws:iam::111122223333:role/"+name, "--role-session-name", "test")
+}
+
+// webIdentityRole is role for a ServiceAccount, as a pod gets it: the role trusts a registered
+// OIDC issuer's token for system:serviceaccount:default:rds-db-access, which
+// assume-role-with-web-identity exchanges (unsigned) for the credentials.
+func (e *rdsIAM) webIdentityRole(t *testing.T, name, policy string) []string {
+	t.Helper()
+	iss := oidctest.Start(t)
+	provider := strings.TrimSpace(e.awsAs(t, nil, "iam", "create-open-id-connect-provider", "--url", iss.URL, "--client-id-list", "sts.amazonaws.com",
+		"--query", "OpenIDConnectProviderArn", "--output", "text"))
+	host, sa := strings.TrimPrefix(iss.URL, "http://"), "system:serviceaccount:default:rds-db-access"
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"` + provider + `"},"Action":"sts:AssumeRoleWithWebIdentity",
+		"Condition":{"StringEquals":{"` + host + `:sub":"` + sa + `","` + host + `:aud":"sts.amazonaws.com"}}}]}`
+	e.createRole(t, name, trust, policy)
+	token := iss.Sign(t, iss.Claims(sa, "sts.amazonaws.com", time.Now(), time.Hour))
+	return e.credentials(t, "assume-role-with-web-identity", "--role-arn", "arn:aws:iam::111122223333:role/"+name, "--role-session-name", "pod",
+		"--web-identity-token", token)
+}
+
+func (e *rdsIAM) createRole(t *testing.T, name, trust, policy string) {
+	t.Helper()
 	e.awsAs(t, nil, "iam", "create-role", "--role-name", name, "--assume-role-policy-document", trust)
 	e.awsAs(t, nil, "iam", "put-role-policy", "--role-name", name, "--policy-name", "db", "--policy-document", policy)
-	out := e.awsAs(t, nil, "sts", "assume-role", "--role-arn", "arn:aws:iam::111122223333:role/"+name, "--role-session-name", "test",
-		"--query", "Credentials.[AccessKeyId,SecretAccessKey,SessionToken]", "--output", "text")
+}
+
+// credentials runs an STS action and returns its credentials (access key, secret, session token).
+func (e *rdsIAM) credentials(t *testing.T, args ...string) []string {
+	t.Helper()
+	out := e.awsAs(t, nil, append(append([]string{"sts"}, args...), "--query", "Credentials.[AccessKeyId,SecretAccessKey,SessionToken]", "--output", "text")...)
 	f := strings.Fields(out)
-	if len(f) != 3 {
-		t.Fatalf("assume-role %s: %q", name, out)
+	if len(f) != 3 || !strings.HasPrefix(f[0], "ASIA") {
+		t.Fatalf("sts %s: %q", args[0], out)
 	}
 	return f
 }
