@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/podsg/podsg/internal/vpc/rdsiam"
 )
 
@@ -85,7 +87,7 @@ func (f tokenFor) Check(token string, target rdsiam.Target) error {
 // the server's socket: the server's answer is the helper's, and a database with IAM
 // authentication off lets nobody in this way.
 func TestAuthHelperOverTheSocket(t *testing.T) {
-	m := &Manager{opts: Options{Dir: t.TempDir(), Tokens: tokenFor{"alice": "good-token"}}, log: quietLog}
+	m := &Manager{opts: Options{Dir: t.TempDir(), Tokens: tokenFor{"alice": "good-token"}}, log: quietLog, authN: newAuthMetric()}
 	for _, db := range []*DBInstance{
 		{ID: "iam", Address: "10.0.1.4", Port: 5432, ResourceID: "db-RES", IAMAuth: true},
 		{ID: "noiam", Address: "10.0.1.4", Port: 5432, ResourceID: "db-RES"},
@@ -117,6 +119,10 @@ func TestAuthHelperOverTheSocket(t *testing.T) {
 				t.Fatalf("AuthHelper = %v, want ok=%v", err, tc.ok)
 			}
 		})
+	}
+	// The server counts before it answers, so every check is counted by now.
+	if a, r := testutil.ToFloat64(m.authN.WithLabelValues(resultAccepted)), testutil.ToFloat64(m.authN.WithLabelValues(resultRefused)); a != 1 || r != 4 {
+		t.Errorf("podsg_vpc_rds_iam_authentications_total: accepted %v, refused %v; want 1 and 4", a, r)
 	}
 }
 

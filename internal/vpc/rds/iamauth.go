@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podsg/podsg/internal/vpc/rdsiam"
 )
@@ -157,11 +158,12 @@ func (m *Manager) answer(c net.Conn) {
 	if err == nil {
 		err = m.checkToken(req)
 	}
-	verdict := "ok\n"
+	verdict, result := "ok\n", resultAccepted
 	if err != nil {
 		m.log.Info("IAM database authentication failed", "db", req.DB, "user", req.User, "reason", err.Error())
-		verdict = "denied\n"
+		verdict, result = "denied\n", resultRefused
 	}
+	m.authN.WithLabelValues(result).Inc()
 	_, _ = io.WriteString(c, verdict)
 }
 
@@ -218,6 +220,21 @@ func AuthHelper(ctx context.Context, socket, db string, getenv func(string) stri
 		return errors.New("denied")
 	}
 	return nil
+}
+
+// Results of an IAM authentication, the label of the metric.
+const (
+	resultAccepted = "accepted"
+	resultRefused  = "refused"
+)
+
+// newAuthMetric counts token checks by result: refusals are what an operator looks for when
+// clients report PAM failures (the reason is in the log).
+func newAuthMetric() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "podsg", Subsystem: "vpc", Name: "rds_iam_authentications_total",
+		Help: "RDS IAM database authentication token checks, by result (accepted or refused).",
+	}, []string{"result"})
 }
 
 // quietLog is the default log: a nil logr.Logger would panic.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podsg/podsg/internal/pginstall"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
@@ -58,6 +59,8 @@ type Options struct {
 	// program); it is copied into Dir, where the postgres user can run it.
 	Helper string
 	Log    logr.Logger
+	// Registry, when set, receives the IAM authentication metrics.
+	Registry prometheus.Registerer
 }
 
 // CreateInput is CreateDBInstance's request.
@@ -110,6 +113,7 @@ type Manager struct {
 	log    logr.Logger
 	helper string       // the copy of Options.Helper that pam_exec runs
 	auth   net.Listener // the helpers' socket; nil without Tokens
+	authN  *prometheus.CounterVec
 }
 
 // New returns a Manager.
@@ -130,9 +134,14 @@ func New(o Options) (*Manager, error) {
 	if err := checkTraversable(o.Dir, o.User); err != nil {
 		return nil, err
 	}
-	m := &Manager{opts: o, log: o.Log}
+	m := &Manager{opts: o, log: o.Log, authN: newAuthMetric()}
 	if m.log.GetSink() == nil {
 		m.log = quietLog
+	}
+	if o.Registry != nil {
+		if err := o.Registry.Register(m.authN); err != nil {
+			return nil, fmt.Errorf("registering rds metrics: %w", err)
+		}
 	}
 	if o.Tokens != nil {
 		if err := m.startIAMAuth(); err != nil {
