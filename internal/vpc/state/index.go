@@ -1,5 +1,7 @@
 package state
 
+import "strings"
+
 // model is the in-memory state: the tables plus secondary indexes kept in
 // step by the tables' reindex hooks, so undoing a write also undoes its
 // index changes.
@@ -12,6 +14,13 @@ type model struct {
 	assocs    *table[TrunkAssociation]
 	tokens    *table[ClientToken]
 	perms     *table[ENIPermission]
+
+	// IAM: no secondary indexes, the tables are small.
+	oidc     *table[OIDCProvider]
+	roles    *table[Role]
+	policies *table[ManagedPolicy]
+	profiles *table[InstanceProfile]
+	secrets  *table[IAMSecret]
 
 	ipOwner        map[string]map[string]string // subnet → ip → eni
 	macOwner       map[string]string            // mac → eni
@@ -57,6 +66,11 @@ func newModel() *model {
 		assocs:         newTable[TrunkAssociation]("trunkAssociations"),
 		tokens:         newTable[ClientToken]("clientTokens"),
 		perms:          newTable[ENIPermission]("networkInterfacePermissions"),
+		oidc:           newTable[OIDCProvider]("iamOIDCProviders"),
+		roles:          newTable[Role]("iamRoles"),
+		policies:       newTable[ManagedPolicy]("iamPolicies"),
+		profiles:       newTable[InstanceProfile]("iamInstanceProfiles"),
+		secrets:        newTable[IAMSecret]("iamSecrets"),
 		ipOwner:        map[string]map[string]string{},
 		macOwner:       map[string]string{},
 		enisByInstance: map[string]set{},
@@ -79,7 +93,19 @@ func newModel() *model {
 }
 
 func (m *model) tables() []anyTable {
-	return []anyTable{m.vpcs, m.subnets, m.groups, m.instances, m.enis, m.assocs, m.tokens, m.perms}
+	return []anyTable{m.vpcs, m.subnets, m.groups, m.instances, m.enis, m.assocs, m.tokens, m.perms,
+		m.oidc, m.roles, m.policies, m.profiles, m.secrets}
+}
+
+// identityOnly reports whether every change is to an IAM table, which the
+// data path does not build anything from.
+func identityOnly(changes []Change) bool {
+	for _, c := range changes {
+		if !strings.HasPrefix(c.Kind, "iam") {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *model) table(kind string) anyTable {

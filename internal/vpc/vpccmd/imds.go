@@ -27,13 +27,13 @@ const imdsStartupLine = "podsg-vpc instance metadata on "
 // startIMDS serves instance id's metadata on addr until ctx ends. The instance is read from the
 // store on every request, so it may be launched after serve starts (until then, and once it is
 // terminated, every path is 404), and options such as ModifyInstanceMetadataOptions apply at once.
-func startIMDS(ctx context.Context, addr, id string, store *state.Store, stdout io.Writer, log logr.Logger) (stop func(), err error) {
+func startIMDS(ctx context.Context, addr, id string, store *state.Store, creds imds.CredentialSource, stdout io.Writer, log logr.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening for instance metadata: %w", err)
 	}
 	srv := &http.Server{
-		Handler: imds.NewHandler(func() *imds.Instance { return standaloneMetadata(store, id) }),
+		Handler: imds.NewHandler(func() *imds.Instance { return standaloneMetadata(store, id) }, creds),
 		// The token reply's hop limit is set on the connection.
 		ConnContext:       imds.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -68,6 +68,9 @@ func standaloneMetadata(store *state.Store, id string) *imds.Instance {
 				TokensRequired:      mo.Tokens() == state.HTTPTokensRequired,
 				PutResponseHopLimit: mo.PutResponseHopLimit(),
 			}}
+		if p := inst.IAMProfile; p != nil {
+			md.IAM = &imds.IAM{ProfileARN: p.ProfileARN, ProfileID: p.ProfileID}
+		}
 		for _, e := range tx.InstanceInterfaces(id) {
 			md.Interfaces = append(md.Interfaces, metadataInterface(tx, e))
 		}
