@@ -9,8 +9,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/state"
@@ -83,6 +87,67 @@ func TestStandaloneIMDS(t *testing.T) {
 	}
 	if _, err := md.GetMetadata(ctx, &imds.GetMetadataInput{Path: "instance-id"}); err == nil {
 		t.Error("a terminated instance still has metadata")
+	}
+}
+
+// TestStandaloneIMDSCredentials: the host's metadata hands out the instance profile role's
+// credentials, as the metadata inside every instance does, and the local VPC accepts them.
+func TestStandaloneIMDSCredentials(t *testing.T) {
+	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-vpc")
+	stateDir := t.TempDir()
+	server, url := startBinary(t, bin, stateDir)
+	ctx := t.Context()
+	ic := iam.New(iam.Options{Region: vpctest.Region, BaseEndpoint: aws.String(url), Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+	trust := `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}}`
+	if _, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("node"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ic.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String("node")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ic.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String("node"), RoleName: aws.String("node")}); err != nil {
+		t.Fatal(err)
+	}
+	c := vpctest.NewClient(url, "", "")
+	vpc, err := c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subnet, err := c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.0.4.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-12345678"), InstanceType: "m5.large",
+		SubnetId: subnet.Subnet.SubnetId, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		IamInstanceProfile: &ec2types.IamInstanceProfileSpecification{Name: aws.String("node")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := *run.Instances[0].InstanceId
+	if err := server.Stop(stopGrace); err != nil {
+		t.Fatal(err)
+	}
+	p, err := testenv.StartProcess(t, bin, "serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir,
+		"--imds-listen", "127.0.0.1:0", "--imds-instance", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url = testenv.ListeningURL(t, p, "podsg-vpc listening on ")
+	endpoint, _, _ := strings.Cut(testenv.ListeningURL(t, p, imdsStartupLine), " for ")
+
+	md := imds.New(imds.Options{Endpoint: endpoint})
+	if role := get(t, md, "iam/security-credentials/"); role != "node" {
+		t.Fatalf("iam/security-credentials/ = %q, want the profile's role", role)
+	}
+	// The SDK's own provider, as a process on the host would use it.
+	creds, err := ec2rolecreds.New(func(o *ec2rolecreds.Options) { o.Client = md }).Retrieve(ctx)
+	if err != nil {
+		t.Fatalf("instance profile credentials: %v", err)
+	}
+	signed := vpctest.NewClientWithToken(url, creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)
+	if _, err := signed.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}); err != nil {
+		t.Errorf("a call signed with the instance's credentials: %v", err)
 	}
 }
 
