@@ -41,7 +41,8 @@ func (o *Options) agentDaemon(spec nodeSpec, node *cluster.Node, creds cluster.N
 		Home: dir, Args: []string{
 			"--node-name=" + spec.Name, "--kubeconfig=" + creds.Kubeconfig, "--ec2-endpoint=" + VPCEndpoint, "--enable-pod-eni",
 			"--subif-driver=vxlan", "--state-dir=" + filepath.Join(dir, "pods"), "--socket=" + filepath.Join(dir, "agent.sock"),
-			"--cni-bin-source=" + filepath.Join(o.BinDir, "podsg-cni"), "--cni-bin-dir=" + node.CNIBinDir(), "--cni-conf-dir=" + node.CNIConfDir()}})
+			"--cni-bin-source=" + filepath.Join(o.BinDir, "podsg-cni"), "--cni-bin-dir=" + node.CNIBinDir(), "--cni-conf-dir=" + node.CNIConfDir()},
+		Env: daemonEnv()})
 }
 
 // startNode runs containerd and the kubelet inside the instance, and podsg-agent beside them.

@@ -34,7 +34,24 @@ func (o *Options) controllerDaemon(vpcID string) cluster.Daemon {
 			"--kubeconfig=" + o.path("control-plane", "admin.kubeconfig"), "--cluster-name=" + ClusterName, "--region=" + Region,
 			"--ec2-endpoint=" + APIURL(), "--vpc-id=" + vpcID, "--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", webhookPort),
 			"--webhook-cert-dir=" + o.path("controller", "certs"), "--branch-cooldown=30s",
-			"--metrics-addr=127.0.0.1:8480", "--health-addr=127.0.0.1:8481"}})
+			"--metrics-addr=127.0.0.1:8480", "--health-addr=127.0.0.1:8481"},
+		// In the root namespace no metadata service may be asked: 169.254.169.254 would leave
+		// through the machine's default route. The controller's EC2 client then falls back
+		// to the local VPC's placeholder credentials.
+		Env: daemonEnv("AWS_EC2_METADATA_DISABLED=true")})
+}
+
+// daemonEnv is the environment of podsg's daemons: podsg's own without any AWS_ variable, so
+// that credentials or settings meant for real AWS in the user's shell never reach the local
+// VPC's clients, and the agents use their instance's metadata as on EC2; plus extra.
+func daemonEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
 }
 
 func (o *Options) controlPlane(hostIP string) (*cluster.ControlPlane, error) {
