@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -39,6 +41,10 @@ type NodeOptions struct {
 	ContainerdBin, CtrBin, CNIPluginDir, Snapshotter, SandboxImage string
 	// KillWithParent ties containerd's and the kubelet's lives to the caller's (tests).
 	KillWithParent bool
+	// Labels are the Node's labels the kubelet sets when it registers (--node-labels); the
+	// NodeRestriction admission lets it set only kubelet's own and well-known ones, such as
+	// topology.kubernetes.io/zone.
+	Labels map[string]string
 	// ExternalCNI leaves the pod network to another installer (podsg-agent writes its own
 	// conflist into CNIConfDir and its plugin into CNIBinDir); only loopback is linked.
 	ExternalCNI bool
@@ -100,12 +106,25 @@ func (n *Node) kubelet() daemon {
 	return daemon{
 		name: "kubelet", dir: n.path("run"), bin: n.opts.KubeletBin, netns: n.opts.Netns, home: n.opts.StateDir,
 		killWithParent: n.opts.KillWithParent,
-		args: []string{
+		args: append([]string{
 			"--config=" + n.path("kubelet.yaml"), "--kubeconfig=" + n.opts.Credentials.Kubeconfig,
 			"--root-dir=" + n.path("kubelet"), "--hostname-override=" + n.opts.Name,
 			"--node-ip=" + n.opts.NodeIP, "--v=1",
-		},
+		}, n.nodeLabelsFlag()...),
 	}
+}
+
+// nodeLabelsFlag is --node-labels with opts.Labels, sorted; none without labels.
+func (n *Node) nodeLabelsFlag() []string {
+	if len(n.opts.Labels) == 0 {
+		return nil
+	}
+	var kv []string
+	for k, v := range n.opts.Labels {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return []string{"--node-labels=" + strings.Join(kv, ",")}
 }
 
 // Start brings up containerd, imports the images, and starts the kubelet, all inside the

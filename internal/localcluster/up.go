@@ -84,7 +84,7 @@ func Up(ctx context.Context, o Options, out io.Writer) error {
 		return err
 	}
 	kubectl := o.kubectl(cp.AdminKubeconfig())
-	if err := o.waitNodesReady(ctx, kubectl, len(nodes)); err != nil {
+	if err := o.waitNodesReady(ctx, kubectl, nodeNames(nodes)); err != nil {
 		return err
 	}
 	// Pods need their namespace's default ServiceAccount, which kube-controller-manager
@@ -140,9 +140,10 @@ func (o *Options) startControlPlane(ctx context.Context, net *network, step func
 	return cp, nil
 }
 
-// startNodes launches the instances and runs a node in each.
+// startNodes launches the instances and runs a node in each: nodes 1 to o.Nodes and any
+// other node recorded (added with `podsg local node add`).
 func (o *Options) startNodes(ctx context.Context, cp *cluster.ControlPlane, net *network, step func(string, ...any)) ([]nodeSpec, error) {
-	insts, err := net.ensureInstances(ctx, EC2Client(), o.Nodes)
+	recorded, err := o.nodes()
 	if err != nil {
 		return nil, err
 	}
@@ -150,20 +151,44 @@ func (o *Options) startNodes(ctx context.Context, cp *cluster.ControlPlane, net 
 	if err != nil {
 		return nil, err
 	}
-	var nodes []nodeSpec
-	for _, inst := range insts {
-		spec := o.nodeSpec(inst)
-		step("node %s: instance %s (%s), containerd, kubelet, podsg-agent", spec.Name, inst.ID, InstanceType)
-		// Recorded before starting, so that `down` also stops a node that failed halfway.
-		nodes = append(nodes, spec)
-		if err := writeJSON(o.path("nodes.json"), nodes); err != nil {
+	var started []nodeSpec
+	for _, i := range wantedIndices(o.Nodes, recorded) {
+		spec, err := o.launchNode(ctx, cp, net, i, imgs, step)
+		if err != nil {
 			return nil, err
 		}
-		if err := o.startNode(ctx, cp, spec, imgs); err != nil {
-			return nil, err
+		started = append(started, spec)
+	}
+	return started, nil
+}
+
+// launchNode finds or launches node index's instance, records the node and starts it. A
+// record of an instance that no longer runs is stopped first: its processes must not outlive
+// the record that lets Down find them.
+func (o *Options) launchNode(ctx context.Context, cp *cluster.ControlPlane, net *network, index int, imgs []images.Image, step func(string, ...any)) (nodeSpec, error) {
+	inst, err := net.ensureInstance(ctx, EC2Client(), index)
+	if err != nil {
+		return nodeSpec{}, err
+	}
+	spec := o.nodeSpec(index, inst)
+	recorded, err := o.nodes()
+	if err != nil {
+		return nodeSpec{}, err
+	}
+	if old, ok := recordOf(recorded, index); ok && old.InstanceID != spec.InstanceID {
+		if err := o.stopNode(ctx, old); err != nil {
+			return nodeSpec{}, fmt.Errorf("stopping node %s, whose instance %s is gone: %w", old.Name, old.InstanceID, err)
 		}
 	}
-	return nodes, nil
+	step("node %s: instance %s (%s, %s), containerd, kubelet, podsg-agent", spec.Name, inst.ID, InstanceType, inst.AZ)
+	// Recorded before starting, so that `down` also stops a node that failed halfway.
+	if err := writeJSON(o.path("nodes.json"), withNode(recorded, spec)); err != nil {
+		return nodeSpec{}, err
+	}
+	if err := o.startNode(ctx, cp, spec, imgs); err != nil {
+		return nodeSpec{}, err
+	}
+	return spec, nil
 }
 
 // EC2Client is an SDK client for the local VPC's EC2 API on loopback.
