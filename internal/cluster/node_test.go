@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,9 +191,12 @@ func kubectlOK(kubeconfig string, args ...string) string {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	if err := testenv.Eventually(t.Context(), func() (bool, error) { return cond(), nil }); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
+	testenv.Eventually(t, 0, func(context.Context) error {
+		if !cond() {
+			return fmt.Errorf("not yet: %s", what)
+		}
+		return nil
+	})
 }
 
 func tail(path string) string {

@@ -2,7 +2,6 @@ package pgcheck_test
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -24,7 +23,7 @@ func TestMain(m *testing.M) {
 // server's own FATAL wording.
 func TestAgainstPostgres(t *testing.T) {
 	testenv.RequireRoot(t)
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	clustertest.StartPostgres(t, "", "127.0.0.1", port)
 	run := func(c pgcheck.Config) string {
 		var out bytes.Buffer
@@ -75,14 +74,4 @@ func TestTimeoutAgainstBlackHole(t *testing.T) {
 	if elapsed < pgcheck.ConnectTimeout || elapsed > pgcheck.ConnectTimeout+2*time.Second {
 		t.Errorf("took %v, want about %v", elapsed, pgcheck.ConnectTimeout)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }

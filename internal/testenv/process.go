@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -160,17 +161,17 @@ func (p *Process) LogTail() string {
 func ListeningURL(t testing.TB, p *Process, prefix string) string {
 	t.Helper()
 	var url string
-	err := Eventually(t.Context(), func() (bool, error) {
+	Eventually(t, 0, func(context.Context) error {
 		for _, line := range strings.Split(p.Log(), "\n") {
 			if u, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
 				url = u
-				return true, nil
+				return nil
 			}
 		}
-		return false, p.ExitErr()
+		if err := p.ExitErr(); err != nil {
+			return Abort(fmt.Errorf("%w, before logging %q:\n%s", err, prefix, p.LogTail()))
+		}
+		return fmt.Errorf("no line %q logged yet:\n%s", prefix, p.LogTail())
 	})
-	if err != nil {
-		t.Fatalf("waiting for %q: %v\n%s", prefix, err, p.LogTail())
-	}
 	return url
 }

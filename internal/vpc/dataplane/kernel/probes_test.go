@@ -87,18 +87,6 @@ func expectProbes(t testing.TB, probes []probe) {
 	}
 }
 
-// eventually polls fn until it succeeds or the timeout passes.
-func eventually(timeout time.Duration, fn func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond) // polling the data path's observable state
-	}
-}
-
 // expectNoRootEscape checks with `ip route get` (never a real connection)
 // that the root namespace does not send ip out of its default route.
 func expectNoRootEscape(t testing.TB, ip string) {
