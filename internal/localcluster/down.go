@@ -88,11 +88,12 @@ func (o *Options) downSteps() []step {
 		steps = append(steps, failedStep("stopping the control plane", err))
 	}
 	return append(steps,
+		step{"stopping the VPC resolver", func(ctx context.Context) error { return o.resolverDaemon().Stop(ctx, 10*time.Second) }},
 		step{"stopping the local VPC (podsg-vpc)", func(ctx context.Context) error { return o.vpcDaemon().Stop(ctx, 10*time.Second) }},
 		step{"removing the local VPC's namespaces, links and routes (podsg-vpc cleanup)", o.cleanupVPC})
 }
 
-// nodeStopSteps stop a node's podsg-agent, then the node (kubelet, pods, containerd).
+// nodeStopSteps stop a node's podsg-agent, then the node (kube-proxy, kubelet, pods, containerd).
 func (o *Options) nodeStopSteps(spec nodeSpec) []step {
 	node, err := cluster.NewNode(o.nodeOptions(spec, cluster.NodeCredentials{}, nil))
 	if err != nil {
@@ -101,7 +102,7 @@ func (o *Options) nodeStopSteps(spec nodeSpec) []step {
 	agent := o.agentDaemon(spec, node, cluster.NodeCredentials{})
 	return []step{
 		{"stopping podsg-agent on " + spec.Name, func(ctx context.Context) error { return agent.Stop(ctx, 10*time.Second) }},
-		{"stopping node " + spec.Name + " (kubelet, pods, containerd)", node.Stop},
+		{"stopping node " + spec.Name + " (kube-proxy, kubelet, pods, containerd)", node.Stop},
 	}
 }
 

@@ -62,6 +62,10 @@ func TestCluster(t *testing.T) {
 		c := c.with(t)
 		c.checkMatrix(c.pods(), []int{8080, 9090})
 	})
+	t.Run("services and DNS", func(t *testing.T) {
+		c := c.with(t)
+		c.checkServices(c.pods())
+	})
 	t.Run("node remove", func(t *testing.T) {
 		c.with(t).removeBusiestNode()
 	})
@@ -95,7 +99,11 @@ func (c *live) kubectl(stdin string, args ...string) string {
 }
 
 func (c *live) kubectlErr(stdin string, args ...string) (string, error) {
-	cmd := exec.CommandContext(c.t.Context(), filepath.Join(c.o.KubeBinDir, "kubectl"), append([]string{"--kubeconfig=" + c.o.Kubeconfig()}, args...)...)
+	return c.kubectlErrCtx(c.t.Context(), stdin, args...)
+}
+
+func (c *live) kubectlErrCtx(ctx context.Context, stdin string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.o.KubeBinDir, "kubectl"), append([]string{"--kubeconfig=" + c.o.Kubeconfig()}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -151,6 +159,10 @@ func (c *live) appGroup() string {
 	c.allow(app, "tcp", 8080, clusterSG)
 	c.allow(app, "tcp", 9090, app)
 	c.allow(clusterSG, "tcp", 9090, app)
+	// CoreDNS runs as regular pods: branch pods need the cluster group to admit DNS from
+	// theirs, as the seed's advice says.
+	c.allow(clusterSG, "udp", 53, app)
+	c.allow(clusterSG, "tcp", 53, app)
 	return app
 }
 

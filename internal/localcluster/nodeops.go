@@ -75,10 +75,10 @@ func AddNode(ctx context.Context, o Options, out io.Writer) (string, error) {
 }
 
 // RemoveNode takes a node out of the cluster as one leaves an EKS node group: it drains the
-// node (its pods are evicted; a Deployment's come back on other nodes), stops podsg-agent, the
-// kubelet and containerd, terminates the instance and deletes the Node. podsg-controller then
-// frees the node's trunk ENI and branch ENIs (its teardown of a deleted node); RemoveNode
-// waits until EC2 has none left.
+// node (its pods are evicted; a Deployment's come back on other nodes), stops podsg-agent,
+// kube-proxy, the kubelet and containerd, terminates the instance and deletes the Node.
+// podsg-controller then frees the node's trunk ENI and branch ENIs (its teardown of a deleted
+// node); RemoveNode waits until EC2 has none left.
 func RemoveNode(ctx context.Context, o Options, key string, out io.Writer) error {
 	if err := o.absStateDir(); err != nil {
 		return err
@@ -101,7 +101,7 @@ func RemoveNode(ctx context.Context, o Options, key string, out io.Writer) error
 	if _, err := kubectl(ctx, "", "drain", spec.Name, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=180s"); err != nil && !notFound(err) {
 		return err
 	}
-	step("stopping podsg-agent, kubelet and containerd on %s", spec.Name)
+	step("stopping podsg-agent, kube-proxy, kubelet and containerd on %s", spec.Name)
 	if err := o.stopNode(ctx, spec); err != nil {
 		return err
 	}

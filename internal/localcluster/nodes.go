@@ -47,7 +47,10 @@ func (o *Options) nodeOptions(spec nodeSpec, creds cluster.NodeCredentials, imgs
 	return cluster.NodeOptions{Name: spec.Name, ProviderID: spec.providerID(), Netns: spec.Netns,
 		// Paths use the instance id, not the longer node name: unix sockets live below them.
 		NodeIP: spec.IP, StateDir: o.path("nodes", spec.InstanceID), Credentials: creds, KubeletBin: filepath.Join(o.KubeBinDir, "kubelet"),
-		Images: imgs, ExternalCNI: true, Labels: map[string]string{
+		Images: imgs, ExternalCNI: true,
+		// Pods have VPC addresses: the VPC's CIDR is the cluster's.
+		KubeProxyBin: filepath.Join(o.KubeBinDir, "kube-proxy"), ClusterCIDR: VPCCIDR, ClusterDNS: ClusterDNSIP,
+		Labels: map[string]string{
 			// What the AWS cloud provider would label the node with.
 			"topology.kubernetes.io/region": Region, "topology.kubernetes.io/zone": spec.zone(),
 			"node.kubernetes.io/instance-type": InstanceType,

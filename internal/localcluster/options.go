@@ -67,7 +67,7 @@ func (o *Options) validate() error {
 	if o.Nodes < 1 || o.Nodes > maxNodes {
 		errs = append(errs, fmt.Errorf("--nodes %d: 1 to %d nodes fit on one machine", o.Nodes, maxNodes))
 	}
-	for _, b := range []string{"kube-apiserver", "etcd", "kubelet", "kubectl"} {
+	for _, b := range []string{"kube-apiserver", "etcd", "kubelet", "kubectl", "kube-proxy", "coredns"} {
 		if _, err := os.Stat(filepath.Join(o.KubeBinDir, b)); err != nil {
 			errs = append(errs, fmt.Errorf("--kube-bin-dir %q lacks %s: run hack/kube-bin.sh and pass the directory it prints", o.KubeBinDir, b))
 			break

@@ -96,6 +96,10 @@ func Up(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("waiting for the default ServiceAccount: %w", err)
 	}
+	step("CoreDNS: Deployment kube-system/coredns behind Service kube-dns (%s), forwarding to the VPC resolver at %s", ClusterDNSIP, net.HostIP)
+	if err := o.installCoreDNS(ctx, kubectl, net.HostIP); err != nil {
+		return err
+	}
 	return o.writeUserKubeconfig(cp.AdminKubeconfig())
 }
 
@@ -113,6 +117,10 @@ func (o *Options) startVPC(ctx context.Context, step func(string, ...any)) (*net
 		return nil, err
 	}
 	step("VPC %s, subnets %s, cluster security group %s", net.VPCID, strings.Join(net.Subnets, " "), net.ClusterSG)
+	step("VPC resolver at %s:53 (instances' private DNS names; no internet, so NXDOMAIN for the rest)", net.HostIP)
+	if err := o.startResolver(ctx, net.HostIP); err != nil {
+		return nil, err
+	}
 	return net, nil
 }
 
@@ -180,7 +188,7 @@ func (o *Options) launchNode(ctx context.Context, cp *cluster.ControlPlane, net 
 			return nodeSpec{}, fmt.Errorf("stopping node %s, whose instance %s is gone: %w", old.Name, old.InstanceID, err)
 		}
 	}
-	step("node %s: instance %s (%s, %s), containerd, kubelet, podsg-agent", spec.Name, inst.ID, InstanceType, inst.AZ)
+	step("node %s: instance %s (%s, %s), containerd, kubelet, kube-proxy, podsg-agent", spec.Name, inst.ID, InstanceType, inst.AZ)
 	// Recorded before starting, so that `down` also stops a node that failed halfway.
 	if err := writeJSON(o.path("nodes.json"), withNode(recorded, spec)); err != nil {
 		return nodeSpec{}, err
@@ -261,7 +269,17 @@ func (o *Options) images() ([]images.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading busybox-static (hack/setup.sh installs it): %w", err)
 	}
-	return []images.Image{images.PauseImage(images.BusyboxBin), images.BusyboxImage(bb), images.PGCheckImage(filepath.Join(o.BinDir, "pgcheck"), bb)}, nil
+	var out []images.Image
+	for _, img := range []images.Image{images.PauseImage(images.BusyboxBin), images.BusyboxImage(bb), images.PGCheckImage(filepath.Join(o.BinDir, "pgcheck"), bb),
+		images.CoreDNSImage(filepath.Join(o.KubeBinDir, "coredns"))} {
+		// Once for every node.
+		r, err := images.Rendered(img)
+		if err != nil {
+			return nil, fmt.Errorf("writing image %s: %w", img.Name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // binaries is what `up` ran with, so that a later `down` or `status` in a plain shell (no
