@@ -64,7 +64,9 @@ func TestCluster(t *testing.T) {
 	})
 	t.Run("services and DNS", func(t *testing.T) {
 		c := c.with(t)
-		c.checkServices(c.pods())
+		pods := c.pods()
+		c.expectDNSNeedsRule(pods, app)
+		c.checkServices(pods)
 	})
 	t.Run("node remove", func(t *testing.T) {
 		c.with(t).removeBusiestNode()
@@ -159,10 +161,6 @@ func (c *live) appGroup() string {
 	c.allow(app, "tcp", 8080, clusterSG)
 	c.allow(app, "tcp", 9090, app)
 	c.allow(clusterSG, "tcp", 9090, app)
-	// CoreDNS runs as regular pods: branch pods need the cluster group to admit DNS from
-	// theirs, as the seed's advice says.
-	c.allow(clusterSG, "udp", 53, app)
-	c.allow(clusterSG, "tcp", 53, app)
 	return app
 }
 

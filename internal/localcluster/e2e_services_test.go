@@ -40,6 +40,34 @@ func (c *live) checkServices(pods []pod) {
 	c.t.Logf("%d pods resolved cluster and VPC names and reached a Service backed by other nodes' pods", len(pods))
 }
 
+// expectDNSNeedsRule shows the seed's advice by packets: CoreDNS runs as regular pods, in
+// the cluster security group, so while that group does not admit DNS from the branch pods'
+// group app, a branch pod's queries time out where a regular pod's are answered; then it adds
+// the rule (UDP and TCP 53 from app), after which checkServices expects every pod to resolve.
+func (c *live) expectDNSNeedsRule(pods []pod, app string) {
+	c.t.Helper()
+	const name = "kubernetes.default.svc.cluster.local"
+	kubernetesIP := strings.TrimSpace(c.kubectl("", "get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"))
+	for _, p := range pods {
+		if p.App == "regular" {
+			c.expectResolves(p, name, kubernetesIP)
+			break
+		}
+	}
+	for _, p := range pods {
+		if p.App == "branch" {
+			out, err := c.kubectlErr("", "exec", p.Name, "--", "nslookup", name)
+			if err == nil || !strings.Contains(out, "timed out") {
+				c.t.Errorf("%s (branch, %s) resolving %s without the DNS rule: %v\n%s\nwant a timeout: the cluster group does not admit DNS from app", p.Name, p.Node, name, err, out)
+			}
+			break
+		}
+	}
+	clusterSG := c.clusterSG()
+	c.allow(clusterSG, "udp", 53, app)
+	c.allow(clusterSG, "tcp", 53, app)
+}
+
 // awayService is a ClusterIP Service on port 9090 whose backends are the regular pods that
 // are not on one node.
 type awayService struct {
