@@ -73,11 +73,18 @@ func TestCluster(t *testing.T) {
 	})
 	t.Run("node add", func(t *testing.T) {
 		c := c.with(t)
+		before := strings.Fields(c.kubectl("", "get", "nodes", "-o", "name"))
 		if code, out := podsg(t, "local", "node", "add", "--state-dir", o.StateDir); code != 0 {
 			t.Fatalf("podsg local node add exited %d:\n%s", code, out)
 		}
-		if n := strings.Fields(c.kubectl("", "get", "nodes", "-o", "name")); len(n) != 3 {
-			t.Errorf("nodes after node add: %v, want 3", n)
+		after := strings.Fields(c.kubectl("", "get", "nodes", "-o", "name"))
+		if len(after) != 3 {
+			t.Errorf("nodes after node add: %v, want 3", after)
+		}
+		for _, n := range after {
+			if !slices.Contains(before, n) {
+				c.expectDNSOn(strings.TrimPrefix(n, "node/"))
+			}
 		}
 	})
 }

@@ -140,3 +140,24 @@ func (c *live) kubectlCtx(ctx context.Context, args ...string) (string, error) {
 	}
 	return out, err
 }
+
+// expectDNSOn runs a regular pod on node (one that `node add` brought) and expects it to
+// resolve a cluster name through kube-dns and the node's own name through the VPC resolver:
+// the added node has kube-proxy and the kubelet's clusterDNS too.
+func (c *live) expectDNSOn(node string) {
+	c.t.Helper()
+	c.kubectl(`apiVersion: v1
+kind: Pod
+metadata: {name: on-added-node, namespace: default}
+spec:
+  nodeName: `+node+`
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: shell, image: podsg.local/busybox:latest, imagePullPolicy: IfNotPresent}
+`, "apply", "-f", "-")
+	c.kubectl("", "wait", "--for=condition=Ready", "pod/on-added-node", "--timeout=120s")
+	p := pod{Name: "on-added-node", Node: node, App: "regular"}
+	kubernetesIP := strings.TrimSpace(c.kubectl("", "get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"))
+	c.expectResolves(p, "kubernetes.default.svc.cluster.local", kubernetesIP)
+	c.expectResolves(p, node, nodeIP(node))
+}
