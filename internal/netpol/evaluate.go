@@ -6,10 +6,14 @@ import (
 )
 
 // Layer is one source of policy. Judge gives its verdict on one direction of a connection;
-// it is only asked when the direction's subject pod exists (Connection.subject).
+// it is only asked when the direction's subject pod exists (Connection.subject). Rules gives
+// the same decisions as rules resolved to addresses, for a data path (Compile): for every
+// connection, the first of them that matches has Judge's verdict, and none matching means
+// NoDecision.
 type Layer interface {
 	Name() string
 	Judge(d Direction, c Connection) Step
+	Rules(d Direction, subject *Pod, u *Universe) []Rule
 }
 
 // Evaluator judges connections through its layers, in order.

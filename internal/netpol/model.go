@@ -36,6 +36,7 @@ type Pod struct {
 type Node struct {
 	Name   string
 	Labels map[string]string
+	IPs    []netip.Addr
 }
 
 // Endpoint is one end of a connection: a pod, a node, or an address outside the cluster
