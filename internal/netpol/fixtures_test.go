@@ -27,8 +27,8 @@ var (
 	aliceSrv = withNS(pod("alice", "aserver", "10.1.2.11", map[string]string{"role": "server"}), map[string]string{"user": "alice"})
 	monitor  = withNS(pod("monitoring", "prom", "10.1.3.10", map[string]string{"app": "prom"}), map[string]string{"purpose": "monitoring"})
 	hostPod  = func() *netpol.Pod {
-		p := pod("kube-system", "hostnet", "192.168.0.1", map[string]string{"role": "db"})
-		p.HostNetwork = true
+		p := pod("kube-system", "hostnet", "192.168.0.2", map[string]string{"role": "db"})
+		p.HostNetwork, p.NodeName = true, nodeB.Name
 		return p
 	}()
 )
@@ -43,7 +43,18 @@ func withNS(p *netpol.Pod, labels map[string]string) *netpol.Pod {
 	return p
 }
 
-func at(p *netpol.Pod) netpol.Endpoint { return netpol.Endpoint{Pod: p, IP: p.IPs[0]} }
+// at is the pod's endpoint; a host-network pod's is its node's too, as the model asks.
+func at(p *netpol.Pod) netpol.Endpoint {
+	e := netpol.Endpoint{Pod: p, IP: p.IPs[0]}
+	if p.HostNetwork {
+		for _, n := range []*netpol.Node{nodeA, nodeB} {
+			if n.Name == p.NodeName {
+				e.Node = n
+			}
+		}
+	}
+	return e
+}
 
 func ext(ip string) netpol.Endpoint { return netpol.Endpoint{IP: netip.MustParseAddr(ip)} }
 

@@ -40,7 +40,8 @@ type Node struct {
 }
 
 // Endpoint is one end of a connection: a pod, a node, or an address outside the cluster
-// (Pod and Node nil). IP is the address the connection uses.
+// (Pod and Node nil). IP is the address the connection uses. A host-network pod's traffic is
+// its node's: give it Node as well, for ClusterNetworkPolicy's nodes peer.
 type Endpoint struct {
 	Pod  *Pod
 	Node *Node
@@ -53,6 +54,17 @@ func (e Endpoint) policyPod() *Pod {
 		return nil
 	}
 	return e.Pod
+}
+
+// nodeName is the node whose own traffic this is: a node, or a host-network pod on it.
+func (e Endpoint) nodeName() string {
+	switch {
+	case e.Node != nil:
+		return e.Node.Name
+	case e.Pod != nil && e.Pod.HostNetwork:
+		return e.Pod.NodeName
+	}
+	return ""
 }
 
 func (e Endpoint) String() string {

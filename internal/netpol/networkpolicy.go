@@ -197,7 +197,7 @@ func (l *NetworkPolicies) Name() string { return NetworkPolicyLayer }
 // selected pod gets what the union of the selecting policies' rules allows, and nothing else.
 func (l *NetworkPolicies) Judge(d Direction, c Connection) Step {
 	subject, peer := c.subject(d)
-	if peer.Node != nil && peer.Node.Name == subject.NodeName && subject.NodeName != "" {
+	if subject.NodeName != "" && peer.nodeName() == subject.NodeName {
 		return Step{Layer: NetworkPolicyLayer, Verdict: NoDecision,
 			Why: "traffic between a pod and its own node is always allowed by NetworkPolicy"}
 	}

@@ -100,6 +100,8 @@ func TestNetworkPolicyIsolation(t *testing.T) {
 	onlyEgressRules := np("default", "egress-only", sel("role", "frontend"), egress(peers(podPeer(sel("role", "db")))))
 	fromFrontend := np("default", "from-frontend", sel("role", "db"), ingress(peers(podPeer(sel("role", "frontend")))))
 	fromClient := np("default", "from-client", sel("role", "db"), ingress(peers(podPeer(sel("role", "client")))))
+	hostOnA := pod("kube-system", "agent", "192.168.0.1", nil)
+	hostOnA.HostNetwork = true
 	runCases(t, []verdictCase{
 		{name: "default deny ingress", nps: []networkingv1.NetworkPolicy{denyIngress}, conn: tcp(at(frontend), at(db), 80),
 			ingress: "Deny default/default-deny-ingress (isolation)"},
@@ -127,6 +129,9 @@ func TestNetworkPolicyIsolation(t *testing.T) {
 			conn: tcp(at(frontend), at(db), 80), allowed: true},
 		{name: "a pod cannot block access to itself", nps: []networkingv1.NetworkPolicy{denyIngress, denyEgress}, conn: tcp(at(db), at(db), 80), allowed: true},
 		{name: "its own node reaches the pod (probes)", nps: []networkingv1.NetworkPolicy{denyIngress}, conn: tcp(node(nodeA, "192.168.0.1"), at(db), 8080), allowed: true},
+		{name: "a host-network pod on its node is its node", nps: []networkingv1.NetworkPolicy{denyIngress}, conn: tcp(at(hostOnA), at(db), 8080), allowed: true},
+		{name: "a host-network pod on its node, its Node not given", nps: []networkingv1.NetworkPolicy{denyIngress},
+			conn: tcp(netpol.Endpoint{Pod: hostOnA, IP: hostOnA.IPs[0]}, at(db), 8080), allowed: true},
 		{name: "another node does not", nps: []networkingv1.NetworkPolicy{denyIngress}, conn: tcp(node(nodeB, "192.168.0.2"), at(db), 8080),
 			ingress: "Deny default/default-deny-ingress (isolation)"},
 		{name: "host-network pods are not selected", nps: []networkingv1.NetworkPolicy{np("kube-system", "deny", all, types(networkingv1.PolicyTypeIngress))},
