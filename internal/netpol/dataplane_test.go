@@ -34,13 +34,14 @@ type hostEnd struct {
 	name, ns, hostIf string
 	ips              []string
 	pod              *netpol.Pod
+	node             *netpol.Node // the node itself, in its own namespace
 }
 
 // TestCompiledRulesMatchTheEvaluator is the differential test of the compiler: a node
 // namespace routes between three pods and an outside host (two addresses, one inside an
 // ipBlock's except), each in its own namespace behind a veth; the compiled ruleset goes on the
-// node, and for every ordered pair and flow the evaluator's verdict must be what real packets
-// do. TCP probes read the server's answer and UDP probes its echo, so each allowed probe also
+// node, and for every ordered pair and flow, the node itself included (its address is the
+// pods' gateway), the evaluator's verdict must be what real packets do. TCP probes read the server's answer and UDP probes its echo, so each allowed probe also
 // shows that the return traffic got through, including where the reverse direction is denied.
 func TestCompiledRulesMatchTheEvaluator(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -55,17 +56,21 @@ func TestCompiledRulesMatchTheEvaluator(t *testing.T) {
 	web := rigPod("prod", "web", "10.222.0.10", prod, map[string]string{"app": "web"}, corev1.ContainerPort{Name: "http", ContainerPort: 8080})
 	db := rigPod("prod", "db", "10.222.0.11", prod, map[string]string{"app": "db"}, corev1.ContainerPort{Name: "pg", ContainerPort: 81})
 	tool := rigPod("dev", "tool", "10.222.0.12", dev, map[string]string{"app": "tool"})
+	rigNode := &netpol.Node{Name: "node", Labels: map[string]string{"role": "worker"}, IPs: []netip.Addr{netip.MustParseAddr(gateway)}}
 	ends := []*hostEnd{
 		{name: "web", pod: web}, {name: "db", pod: db}, {name: "tool", pod: tool},
 		{name: "ext", ips: []string{"10.223.0.5", "10.223.1.5"}},
+		{name: "node", node: rigNode, ns: node, ips: []string{gateway}},
 	}
 	tcpPorts, udpPort := []int{80, 81, 8080}, 53
 	for i, e := range ends {
-		e.ns, e.hostIf = fmt.Sprintf("np%d-%s", i, sfx), fmt.Sprintf("npv%d%s", i, sfx)
-		if e.pod != nil {
-			e.ips = []string{e.pod.IPs[0].String()}
+		if e.node == nil {
+			e.ns, e.hostIf = fmt.Sprintf("np%d-%s", i, sfx), fmt.Sprintf("npv%d%s", i, sfx)
+			if e.pod != nil {
+				e.ips = []string{e.pod.IPs[0].String()}
+			}
+			plug(t, node, e)
 		}
-		plug(t, node, e)
 		for _, ip := range e.ips {
 			for _, p := range tcpPorts {
 				serveTCP(t, e.ns, net.JoinHostPort(ip, strconv.Itoa(p)))
@@ -78,7 +83,7 @@ func TestCompiledRulesMatchTheEvaluator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &netpol.Universe{Pods: []*netpol.Pod{web, db, tool}}
+	u := &netpol.Universe{Pods: []*netpol.Pod{web, db, tool}, Nodes: []*netpol.Node{rigNode}}
 	var local []netpol.LocalPod
 	for _, e := range ends {
 		if e.pod != nil {
@@ -160,12 +165,15 @@ func checkRigCoverage(t *testing.T, verdicts map[string]bool, allowed, total int
 		"ext->web(10.222.0.10) TCP/81":    true,  // endPort
 		"tool->web(10.222.0.10) TCP/8080": true,  // Admin Pass, NetworkPolicy's named port
 		"tool->web(10.222.0.10) TCP/81":   false, // Admin Pass, NetworkPolicy denies
+		"node->web(10.222.0.10) TCP/81":   true,  // web is isolated, but not from its own node
+		"web->node(169.254.1.1) TCP/80":   true,  // nor towards it
+		"web->node(169.254.1.1) TCP/8080": false, // the Admin tier's nodes peer
 	} {
 		if got, ok := verdicts[name]; !ok || got != want {
 			t.Errorf("%s: packets allowed=%v (probed %v), the policies say %v", name, got, ok, want)
 		}
 	}
-	t.Logf("%d flows, %d allowed, the compiled rules agreed with the evaluator on all", total, allowed)
+	t.Logf("%d flows probed, %d allowed", total, allowed)
 }
 
 func rigPod(ns, name, ip string, nsLabels, labels map[string]string, ports ...corev1.ContainerPort) *netpol.Pod {
@@ -174,7 +182,7 @@ func rigPod(ns, name, ip string, nsLabels, labels map[string]string, ports ...co
 }
 
 func rigEndpoint(e *hostEnd, ip string) netpol.Endpoint {
-	return netpol.Endpoint{Pod: e.pod, IP: netip.MustParseAddr(ip)}
+	return netpol.Endpoint{Pod: e.pod, Node: e.node, IP: netip.MustParseAddr(ip)}
 }
 
 func rigConnections(src, dst *hostEnd, dstIP string, tcpPorts []int, udpPort int) []netpol.Connection {
@@ -201,7 +209,7 @@ func rigNetworkPolicies() []networkingv1.NetworkPolicy {
 	}
 }
 
-// rigClusterPolicies: pods may send DNS to pods and to 10.223.0.0/24 (Admin Accept); dev may not reach prod on 80;
+// rigClusterPolicies: prod may not reach the node's 8080; pods may send DNS to pods and to 10.223.0.0/24 (Admin Accept); dev may not reach prod on 80;
 // dev's tool reaches db on 8080 whatever db's policy says; web hands dev's traffic to its
 // NetworkPolicy (Pass) and denies every other pod's that its policy would not decide; the
 // Baseline isolates dev from prod and from the outside's 10.223.1.0/24.
@@ -209,6 +217,8 @@ func rigClusterPolicies() []cnpv1.ClusterNetworkPolicy {
 	return cnps(
 		cnp("dns", admin, 5, subjectNS(all), cEgress("dns", accept, toNetworks("10.222.0.0/16", "10.223.0.0/24"),
 			cnpv1.ClusterNetworkPolicyProtocol{UDP: &cnpv1.ClusterNetworkPolicyProtocolUDP{DestinationPort: &cnpv1.Port{Number: 53}}})),
+		cnp("no-node-8080", admin, 1, subjectNS(sel("env", "prod")), cEgress("kubelet", deny,
+			[]cnpv1.ClusterNetworkPolicyEgressPeer{{Nodes: sel("role", "worker")}}, cTCP(8080))),
 		cnp("dev-no-80", admin, 10, subjectNS(sel("env", "prod")), cIngress("deny-80", deny, fromNS(sel("env", "dev")), cTCP(80))),
 		cnp("tool-to-db", admin, 20, subjectPods(sel("env", "prod"), sel("app", "db")),
 			cIngress("tool", accept, []cnpv1.ClusterNetworkPolicyIngressPeer{{Pods: &cnpv1.NamespacedPod{NamespaceSelector: *sel("env", "dev"), PodSelector: *sel("app", "tool")}}}, cTCP(8080))),
@@ -220,6 +230,9 @@ func rigClusterPolicies() []cnpv1.ClusterNetworkPolicy {
 			cEgress("to-outside-1", deny, toNetworks("10.223.1.0/24"))),
 	)
 }
+
+// gateway is the node side's address on every veth, the pods' gateway.
+const gateway = "169.254.1.1"
 
 // plug puts e in its namespace, linked to the node: the pod's addresses are /32s, its
 // gateway the node side's link-local address (as Calico does), and the node routes each

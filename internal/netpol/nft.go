@@ -56,6 +56,19 @@ func CompileNFT(e *Evaluator, u *Universe, pods []LocalPod) (string, error) {
 		b.WriteString("\t\t" + h + "\n")
 	}
 	b.WriteString("\t}\n")
+	// The node's own traffic with its pods (the kubelet's probes, a pod calling the node)
+	// does not cross the forward hook: a pod's packets to the node are judged on input, the
+	// node's to a pod on output, by the same chains.
+	for _, hook := range []struct{ name, dir string }{{"input", "iifname"}, {"output", "oifname"}} {
+		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority filter; policy accept;\n", hook.name, hook.name)
+		b.WriteString("\t\tct state established,related accept\n")
+		for _, h := range hooks {
+			if strings.HasPrefix(h, hook.dir+" ") {
+				b.WriteString("\t\t" + h + "\n")
+			}
+		}
+		b.WriteString("\t}\n")
+	}
 	for _, c := range chains {
 		b.WriteString(c)
 	}
