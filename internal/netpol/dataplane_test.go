@@ -45,7 +45,7 @@ type hostEnd struct {
 // shows that the return traffic got through, including where the reverse direction is denied.
 func TestCompiledRulesMatchTheEvaluator(t *testing.T) {
 	testenv.RequireRoot(t)
-	testenv.Require(t, testenv.IPRoute2, testenv.NFTables)
+	testenv.Require(t, testenv.IPRoute2, testenv.NFTables, testenv.Ping)
 	sfx := clustertest.Suffix(t)
 	node := "npn-" + sfx
 	clustertest.Netns(t, node)
@@ -166,6 +166,8 @@ func checkRigCoverage(t *testing.T, verdicts map[string]bool, allowed, total int
 		"tool->web(10.222.0.10) TCP/8080": true,  // Admin Pass, NetworkPolicy's named port
 		"tool->web(10.222.0.10) TCP/81":   false, // Admin Pass, NetworkPolicy denies
 		"node->web(10.222.0.10) TCP/81":   true,  // web is isolated, but not from its own node
+		"web->db(10.222.0.11) ICMP/0":     false, // db admits web on its named port only
+		"ext->tool(10.222.0.12) ICMP/0":   true,  // nothing isolates tool from the outside
 		"web->node(169.254.1.1) TCP/80":   true,  // nor towards it
 		"web->node(169.254.1.1) TCP/8080": false, // the Admin tier's nodes peer
 	} {
@@ -187,7 +189,7 @@ func rigEndpoint(e *hostEnd, ip string) netpol.Endpoint {
 
 func rigConnections(src, dst *hostEnd, dstIP string, tcpPorts []int, udpPort int) []netpol.Connection {
 	s, d := rigEndpoint(src, src.ips[0]), rigEndpoint(dst, dstIP)
-	out := []netpol.Connection{udp(s, d, int32(udpPort))}
+	out := []netpol.Connection{udp(s, d, int32(udpPort)), icmp(s, d)}
 	for _, p := range tcpPorts {
 		out = append(out, tcp(s, d, int32(p)))
 	}
@@ -305,6 +307,9 @@ func serveUDP(t *testing.T, ns, addr string) {
 // silence until probeTimeout is a drop; anything else (a refusal) is an error, since every
 // probed port listens.
 func probe(ns, src, dst string, proto corev1.Protocol, port int) (bool, error) {
+	if proto == netpol.ProtocolICMP {
+		return ping(ns, src, dst)
+	}
 	network := strings.ToLower(string(proto))
 	var passed bool
 	err := namespace.Do(ns, func() error {
@@ -340,4 +345,17 @@ func probe(ns, src, dst string, proto corev1.Protocol, port int) (bool, error) {
 		err = errors.New("unexpected answer")
 	}
 	return passed, err
+}
+
+// ping sends one echo request from src inside ns: a reply is allowed, none (exit 1) denied.
+func ping(ns, src, dst string) (bool, error) {
+	out, err := exec.Command("ip", "netns", "exec", ns, "ping", "-c1", "-W"+strconv.Itoa(int(probeTimeout/time.Second)), "-I", src, dst).CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return false, nil
+	}
+	return false, fmt.Errorf("ping: %w: %s", err, out)
 }

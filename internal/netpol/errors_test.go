@@ -65,3 +65,26 @@ func TestBadPoliciesAreErrors(t *testing.T) {
 		t.Error("an unknown tier is no error")
 	}
 }
+
+// TestCompileNFTRefusesBadInterfaceNames: an interface name goes into the script quoted, so a
+// name Linux would not take (too long, a quote, a space) is an error, not a broken or
+// rewritten ruleset.
+func TestCompileNFTRefusesBadInterfaceNames(t *testing.T) {
+	e, err := netpol.Standard(nil, []networkingv1.NetworkPolicy{testNetworkPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &netpol.Universe{Pods: []*netpol.Pod{db, frontend}}
+	for _, name := range []string{"", "veth0123456789abc", `veth"; flush ruleset`, "veth 1"} {
+		if _, err := netpol.CompileNFT(e, u, []netpol.LocalPod{{Pod: db, Interface: name}}); err == nil || !strings.Contains(err.Error(), "pod default/db") {
+			t.Errorf("interface %q: error %v, want one naming the pod", name, err)
+		}
+	}
+	script, err := netpol.CompileNFT(e, u, []netpol.LocalPod{{Pod: db, Interface: "vethdb"}, {Pod: hostPod, Interface: "eth0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(script, `iifname "vethdb" jump`) || strings.Contains(script, `"eth0"`) {
+		t.Errorf("want chains for db's interface and none for the host-network pod's:\n%s", script)
+	}
+}
