@@ -136,6 +136,9 @@ func compileCNPRule(field, name string, action cnpv1.ClusterNetworkPolicyRuleAct
 		r.peers = append(r.peers, peer)
 	}
 	for i, p := range protos {
+		if err := checkCNPPorts(p); err != nil {
+			return cnpRule{}, fmt.Errorf("%s.protocols[%d]: %w", field, i, err)
+		}
 		if err := checkCNPProtocol(p); err != nil {
 			r.failClosed = fmt.Sprintf("%s.protocols[%d]: %v", field, i, err)
 		}
@@ -188,6 +191,42 @@ func compileCNPPeer(field string, p cnpv1.ClusterNetworkPolicyEgressPeer) (cnpPe
 		return cnpPeer{}, "", fmt.Errorf("%s: exactly one field of a peer must be set", field)
 	}
 	return out, "", nil
+}
+
+// checkCNPPorts refuses ports no packet has and reversed ranges, which the CRD's validation
+// refuses too: a data path could not express them.
+func checkCNPPorts(p cnpv1.ClusterNetworkPolicyProtocol) error {
+	for _, port := range []*cnpv1.Port{tcpPort(p.TCP), udpPort(p.UDP), sctpPort(p.SCTP)} {
+		switch {
+		case port == nil:
+		case port.Range != nil && (port.Range.Start < 1 || port.Range.End > 65535 || port.Range.Start >= port.Range.End):
+			return fmt.Errorf("range %d-%d is not an increasing range within 1..65535", port.Range.Start, port.Range.End)
+		case port.Range == nil && (port.Number < 1 || port.Number > 65535):
+			return fmt.Errorf("port %d is not within 1..65535", port.Number)
+		}
+	}
+	return nil
+}
+
+func tcpPort(p *cnpv1.ClusterNetworkPolicyProtocolTCP) *cnpv1.Port {
+	if p == nil {
+		return nil
+	}
+	return p.DestinationPort
+}
+
+func udpPort(p *cnpv1.ClusterNetworkPolicyProtocolUDP) *cnpv1.Port {
+	if p == nil {
+		return nil
+	}
+	return p.DestinationPort
+}
+
+func sctpPort(p *cnpv1.ClusterNetworkPolicyProtocolSCTP) *cnpv1.Port {
+	if p == nil {
+		return nil
+	}
+	return p.DestinationPort
 }
 
 func checkCNPProtocol(p cnpv1.ClusterNetworkPolicyProtocol) error {

@@ -178,14 +178,20 @@ func checkNPPort(p networkingv1.NetworkPolicyPort) error {
 	if p.Protocol != nil && !slices.Contains([]corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP}, *p.Protocol) {
 		return fmt.Errorf("protocol %q is not TCP, UDP or SCTP", *p.Protocol)
 	}
+	if p.Port != nil && p.Port.Type == intstr.Int && (p.Port.IntVal < 1 || p.Port.IntVal > 65535) {
+		return fmt.Errorf("port %d is not within 1..65535", p.Port.IntVal)
+	}
+	if p.Port != nil && p.Port.Type == intstr.String && p.Port.StrVal == "" {
+		return fmt.Errorf("a named port needs a name")
+	}
 	if p.EndPort == nil {
 		return nil
 	}
 	if p.Port == nil || p.Port.Type != intstr.Int {
 		return fmt.Errorf("endPort %d needs a numeric port", *p.EndPort)
 	}
-	if *p.EndPort < p.Port.IntVal {
-		return fmt.Errorf("endPort %d is below port %d", *p.EndPort, p.Port.IntVal)
+	if *p.EndPort < p.Port.IntVal || *p.EndPort > 65535 {
+		return fmt.Errorf("endPort %d is not within port %d..65535", *p.EndPort, p.Port.IntVal)
 	}
 	return nil
 }
