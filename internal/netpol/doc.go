@@ -17,4 +17,13 @@
 // It is pure: the caller gives the pods, namespaces' labels, nodes and policies it knows; no
 // client, no kernel. Policies are checked when a layer is built, so bad input is an error
 // naming the policy and the field, never a silent allow.
+//
+// CompileNFT turns the same layers into the nftables ruleset a node enforces (Layer.Rules
+// resolves each layer's selectors into addresses and named ports into numbers). nftables was
+// taken without measuring it against tc eBPF: the project already programs nftables, and the
+// measurement belongs with the agent's benchmark. Not yet covered: ClusterNetworkPolicy's
+// domainNames peers (they match nothing: an address says nothing of a name without the DNS
+// answers), address sets (rules are one per peer address and port range), and a policy change
+// cutting connections already established (conntrack lets them carry on, as with most
+// implementations).
 package netpol

@@ -39,6 +39,8 @@ func TestBadPoliciesAreErrors(t *testing.T) {
 			want: "spec.ingress[0].ports[0]: endPort 90 needs a numeric port"},
 		{name: "endPort below port", nps: []networkingv1.NetworkPolicy{np("ns", "p", all, ingress(nil, portRange(corev1.ProtocolTCP, 90, 80)))},
 			want: "endPort 80 is not within port 90..65535"},
+		{name: "policyTypes", nps: []networkingv1.NetworkPolicy{np("ns", "p", all, types("Both"))},
+			want: `NetworkPolicy ns/p: spec.policyTypes[0]: "Both" is not Ingress or Egress`},
 		{name: "port 0", nps: []networkingv1.NetworkPolicy{np("ns", "p", all, ingress(nil, port(corev1.ProtocolTCP, 0)))},
 			want: "spec.ingress[0].ports[0]: port 0 is not within 1..65535"},
 		{name: "CNP reversed range", cnps: cnps(cnp("c", admin, 1, subjectNS(all), cEgress("r", deny, toNetworks("10.0.0.0/8"), cUDPRange(60, 50)))),

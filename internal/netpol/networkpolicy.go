@@ -79,6 +79,11 @@ func compileNP(np *networkingv1.NetworkPolicy) (npPolicy, error) {
 	if err != nil {
 		return npPolicy{}, err
 	}
+	for i, t := range np.Spec.PolicyTypes {
+		if t != networkingv1.PolicyTypeIngress && t != networkingv1.PolicyTypeEgress {
+			return npPolicy{}, fmt.Errorf("spec.policyTypes[%d]: %q is not Ingress or Egress", i, t)
+		}
+	}
 	p := npPolicy{name: np.Namespace + "/" + np.Name, namespace: np.Namespace, pods: pods,
 		types: policyTypes(np), rules: map[Direction][]npRule{}}
 	for i, r := range np.Spec.Ingress {
