@@ -28,6 +28,14 @@ test-unit: ## The unit tier only: no root, no Kubernetes binaries, no other prog
 test-moto: ## Compare the local VPC's answers with moto_server's (needs moto, which only PyPI has: not part of make test).
 	$(GO) test -count=1 -tags moto -run TestDifferentialAgainstMoto ./internal/vpc/conformance/
 
+.PHONY: conformance-aws-controller
+conformance-aws-controller: ## AWS's vpc-resource-controller, built once from the Go module proxy, gives a pod a branch ENI through the local VPC (root).
+	hack/aws-compare.sh conformance
+
+.PHONY: bench-compare
+bench-compare: ## The same workload against AWS's vpc-resource-controller and podsg-controller, one table (root; ~15 min).
+	hack/aws-compare.sh bench
+
 .PHONY: build
 build: ## Build the five binaries of docs/architecture.md and pgcheck into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...

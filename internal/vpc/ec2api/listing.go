@@ -21,6 +21,8 @@ type listing[T any] struct {
 	sample T
 	// minPage/maxPage bound MaxResults.
 	minPage, maxPage int64
+	// defaultPage is the page size without MaxResults (0: everything in one answer).
+	defaultPage int
 }
 
 // run returns one page of the selected, filtered resources.
@@ -42,6 +44,9 @@ func (l listing[T]) run(p query.Params) ([]T, string, error) {
 	}
 	if len(items) > 0 && page.MaxResults > 0 && l.idParam != "" && len(p.List(l.idParam)) > 0 {
 		return nil, "", apierr.Combination("The parameter %s cannot be used with the parameter maxResults", l.idParam)
+	}
+	if page.MaxResults == 0 {
+		page.MaxResults = l.defaultPage
 	}
 	matched := items
 	if len(filters) > 0 {

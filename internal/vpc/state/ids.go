@@ -23,6 +23,8 @@ var (
 	kindENI      = idKind{"eni", "InvalidNetworkInterfaceID.Malformed", "InvalidNetworkInterfaceID.NotFound", "networkInterface ID"}
 	kindAttach   = idKind{"eni-attach", "InvalidAttachmentID.Malformed", "InvalidAttachmentID.NotFound", "attachment ID"}
 	kindAssoc    = idKind{"trunk-assoc", "InvalidAssociationID.Malformed", "InvalidAssociationID.NotFound", "association ID"}
+	// EC2's reference names no codes of its own for permissions; these follow the ENI's.
+	kindPerm = idKind{"eni-perm", "InvalidNetworkInterfacePermissionID.Malformed", "InvalidNetworkInterfacePermissionID.NotFound", "network interface permission ID"}
 )
 
 // wellFormed accepts prefix-XXXXXXXX and prefix-XXXXXXXXXXXXXXXXX (8 or 17
@@ -54,7 +56,7 @@ func (k idKind) missing(id string) *apierr.Error {
 // CheckID validates an id's shape for the resource its prefix names; the
 // describe handlers use it to reject malformed ids before looking them up.
 func CheckID(prefix, id string) error {
-	for _, k := range []idKind{kindVPC, kindSubnet, kindGroup, kindRule, kindInstance, kindENI, kindAttach, kindAssoc} {
+	for _, k := range []idKind{kindVPC, kindSubnet, kindGroup, kindRule, kindInstance, kindENI, kindAttach, kindAssoc, kindPerm} {
 		if k.prefix == prefix {
 			return k.check(id)
 		}
@@ -64,7 +66,7 @@ func CheckID(prefix, id string) error {
 
 // NotFound returns the NotFound error for an id of the given prefix.
 func NotFound(prefix, id string) error {
-	for _, k := range []idKind{kindVPC, kindSubnet, kindGroup, kindRule, kindInstance, kindENI, kindAttach, kindAssoc} {
+	for _, k := range []idKind{kindVPC, kindSubnet, kindGroup, kindRule, kindInstance, kindENI, kindAttach, kindAssoc, kindPerm} {
 		if k.prefix == prefix {
 			return k.missing(id)
 		}

@@ -13,6 +13,7 @@ type model struct {
 	enis      *table[ENI]
 	assocs    *table[TrunkAssociation]
 	tokens    *table[ClientToken]
+	perms     *table[ENIPermission]
 
 	// IAM: no secondary indexes, the tables are small.
 	oidc     *table[OIDCProvider]
@@ -32,6 +33,7 @@ type model struct {
 	assocsByTrunk  map[string]set
 	vlanOwner      map[string]map[int]string // trunk → vlan → association
 	ruleOwner      map[string]string         // sgr- id → group
+	permsByENI     map[string]set            // eni → its permissions
 }
 
 type set map[string]struct{}
@@ -63,6 +65,7 @@ func newModel() *model {
 		enis:           newTable[ENI]("networkInterfaces"),
 		assocs:         newTable[TrunkAssociation]("trunkAssociations"),
 		tokens:         newTable[ClientToken]("clientTokens"),
+		perms:          newTable[ENIPermission]("networkInterfacePermissions"),
 		oidc:           newTable[OIDCProvider]("iamOIDCProviders"),
 		roles:          newTable[Role]("iamRoles"),
 		policies:       newTable[ManagedPolicy]("iamPolicies"),
@@ -79,16 +82,18 @@ func newModel() *model {
 		assocsByTrunk:  map[string]set{},
 		vlanOwner:      map[string]map[int]string{},
 		ruleOwner:      map[string]string{},
+		permsByENI:     map[string]set{},
 	}
 	m.subnets.reindex = m.reindexSubnet
 	m.groups.reindex = m.reindexGroup
 	m.enis.reindex = m.reindexENI
 	m.assocs.reindex = m.reindexAssoc
+	m.perms.reindex = m.reindexPermission
 	return m
 }
 
 func (m *model) tables() []anyTable {
-	return []anyTable{m.vpcs, m.subnets, m.groups, m.instances, m.enis, m.assocs, m.tokens,
+	return []anyTable{m.vpcs, m.subnets, m.groups, m.instances, m.enis, m.assocs, m.tokens, m.perms,
 		m.oidc, m.roles, m.policies, m.profiles, m.secrets}
 }
 

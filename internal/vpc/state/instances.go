@@ -282,7 +282,7 @@ func (tx *Tx) releaseInterface(e *ENI) {
 		a, _ := tx.m.assocs.get(id)
 		tx.dropAssociation(a)
 	}
-	remove(tx, tx.m.enis, e.ID)
+	tx.removeENI(e.ID)
 }
 
 // purgeExpired forgets instances terminated long enough ago to be invisible.

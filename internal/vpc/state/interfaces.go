@@ -141,7 +141,7 @@ func (tx *Tx) DeleteNetworkInterface(id string) error {
 	if e.InUse() || len(tx.m.assocsByTrunk[id]) > 0 {
 		return apierr.New("InvalidNetworkInterface.InUse", "The network interface %s is currently in use.", id)
 	}
-	remove(tx, tx.m.enis, id)
+	tx.removeENI(id)
 	return nil
 }
 

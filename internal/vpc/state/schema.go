@@ -22,6 +22,8 @@ import (
 //	   rule ids; ENIs stored "trunk": bool instead of an interface type; no
 //	   client tokens.
 //	2: flat rules with sgr- ids, ENI interfaceType, clientTokens bucket.
+//	   Later, without a bump (a new table, created on load when missing, which
+//	   older binaries ignore): networkInterfacePermissions.
 const SchemaVersion = 2
 
 var (

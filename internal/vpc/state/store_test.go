@@ -106,7 +106,10 @@ func TestReopenRestoresStateAndIndexes(t *testing.T) {
 		v, _ := tx.CreateVPC("10.0.0.0/16", nil)
 		subnet, _ = tx.CreateSubnet(v.ID, "10.0.0.0/28", "", nil)
 		var err error
-		eni, err = tx.CreateNetworkInterface(CreateENIInput{SubnetID: subnet.ID, SecondaryCount: 2})
+		if eni, err = tx.CreateNetworkInterface(CreateENIInput{SubnetID: subnet.ID, SecondaryCount: 2}); err != nil {
+			return err
+		}
+		_, err = tx.CreateNetworkInterfacePermission(PermissionInput{ENIID: eni.ID, AccountID: AccountID, Permission: PermissionInstanceAttach})
 		return err
 	})
 	if err != nil {
@@ -120,6 +123,9 @@ func TestReopenRestoresStateAndIndexes(t *testing.T) {
 		got, ok := tx.NetworkInterface(eni.ID)
 		if !ok || got.MAC != eni.MAC || len(got.PrivateIPs) != 3 {
 			t.Errorf("ENI after reopen = %+v", got)
+		}
+		if perms := tx.ENIPermissions(eni.ID); len(perms) != 1 || perms[0].AccountID != AccountID {
+			t.Errorf("ENI permissions after reopen = %+v", perms)
 		}
 		if n := tx.AvailableIPCount(subnet); n != 8 {
 			t.Errorf("available = %d, want 8", n)

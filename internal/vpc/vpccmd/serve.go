@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -41,6 +42,8 @@ type serveOptions struct {
 	requestLog  string
 	latency     time.Duration
 	limits      state.Limits
+	// imdsListen and imdsInstance serve one instance's metadata on the host (both or neither).
+	imdsListen, imdsInstance string
 }
 
 func newServe(stdout io.Writer) *cobra.Command {
@@ -69,7 +72,14 @@ With --dataplane netns, processes inside instances (the node agent) reach
 the same API (EC2, RDS, IAM and STS, same credentials, throttling and metrics) at
 http://169.254.169.254:8450, like an EC2 interface VPC endpoint, next to
 instance metadata on 169.254.169.254:80: --listen is on the host, which
-instances cannot reach. See docs/local-vpc.md.`,
+instances cannot reach. See docs/local-vpc.md.
+
+--imds-listen and --imds-instance serve the metadata of one instance on the
+host too, for a process that runs outside every instance but reads instance
+metadata (AWS's vpc-resource-controller reads its region and account from it
+when it starts): point it there with
+AWS_EC2_METADATA_SERVICE_ENDPOINT=http://ADDR. The instance may be launched
+after serve starts; until then every path is 404.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd.Context(), o, cmd.Flags().Changed, stdout)
@@ -85,6 +95,8 @@ instances cannot reach. See docs/local-vpc.md.`,
 	f.StringVar(&o.profile, "profile", "", "realism profile: built-in name (aws) or YAML/JSON file")
 	f.StringVar(&o.requestLog, "request-log", "", "file to append one JSON line per request to")
 	f.DurationVar(&o.latency, "latency", 0, "latency added to every call (overrides the profile default)")
+	f.StringVar(&o.imdsListen, "imds-listen", "", "also serve --imds-instance's instance metadata on this address (loopback unless --allow-remote)")
+	f.StringVar(&o.imdsInstance, "imds-instance", "", "the instance id --imds-listen answers as")
 	f.IntVar(&o.limits.SecurityGroupsPerInterface, "security-groups-per-interface", o.limits.SecurityGroupsPerInterface, "quota: security groups per ENI")
 	f.IntVar(&o.limits.RulesPerSecurityGroup, "rules-per-security-group", o.limits.RulesPerSecurityGroup, "quota: inbound (and outbound) rules per group")
 	_ = cmd.MarkFlagRequired("state-dir")
@@ -94,6 +106,9 @@ instances cannot reach. See docs/local-vpc.md.`,
 func serve(ctx context.Context, o serveOptions, changed func(string) bool, stdout io.Writer) error {
 	log := logr.FromContextOrDiscard(ctx)
 	if err := checkListen(o.listen, o.allowRemote); err != nil {
+		return err
+	}
+	if err := checkIMDSFlags(o); err != nil {
 		return err
 	}
 	profile, err := loadProfile(o, changed)
@@ -117,16 +132,11 @@ func serve(ctx context.Context, o serveOptions, changed func(string) bool, stdou
 		return err
 	}
 	defer func() { _ = store.Close() }()
-
-	tokens, err := sts.New(ctx, sts.Options{Store: store})
+	tokens, stopCredentials, err := startCredentials(ctx, o, dp, store, stdout, log)
 	if err != nil {
 		return err
 	}
-	if ic, ok := dp.(dataplane.InstanceCredentials); ok {
-		// Instance metadata hands out the instance profile role's credentials.
-		ic.SetInstanceCredentials(instanceCredentials(tokens))
-		defer ic.SetInstanceCredentials(nil)
-	}
+	defer stopCredentials() // before the store closes
 	opts, err := serverOptions(ctx, o, store, tokens, profile, log)
 	if err != nil {
 		return err
@@ -152,6 +162,35 @@ func serve(ctx context.Context, o serveOptions, changed func(string) bool, stdou
 		defer func() { _ = ep.SetAPIHandler(nil) }()
 	}
 	return listenAndServe(ctx, o.listen, srv, stdout, log)
+}
+
+// startCredentials starts the local STS and gives the instance metadata services its instance
+// profile credentials: those inside the instances, and the one --imds-listen serves on the host.
+// stop undoes that, and must run before the store closes.
+func startCredentials(ctx context.Context, o serveOptions, dp dataplane.Dataplane, store *state.Store, stdout io.Writer, log logr.Logger) (tokens *sts.STS, stop func(), err error) {
+	if tokens, err = sts.New(ctx, sts.Options{Store: store}); err != nil {
+		return nil, nil, err
+	}
+	creds := instanceCredentials(tokens)
+	var stops []func()
+	stop = func() {
+		for _, f := range slices.Backward(stops) {
+			f()
+		}
+	}
+	if ic, ok := dp.(dataplane.InstanceCredentials); ok {
+		ic.SetInstanceCredentials(creds)
+		stops = append(stops, func() { ic.SetInstanceCredentials(nil) })
+	}
+	if o.imdsListen != "" {
+		stopIMDS, err := startIMDS(ctx, o.imdsListen, o.imdsInstance, store, creds, stdout, log)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		stops = append(stops, stopIMDS)
+	}
+	return tokens, stop, nil
 }
 
 // prepareStateDir creates the state directory, searchable by the databases' user when they run.
@@ -266,17 +305,37 @@ func readCredentials(path string) (server.Credentials, error) {
 	return server.ParseCredentials(f)
 }
 
+// checkIMDSFlags requires --imds-listen and --imds-instance together, a well-formed instance
+// id, and a loopback address unless --allow-remote: metadata hands out the account's identity.
+func checkIMDSFlags(o serveOptions) error {
+	switch {
+	case o.imdsListen == "" && o.imdsInstance == "":
+		return nil
+	case o.imdsListen == "" || o.imdsInstance == "":
+		return fmt.Errorf("--imds-listen and --imds-instance go together")
+	}
+	if err := state.CheckID("i", o.imdsInstance); err != nil {
+		return fmt.Errorf("--imds-instance: %w", err)
+	}
+	return checkLoopback("--imds-listen", o.imdsListen, o.allowRemote)
+}
+
 // checkListen keeps the emulator on loopback unless explicitly told otherwise:
 // it accepts any credentials by default.
 func checkListen(addr string, allowRemote bool) error {
+	return checkLoopback("--listen", addr, allowRemote)
+}
+
+// checkLoopback is checkListen for the address of any flag.
+func checkLoopback(flag, addr string, allowRemote bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("parsing --listen: %w", err)
+		return fmt.Errorf("parsing %s: %w", flag, err)
 	}
 	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" || allowRemote {
 		return nil
 	}
-	return fmt.Errorf("--listen %s is not a loopback address; pass --allow-remote to serve it", addr)
+	return fmt.Errorf("%s %s is not a loopback address; pass --allow-remote to serve it", flag, addr)
 }
 
 func listenAndServe(ctx context.Context, addr string, h http.Handler, stdout io.Writer, log logr.Logger) error {

@@ -64,6 +64,17 @@ expect_eq trunk "$(ec2 describe-network-interfaces --filters Name=attachment.ins
 BRANCH=$(ec2 create-network-interface --subnet-id "$SUBNET" --groups "$RDSSG" "$DBSG" --description aws-k8s-branch-eni \
   --tag-specifications 'ResourceType=network-interface,Tags=[{Key=podsg.io/cluster,Value=demo}]' --query NetworkInterface.NetworkInterfaceId --output text)
 ASSOC=$(ec2 associate-trunk-interface --branch-interface-id "$BRANCH" --trunk-interface-id "$TRUNK" --vlan-id 7 --query InterfaceAssociation.AssociationId --output text)
+# AWS's vpc-resource-controller grants its own account INSTANCE-ATTACH on every trunk and branch.
+ACCOUNT=111122223333
+TPERM=$(ec2 create-network-interface-permission --network-interface-id "$TRUNK" --aws-account-id "$ACCOUNT" --permission INSTANCE-ATTACH --query InterfacePermission.NetworkInterfacePermissionId --output text)
+ec2 create-network-interface-permission --network-interface-id "$BRANCH" --aws-account-id "$ACCOUNT" --permission INSTANCE-ATTACH >/dev/null
+expect_eq "granted INSTANCE-ATTACH $TRUNK" "$(ec2 describe-network-interface-permissions --network-interface-permission-ids "$TPERM" --query 'NetworkInterfacePermissions[0].[PermissionState.State,Permission,NetworkInterfaceId]' --output text | tr '\t' ' ')" "trunk permission"
+expect_eq 2 "$(ec2 describe-network-interface-permissions --filters Name=network-interface-permission.aws-account-id,Values="$ACCOUNT" --page-size 5 --query 'NetworkInterfacePermissions[].NetworkInterfacePermissionId' --output text | wc -w)" "permissions of the account"
+expect_error InvalidParameterValue create-network-interface-permission --network-interface-id "$TRUNK" --aws-account-id 123 --permission INSTANCE-ATTACH
+# The trunk is attached: its account uses it, so deleting the permission needs --force.
+expect_error InvalidNetworkInterface.InUse delete-network-interface-permission --network-interface-permission-id "$TPERM"
+ec2 delete-network-interface-permission --network-interface-permission-id "$TPERM" --force >/dev/null
+expect_error InvalidNetworkInterfacePermissionID.NotFound delete-network-interface-permission --network-interface-permission-id "$TPERM"
 OTHER=$(ec2 create-network-interface --subnet-id "$SUBNET" --query NetworkInterface.NetworkInterfaceId --output text)
 expect_error InvalidParameterValue associate-trunk-interface --branch-interface-id "$OTHER" --trunk-interface-id "$TRUNK" --vlan-id 4095
 # An m5.xlarge has device indexes 0 to 3, even with slots free.
@@ -89,6 +100,7 @@ expect_error DependencyViolation delete-subnet --subnet-id "$SUBNET"
 ec2 disassociate-trunk-interface --association-id "$ASSOC" >/dev/null
 expect_error InvalidAssociationID.NotFound disassociate-trunk-interface --association-id "$ASSOC"
 ec2 delete-network-interface --network-interface-id "$BRANCH"
+expect_eq 0 "$(ec2 describe-network-interface-permissions --filters Name=network-interface-permission.network-interface-id,Values="$BRANCH" --query 'length(NetworkInterfacePermissions)' --output text)" "permissions of a deleted branch"
 expect_error InvalidNetworkInterfaceID.NotFound delete-network-interface --network-interface-id "$BRANCH"
 expect_error InvalidNetworkInterface.InUse delete-network-interface --network-interface-id "$TRUNK"
 ec2 terminate-instances --instance-ids "$INSTANCE" >/dev/null
