@@ -100,6 +100,15 @@ func TestBranchLifecycle(t *testing.T) {
 		t.Fatalf("DescribeTrunkInterfaceAssociations = %+v, %v", assocs, err)
 	}
 	expectKind(t, c.DeleteNetworkInterface(ctx, branch.ID), cloud.ErrConflict, "InvalidNetworkInterface.InUse")
+	// Reused for another pod: its groups change in place, still associated.
+	if err := c.ModifyNetworkInterfaceGroups(ctx, branch.ID, []string{sgB}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.DescribeNetworkInterfaces(ctx, cloud.NetworkInterfaceFilter{IDs: []string{branch.ID}}); err != nil ||
+		len(got) != 1 || strings.Join(got[0].SecurityGroups, ",") != sgB {
+		t.Fatalf("after modifying its groups to %s: %+v, %v", sgB, got, err)
+	}
+	expectKind(t, c.ModifyNetworkInterfaceGroups(ctx, branch.ID, []string{"sg-0123456789abcdef0"}), cloud.ErrNotFound, "InvalidGroup.NotFound")
 
 	if err := c.DisassociateTrunkInterface(ctx, assoc.ID, "dis-1"); err != nil {
 		t.Fatal(err)
