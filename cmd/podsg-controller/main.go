@@ -26,6 +26,9 @@ func main() {
 	flag.StringVar(&o.WebhookCertDir, "webhook-cert-dir", "", "directory for the webhook serving certificate; empty for a temp dir")
 	flag.StringVar(&o.WebhookHost, "webhook-host", "", "register the webhooks by URL at this host (running outside the cluster)")
 	flag.DurationVar(&o.BranchCooldown, "branch-cooldown", 60*time.Second, "how long a branch ENI stays unused after its pod ends")
+	flag.BoolVar(&o.BranchReuse, "branch-reuse", true,
+		"after its cool-down, park a pod's branch ENI on its trunk for the next pod of the node (its groups changed in one call if they differ); false deletes it, as AWS's controller does")
+	flag.DurationVar(&o.IdleBranchTTL, "idle-branch-ttl", 10*time.Minute, "how long a parked or warm branch ENI beyond its warm target is kept before it is deleted")
 	flag.DurationVar(&o.SweepInterval, "sweep-interval", 5*time.Minute, "interval of the orphan ENI sweeper")
 	flag.StringVar(&o.InstanceLimitsFile, "instance-limits-file", "", "overrides of the instance type → branch ENI limit table")
 	flag.StringVar(&o.ControllerUsername, "controller-username", "",

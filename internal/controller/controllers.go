@@ -41,6 +41,11 @@ type Config struct {
 	SweepInterval time.Duration
 	// ReleaseInterval between checks of the cool-down queue (default 5s).
 	ReleaseInterval time.Duration
+	// NoReuse deletes each branch ENI after its cool-down, as AWS's controller does, instead
+	// of parking it for the next pod of its node (today's create-per-pod path, for comparison).
+	NoReuse bool
+	// IdleTTL is how long a parked or warm branch beyond its warm target is kept (default 10m).
+	IdleTTL time.Duration
 	// ControllerUsername is the user podsg-controller runs as, which alone may write the pod
 	// annotations (default pod.DefaultControllerUsername; Run learns it at start).
 	ControllerUsername string
@@ -66,6 +71,9 @@ func (c *Config) defaults() {
 	}
 	if c.ReleaseInterval == 0 {
 		c.ReleaseInterval = 5 * time.Second
+	}
+	if c.IdleTTL == 0 {
+		c.IdleTTL = 10 * time.Minute
 	}
 	if c.ControllerUsername == "" {
 		c.ControllerUsername = pod.DefaultControllerUsername
@@ -130,7 +138,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 		Start(context.Context) error
 		NeedLeaderElection() bool
 	}{
-		branch.NewReleaser(ec2, store, cfg.Clock, cfg.ReleaseInterval),
+		branch.NewReleaser(ec2, store, cfg.Clock, branch.ReleaserOptions{
+			Interval: cfg.ReleaseInterval, Reuse: !cfg.NoReuse, IdleTTL: cfg.IdleTTL}),
 		branch.NewSweeper(mgr.GetClient(), ec2, store, cfg.Clock, cfg.SweepInterval, cfg.ClusterName),
 	} {
 		if err := mgr.Add(r); err != nil {

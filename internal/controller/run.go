@@ -42,7 +42,12 @@ type Options struct {
 	// cluster); otherwise by the Service podsg-webhook-service in Namespace.
 	WebhookHost string
 
-	BranchCooldown     time.Duration
+	BranchCooldown time.Duration
+	// BranchReuse parks a branch ENI after its cool-down for the next pod of its node; false
+	// deletes it (AWS's create-per-pod path).
+	BranchReuse bool
+	// IdleBranchTTL is how long a parked or warm branch beyond its warm target is kept.
+	IdleBranchTTL      time.Duration
 	SweepInterval      time.Duration
 	InstanceLimitsFile string
 	// ControllerUsername is the user the validating webhook lets write the pod annotations;
@@ -106,6 +111,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if _, err := Setup(ctx, mgr, ec2, Config{
 		ClusterName: o.ClusterName, VPCID: o.VPCID, Cooldown: o.BranchCooldown, SweepInterval: o.SweepInterval,
+		NoReuse: !o.BranchReuse, IdleTTL: o.IdleBranchTTL,
 		ControllerUsername: identity, Limits: tab, Webhooks: true,
 	}); err != nil {
 		return err

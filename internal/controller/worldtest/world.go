@@ -9,6 +9,8 @@ package worldtest
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,10 +46,24 @@ const (
 	NodeGroup     = "sg-0000000000000node"
 	Cooldown      = time.Minute
 	SweepInterval = 5 * time.Minute // the sweeper's default
+	IdleTTL       = 10 * time.Minute
 )
 
-// Groups are the groups admission resolves for every pod the world creates.
-var Groups = []string{"sg-0aaaaaaaaaaaaaaaa", "sg-0bbbbbbbbbbbbbbbb"}
+// Groups are the groups admission resolves for the pods NewPod creates; OtherGroups another
+// set, in the VPC too.
+var (
+	Groups      = []string{"sg-0aaaaaaaaaaaaaaaa", "sg-0bbbbbbbbbbbbbbbb"}
+	OtherGroups = []string{"sg-0cccccccccccccccc"}
+)
+
+// Options shape the controller incarnations of a world; the zero value is podsg-controller's
+// defaults.
+type Options struct {
+	// NoReuse deletes branches after their cool-down instead of parking them.
+	NoReuse bool
+	// Targets are the warm targets the releaser keeps; nil for none.
+	Targets branch.Targets
+}
 
 // World is the surroundings and one incarnation of podsg-controller.
 type World struct {
@@ -66,15 +82,20 @@ type World struct {
 	Sweeper  *branch.Sweeper
 	recorder *Recorder
 
+	opts                Options
 	instances, podsMade int
 }
 
-// New returns a world with a subnet, the node group and Groups in EC2, and a first incarnation.
-func New(t *testing.T) *World {
+// New returns a world with a subnet, the node group, Groups and OtherGroups in EC2, and a
+// first incarnation with podsg-controller's defaults.
+func New(t *testing.T) *World { t.Helper(); return NewWith(t, Options{}) }
+
+// NewWith is New with incarnations shaped by opts.
+func NewWith(t *testing.T, opts Options) *World {
 	t.Helper()
 	f := fake.New()
 	f.AddSubnet(cloud.Subnet{ID: SubnetID, VPCID: VPCID, CIDR: SubnetCIDR, AvailabilityZone: "us-west-2a"})
-	for _, g := range append([]string{NodeGroup}, Groups...) {
+	for _, g := range slices.Concat([]string{NodeGroup}, Groups, OtherGroups) {
 		f.AddSecurityGroup(cloud.SecurityGroup{ID: g, VPCID: VPCID})
 	}
 	scheme := testenv.NewScheme()
@@ -82,8 +103,9 @@ func New(t *testing.T) *World {
 	// it (the fake client cannot set deletionGracePeriodSeconds).
 	tracker := clienttesting.NewObjectTracker(scheme, serializer.NewCodecFactory(scheme).UniversalDecoder())
 	kube := crfake.NewClientBuilder().WithScheme(scheme).WithObjectTracker(tracker).
-		WithStatusSubresource(&corev1.Node{}, &corev1.Pod{}).Build()
-	w := &World{t: t, tracker: tracker, Kube: kube, EC2: f, Clock: clocktesting.NewFakeClock(time.Now())}
+		WithStatusSubresource(&corev1.Node{}, &corev1.Pod{}).
+		WithIndex(&corev1.Pod{}, trunk.PodNodeIndex, trunk.PodNode).Build()
+	w := &World{t: t, tracker: tracker, Kube: kube, EC2: f, Clock: clocktesting.NewFakeClock(time.Now()), opts: opts}
 	w.Restart()
 	return w
 }
@@ -97,7 +119,8 @@ func (w *World) Restart() {
 	w.Store = inventory.NewStore(nil)
 	w.Trunks = trunk.New(w.Kube, w.EC2, w.Store, tab, w.recorder, w.Clock, nil, trunk.Options{ClusterName: Cluster, Cooldown: Cooldown})
 	w.Pods = branch.New(w.Kube, w.EC2, w.Store, w.recorder, w.Clock, branch.Options{ClusterName: Cluster, Cooldown: Cooldown})
-	w.Releaser = branch.NewReleaser(w.EC2, w.Store, w.Clock, time.Second)
+	w.Releaser = branch.NewReleaser(w.EC2, w.Store, w.Clock, branch.ReleaserOptions{
+		Interval: time.Second, Reuse: !w.opts.NoReuse, IdleTTL: IdleTTL, Targets: w.opts.Targets})
 	w.Sweeper = branch.NewSweeper(w.Kube, w.EC2, w.Store, w.Clock, SweepInterval, Cluster)
 }
 
@@ -114,6 +137,25 @@ func (w *World) Sweep() {
 func (w *World) Release(d time.Duration) {
 	w.Clock.Step(d)
 	w.Releaser.ReleaseDue(w.t.Context())
+}
+
+// Drain runs the releaser past the cool-down, then past the idle TTL: without reuse a released
+// branch is deleted after the first, with reuse it is parked, then deleted after the second
+// (above its warm target).
+func (w *World) Drain() {
+	w.Release(Cooldown)
+	w.Release(IdleTTL)
+}
+
+// Mutations counts the mutating EC2 calls made so far, failed ones included.
+func (w *World) Mutations() int {
+	n := 0
+	for _, c := range w.EC2.CallLog() {
+		if !strings.HasPrefix(c.Action, "Describe") {
+			n++
+		}
+	}
+	return n
 }
 
 // Event is one event the current incarnation recorded.
