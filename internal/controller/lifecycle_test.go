@@ -176,8 +176,14 @@ func assertAssociated(t testing.TB, w *world, trunkID string) {
 // pods of the seed ServiceAccount in ns.
 func waitWebhookCache(t testing.TB, w *world, ns string) {
 	t.Helper()
+	waitWebhookCacheFor(t, w, ns, "rds-db-access")
+}
+
+// waitWebhookCacheFor waits until the webhook mutates pods of ServiceAccount sa in ns.
+func waitWebhookCacheFor(t testing.TB, w *world, ns, sa string) {
+	t.Helper()
 	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
-		p := controllertest.Pod(ns, "probe", "rds-db-access")
+		p := controllertest.Pod(ns, "probe", sa)
 		p.Spec.NodeName = "nowhere" // never allocated for: no such trunk node
 		if err := w.c.Create(ctx, p); err != nil {
 			return err

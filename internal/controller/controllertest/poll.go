@@ -16,8 +16,12 @@ func Eventually(t testing.TB, timeout time.Duration, cond func(ctx context.Conte
 	t.Helper()
 	var last error
 	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		last = cond(ctx)
-		return last == nil, nil
+		err := cond(ctx)
+		// A poll the deadline cut short says only that: keep what the one before found.
+		if err == nil || ctx.Err() == nil || last == nil {
+			last = err
+		}
+		return err == nil, nil
 	})
 	if err != nil {
 		t.Fatalf("condition not met within %s: %v", timeout, last)
