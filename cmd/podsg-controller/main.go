@@ -33,6 +33,14 @@ func main() {
 	flag.StringVar(&o.InstanceLimitsFile, "instance-limits-file", "", "overrides of the instance type → branch ENI limit table")
 	flag.StringVar(&o.ControllerUsername, "controller-username", "",
 		"user allowed to write the pod annotations: the one this controller's credentials authenticate as; empty to learn it at start")
+	d := controller.DefaultEC2Budget
+	flag.Float64Var(&o.EC2Budget.MutatingRate, "ec2-mutating-rate", d.MutatingRate,
+		"the account's EC2 budget of mutating requests per second (EC2's default token bucket refill)")
+	flag.IntVar(&o.EC2Budget.MutatingBurst, "ec2-mutating-burst", d.MutatingBurst, "the account's EC2 burst of mutating requests (bucket size)")
+	flag.Float64Var(&o.EC2Budget.DescribeRate, "ec2-describe-rate", d.DescribeRate, "the account's EC2 budget of describe requests per second")
+	flag.IntVar(&o.EC2Budget.DescribeBurst, "ec2-describe-burst", d.DescribeBurst, "the account's EC2 burst of describe requests")
+	flag.Float64Var(&o.EC2Budget.LeaveShare, "ec2-budget-leave", d.LeaveShare,
+		"share of the account's EC2 budget podsg-controller leaves to its other users, in [0, 1); pods are served first, then warm pools, then cleanup")
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "metrics address; 0 disables")
 	flag.StringVar(&o.HealthAddr, "health-addr", ":8081", "/healthz and /readyz address")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas; webhooks are served by all")

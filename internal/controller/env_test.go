@@ -67,7 +67,7 @@ type options struct {
 	// noManager: the test starts (and kills) managers itself with w.startManager.
 	noManager bool
 	// productionClient gives the controller the EC2 client with podsg-controller's default
-	// client-side limits (backendVPC), not the wide ones tests use.
+	// client-side budget (backendVPC: DefaultEC2Budget), not the wide one tests use.
 	productionClient bool
 }
 
@@ -162,6 +162,10 @@ func startWith(t testing.TB, o options) *world {
 func newVPCClient(t testing.TB, url string, wide bool) *cloudec2.Client {
 	t.Helper()
 	o := cloudec2.Options{Region: vpctest.Region, Endpoint: url, Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	o, err := controller.DefaultEC2Budget.Apply(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if wide {
 		o.MutatingQPS, o.MutatingBurst, o.DescribeQPS, o.DescribeBurst = 1000, 1000, 1000, 1000
 	}

@@ -54,6 +54,9 @@ type Options struct {
 	// "" to learn podsg-controller's own at start (SelfSubjectReview).
 	ControllerUsername string
 
+	// EC2Budget is the account's EC2 request budget and the share left to its other users.
+	EC2Budget EC2Budget
+
 	MetricsAddr string
 	HealthAddr  string
 	LeaderElect bool
@@ -101,7 +104,12 @@ func Run(ctx context.Context, o Options) error {
 	if err := registerMetrics(crmetrics.Registry); err != nil {
 		return err
 	}
-	ec2, err := cloudec2.New(ctx, cloudec2.Options{Region: o.Region, Endpoint: o.EC2Endpoint, Registerer: crmetrics.Registry})
+	ec2Opts, err := o.EC2Budget.Apply(cloudec2.Options{Region: o.Region, Endpoint: o.EC2Endpoint, Registerer: crmetrics.Registry})
+	if err != nil {
+		return err
+	}
+	// One client, so one budget per account for every EC2 call of the controller.
+	ec2, err := cloudec2.New(ctx, ec2Opts)
 	if err != nil {
 		return fmt.Errorf("creating EC2 client: %w", err)
 	}
