@@ -29,6 +29,8 @@ func main() {
 	flag.BoolVar(&o.BranchReuse, "branch-reuse", true,
 		"after its cool-down, park a pod's branch ENI on its trunk for the next pod of the node (its groups changed in one call if they differ); false deletes it, as AWS's controller does")
 	flag.DurationVar(&o.IdleBranchTTL, "idle-branch-ttl", 10*time.Minute, "how long a parked or warm branch ENI beyond its warm target is kept before it is deleted")
+	flag.IntVar(&o.WarmBranchesPerNode, "warm-branches-per-node", 0,
+		"branch ENIs kept idle on every trunk node for each SecurityGroupPolicy's groups, unless the policy sets spec.warmBranchesPerNode; made from the EC2 budget pods leave (needs --branch-reuse)")
 	flag.DurationVar(&o.SweepInterval, "sweep-interval", 5*time.Minute, "interval of the orphan ENI sweeper")
 	flag.StringVar(&o.InstanceLimitsFile, "instance-limits-file", "", "overrides of the instance type → branch ENI limit table")
 	flag.StringVar(&o.ControllerUsername, "controller-username", "",

@@ -25,6 +25,7 @@ import (
 	"github.com/podsg/podsg/internal/controller/limits"
 	"github.com/podsg/podsg/internal/controller/policystatus"
 	"github.com/podsg/podsg/internal/controller/trunk"
+	"github.com/podsg/podsg/internal/controller/warm"
 	"github.com/podsg/podsg/internal/webhook/pod"
 )
 
@@ -46,6 +47,11 @@ type Config struct {
 	NoReuse bool
 	// IdleTTL is how long a parked or warm branch beyond its warm target is kept (default 10m).
 	IdleTTL time.Duration
+	// WarmBranchesPerNode is the warm target of a policy that sets none (default 0). Warm
+	// pools need reuse: NoReuse turns them off.
+	WarmBranchesPerNode int
+	// WarmInterval between two passes of the warmer (default 2s).
+	WarmInterval time.Duration
 	// ControllerUsername is the user podsg-controller runs as, which alone may write the pod
 	// annotations (default pod.DefaultControllerUsername; Run learns it at start).
 	ControllerUsername string
@@ -134,14 +140,22 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 	if err := status.Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the policy status controller: %w", err)
 	}
-	for _, r := range []interface {
+	type runnable interface {
 		Start(context.Context) error
 		NeedLeaderElection() bool
-	}{
-		branch.NewReleaser(ec2, store, cfg.Clock, branch.ReleaserOptions{
-			Interval: cfg.ReleaseInterval, Reuse: !cfg.NoReuse, IdleTTL: cfg.IdleTTL}),
-		branch.NewSweeper(mgr.GetClient(), ec2, store, cfg.Clock, cfg.SweepInterval, cfg.ClusterName),
-	} {
+	}
+	releaser := branch.ReleaserOptions{Interval: cfg.ReleaseInterval, Reuse: !cfg.NoReuse, IdleTTL: cfg.IdleTTL}
+	runnables := []runnable{branch.NewSweeper(mgr.GetClient(), ec2, store, cfg.Clock, cfg.SweepInterval, cfg.ClusterName)}
+	if !cfg.NoReuse {
+		// The EC2 client's budget, when it has one (the fake EC2 of tests has none).
+		budget, _ := ec2.(warm.Budget)
+		warmer := warm.New(mgr.GetClient(), ec2, budget, store, cfg.Clock, warm.Options{
+			ClusterName: cfg.ClusterName, Default: cfg.WarmBranchesPerNode, Interval: cfg.WarmInterval})
+		releaser.Targets = warmer
+		runnables = append(runnables, warmer)
+	}
+	runnables = append(runnables, branch.NewReleaser(ec2, store, cfg.Clock, releaser))
+	for _, r := range runnables {
 		if err := mgr.Add(r); err != nil {
 			return nil, fmt.Errorf("adding runnable: %w", err)
 		}

@@ -47,9 +47,11 @@ type Options struct {
 	// deletes it (AWS's create-per-pod path).
 	BranchReuse bool
 	// IdleBranchTTL is how long a parked or warm branch beyond its warm target is kept.
-	IdleBranchTTL      time.Duration
-	SweepInterval      time.Duration
-	InstanceLimitsFile string
+	IdleBranchTTL time.Duration
+	// WarmBranchesPerNode is the warm target of a policy that sets none.
+	WarmBranchesPerNode int
+	SweepInterval       time.Duration
+	InstanceLimitsFile  string
 	// ControllerUsername is the user the validating webhook lets write the pod annotations;
 	// "" to learn podsg-controller's own at start (SelfSubjectReview).
 	ControllerUsername string
@@ -119,7 +121,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if _, err := Setup(ctx, mgr, ec2, Config{
 		ClusterName: o.ClusterName, VPCID: o.VPCID, Cooldown: o.BranchCooldown, SweepInterval: o.SweepInterval,
-		NoReuse: !o.BranchReuse, IdleTTL: o.IdleBranchTTL,
+		NoReuse: !o.BranchReuse, IdleTTL: o.IdleBranchTTL, WarmBranchesPerNode: o.WarmBranchesPerNode,
 		ControllerUsername: identity, Limits: tab, Webhooks: true,
 	}); err != nil {
 		return err

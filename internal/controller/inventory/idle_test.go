@@ -161,3 +161,42 @@ func TestGroupsKey(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmCycle: a warm reservation holds a VLAN and a slot but no pod takes it until it is
+// ready; then it is idle, a pod with its groups takes it; one never created frees its VLAN.
+func TestWarmCycle(t *testing.T) {
+	s := NewStore(nil)
+	s.PutTrunk(Trunk{Node: "n", ID: "eni-trunk", Limit: 2}, nil, nil)
+	w, err := s.ReserveWarm("n", groupsA, "tok")
+	if err != nil || w.VLAN != 1 || !w.Warm {
+		t.Fatalf("warm reservation %+v, %v", w, err)
+	}
+	if u, _ := s.Usage("n"); u != (Usage{Limit: 2, Warming: 1}) || u.Available() != 2 {
+		t.Fatalf("usage %+v", u)
+	}
+	if b, src, _ := s.Reserve("n", "pod", "ns", "p", groupsA); src != SourceNew || b.VLAN != 2 {
+		t.Fatalf("a pod took %q VLAN %d while the warm branch was not ready", src, b.VLAN)
+	}
+	if _, err := s.ReserveWarm("n", groupsA, "tok2"); !errors.Is(err, ErrAtCapacity) {
+		t.Fatalf("a warm reservation beyond the limit: %v", err)
+	}
+	if s.WarmReady("n", 1, t0) {
+		t.Fatal("ready without an ENI")
+	}
+	s.UpdateWarming("n", 1, func(b *Branch) { b.ENIID, b.AssociationID = "eni-w", "assoc-w" })
+	if got := s.Warming("n"); len(got) != 1 || got[0].ENIID != "eni-w" || got[0].Token != "tok" {
+		t.Fatalf("warming %+v", got)
+	}
+	if !s.WarmReady("n", 1, t0) || s.Idle("n", GroupsKey(groupsA)) != 1 {
+		t.Fatal("the warm branch is not idle once ready")
+	}
+	s.Unreserve("n", "pod")
+	if b, src, _ := s.Reserve("n", "pod2", "ns", "p2", groupsA); src != SourceWarm || b.ENIID != "eni-w" {
+		t.Fatalf("pod2 got %q %+v, want the warm branch", src, b)
+	}
+	w2, _ := s.ReserveWarm("n", groupsA, "tok3")
+	s.Unwarm("n", w2.VLAN)
+	if u, _ := s.Usage("n"); u.Warming != 0 {
+		t.Fatalf("usage %+v after dropping a warm reservation", u)
+	}
+}

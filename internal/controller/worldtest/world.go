@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	clienttesting "k8s.io/client-go/testing"
@@ -24,12 +25,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/cloud/fake"
 	"github.com/podsg/podsg/internal/controller/branch"
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
 	"github.com/podsg/podsg/internal/controller/trunk"
+	"github.com/podsg/podsg/internal/controller/warm"
 	"github.com/podsg/podsg/internal/testenv"
 )
 
@@ -47,6 +50,7 @@ const (
 	Cooldown      = time.Minute
 	SweepInterval = 5 * time.Minute // the sweeper's default
 	IdleTTL       = 10 * time.Minute
+	RetryAfter    = time.Minute // the warmer's rest after a failure
 )
 
 // Groups are the groups admission resolves for the pods NewPod creates; OtherGroups another
@@ -61,8 +65,12 @@ var (
 type Options struct {
 	// NoReuse deletes branches after their cool-down instead of parking them.
 	NoReuse bool
-	// Targets are the warm targets the releaser keeps; nil for none.
+	// Targets are the warm targets the releaser keeps; nil for the warmer's (the policies').
 	Targets branch.Targets
+	// WarmDefault is the warm target of policies that set none.
+	WarmDefault int
+	// Budget, when set, says whether warming may spend a call; nil always lets it.
+	Budget warm.Budget
 }
 
 // World is the surroundings and one incarnation of podsg-controller.
@@ -80,6 +88,7 @@ type World struct {
 	Pods     *branch.Controller
 	Releaser *branch.Releaser
 	Sweeper  *branch.Sweeper
+	Warmer   *warm.Warmer
 	recorder *Recorder
 
 	opts                Options
@@ -119,8 +128,14 @@ func (w *World) Restart() {
 	w.Store = inventory.NewStore(nil)
 	w.Trunks = trunk.New(w.Kube, w.EC2, w.Store, tab, w.recorder, w.Clock, nil, trunk.Options{ClusterName: Cluster, Cooldown: Cooldown})
 	w.Pods = branch.New(w.Kube, w.EC2, w.Store, w.recorder, w.Clock, branch.Options{ClusterName: Cluster, Cooldown: Cooldown})
+	w.Warmer = warm.New(w.Kube, w.EC2, w.opts.Budget, w.Store, w.Clock, warm.Options{
+		ClusterName: Cluster, Default: w.opts.WarmDefault, RetryAfter: RetryAfter})
+	var targets branch.Targets = w.Warmer
+	if w.opts.Targets != nil {
+		targets = w.opts.Targets
+	}
 	w.Releaser = branch.NewReleaser(w.EC2, w.Store, w.Clock, branch.ReleaserOptions{
-		Interval: time.Second, Reuse: !w.opts.NoReuse, IdleTTL: IdleTTL, Targets: w.opts.Targets})
+		Interval: time.Second, Reuse: !w.opts.NoReuse, IdleTTL: IdleTTL, Targets: targets})
 	w.Sweeper = branch.NewSweeper(w.Kube, w.EC2, w.Store, w.Clock, SweepInterval, Cluster)
 }
 
@@ -137,6 +152,27 @@ func (w *World) Sweep() {
 func (w *World) Release(d time.Duration) {
 	w.Clock.Step(d)
 	w.Releaser.ReleaseDue(w.t.Context())
+}
+
+// Warm runs one pass of the warmer.
+func (w *World) Warm() {
+	w.t.Helper()
+	if err := w.Warmer.Warm(w.t.Context()); err != nil {
+		w.t.Fatalf("warming: %v", err)
+	}
+}
+
+// AddPolicy creates a SecurityGroupPolicy of groups selecting every pod of the namespace,
+// with a warm target when warm is not nil.
+func (w *World) AddPolicy(name string, groups []string, warm *int32) *v1beta1.SecurityGroupPolicy {
+	w.t.Helper()
+	p := &v1beta1.SecurityGroupPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: name},
+		Spec: v1beta1.SecurityGroupPolicySpec{PodSelector: &metav1.LabelSelector{},
+			SecurityGroups: v1beta1.GroupIDs{Groups: groups}, WarmBranchesPerNode: warm}}
+	if err := w.Kube.Create(w.t.Context(), p); err != nil {
+		w.t.Fatal(err)
+	}
+	return p
 }
 
 // Drain runs the releaser past the cool-down, then past the idle TTL: without reuse a released
