@@ -52,6 +52,10 @@ type Config struct {
 	WarmBranchesPerNode int
 	// WarmInterval between two passes of the warmer (default 2s).
 	WarmInterval time.Duration
+	// PodWorkers is how many pods the branch controller allocates for at once (default 8):
+	// a pod whose branch is idle on its node need not wait behind one whose EC2 calls wait
+	// for the budget.
+	PodWorkers int
 	// ControllerUsername is the user podsg-controller runs as, which alone may write the pod
 	// annotations (default pod.DefaultControllerUsername; Run learns it at start).
 	ControllerUsername string
@@ -80,6 +84,9 @@ func (c *Config) defaults() {
 	}
 	if c.IdleTTL == 0 {
 		c.IdleTTL = 10 * time.Minute
+	}
+	if c.PodWorkers == 0 {
+		c.PodWorkers = 8
 	}
 	if c.ControllerUsername == "" {
 		c.ControllerUsername = pod.DefaultControllerUsername
@@ -132,8 +139,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 	}
 	pods := branch.New(mgr.GetClient(), ec2, store, rec, cfg.Clock, branch.Options{
 		ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Identity: cfg.ControllerUsername})
-	if err := pods.Register(mgr, opts); err != nil {
+	podOpts := opts
+	podOpts.MaxConcurrentReconciles = cfg.PodWorkers
+	if err := pods.Register(mgr, podOpts); err != nil {
 		return nil, fmt.Errorf("registering the branch controller: %w", err)
+	}
+	if err := branch.NewUpdater(mgr.GetClient(), ec2, store, rec).Register(mgr, opts); err != nil {
+		return nil, fmt.Errorf("registering the groups updater: %w", err)
 	}
 	status := policystatus.New(mgr.GetClient(), ec2, rec, policystatus.Options{
 		VPCID: cfg.VPCID, SecurityGroupsPerENI: cfg.SecurityGroupsPerENI})

@@ -13,6 +13,7 @@ var controllerMetrics = []string{
 	"podsg_sweeper_orphan_enis_deleted_total",
 	"podsg_node_branch_enis",
 	"podsg_branch_allocations_total",
+	"podsg_branch_groups_updated_total",
 	"podsg_warm_branches_made_total",
 }
 

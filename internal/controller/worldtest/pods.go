@@ -117,6 +117,16 @@ func (w *World) TryReconcilePod(name string) (reconcile.Result, error) {
 	return w.Pods.Reconcile(w.t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
 }
 
+// UpdateGroups runs the groups updater once for a pod, failing the test on error.
+func (w *World) UpdateGroups(name string) reconcile.Result {
+	w.t.Helper()
+	res, err := w.Updater.Reconcile(w.t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
+	if err != nil {
+		w.t.Fatalf("updating the groups of pod %s: %v", name, err)
+	}
+	return res
+}
+
 // SetPhase writes a pod's phase, as the kubelet does.
 func (w *World) SetPhase(name string, phase corev1.PodPhase) {
 	w.t.Helper()

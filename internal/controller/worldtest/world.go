@@ -89,6 +89,7 @@ type World struct {
 	Releaser *branch.Releaser
 	Sweeper  *branch.Sweeper
 	Warmer   *warm.Warmer
+	Updater  *branch.Updater
 	recorder *Recorder
 
 	opts                Options
@@ -128,6 +129,7 @@ func (w *World) Restart() {
 	w.Store = inventory.NewStore(nil)
 	w.Trunks = trunk.New(w.Kube, w.EC2, w.Store, tab, w.recorder, w.Clock, nil, trunk.Options{ClusterName: Cluster, Cooldown: Cooldown})
 	w.Pods = branch.New(w.Kube, w.EC2, w.Store, w.recorder, w.Clock, branch.Options{ClusterName: Cluster, Cooldown: Cooldown})
+	w.Updater = branch.NewUpdater(w.Kube, w.EC2, w.Store, w.recorder)
 	w.Warmer = warm.New(w.Kube, w.EC2, w.opts.Budget, w.Store, w.Clock, warm.Options{
 		ClusterName: Cluster, Default: w.opts.WarmDefault, RetryAfter: RetryAfter})
 	var targets branch.Targets = w.Warmer
