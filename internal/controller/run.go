@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,12 +68,9 @@ type Options struct {
 // Run runs podsg-controller until ctx ends.
 func Run(ctx context.Context, o Options) error {
 	log := logf.FromContext(ctx)
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
-	if o.Kubeconfig == "" {
-		cfg, err = ctrl.GetConfig()
-	}
+	cfg, err := kubeConfig(o.Kubeconfig)
 	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
+		return err
 	}
 	if o.WebhookCertDir == "" {
 		o.WebhookCertDir = filepath.Join(os.TempDir(), "podsg-webhook-certs")
@@ -135,6 +133,25 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("starting podsg-controller", "cluster", o.ClusterName, "region", o.Region, "endpoint", o.EC2Endpoint)
 	return mgr.Start(ctx)
+}
+
+// kubeConfig loads the apiserver's configuration from a kubeconfig file, or as
+// controller-runtime finds it for "". Either way without client-side rate limiting, as
+// controller-runtime's own loader does, relying on the apiserver's priority and fairness:
+// client-go's default for a file (5 requests per second) would hold a burst of pods that need
+// no EC2 call to a few annotations per second.
+func kubeConfig(path string) (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if path == "" {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	if cfg.QPS == 0 {
+		cfg.QPS = -1
+	}
+	return cfg, nil
 }
 
 func scheme() *runtime.Scheme {

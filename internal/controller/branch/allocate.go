@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,9 +46,6 @@ func (c *Controller) allocate(ctx context.Context, pod *corev1.Pod) (reconcile.R
 		log.V(1).Info("waiting for the node's trunk", "node", pod.Spec.NodeName)
 		return reconcile.Result{RequeueAfter: c.opts.TrunkWait}, nil
 	}
-	if err := c.addFinalizer(ctx, pod); err != nil {
-		return reconcile.Result{}, err
-	}
 	b, src, err := c.store.Reserve(t.Node, pod.UID, pod.Namespace, pod.Name, groups)
 	if err != nil {
 		if errors.Is(err, inventory.ErrAtCapacity) {
@@ -55,6 +53,14 @@ func (c *Controller) allocate(ctx context.Context, pod *corev1.Pod) (reconcile.R
 				"node %s has no free branch ENI (all in use or cooling down); retrying", t.Node)
 		}
 		return reconcile.Result{}, fmt.Errorf("reserving a VLAN: %w", err)
+	}
+	// The finalizer goes on before any EC2 effect. A branch ready as it is (idle, of the pod's
+	// groups) needs none: the finalizer goes on with the annotation, one write for the pod.
+	ready := b.ENIID != "" && b.AssociationID != "" && inventory.SameGroups(b.Groups, groups)
+	if !ready {
+		if err := c.addFinalizer(ctx, pod); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	if src != inventory.SourceHeld {
 		c.recorder.Eventf(pod, nil, corev1.EventTypeNormal, v1beta1.ReasonSecurityGroupRequested, "AllocateBranch",
@@ -116,20 +122,25 @@ func (c *Controller) createENI(ctx context.Context, pod *corev1.Pod, t inventory
 	return b, nil
 }
 
-// annotate writes the pod-eni annotation. The patch carries the pod's UID, so it fails
-// instead of landing on a new pod that reused the name.
+// annotate writes the pod-eni annotation, and the finalizer if the pod has none yet, in one
+// strategic merge patch (which appends to the finalizers instead of replacing other
+// controllers'). The patch carries the pod's UID, so it fails instead of landing on a new pod
+// that reused the name.
 func (c *Controller) annotate(ctx context.Context, pod *corev1.Pod, t inventory.Trunk, b inventory.Branch) error {
 	value, err := v1beta1.MarshalPodENIs([]v1beta1.PodENI{{ENIID: b.ENIID, IfAddress: b.MAC, PrivateIP: b.PrivateIP,
 		VLANID: b.VLAN, SubnetCIDR: t.SubnetCIDR, AssociationID: b.AssociationID}})
 	if err != nil {
 		return err
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"uid": pod.UID, "annotations": map[string]string{v1beta1.AnnotationPodENI: value}}})
+	meta := map[string]any{"uid": pod.UID, "annotations": map[string]string{v1beta1.AnnotationPodENI: value}}
+	if !slices.Contains(pod.Finalizers, Finalizer) {
+		meta["finalizers"] = []string{Finalizer}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return fmt.Errorf("encoding annotation patch: %w", err)
 	}
-	if err := c.kube.Patch(ctx, pod, client.RawPatch(types.MergePatchType, patch)); err != nil {
+	if err := c.kube.Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, patch)); err != nil {
 		c.reportAnnotationFailure(pod, err)
 		return fmt.Errorf("annotating pod %s: %w", podKey(pod), err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/cloud/fake"
+	"github.com/podsg/podsg/internal/controller/branch"
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/worldtest"
 )
@@ -66,6 +67,9 @@ func TestBranchReuse(t *testing.T) {
 				t.Fatalf("usage %+v, want the branch in use", u)
 			}
 			w.RequireEvent("default/new", v1beta1.ReasonResourceAllocated)
+			if !slices.Contains(w.Pod("new").Finalizers, branch.Finalizer) {
+				t.Fatalf("finalizers %v, want %s (with the annotation when no EC2 call came first)", w.Pod("new").Finalizers, branch.Finalizer)
+			}
 			w.ReconcileNode("n1")
 			w.RequireCapacity("n1", "4")
 		})
