@@ -20,6 +20,10 @@ demo: ## The main job: set up, bring up the local VPC and cluster, run the seed 
 test: ## Every test tier this machine can run (installs Debian packages, builds Kubernetes binaries once).
 	hack/test.sh
 
+.PHONY: test-unit
+test-unit: ## The unit tier only: no root, no Kubernetes binaries, no other programs; seconds on a warm build cache.
+	PODSG_TEST_TIER=unit $(GO) test -count=1 ./...
+
 .PHONY: test-moto
 test-moto: ## Compare the local VPC's answers with moto_server's (needs moto, which only PyPI has: not part of make test).
 	$(GO) test -count=1 -tags moto -run TestDifferentialAgainstMoto ./internal/vpc/conformance/

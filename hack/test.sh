@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# make test runs every tier; PODSG_TEST_TIER=unit (make test-unit) would skip all but one.
+if [ -n "${PODSG_TEST_TIER:-}" ]; then
+  echo "test: PODSG_TEST_TIER=$PODSG_TEST_TIER is set: make test runs every tier; unset it, or run make test-unit" >&2
+  exit 2
+fi
 hack/setup.sh
 # The last line kube-bin.sh prints is the binaries' directory; progress goes to stderr.
 KUBEBUILDER_ASSETS=$(hack/kube-bin.sh | tail -n 1)

@@ -31,7 +31,16 @@ func main() {
 	flag.StringVar(&o.Alloc.VethPrefix, "veth-prefix", "eni", "host veth name prefix (at most 4 characters)")
 	flag.IntVar(&o.Alloc.RouteTableBase, "route-table-base", 100, "a branch pod's route table is this plus its VLAN id")
 	flag.DurationVar(&o.Alloc.AnnotationWait, "annotation-wait", 5*time.Second, "how long a branch pod's ADD waits for podsg-controller's annotation")
-	flag.IntVar(&o.WarmIPs, "warm-ips", 3, "free secondary IPs kept ready for regular pods")
+	// The warm pool takes AWS's VPC CNI settings also from its environment variables, as set on
+	// aws-node's DaemonSet; a flag wins over its variable.
+	targets, err := agent.TargetsFromEnv(os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "podsg-agent:", err)
+		os.Exit(2)
+	}
+	flag.IntVar(&o.Targets.WarmIPs, "warm-ip-target", targets.WarmIPs, "free secondary IPs to keep for regular pods; above 0 (or with --minimum-ip-target) the IP targets replace the ENI target ($"+agent.EnvWarmIPTarget+" sets the default)")
+	flag.IntVar(&o.Targets.MinimumIPs, "minimum-ip-target", targets.MinimumIPs, "least secondary IPs to keep assigned, free or used ($"+agent.EnvMinimumIPTarget+" sets the default)")
+	flag.IntVar(&o.Targets.WarmENIs, "warm-eni-target", targets.WarmENIs, "without IP targets: ENIs' worth of free secondary IPs to keep ($"+agent.EnvWarmENITarget+" sets the default)")
 	flag.DurationVar(&o.IPCooldown, "ip-cooldown", 30*time.Second, "how long a released pod IP rests before another pod gets it")
 	flag.StringVar(&o.StateDir, "state-dir", cni.DefaultStateDir, "per-container network records, shared with the CNI plugin")
 	flag.StringVar(&o.Socket, "socket", cni.DefaultAgentSocket, "unix socket the CNI plugin talks to")
@@ -48,7 +57,7 @@ func main() {
 
 	log := funcr.NewJSON(func(obj string) { fmt.Fprintln(os.Stderr, obj) }, funcr.Options{Verbosity: *verbosity}).WithName("podsg-agent")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := agent.Run(logr.NewContext(ctx, log), o)
+	err = agent.Run(logr.NewContext(ctx, log), o)
 	stop()
 	if err != nil {
 		log.Error(err, "exiting")

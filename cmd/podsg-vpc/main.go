@@ -1,5 +1,5 @@
 // Command podsg-vpc is the local VPC: an EC2-compatible Query API server
-// with persistent state. See internal/vpc/cli.
+// with persistent state. See internal/vpc/vpccmd.
 package main
 
 import (
@@ -8,12 +8,12 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/podsg/podsg/internal/vpc/cli"
+	"github.com/podsg/podsg/internal/vpc/vpccmd"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := vpccmd.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

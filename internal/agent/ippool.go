@@ -28,10 +28,12 @@ type PoolEC2 interface {
 	DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error)
 	DescribeSubnet(ctx context.Context, id string) (cloud.Subnet, error)
 	AssignPrivateIPs(ctx context.Context, eniID string, count int) ([]string, error)
+	UnassignPrivateIPs(ctx context.Context, eniID string, ips []string) error
 	CreateNetworkInterface(ctx context.Context, in cloud.CreateNetworkInterfaceInput) (cloud.NetworkInterface, error)
 	AttachNetworkInterface(ctx context.Context, eniID, instanceID string, deviceIndex int) (string, error)
 	SetDeleteOnTermination(ctx context.Context, eniID, attachmentID string) error
-	DeleteNetworkInterface(ctx context.Context, id string) error
+	// ENIFreer detaches and deletes an ENI the pool gives back (cloud.FreeENI).
+	cloud.ENIFreer
 }
 
 // ENILink is the node's side of a secondary ENI: traffic from the pods holding its IPs must
@@ -65,8 +67,15 @@ type PoolConfig struct {
 	// IPsPerENI is how many secondary IPs one ENI may hold (the type's IPv4 per ENI minus the
 	// ENI's own primary address).
 	IPsPerENI int
-	// Warm is how many free IPs to keep ready.
-	Warm int
+	// Targets say how many IPs to keep ready, and above what to give them back.
+	Targets Targets
+	// MinAge keeps an ENI that got IPs (or was found at start) less than this long ago from
+	// giving any back, so that a burst's IPs are not returned between two waves of pods.
+	// AWS's VPC CNI keeps a new ENI at least a minute.
+	MinAge time.Duration
+	// TrimInterval is the least time between two trims, so that the pool does not hammer
+	// EC2 when pods come and go (AWS's VPC CNI: 30 s).
+	TrimInterval time.Duration
 	// LinkWait bounds how long Fill waits for a newly attached ENI's interface to appear.
 	LinkWait time.Duration
 	// Cooldown keeps a released IP from the next pod for a while, so that traffic still
@@ -88,14 +97,21 @@ type Lease struct {
 
 // poolENI is one ENI whose secondary IPs the pool hands out.
 type poolENI struct {
-	id, mac   string
-	device    int
-	primaryIP netip.Addr
-	subnet    netip.Prefix
-	assigned  int  // secondary IPs EC2 has assigned to it
-	linked    bool // the node side is set up (always true for the primary ENI)
-	free      []netip.Addr
-	pending   []netip.Addr // assigned, waiting for the link before pods may use them
+	id, mac      string
+	attachmentID string
+	device       int
+	primaryIP    netip.Addr
+	subnet       netip.Prefix
+	assigned     int  // secondary IPs EC2 has assigned to it (leaving ones included)
+	linked       bool // the node side is set up (always true for the primary ENI)
+	// ours: an agent created it for this instance (tagged so); the only ENIs Trim deletes.
+	ours    bool
+	grewAt  time.Time // when it last got IPs, or when this run found it
+	free    []netip.Addr
+	pending []netip.Addr // assigned, waiting for the link before pods may use them
+	// leaving IPs are being unassigned: out of free, so no pod gets them, but possibly still
+	// the ENI's in EC2 until the call's outcome is known.
+	leaving []netip.Addr
 }
 
 func (e *poolENI) table() int {
@@ -121,6 +137,7 @@ type Pool struct {
 	used    map[netip.Addr]usedIP
 	cooling map[netip.Addr]time.Time // released IPs (still in their ENI's free list) and until when they rest
 	full    bool                     // no ENI slot left: Fill stops asking EC2 for more
+	trim    trimState
 }
 
 type usedIP struct {
@@ -135,6 +152,12 @@ func NewPool(ec2 PoolEC2, links ENILinks, cfg PoolConfig) *Pool {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.MinAge <= 0 {
+		cfg.MinAge = time.Minute
+	}
+	if cfg.TrimInterval <= 0 {
+		cfg.TrimInterval = 30 * time.Second
 	}
 	return &Pool{ec2: ec2, links: links, cfg: cfg, used: map[netip.Addr]usedIP{}, cooling: map[netip.Addr]time.Time{}}
 }
@@ -207,7 +230,8 @@ func (p *Pool) markUsed(e *poolENI, inUse map[netip.Addr]string) {
 
 // fromCloud turns a described ENI into a pool ENI with all its secondary IPs free.
 func (p *Pool) fromCloud(ctx context.Context, n cloud.NetworkInterface) (*poolENI, error) {
-	e := &poolENI{id: n.ID, mac: n.MAC, device: n.DeviceIndex, assigned: len(n.SecondaryIPs), linked: n.DeviceIndex == 0}
+	e := &poolENI{id: n.ID, mac: n.MAC, attachmentID: n.AttachmentID, device: n.DeviceIndex, assigned: len(n.SecondaryIPs),
+		linked: n.DeviceIndex == 0, ours: n.Tags[cloud.TagInstance] == p.cfg.InstanceID, grewAt: p.cfg.Clock.Now()}
 	var err error
 	if e.primaryIP, err = netip.ParseAddr(n.PrivateIP); err != nil {
 		return nil, fmt.Errorf("ENI %s: primary address %q: %w", n.ID, n.PrivateIP, err)
@@ -359,10 +383,10 @@ func (p *Pool) totalRoom() int {
 	return n
 }
 
-// Fill asks EC2 for IPs until Warm are free (cooling IPs do not count): first more secondary IPs on the ENIs the pool
-// has (lowest device first), then, when those are full, a new ENI in the primary ENI's subnet
-// with its security groups — within the instance type's ENI limit, keeping a slot for the
-// trunk when asked to.
+// Fill asks EC2 for IPs until the pool meets its targets (cooling IPs are not free yet):
+// first more secondary IPs on the ENIs the pool has (lowest device first), then, when those
+// are full, a new ENI in the primary ENI's subnet with its security groups — within the
+// instance type's ENI limit, keeping a slot for the trunk when asked to.
 func (p *Pool) Fill(ctx context.Context) error {
 	p.fillMu.Lock()
 	defer p.fillMu.Unlock()
@@ -373,12 +397,13 @@ func (p *Pool) Fill(ctx context.Context) error {
 	}
 	for {
 		p.mu.Lock()
-		need, now := p.cfg.Warm, p.cfg.Clock.Now()
+		available, assigned := p.counts(p.cfg.Clock.Now())
+		need := p.cfg.Targets.short(available, assigned, p.cfg.IPsPerENI)
 		var grow *poolENI
 		for _, e := range p.enis {
-			need -= p.available(e, now) + len(e.pending)
-			if grow == nil && e.assigned < p.cfg.IPsPerENI {
+			if e.assigned < p.cfg.IPsPerENI {
 				grow = e
+				break
 			}
 		}
 		full := p.full
@@ -412,10 +437,10 @@ func (p *Pool) unlinked() []*poolENI {
 	return out
 }
 
-// assign adds up to need secondary IPs to e.
+// assign adds secondary IPs to e: need, or as many as e has room for with the ENI target.
 func (p *Pool) assign(ctx context.Context, e *poolENI, need int) error {
 	p.mu.Lock()
-	n := min(need, p.cfg.IPsPerENI-e.assigned)
+	n := p.cfg.Targets.batch(need, p.cfg.IPsPerENI-e.assigned)
 	p.mu.Unlock()
 	ips, err := p.ec2.AssignPrivateIPs(ctx, e.id, n)
 	if err != nil {
@@ -424,6 +449,7 @@ func (p *Pool) assign(ctx context.Context, e *poolENI, need int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e.assigned += len(ips)
+	e.grewAt = p.cfg.Clock.Now()
 	for _, s := range ips {
 		if a, err := netip.ParseAddr(s); err == nil {
 			if e.linked {
@@ -465,7 +491,7 @@ func (p *Pool) addENI(ctx context.Context, need int) error {
 	p.mu.Unlock()
 	n, err := p.ec2.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{
 		SubnetID: primary.SubnetID, SecurityGroups: primary.SecurityGroups,
-		Description: "podsg-agent pod IPs of " + p.cfg.InstanceID, SecondaryIPCount: min(need, p.cfg.IPsPerENI),
+		Description: "podsg-agent pod IPs of " + p.cfg.InstanceID, SecondaryIPCount: p.cfg.Targets.batch(need, p.cfg.IPsPerENI),
 		Tags: map[string]string{cloud.TagInstance: p.cfg.InstanceID, cloud.TagNode: p.cfg.NodeName},
 	})
 	if err != nil {
@@ -524,13 +550,15 @@ type PoolStats struct {
 	Free, Used, ENIs int
 	// Cooling IPs were released recently and wait out the cooldown before a pod gets them.
 	Cooling int
+	// Unassigned IPs and DeletedENIs are what Trim gave back to EC2 since the start.
+	Unassigned, DeletedENIs int
 }
 
 // Stats reports free and used IPs and the ENIs they live on.
 func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s, now := PoolStats{Used: len(p.used), ENIs: len(p.enis)}, p.cfg.Clock.Now()
+	s, now := PoolStats{Used: len(p.used), ENIs: len(p.enis), Unassigned: p.trim.unassigned, DeletedENIs: p.trim.deleted}, p.cfg.Clock.Now()
 	for _, e := range p.enis {
 		s.Free += p.available(e, now)
 		s.Cooling += len(e.free) - p.available(e, now)

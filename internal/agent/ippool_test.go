@@ -58,7 +58,7 @@ func (w *poolWorld) pool(t *testing.T, ec2 PoolEC2, instanceType string, warm in
 		t.Fatalf("unknown type %s", instanceType)
 	}
 	return NewPool(ec2, w.links, PoolConfig{InstanceID: w.instance, NodeName: "node-1", MaxENIs: typ.MaxENIs,
-		ReserveTrunkSlot: reserveTrunk, IPsPerENI: typ.IPv4PerENI - 1, Warm: warm})
+		ReserveTrunkSlot: reserveTrunk, IPsPerENI: typ.IPv4PerENI - 1, Targets: Targets{WarmIPs: warm}})
 }
 
 // attached returns the instance's ENIs by device index.
@@ -319,7 +319,7 @@ func TestPoolWaitsForTheLinkAndResyncs(t *testing.T) {
 func TestPoolCoolsReleasedIPs(t *testing.T) {
 	w := newPoolWorld(t, "t3.small")
 	clk := clocktesting.NewFakePassiveClock(time.Now())
-	p := NewPool(w.ec2, w.links, PoolConfig{InstanceID: w.instance, NodeName: "node-1", MaxENIs: 3, IPsPerENI: 3, Warm: 2,
+	p := NewPool(w.ec2, w.links, PoolConfig{InstanceID: w.instance, NodeName: "node-1", MaxENIs: 3, IPsPerENI: 3, Targets: Targets{WarmIPs: 2},
 		Cooldown: 30 * time.Second, Clock: clk})
 	if err := p.Sync(t.Context(), nil); err != nil {
 		t.Fatal(err)
@@ -346,4 +346,90 @@ func TestPoolCoolsReleasedIPs(t *testing.T) {
 	if again, err := p.Allocate("later"); err != nil || again.IP != first[0].IP {
 		t.Fatalf("Allocate after the cooldown = %+v, %v; want %s back", again, err, first[0].IP)
 	}
+}
+
+// TestPoolTrimsToItsTargets: with IP targets (2 warm, 4 at least) a t3.small's pods fill all
+// three ENIs; when all but one leave, the pool waits out the cool-down and MinAge, then gives
+// back an empty ENI (detached and deleted) and the free IPs above the targets, and stays
+// there. At every step EC2's view of the instance's ENIs is the pool's.
+func TestPoolTrimsToItsTargets(t *testing.T) {
+	w := newPoolWorld(t, "t3.small")
+	ctx := t.Context()
+	clk := clocktesting.NewFakePassiveClock(time.Now())
+	p := NewPool(w.ec2, w.links, PoolConfig{InstanceID: w.instance, NodeName: "node-1", MaxENIs: 3, IPsPerENI: 3,
+		Targets: Targets{WarmIPs: 2, MinimumIPs: 4}, Cooldown: 30 * time.Second, Clock: clk})
+	if err := p.Sync(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := secondaryIPs(w.attached(t)); !slices.Equal(got, []int{3, 1}) {
+		t.Fatalf("a fresh node holds %v secondary IPs per ENI, want [3 1] (the minimum, 4)", got)
+	}
+	pods := map[string]netip.Addr{}
+	for i := range 7 {
+		key := fmt.Sprintf("pod-%d", i)
+		l, err := p.Allocate(key)
+		if err != nil {
+			t.Fatalf("Allocate %s: %v", key, err)
+		}
+		pods[key] = l.IP
+		if err := p.Fill(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := secondaryIPs(w.attached(t)); !slices.Equal(got, []int{3, 3, 3}) {
+		t.Fatalf("7 pods and 2 warm: %v secondary IPs per ENI, want [3 3 3]", got)
+	}
+	checkPoolAgrees(t, p, w.attached(t), pods)
+
+	for i := 1; i < 7; i++ {
+		key := fmt.Sprintf("pod-%d", i)
+		p.Release(pods[key])
+		delete(pods, key)
+	}
+	clk.SetTime(clk.Now().Add(30 * time.Second)) // cooled down, but the ENIs grew less than MinAge ago
+	if err := p.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := secondaryIPs(w.attached(t)); !slices.Equal(got, []int{3, 3, 3}) {
+		t.Fatalf("30 s after the pods: %v, want [3 3 3] still", got)
+	}
+	clk.SetTime(clk.Now().Add(30 * time.Second))
+	if err := p.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// pod-0 on the primary ENI; the last ENI went whole, the second kept 1 IP: 4 in all, 3 free.
+	if got := secondaryIPs(w.attached(t)); !slices.Equal(got, []int{3, 1}) {
+		t.Fatalf("after the trim: %v secondary IPs per ENI, want [3 1]", got)
+	}
+	checkPoolAgrees(t, p, w.attached(t), pods)
+	if st := p.Stats(); st.Free != 3 || st.Used != 1 || st.ENIs != 2 || st.Unassigned != 2 || st.DeletedENIs != 1 {
+		t.Fatalf("stats %+v, want 3 free, 1 used, 2 ENIs, 2 IPs unassigned, 1 ENI deleted", st)
+	}
+	left, err := w.ec2.DescribeNetworkInterfaces(ctx, cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagInstance: w.instance}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 {
+		t.Fatalf("%d ENIs the pool created still exist, want 1 (the other one deleted, not just detached): %+v", len(left), left)
+	}
+
+	clk.SetTime(clk.Now().Add(time.Minute)) // at the targets: nothing more goes
+	if err := p.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := secondaryIPs(w.attached(t)); !slices.Equal(got, []int{3, 1}) {
+		t.Fatalf("a minute later: %v, want [3 1] still", got)
+	}
+	checkPoolAgrees(t, p, w.attached(t), pods)
+}
+
+func secondaryIPs(enis []cloud.NetworkInterface) []int {
+	var out []int
+	for _, n := range enis {
+		out = append(out, len(n.SecondaryIPs))
+	}
+	return out
 }

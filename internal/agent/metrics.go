@@ -29,6 +29,10 @@ func newMetrics(reg prometheus.Registerer, pool *Pool) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return float64(value(pool.Stats())) })
 	}
+	counter := func(name, help string, value func(PoolStats) int) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(value(pool.Stats())) })
+	}
 	reg.MustRegister(m.requests, m.duration,
 		gauge("podsg_agent_pod_ips", "Secondary IPs of the node's ENIs in the pod IP pool, by state.", prometheus.Labels{"state": "free"},
 			func(s PoolStats) int { return s.Free }),
@@ -37,6 +41,10 @@ func newMetrics(reg prometheus.Registerer, pool *Pool) *metrics {
 		gauge("podsg_agent_pod_ips", "Secondary IPs of the node's ENIs in the pod IP pool, by state.", prometheus.Labels{"state": "cooling"},
 			func(s PoolStats) int { return s.Cooling }),
 		gauge("podsg_agent_enis", "ENIs whose secondary IPs the pod IP pool hands out, the primary included.", nil,
-			func(s PoolStats) int { return s.ENIs }))
+			func(s PoolStats) int { return s.ENIs }),
+		counter("podsg_agent_pod_ips_unassigned_total", "Free secondary IPs the pod IP pool gave back to EC2 (UnassignPrivateIpAddresses) because they were above its warm targets.",
+			func(s PoolStats) int { return s.Unassigned }),
+		counter("podsg_agent_enis_deleted_total", "ENIs the pod IP pool detached and deleted because no pod used them and its warm targets did not need them.",
+			func(s PoolStats) int { return s.DeletedENIs }))
 	return m
 }

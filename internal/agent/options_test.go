@@ -10,7 +10,7 @@ import (
 
 func TestOptionsValidate(t *testing.T) {
 	valid := func() Options {
-		o := Options{NodeName: "node-1", WarmIPs: 3, IPCooldown: 30 * time.Second,
+		o := Options{NodeName: "node-1", Targets: DefaultTargets, IPCooldown: 30 * time.Second,
 			Alloc: AllocConfig{Mode: podstate.ModeStrict, VethPrefix: "eni", RouteTableBase: 100, AnnotationWait: 5 * time.Second}}
 		o.CNI.CNIVersion, o.CNI.Name = "1.0.0", "podsg"
 		return o
@@ -26,7 +26,10 @@ func TestOptionsValidate(t *testing.T) {
 		"base among ENI tables":   {func(o *Options) { o.Alloc.RouteTableBase = 10 }, "must miss the ENI tables"},
 		"tables reach 253":        {func(o *Options) { o.Alloc.RouteTableBase = 140 }, "reserved 253-255"},
 		"tables above the kernel": {func(o *Options) { o.Alloc.RouteTableBase = 1000 }, ""},
-		"negative warm":           {func(o *Options) { o.WarmIPs = -1 }, "--warm-ips"},
+		"negative warm IPs":       {func(o *Options) { o.Targets.WarmIPs = -1 }, "--warm-ip-target -1"},
+		"negative minimum IPs":    {func(o *Options) { o.Targets.MinimumIPs = -1 }, "--minimum-ip-target -1"},
+		"negative warm ENIs":      {func(o *Options) { o.Targets.WarmENIs = -1 }, "--warm-eni-target -1"},
+		"IP targets":              {func(o *Options) { o.Targets = Targets{WarmIPs: 2, MinimumIPs: 10} }, ""},
 		"negative cooldown":       {func(o *Options) { o.IPCooldown = -time.Second }, "--ip-cooldown"},
 		"no annotation wait":      {func(o *Options) { o.Alloc.AnnotationWait = 0 }, "--annotation-wait"},
 	}

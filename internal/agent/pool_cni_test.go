@@ -39,7 +39,7 @@ func TestRegularPodsBeyondThePrimaryENI(t *testing.T) {
 	testenv.RequireRoot(t)
 	w := newWorld(t, false)
 	node := w.instance(t, types.InstanceTypeT3Small)
-	w.startAgent(t, node, false, "--warm-ips=3")
+	w.startAgent(t, node, false, "--warm-ip-target=3")
 	seen := listen(t, w.hostIP)
 
 	type runningPod struct {
@@ -99,7 +99,7 @@ func TestRegularPodsBeyondThePrimaryENI(t *testing.T) {
 
 	// Restart: the new agent learns from EC2 and the records which IPs are free.
 	w.agent.Kill()
-	w.startAgent(t, node, false, "--warm-ips=3")
+	w.startAgent(t, node, false, "--warm-ip-target=3")
 
 	// ADD failing halfway: a route to the pod's IP already in the node's main table makes the
 	// host route fail after the veth and the pod's address exist. Nothing may stay behind, and
@@ -150,21 +150,20 @@ func TestRegularPodsBeyondThePrimaryENI(t *testing.T) {
 // attaches an ENI) is retried.
 func (w *world) cniAddRetry(t *testing.T, nodeNS string, podNS ns.NetNS, pod *corev1.Pod) {
 	t.Helper()
-	var last error
-	err := testenv.Eventually(t.Context(), func() (bool, error) {
-		last = w.inNode(t, nodeNS, func(c *libcni.CNIConfig, l *libcni.NetworkConfigList) error {
+	testenv.Eventually(t, 0, func(context.Context) error {
+		err := w.inNode(t, nodeNS, func(c *libcni.CNIConfig, l *libcni.NetworkConfigList) error {
 			_, err := c.AddNetworkList(context.WithoutCancel(t.Context()), l, w.runtimeConf(podNS, pod))
 			return err
 		})
-		var ce *cnitypes.Error
-		if errors.As(last, &ce) && ce.Code == cnitypes.ErrTryAgainLater {
-			return false, nil
+		if err == nil {
+			return nil
 		}
-		return last == nil, last
+		// Try-again-later is the agent still warming its pool: poll again.
+		if ce, ok := errors.AsType[*cnitypes.Error](err); ok && ce.Code == cnitypes.ErrTryAgainLater {
+			return err
+		}
+		return testenv.Abort(fmt.Errorf("CNI ADD %s: %w\nagent log:\n%s", pod.Name, err, w.agent.LogTail()))
 	})
-	if err != nil {
-		t.Fatalf("CNI ADD %s: %v (last: %v)\nagent log:\n%s", pod.Name, err, last, w.agent.LogTail())
-	}
 }
 
 func (w *world) records(t *testing.T) []podstate.Record {
@@ -256,9 +255,12 @@ func (w *world) connectFrom(t *testing.T, podNS ns.NetNS, s *sources) {
 	if err != nil {
 		t.Fatalf("connecting from pod netns %s to %s: %v", podNS.Path(), s.addr, err)
 	}
-	if err := testenv.Eventually(t.Context(), func() (bool, error) { return s.has(local), nil }); err != nil {
-		t.Fatalf("the listener never saw %s", local)
-	}
+	testenv.Eventually(t, 0, func(context.Context) error {
+		if !s.has(local) {
+			return fmt.Errorf("the listener has not seen %s", local)
+		}
+		return nil
+	})
 }
 
 // getInNetns GETs url from inside the namespace: the connection is opened on a thread in it

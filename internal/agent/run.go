@@ -40,8 +40,8 @@ type Options struct {
 
 	EnablePodENI bool
 	Alloc        AllocConfig
-	// WarmIPs is how many free secondary IPs to keep for regular pods.
-	WarmIPs int
+	// Targets size the pool of secondary IPs for regular pods (WARM_IP_TARGET & co.).
+	Targets Targets
 	// IPCooldown keeps a released pod IP from the next pod for this long.
 	IPCooldown time.Duration
 
@@ -61,8 +61,11 @@ func (o *Options) Validate() error {
 	if o.NodeName == "" {
 		errs = append(errs, errors.New("--node-name (or $NODE_NAME) is required"))
 	}
-	if o.WarmIPs < 0 || o.IPCooldown < 0 {
-		errs = append(errs, fmt.Errorf("--warm-ips %d and --ip-cooldown %v must not be negative", o.WarmIPs, o.IPCooldown))
+	if err := o.Targets.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.IPCooldown < 0 {
+		errs = append(errs, fmt.Errorf("--ip-cooldown %v must not be negative", o.IPCooldown))
 	}
 	if _, err := cni.ParseConf(mustJSON(o.CNI)); err != nil {
 		errs = append(errs, err)
@@ -185,7 +188,8 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 	pool := NewPool(ec2, netlinkENIs{}, PoolConfig{InstanceID: inst.ID, NodeName: o.NodeName, MaxENIs: typ.MaxENIs,
 		// Only a type that can trunk needs the slot: AWS's VPC CNI keeps it on every type and
 		// so wastes an ENI of pod IPs on instances that will never get a trunk.
-		ReserveTrunkSlot: o.EnablePodENI && typ.Trunking, IPsPerENI: typ.IPv4PerENI - 1, Warm: o.WarmIPs, Cooldown: o.IPCooldown})
+		ReserveTrunkSlot: o.EnablePodENI && typ.Trunking, IPsPerENI: typ.IPv4PerENI - 1, Targets: o.Targets, Cooldown: o.IPCooldown})
+	logTargets(log, o.Targets)
 	if err := syncPool(ctx, pool, store); err != nil {
 		return nil, err
 	}
@@ -237,21 +241,39 @@ func syncPool(ctx context.Context, pool *Pool, store *podstate.Store) error {
 	return nil
 }
 
-// keepWarm refills the pool when asked and every 30 s, logging failures: EC2 throttling or
-// quota must not stop the agent, pods retry.
+// keepWarm refills the pool when asked, and every 10 s brings it to its targets (refills
+// what an earlier Fill could not, trims what is above; Trim paces itself), logging failures:
+// EC2 throttling or quota must not stop the agent, pods retry.
 func keepWarm(ctx context.Context, pool *Pool, fill <-chan struct{}) error {
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-fill:
+			err = pool.Fill(ctx)
 		case <-t.C:
+			err = pool.Reconcile(ctx)
 		}
-		if err := pool.Fill(ctx); err != nil {
-			logr.FromContextOrDiscard(ctx).Error(err, "refilling the pod IP pool")
+		if err != nil {
+			logr.FromContextOrDiscard(ctx).Error(err, "keeping the pod IP pool at its targets")
 		}
+	}
+}
+
+// logTargets says which targets rule, and warns of MINIMUM_IP_TARGET alone, which caps the
+// node's pod IPs (as in AWS's VPC CNI).
+func logTargets(log logr.Logger, t Targets) {
+	switch {
+	case t.ipTargets() && t.WarmIPs == 0:
+		log.Info("MINIMUM_IP_TARGET without WARM_IP_TARGET: the node gets at most that many pod IPs; set WARM_IP_TARGET above 0 to grow beyond it",
+			"minimumIPTarget", t.MinimumIPs)
+	case t.ipTargets():
+		log.Info("pod IP pool: IP targets (WARM_ENI_TARGET is ignored)", "warmIPTarget", t.WarmIPs, "minimumIPTarget", t.MinimumIPs)
+	default:
+		log.Info("pod IP pool: ENI target", "warmENITarget", t.WarmENIs)
 	}
 }
 

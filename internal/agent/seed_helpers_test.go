@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -154,17 +155,22 @@ func (w *world) startAgent(t *testing.T, nodeNS string, podENI bool, extra ...st
 		t.Fatal(err)
 	}
 	w.agent = p
-	err = testenv.Eventually(t.Context(), func() (bool, error) {
-		_, serr := os.Stat(w.socket)
-		n := &corev1.Node{}
-		if err := w.kube.Client.Get(t.Context(), client.ObjectKey{Name: "node-1"}, n); err != nil {
-			return false, err
+	testenv.Eventually(t, 0, func(ctx context.Context) error {
+		if err := p.ExitErr(); err != nil {
+			return testenv.Abort(fmt.Errorf("the agent: %w\n%s", err, p.LogTail()))
 		}
-		return serr == nil && (!podENI || n.Labels[v1beta1.LabelHasTrunkAttached] == "false"), p.ExitErr()
+		if _, err := os.Stat(w.socket); err != nil {
+			return fmt.Errorf("the agent does not serve yet: %w", err)
+		}
+		n := &corev1.Node{}
+		if err := w.kube.Client.Get(ctx, client.ObjectKey{Name: "node-1"}, n); err != nil {
+			return testenv.Abort(err)
+		}
+		if podENI && n.Labels[v1beta1.LabelHasTrunkAttached] != "false" {
+			return fmt.Errorf("the agent has not asked for a trunk yet: %s=%q", v1beta1.LabelHasTrunkAttached, n.Labels[v1beta1.LabelHasTrunkAttached])
+		}
+		return nil
 	})
-	if err != nil {
-		t.Fatalf("waiting for the agent to serve and ask for a trunk: %v\n%s", err, p.LogTail())
-	}
 }
 
 // attachTrunk does podsg-controller's part for the node: a trunk ENI at device index 1.

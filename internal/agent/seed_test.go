@@ -18,9 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.CleanupBuilds()
-	os.Exit(code)
+	testenv.Main(m)
 }
 
 // TestSeedAtCNILevel is the seed tutorial's result decided by packets, one layer below
@@ -121,20 +119,10 @@ func newWorld(t *testing.T, db bool) *world {
 func (w *world) buildVPC(t *testing.T, db bool) {
 	t.Helper()
 	ctx := t.Context()
-	vpc := must(w.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.77.0.0/16")}))(t)
-	w.vpc = *vpc.Vpc.VpcId
-	w.sub = *must(w.ec2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: &w.vpc, CidrBlock: aws.String("10.77.0.0/20")}))(t).Subnet.SubnetId
-	group := func(name string) string {
-		return *must(w.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{VpcId: &w.vpc, GroupName: &name, Description: &name}))(t).GroupId
-	}
-	w.sgNode, w.sgClient = group("node"), group("RDSDbAccessSG")
-	sgDB, sgHost := group("db"), group("host")
-	allow := func(g string, port int32, from string) {
-		must(w.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: &g, IpPermissions: []types.IpPermission{{
-			IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
-			UserIdGroupPairs: []types.UserIdGroupPair{{GroupId: &from}}}}}))(t)
-	}
-	allow(sgDB, 5432, w.sgClient)
+	net := vpctest.NewTutorial(t, w.ec2, "10.77.0.0/16", "10.77.0.0/20")
+	w.vpc, w.sub, w.sgNode, w.sgClient = net.VPC, net.Subnet, net.NodeSG, net.ClientSG
+	sgDB := net.DBSG
+	sgHost := *must(w.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{VpcId: &w.vpc, GroupName: aws.String("host"), Description: aws.String("host")}))(t).GroupId
 	must(w.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: &sgHost, IpPermissions: []types.IpPermission{{
 		IpProtocol: aws.String("tcp"), FromPort: aws.Int32(0), ToPort: aws.Int32(65535),
 		UserIdGroupPairs: []types.UserIdGroupPair{{GroupId: &w.sgNode}}}}}))(t)

@@ -6,9 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -63,19 +60,10 @@ func newReachVPC(t *testing.T) *reachVPC {
 	env := vpctest.Start(t, vpctest.Options{})
 	c := env.CloudClient(t, nil)
 	r := &reachVPC{env: env, c: c}
-	vpc := *env.NewVPC(t, "10.6.0.0/16").VpcId
-	subnet := *env.NewSubnet(t, vpc, "10.6.0.0/24").SubnetId
-	r.clientSG, r.dbSG = env.NewGroup(t, vpc, "RDSDbAccessSG"), env.NewGroup(t, vpc, "RDSDbSG")
-	out, err := env.Client.AuthorizeSecurityGroupIngress(ctx, &awsec2.AuthorizeSecurityGroupIngressInput{
-		GroupId: aws.String(r.dbSG), IpPermissions: []types.IpPermission{{
-			IpProtocol: aws.String("tcp"), FromPort: aws.Int32(5432), ToPort: aws.Int32(5432),
-			UserIdGroupPairs: []types.UserIdGroupPair{{GroupId: aws.String(r.clientSG)}},
-		}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.dbRule = *out.SecurityGroupRules[0].SecurityGroupRuleId
+	net := vpctest.NewTutorial(t, env.Client, "10.6.0.0/16", "10.6.0.0/24")
+	subnet := net.Subnet
+	r.clientSG, r.dbSG, r.dbRule = net.ClientSG, net.DBSG, net.DBRule
+	var err error
 	if r.client, err = c.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{SubnetID: subnet, SecurityGroups: []string{r.clientSG}}); err != nil {
 		t.Fatal(err)
 	}

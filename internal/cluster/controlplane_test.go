@@ -2,7 +2,7 @@ package cluster_test
 
 import (
 	"context"
-	"net"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,26 +16,11 @@ import (
 	"github.com/podsg/podsg/internal/testenv"
 )
 
-// freePorts returns n distinct free loopback ports.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = l.Close() }()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
-
 // startPlane brings a control plane up on addr and registers Down.
 func startPlane(t *testing.T, addr string) *cluster.ControlPlane {
 	t.Helper()
 	bin := testenv.KubeBinDir(t)
-	p := freePorts(t, 5)
+	p := testenv.FreePorts(t, 5)
 	cp, err := cluster.NewControlPlane(cluster.Options{
 		StateDir: filepath.Join(t.TempDir(), "plane"), BinDir: bin, APIServerAddress: addr, KillWithParent: true,
 		Ports: cluster.Ports{Etcd: p[0], EtcdPeer: p[1], APIServer: p[2], Scheduler: p[3], ControllerManager: p[4]},
@@ -94,13 +79,14 @@ func TestControlPlaneUpIsIdempotent(t *testing.T) {
 	}
 	kubectl(t, cp.AdminKubeconfig(), "get", "--raw", "/openid/v1/jwks")
 	// The controller manager (with per-controller credentials) creates the default ServiceAccount.
-	if err := testenv.Eventually(t.Context(), func() (bool, error) {
+	testenv.Eventually(t, 0, func(context.Context) error {
 		out, err := exec.Command(filepath.Join(os.Getenv(testenv.AssetsEnv), "kubectl"), "--kubeconfig="+cp.AdminKubeconfig(),
 			"get", "serviceaccount", "default", "-o", "name").CombinedOutput()
-		return err == nil && strings.TrimSpace(string(out)) == "serviceaccount/default", nil
-	}); err != nil {
-		t.Errorf("default ServiceAccount never appeared: %v", err)
-	}
+		if err != nil || strings.TrimSpace(string(out)) != "serviceaccount/default" {
+			return fmt.Errorf("default ServiceAccount not there yet: %w: %s", err, out)
+		}
+		return nil
+	})
 }
 
 func mapsEqual(a, b map[string]string) bool {

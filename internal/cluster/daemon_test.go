@@ -11,31 +11,43 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/podsg/podsg/internal/testenv"
 )
 
-// fakeDaemonName is the name under which this test binary acts as a daemon (TestMain): it
-// stays until SIGTERM, whatever its arguments.
-const fakeDaemonName = "fake-daemon"
+// Under these names this test binary is a long-running program (TestMain): it stays until
+// SIGTERM, whatever its arguments. fakeDaemonName plays a daemon, otherProgramName any other
+// program (no test needs a program from the machine, such as sleep).
+const (
+	fakeDaemonName   = "fake-daemon"
+	otherProgramName = "other-program"
+)
 
 func TestMain(m *testing.M) {
-	if filepath.Base(os.Args[0]) == fakeDaemonName {
+	if name := filepath.Base(os.Args[0]); name == fakeDaemonName || name == otherProgramName {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 		<-sig
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	testenv.Main(m)
 }
 
 // fakeDaemonBin links this test binary as dir/fake-daemon: run through that path, it is a
 // daemon whose /proc/PID/exe is the test binary, not the path it was started as.
 func fakeDaemonBin(t *testing.T, dir string) string {
 	t.Helper()
+	return linkSelf(t, dir, fakeDaemonName)
+}
+
+// linkSelf links this test binary as dir/name.
+func linkSelf(t *testing.T, dir, name string) string {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, fakeDaemonName)
+	bin := filepath.Join(dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +110,28 @@ func TestIdentity(t *testing.T) {
 	} {
 		if got := c.id.matches(c.p); got != c.want {
 			t.Errorf("%s: matches(%q) = %v, want %v", c.name, c.p.Argv, got, c.want)
+		}
+	}
+}
+
+// TestGone is the decision that a stopped daemon has let go of its pid: exited, a zombie, or
+// the pid taken by another process; not while it is exiting, command line already gone.
+func TestGone(t *testing.T) {
+	vpc := identity{program: "podsg-vpc", home: "/v"}
+	for _, c := range []struct {
+		name string
+		p    Process
+		want bool
+	}{
+		{"running", Process{State: 'S', Argv: []string{"podsg-vpc", "--state-dir=/v"}}, false},
+		{"exiting: no command line yet no zombie", Process{State: 'R'}, false},
+		{"exiting, in uninterruptible sleep", Process{State: 'D'}, false},
+		{"zombie", Process{State: 'Z'}, true},
+		{"dead", Process{State: 'X'}, true},
+		{"pid recycled by another program", Process{State: 'S', Argv: []string{"sleep", "600"}}, true},
+	} {
+		if got := gone(c.p, vpc); got != c.want {
+			t.Errorf("%s: gone = %v, want %v", c.name, got, c.want)
 		}
 	}
 }
@@ -274,7 +308,7 @@ func TestDaemonFoundFromAnotherBinary(t *testing.T) {
 // and the pid file of a live process stays.
 func TestDaemonLeavesRecycledPidAlone(t *testing.T) {
 	dir := t.TempDir()
-	other := exec.Command("sleep", "600")
+	other := exec.Command(linkSelf(t, filepath.Join(t.TempDir(), "other"), otherProgramName), "600")
 	other.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	if err := other.Start(); err != nil {
 		t.Fatal(err)
@@ -287,7 +321,7 @@ func TestDaemonLeavesRecycledPidAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	if pid, ok := d.running(); ok {
-		t.Fatalf("sleep (pid %d) taken for the daemon", pid)
+		t.Fatalf("%s (pid %d) taken for the daemon", otherProgramName, pid)
 	}
 	if err := d.stop(t.Context(), time.Second); err != nil {
 		t.Fatal(err)

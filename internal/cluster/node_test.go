@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,12 +59,7 @@ func topology(t *testing.T) (node, db string) {
 
 func testImages(t *testing.T) []images.Image {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pgcheck")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/podsg/podsg/cmd/pgcheck")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building pgcheck: %v\n%s", err, out)
-	}
+	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/pgcheck")
 	testenv.Require(t, testenv.Busybox)
 	bb, err := images.BusyboxFiles(images.BusyboxBin)
 	if err != nil {
@@ -195,9 +191,12 @@ func kubectlOK(kubeconfig string, args ...string) string {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	if err := testenv.Eventually(t.Context(), func() (bool, error) { return cond(), nil }); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
+	testenv.Eventually(t, 0, func(context.Context) error {
+		if !cond() {
+			return fmt.Errorf("not yet: %s", what)
+		}
+		return nil
+	})
 }
 
 func tail(path string) string {

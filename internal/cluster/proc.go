@@ -294,9 +294,19 @@ func (d daemon) waitGone(ctx context.Context, pid int, timeout time.Duration) bo
 	id := d.identity()
 	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		p, ok := d.procs().read(pid)
-		return !ok || !id.matches(p), nil
+		return !ok || gone(p, id), nil
 	})
 	return err == nil
+}
+
+// gone reports whether p is no longer the daemon. A process in the middle of exiting has
+// already lost its command line but is not a zombie yet: it is still the daemon (and still
+// holds its pid), so it is not gone.
+func gone(p Process, id identity) bool {
+	if !p.live() {
+		return true
+	}
+	return len(p.Argv) > 0 && !id.matches(p)
 }
 
 // logTail returns the end of a daemon's log, for error messages.

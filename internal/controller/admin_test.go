@@ -31,11 +31,11 @@ func TestAdminKubeconfig(t *testing.T) {
 
 	ns := controllertest.Namespace(t, w.c, "admin")
 	controllertest.Create(t, w.c, w.policy(ns), controllertest.SeedServiceAccount(ns))
-	waitWebhookCache(t, w, ns)
+	controllertest.WaitForWebhook(t, w.c, ns)
 	controllertest.Create(t, w.c, controllertest.Pod(ns, "backend", "rds-db-access"))
 	w.addNode(t, "ip-10-0-0-50")
 	var got []v1beta1.PodENI
-	controllertest.Eventually(t, time.Minute, func(context.Context) error {
+	testenv.Eventually(t, time.Minute, func(context.Context) error {
 		if err := p.ExitErr(); err != nil {
 			return fmt.Errorf("podsg-controller exited: %w\n%s", err, p.LogTail())
 		}

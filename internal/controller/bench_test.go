@@ -18,6 +18,7 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/apierr"
 	"github.com/podsg/podsg/internal/vpc/server"
 )
@@ -46,7 +47,7 @@ func BenchmarkAllocation(b *testing.B) {
 	for i := range b.N {
 		ns := controllertest.Namespace(b, w.c, fmt.Sprint("bench-", i))
 		controllertest.Create(b, w.c, w.policy(ns), controllertest.SeedServiceAccount(ns))
-		waitWebhookCache(b, w, ns)
+		controllertest.WaitForWebhook(b, w.c, ns)
 		rec := watchPods(b, w, ns)
 		names := make([]string, pods)
 		for j := range names {
@@ -73,7 +74,7 @@ func BenchmarkAllocation(b *testing.B) {
 			replacements = append(replacements, fresh...)
 		}
 		// The replaced pods' ENIs are part of the replacement's cost: wait for their release.
-		controllertest.Eventually(b, 10*time.Minute, func(context.Context) error {
+		testenv.Eventually(b, 10*time.Minute, func(context.Context) error {
 			for _, n := range w.store.Nodes() {
 				if u, _ := w.store.Usage(n); u.Cooling > 0 {
 					return fmt.Errorf("node %s: %d branch ENIs still cooling down", n, u.Cooling)

@@ -19,6 +19,7 @@ import (
 	"github.com/podsg/podsg/internal/controller/controllertest"
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/policy"
+	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/apierr"
 	"github.com/podsg/podsg/internal/vpc/server"
 )
@@ -213,7 +214,7 @@ func TestCrashSafety(t *testing.T) {
 	m := w.startManager(t, wrap)
 	controllertest.Namespace(t, w.c, ns)
 	controllertest.Create(t, w.c, w.policy(ns), controllertest.SeedServiceAccount(ns))
-	waitWebhookCache(t, w, ns)
+	controllertest.WaitForWebhook(t, w.c, ns)
 	for i := range pods {
 		controllertest.Create(t, w.c, controllertest.Pod(ns, fmt.Sprint("backend-", i), "rds-db-access"))
 	}
@@ -221,7 +222,7 @@ func TestCrashSafety(t *testing.T) {
 
 	for incarnation := 0; ; incarnation++ {
 		// Wait for this incarnation to be killed, or to finish every allocation unkilled.
-		controllertest.Eventually(t, 2*time.Minute, func(ctx context.Context) error {
+		testenv.Eventually(t, 2*time.Minute, func(ctx context.Context) error {
 			if k.isKilled() {
 				return nil
 			}
@@ -249,8 +250,8 @@ func TestCrashSafety(t *testing.T) {
 	// A last incarnation finished: check the end state in the VPC and the apiserver.
 	m = w.startManager(t, func(context.CancelFunc) controller.EC2 { return w.api })
 	defer m.stop(t)
-	controllertest.Eventually(t, time.Minute, func(ctx context.Context) error { return allAllocated(ctx, w, ns, pods) })
-	controllertest.Eventually(t, time.Minute, func(ctx context.Context) error { return noOrphans(ctx, w, ns) })
+	testenv.Eventually(t, time.Minute, func(ctx context.Context) error { return allAllocated(ctx, w, ns, pods) })
+	testenv.Eventually(t, time.Minute, func(ctx context.Context) error { return noOrphans(ctx, w, ns) })
 	reqs := vpcRequests(t, w)
 	throttled, failed := countCodes(reqs, apierr.CodeRequestLimitExceeded), countCodes(reqs, apierr.CodeInternalError)+countCodes(reqs, apierr.CodeUnavailable)
 	t.Logf("the VPC throttled %v calls and failed %v with 5xx", throttled, failed)

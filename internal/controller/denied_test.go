@@ -16,6 +16,7 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/controller"
 	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 // TestAnnotationDenied: when admission denies the controller's own annotation (here: it was
@@ -33,11 +34,11 @@ func TestAnnotationDenied(t *testing.T) {
 	w.waitCapacity(t, node.Name, 2)
 	ns := controllertest.Namespace(t, w.c, "denied")
 	controllertest.Create(t, w.c, w.policy(ns), controllertest.SeedServiceAccount(ns))
-	waitWebhookCache(t, w, ns)
+	controllertest.WaitForWebhook(t, w.c, ns)
 	controllertest.Create(t, w.c, controllertest.Pod(ns, "backend", "rds-db-access"))
 
 	var note string
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		var err error
 		note, err = warning(ctx, w.c, ns, "backend", v1beta1.ReasonAnnotationFailed)
 		return err

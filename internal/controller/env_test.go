@@ -387,7 +387,7 @@ func (w *world) capacity(ctx context.Context, name string) (int64, error) {
 
 func (w *world) waitCapacity(t testing.TB, name string, want int64) {
 	t.Helper()
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		got, err := w.capacity(ctx, name)
 		if err == nil && got != want {
 			err = fmt.Errorf("node %s advertises %d pod-eni, want %d", name, got, want)
@@ -413,7 +413,7 @@ func podENIs(p *corev1.Pod) (enis []v1beta1.PodENI, ok bool, err error) {
 func (w *world) waitENI(t testing.TB, ns, name string) v1beta1.PodENI {
 	t.Helper()
 	var out v1beta1.PodENI
-	controllertest.Eventually(t, 60*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 60*time.Second, func(ctx context.Context) error {
 		p := &corev1.Pod{}
 		if err := w.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p); err != nil {
 			return err

@@ -21,7 +21,7 @@ func TestFaults(t *testing.T) {
 
 	ns := controllertest.Namespace(t, w.c, "faults")
 	controllertest.Create(t, w.c, controllertest.SeedPolicy(ns), controllertest.SeedServiceAccount(ns))
-	waitWebhookCache(t, w, ns)
+	controllertest.WaitForWebhook(t, w.c, ns)
 
 	for _, action := range []string{fake.ActionCreateNetworkInterface, fake.ActionAssociateTrunkInterface} {
 		w.ec2.NextErrorAfterEffect(action, fake.Unavailable(action))

@@ -14,6 +14,7 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 // TestSeedScenario follows the seed: a pod of a ServiceAccount selected by my-sg-policy gets a
@@ -43,7 +44,7 @@ func testSeedScenario(t *testing.T, b backend) {
 
 	ns := controllertest.Namespace(t, w.c, "seed")
 	controllertest.Create(t, w.c, w.policy(ns), controllertest.SeedServiceAccount(ns))
-	waitWebhookCache(t, w, ns)
+	controllertest.WaitForWebhook(t, w.c, ns)
 
 	controllertest.Create(t, w.c, controllertest.Pod(ns, "backend-0", "rds-db-access"), controllertest.Pod(ns, "plain", ""))
 	got := w.waitENI(t, ns, "backend-0")
@@ -69,7 +70,7 @@ func testSeedScenario(t *testing.T, b backend) {
 	}
 	assertAssociated(t, w, trunks[0].ID)
 	for _, reason := range []string{"SecurityGroupRequested", "ResourceAllocated"} {
-		controllertest.Eventually(t, 10*time.Second, func(ctx context.Context) error { return w.hasEvent(ctx, ns, "backend-0", reason) })
+		testenv.Eventually(t, 10*time.Second, func(ctx context.Context) error { return w.hasEvent(ctx, ns, "backend-0", reason) })
 	}
 	plain := &corev1.Pod{}
 	if err := w.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "plain"}, plain); err != nil {
@@ -84,7 +85,7 @@ func testSeedScenario(t *testing.T, b backend) {
 		if err := w.c.Delete(ctx, node); err != nil {
 			t.Fatal(err)
 		}
-		controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+		testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 			for _, typ := range []string{cloud.InterfaceTypeBranch, cloud.InterfaceTypeTrunk} {
 				left, err := w.enis(ctx, typ)
 				if err != nil {
@@ -117,13 +118,13 @@ func testCapacity(t *testing.T, w *world, ns, nodeName string, limit int) {
 	}
 	extra := fmt.Sprint("backend-", limit)
 	controllertest.Create(t, w.c, controllertest.Pod(ns, extra, "rds-db-access"))
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error { return unschedulable(ctx, w.c, ns, extra) })
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error { return unschedulable(ctx, w.c, ns, extra) })
 
 	freed := w.waitENI(t, ns, "backend-0")
 	deletePod(t, w.c, ns, "backend-0")
 	// Cooling down: the slot stays taken and the scheduler is told so.
 	w.waitCapacity(t, nodeName, int64(limit-1))
-	controllertest.Consistently(t, time.Second, func(ctx context.Context) error { return unschedulable(ctx, w.c, ns, extra) })
+	testenv.Consistently(t, time.Second, func(ctx context.Context) error { return unschedulable(ctx, w.c, ns, extra) })
 	if _, ok, err := w.eni(ctx, freed.ENIID); err != nil || !ok {
 		t.Fatalf("the ENI must survive its cool-down (%v)", err)
 	}
@@ -172,17 +173,11 @@ func assertAssociated(t testing.TB, w *world, trunkID string) {
 	}
 }
 
-// waitWebhookCache waits until the webhook, which serves from the manager's cache, mutates
-// pods of the seed ServiceAccount in ns.
-func waitWebhookCache(t testing.TB, w *world, ns string) {
-	t.Helper()
-	waitWebhookCacheFor(t, w, ns, "rds-db-access")
-}
-
-// waitWebhookCacheFor waits until the webhook mutates pods of ServiceAccount sa in ns.
+// waitWebhookCacheFor is controllertest.WaitForWebhook for pods of ServiceAccount sa, not the
+// seed's: a policy selecting sa is served only once the webhook's cache has it.
 func waitWebhookCacheFor(t testing.TB, w *world, ns, sa string) {
 	t.Helper()
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		p := controllertest.Pod(ns, "probe", sa)
 		p.Spec.NodeName = "nowhere" // never allocated for: no such trunk node
 		if err := w.c.Create(ctx, p); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 // prepareForProcess readies a noManager world for the podsg-controller binary: the process
@@ -47,10 +48,10 @@ func processArgs(t *testing.T, w *world, endpoint string) []string {
 		"--ec2-endpoint=" + endpoint,
 		"--vpc-id=" + w.vpcID,
 		"--webhook-host=127.0.0.1",
-		"--webhook-port=" + strconv.Itoa(freePort(t)),
+		"--webhook-port=" + strconv.Itoa(testenv.FreePort(t)),
 		"--webhook-cert-dir=" + t.TempDir(),
 		"--metrics-addr=0",
-		"--health-addr=127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"--health-addr=127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
 		"--branch-cooldown=2s",
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -84,7 +83,7 @@ func TestSIGKILLMidAllocation(t *testing.T) {
 		}
 	}
 	// The last process, never killed, is still running: check the end state with it.
-	controllertest.Eventually(t, time.Minute, func(ctx context.Context) error {
+	testenv.Eventually(t, time.Minute, func(ctx context.Context) error {
 		if err := p.ExitErr(); err != nil {
 			return fmt.Errorf("%w\n%s", err, p.LogTail())
 		}
@@ -113,7 +112,7 @@ func TestSIGKILLMidAllocation(t *testing.T) {
 	}
 	settled := func(pods int) {
 		t.Helper()
-		controllertest.Eventually(t, time.Minute, func(ctx context.Context) error {
+		testenv.Eventually(t, time.Minute, func(ctx context.Context) error {
 			if err := p.ExitErr(); err != nil {
 				return fmt.Errorf("%w\n%s", err, p.LogTail())
 			}
@@ -332,17 +331,6 @@ var requestID = regexp.MustCompile(`<requestId>[^<]*</requestId>`)
 // isMutation: the action changes the VPC.
 func isMutation(action string) bool {
 	return action != "" && !strings.HasPrefix(action, "Describe") && !strings.HasPrefix(action, "Get")
-}
-
-// freePort returns a loopback TCP port nothing listens on now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // kubeconfigUser is the user name the apiserver sees for a kubeconfig's client certificate:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 // TestPolicyStatus: a policy reports matched pods and readiness; one naming a group that
@@ -29,13 +30,13 @@ func TestPolicyStatus(t *testing.T) {
 	p.Spec.NodeName = "nowhere"
 	controllertest.Create(t, w.c, p)
 
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		return policyStatus(ctx, w.c, ns, "my-sg-policy", 1, metav1.ConditionTrue, "")
 	})
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		return policyStatus(ctx, w.c, ns, "typo", 1, metav1.ConditionFalse, missing)
 	})
-	controllertest.Eventually(t, 10*time.Second, func(ctx context.Context) error { return w.hasEvent(ctx, ns, "typo", "GroupsNotFound") })
+	testenv.Eventually(t, 10*time.Second, func(ctx context.Context) error { return w.hasEvent(ctx, ns, "typo", "GroupsNotFound") })
 }
 
 func policyStatus(ctx context.Context, c client.Client, ns, name string, matched int32, ready metav1.ConditionStatus, mention string) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller"
 	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 // TestSweeperNodeDeletedWhileDown wires the sweeper as podsg-controller runs it, on the
@@ -26,7 +27,7 @@ func TestSweeperNodeDeletedWhileDown(t *testing.T) {
 	w.waitCapacity(t, kept.Name, 4)
 	ns := controllertest.Namespace(t, w.c, "sweeper")
 	controllertest.Create(t, w.c, w.policy(ns), controllertest.SeedServiceAccount(ns))
-	waitWebhookCache(t, w, ns)
+	controllertest.WaitForWebhook(t, w.c, ns)
 	for name, nodeName := range map[string]string{"a": gone.Name, "b": kept.Name} {
 		p := controllertest.Pod(ns, name, "rds-db-access")
 		p.Spec.NodeName = nodeName
@@ -49,7 +50,7 @@ func TestSweeperNodeDeletedWhileDown(t *testing.T) {
 	t.Cleanup(func() { m.stop(t) })
 
 	freed := []string{goneBranch, trunkOf[gone.Name]}
-	controllertest.Eventually(t, time.Minute, func(ctx context.Context) error {
+	testenv.Eventually(t, time.Minute, func(ctx context.Context) error {
 		w.clock.Step(time.Hour) // the sweeper's interval in these tests: one more pass
 		for _, id := range freed {
 			_, ok, err := w.eni(ctx, id)

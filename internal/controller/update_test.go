@@ -14,6 +14,7 @@ import (
 	"github.com/podsg/podsg/internal/controller/controllertest"
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/policy"
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 // TestLiveGroupsUpdate wires live updates as podsg-controller runs them: a policy with
@@ -35,7 +36,7 @@ func TestLiveGroupsUpdate(t *testing.T) {
 		Spec: v1beta1.SecurityGroupPolicySpec{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 			SecurityGroups: v1beta1.GroupIDs{Groups: w.groups}, UpdatePolicy: v1beta1.UpdatePolicyInPlace}}
 	controllertest.Create(t, w.c, p)
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		probe := controllertest.Pod(ns, "probe", "")
 		probe.Labels, probe.Spec.NodeName = map[string]string{"app": "web"}, "nowhere"
 		if err := w.c.Create(ctx, probe); err != nil {
@@ -63,7 +64,7 @@ func TestLiveGroupsUpdate(t *testing.T) {
 	if err := w.c.Update(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		for name, id := range enis {
 			pod := &corev1.Pod{}
 			if err := w.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pod); err != nil {

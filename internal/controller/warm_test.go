@@ -9,6 +9,7 @@ import (
 
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 // TestWarmPoolWiring wires the warmer as podsg-controller runs it, on the apiserver and the
@@ -28,7 +29,7 @@ func TestWarmPoolWiring(t *testing.T) {
 	p.Spec.WarmBranchesPerNode = &two
 	controllertest.Create(t, w.c, p, controllertest.SeedServiceAccount(ns))
 	warm := map[string]bool{}
-	controllertest.Eventually(t, time.Minute, func(ctx context.Context) error {
+	testenv.Eventually(t, time.Minute, func(ctx context.Context) error {
 		branches, err := w.enis(ctx, cloud.InterfaceTypeBranch)
 		if err != nil {
 			return err
@@ -53,7 +54,7 @@ func TestWarmPoolWiring(t *testing.T) {
 		}
 		return nil
 	})
-	waitWebhookCache(t, w, ns)
+	controllertest.WaitForWebhook(t, w.c, ns)
 	controllertest.Create(t, w.c, controllertest.Pod(ns, "backend-0", "rds-db-access"))
 	if got := w.waitENI(t, ns, "backend-0"); !warm[got.ENIID] {
 		t.Fatalf("the pod got %s, not one of the warm branches %v", got.ENIID, warm)

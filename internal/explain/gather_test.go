@@ -60,7 +60,7 @@ func TestExplain(t *testing.T) {
 
 	// The webhooks fail closed: a pod is created once they answer. No policy exists yet.
 	early := newPod("early", "", map[string]string{"app": "web"})
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 		if err := c.Create(ctx, early.DeepCopy()); !apierrors.IsAlreadyExists(err) {
 			return err
 		}
@@ -80,17 +80,7 @@ func TestExplain(t *testing.T) {
 	controllertest.Create(t, c, web, controllertest.SeedServiceAccount(ns), seed)
 	// The webhook's cache sees the policies in creation order: once a pod gets the later one's
 	// groups, it knows both.
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
-		p := controllertest.Pod(ns, "probe", "rds-db-access")
-		if err := c.Create(ctx, p); err != nil {
-			return err
-		}
-		defer func() { _ = c.Delete(ctx, p) }()
-		if p.Annotations[v1beta1.AnnotationSecurityGroups] == "" {
-			return fmt.Errorf("probe pod not mutated yet")
-		}
-		return nil
-	})
+	controllertest.WaitForWebhook(t, c, ns)
 
 	bySA := newPod("by-sa", "rds-db-access", nil)
 	byLabel := newPod("by-label", "", map[string]string{"app": "web"})
@@ -136,7 +126,7 @@ func TestExplain(t *testing.T) {
 	expect := func(t *testing.T, name string, withEC2 bool, lines ...string) {
 		t.Helper()
 		var mismatch error
-		controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+		testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
 			out, err := explainPod(ctx, name, withEC2)
 			if err != nil {
 				if ctx.Err() != nil && mismatch != nil {

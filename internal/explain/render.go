@@ -118,12 +118,7 @@ func renderWebhook(b *strings.Builder, r *Report) {
 
 func renderPolicies(b *strings.Builder, r *Report) {
 	fmt.Fprintf(b, "\nSecurityGroupPolicies in %s\n", r.Pod.Namespace)
-	switch {
-	case r.PoliciesErr != "":
-		fmt.Fprintf(b, "  unknown: %s\n", r.PoliciesErr)
-		return
-	case len(r.Policies) == 0:
-		b.WriteString("  none\n")
+	if nothingToList(b, r.PoliciesErr, len(r.Policies)) {
 		return
 	}
 	for _, p := range r.Policies {
@@ -207,12 +202,7 @@ func renderAnnotation(b *strings.Builder, r *Report) {
 
 func renderEvents(b *strings.Builder, r *Report) {
 	b.WriteString("\nEvents (podsg-controller's, and warnings)\n")
-	switch {
-	case r.EventsErr != "":
-		fmt.Fprintf(b, "  unknown: %s\n", r.EventsErr)
-		return
-	case len(r.Events) == 0:
-		b.WriteString("  none\n")
+	if nothingToList(b, r.EventsErr, len(r.Events)) {
 		return
 	}
 	for _, e := range r.Events {
@@ -293,4 +283,18 @@ func orNone(s, none string) string {
 		return none
 	}
 	return s
+}
+
+// nothingToList writes "unknown: why" when a section's items could not be read, or "none" when
+// there are none, and reports whether it did (the section then has nothing more to say).
+func nothingToList(b *strings.Builder, readErr string, n int) bool {
+	switch {
+	case readErr != "":
+		fmt.Fprintf(b, "  unknown: %s\n", readErr)
+	case n == 0:
+		b.WriteString("  none\n")
+	default:
+		return false
+	}
+	return true
 }

@@ -17,6 +17,23 @@ import (
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 )
 
+// copyExecutable copies the program src to dst (a new path, as `go run` builds into): a copy,
+// not a link, so that the copy's own path is the one it finds its siblings by.
+func copyExecutable(t *testing.T, src, dst string) string {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(dst), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(dst, data, 0o755)
+	}
+	if err != nil {
+		t.Fatalf("copying %s to %s: %v", src, dst, err)
+	}
+	return dst
+}
+
 // clusterPrograms are the programs of a local cluster's daemons.
 var clusterPrograms = []string{"podsg-vpc", "podsg-controller", "podsg-agent", "containerd", "kubelet",
 	"etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager"}
@@ -34,10 +51,7 @@ func TestLocalDownByAnotherPodsg(t *testing.T) {
 	testenv.RequireRoot(t)
 	o := localcluster.Options{Nodes: 1, KubeBinDir: testenv.KubeBinDir(t), BinDir: buildAll(t), StateDir: varLibStateDir(t)}
 	binPodsg := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg") // beside up's binaries, as in bin/
-	otherPodsg := filepath.Join(t.TempDir(), "go-build", "exe", "podsg")
-	if out, err := exec.Command("go", "build", "-o", otherPodsg, "github.com/podsg/podsg/cmd/podsg").CombinedOutput(); err != nil {
-		t.Fatalf("building podsg elsewhere: %v\n%s", err, out)
-	}
+	otherPodsg := copyExecutable(t, binPodsg, filepath.Join(t.TempDir(), "go-build", "exe", "podsg"))
 	vpcBin := filepath.Join(o.BinDir, "podsg-vpc")
 	nft := nftTables(t)
 	t.Cleanup(func() {

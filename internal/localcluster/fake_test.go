@@ -21,9 +21,7 @@ func TestMain(m *testing.M) {
 	if slices.Contains(fakePrograms, filepath.Base(os.Args[0])) {
 		os.Exit(fakeProgram(os.Args[1:]))
 	}
-	code := m.Run()
-	testenv.CleanupBuilds()
-	os.Exit(code)
+	testenv.Main(m)
 }
 
 // fakePrograms are the names under which this test binary plays podsg's daemons (and a

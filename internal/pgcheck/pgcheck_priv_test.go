@@ -2,10 +2,8 @@ package pgcheck_test
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,11 +15,15 @@ import (
 	"github.com/podsg/podsg/internal/testenv"
 )
 
+func TestMain(m *testing.M) {
+	testenv.Main(m)
+}
+
 // TestAgainstPostgres talks to a real PostgreSQL 15 on loopback: the success line and the
 // server's own FATAL wording.
 func TestAgainstPostgres(t *testing.T) {
 	testenv.RequireRoot(t)
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	clustertest.StartPostgres(t, "", "127.0.0.1", port)
 	run := func(c pgcheck.Config) string {
 		var out bytes.Buffer
@@ -47,10 +49,7 @@ func TestAgainstPostgres(t *testing.T) {
 // security group drops them: the tutorial's exact line after about 3 s.
 func TestTimeoutAgainstBlackHole(t *testing.T) {
 	testenv.RequireRoot(t)
-	bin := filepath.Join(t.TempDir(), "pgcheck")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/podsg/podsg/cmd/pgcheck").CombinedOutput(); err != nil {
-		t.Fatalf("building pgcheck: %v\n%s", err, out)
-	}
+	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/pgcheck")
 	s := clustertest.Suffix(t)
 	client, hole := "pgc-c-"+s, "pgc-h-"+s
 	clustertest.Netns(t, client)
@@ -75,14 +74,4 @@ func TestTimeoutAgainstBlackHole(t *testing.T) {
 	if elapsed < pgcheck.ConnectTimeout || elapsed > pgcheck.ConnectTimeout+2*time.Second {
 		t.Errorf("took %v, want about %v", elapsed, pgcheck.ConnectTimeout)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }

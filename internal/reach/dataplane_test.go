@@ -23,8 +23,8 @@ import (
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/reach"
 	"github.com/podsg/podsg/internal/testenv"
+	"github.com/podsg/podsg/internal/vpc/dataplane/kernel"
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
-	"github.com/podsg/podsg/internal/vpc/dataplane/netnsdp"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
@@ -40,13 +40,13 @@ func TestVerdictsMatchTheDataPath(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.Require(t, testenv.IPRoute2, testenv.Ping)
 	names := topo.Names{ID: testID()}
-	dp, err := netnsdp.New(netnsdp.Options{ID: names.ID, Region: vpctest.Region, Log: logr.Discard()})
+	dp, err := kernel.New(kernel.Options{ID: names.ID, Region: vpctest.Region, Log: logr.Discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { // registered first, so it runs after the API server stops
 		_ = dp.Close()
-		if err := netnsdp.Cleanup(names.ID); err != nil {
+		if err := kernel.Cleanup(names.ID); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		if left, _ := namespace.List(names.Prefix()); len(left) > 0 {

@@ -51,19 +51,9 @@ func newTutorial(t *testing.T) *tutorial {
 	env := vpctest.Start(t, vpctest.Options{})
 	c := env.CloudClient(t, func(o *cloudec2.Options) { o.PageSize = 5 }) // several pages for a few ENIs
 	tu := &tutorial{env: env, c: c, pods: fakePods{}}
-	tu.vpc = *env.NewVPC(t, "10.5.0.0/16").VpcId
-	tu.subnet = *env.NewSubnet(t, tu.vpc, "10.5.0.0/24").SubnetId
-	tu.nodeSG, tu.clientSG, tu.dbSG = env.NewGroup(t, tu.vpc, "node"), env.NewGroup(t, tu.vpc, "RDSDbAccessSG"), env.NewGroup(t, tu.vpc, "RDSDbSG")
-	out, err := env.Client.AuthorizeSecurityGroupIngress(ctx, &awsec2.AuthorizeSecurityGroupIngressInput{
-		GroupId: aws.String(tu.dbSG), IpPermissions: []types.IpPermission{{
-			IpProtocol: aws.String("tcp"), FromPort: aws.Int32(5432), ToPort: aws.Int32(5432),
-			UserIdGroupPairs: []types.UserIdGroupPair{{GroupId: aws.String(tu.clientSG)}},
-		}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tu.dbRule = *out.SecurityGroupRules[0].SecurityGroupRuleId
+	net := vpctest.NewTutorial(t, env.Client, "10.5.0.0/16", "10.5.0.0/24")
+	tu.vpc, tu.subnet, tu.dbRule = net.VPC, net.Subnet, net.DBRule
+	tu.nodeSG, tu.clientSG, tu.dbSG = net.NodeSG, net.ClientSG, net.DBSG
 
 	run, err := env.Client.RunInstances(ctx, &awsec2.RunInstancesInput{
 		ImageId: aws.String("ami-12345678"), InstanceType: types.InstanceTypeM5Xlarge, SubnetId: aws.String(tu.subnet),

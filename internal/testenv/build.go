@@ -17,9 +17,12 @@ var (
 
 // Build compiles the main package pkg (e.g. "github.com/podsg/podsg/cmd/podsg-vpc") once per
 // test binary and returns the executable's path. The binaries live in one temporary directory,
-// removed by CleanupBuilds from TestMain (or left to the OS's temp cleaning otherwise).
+// removed by Main (the package's TestMain) after the tests, or left to the OS's temp cleaning.
+// A test that builds a program runs it, so it is not a unit test: Build skips under
+// PODSG_TEST_TIER=unit.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
+	outsideUnitTier(t, "builds "+pkg)
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if p, ok := built[pkg]; ok {
@@ -46,7 +49,15 @@ func Build(t testing.TB, pkg string) string {
 	return out
 }
 
-// CleanupBuilds removes what Build compiled; call it from TestMain after m.Run.
+// Main runs the tests of m, removes what Build compiled and exits with the tests' status: the
+// TestMain of a package whose tests build programs, or its last statement.
+func Main(m *testing.M) {
+	code := m.Run()
+	CleanupBuilds()
+	os.Exit(code)
+}
+
+// CleanupBuilds removes what Build compiled; Main calls it after the tests.
 func CleanupBuilds() {
 	buildMu.Lock()
 	defer buildMu.Unlock()

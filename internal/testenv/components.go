@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,7 +17,7 @@ import (
 // startScheduler runs the real kube-scheduler and waits until its /healthz answers.
 func (e *Env) startScheduler(t testing.TB) {
 	t.Helper()
-	port := freePort(t)
+	port := FreePort(t)
 	e.startComponent(t, "kube-scheduler", port,
 		"--kubeconfig="+e.Kubeconfig,
 		"--authentication-kubeconfig="+e.Kubeconfig,
@@ -37,7 +36,7 @@ func (e *Env) startControllerManager(t testing.TB) {
 	if err := os.WriteFile(caFile, e.Config.CAData, 0o600); err != nil {
 		t.Fatalf("writing the cluster CA: %v", err)
 	}
-	port := freePort(t)
+	port := FreePort(t)
 	e.startComponent(t, "kube-controller-manager", port,
 		"--kubeconfig="+e.Kubeconfig,
 		"--authentication-kubeconfig="+e.Kubeconfig,
@@ -86,16 +85,4 @@ func waitHealthy(t testing.TB, port int, p *Process) error {
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, nil
 	})
-}
-
-// freePort asks the kernel for a free loopback port. A race with another process taking it is
-// possible but harmless: the component then fails to start and the test says why.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -2,14 +2,13 @@ package testenv_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -30,9 +29,9 @@ func TestSchedulerHonoursPodENICapacity(t *testing.T) {
 	if err := c.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "default ServiceAccount created by kube-controller-manager", func(ctx context.Context) (bool, error) {
-		err := c.Get(ctx, client.ObjectKey{Namespace: "capacity", Name: "default"}, &corev1.ServiceAccount{})
-		return err == nil, client.IgnoreNotFound(err)
+	testenv.Eventually(t, 0, func(ctx context.Context) error {
+		// kube-controller-manager creates it
+		return c.Get(ctx, client.ObjectKey{Namespace: "capacity", Name: "default"}, &corev1.ServiceAccount{})
 	})
 
 	createReadyNode(t, c, "node-a", 2)
@@ -41,10 +40,10 @@ func TestSchedulerHonoursPodENICapacity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "two pods bound and one unschedulable", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 0, func(ctx context.Context) error {
 		var pods corev1.PodList
 		if err := c.List(ctx, &pods, client.InNamespace("capacity")); err != nil {
-			return false, err
+			return testenv.Abort(err)
 		}
 		bound, unschedulable := 0, ""
 		for _, p := range pods.Items {
@@ -57,7 +56,10 @@ func TestSchedulerHonoursPodENICapacity(t *testing.T) {
 				}
 			}
 		}
-		return bound == 2 && strings.Contains(unschedulable, "Insufficient "+v1beta1.ResourcePodENI), nil
+		if bound != 2 || !strings.Contains(unschedulable, "Insufficient "+v1beta1.ResourcePodENI) {
+			return fmt.Errorf("want two pods bound and one unschedulable for lack of %s; %d bound, unschedulable: %q", v1beta1.ResourcePodENI, bound, unschedulable)
+		}
+		return nil
 	})
 }
 
@@ -110,13 +112,5 @@ func podENIPod(ns, name string) *corev1.Pod {
 			Name: "c", Image: "podsg.local/pause:latest",
 			Resources: corev1.ResourceRequirements{Requests: one, Limits: one},
 		}}},
-	}
-}
-
-// eventually polls cond until it holds, an error occurs, or 30 s pass.
-func eventually(t *testing.T, what string, cond wait.ConditionWithContextFunc) {
-	t.Helper()
-	if err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, cond); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }

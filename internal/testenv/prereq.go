@@ -7,6 +7,8 @@ import (
 	"os/user"
 	"strings"
 	"testing"
+
+	"github.com/podsg/podsg/internal/pginstall"
 )
 
 // Prereq is something a test needs from the machine besides root and the Kubernetes binaries:
@@ -34,7 +36,7 @@ var (
 	Runc        = Prereq{Package: "runc", Commands: []string{"runc"}}
 	CNIPlugins  = Prereq{Package: "containernetworking-plugins", Files: []string{"/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback"}}
 	Busybox     = Prereq{Package: "busybox-static", Files: []string{"/bin/busybox"}}
-	PostgreSQL  = Prereq{Package: "postgresql", Files: []string{"/usr/lib/postgresql/15/bin/initdb", "/usr/lib/postgresql/15/bin/pg_ctl", "/usr/lib/postgresql/15/bin/postgres"}, Users: []string{"postgres"}}
+	PostgreSQL  = Prereq{Package: "postgresql", Files: []string{pginstall.Bin("initdb"), pginstall.Bin("pg_ctl"), pginstall.Bin("postgres")}, Users: []string{"postgres"}}
 	PSQL        = Prereq{Package: "postgresql-client", Commands: []string{"psql"}}
 	IPerf3      = Prereq{Package: "iperf3", Commands: []string{"iperf3"}}
 	AWSCLI      = Prereq{Package: "awscli", Commands: []string{"aws"}}
@@ -65,9 +67,22 @@ func (p Prereq) Missing() string {
 	return strings.Join(miss, ", ")
 }
 
+// name is the Debian package, or the commands when no package provides them.
+func (p Prereq) name() string {
+	if p.Package != "" {
+		return p.Package
+	}
+	return strings.Join(p.Commands, " ")
+}
+
 // Require skips the test, or fails it under `make test`, unless the machine has every prerequisite.
 func Require(t testing.TB, prereqs ...Prereq) {
 	t.Helper()
+	var names []string
+	for _, p := range prereqs {
+		names = append(names, p.name())
+	}
+	outsideUnitTier(t, "needs "+strings.Join(names, ", ")+" from the machine")
 	for _, p := range prereqs {
 		if miss := p.Missing(); miss != "" {
 			how := "install the Debian package " + p.Package + " (hack/setup.sh installs hack/packages.txt)"

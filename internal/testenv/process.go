@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -25,9 +26,11 @@ type Process struct {
 	err     error
 }
 
-// StartProcess starts bin with args and registers its teardown.
+// StartProcess starts bin with args and registers its teardown. A test that runs another program
+// is not a unit test: StartProcess skips under PODSG_TEST_TIER=unit.
 func StartProcess(t testing.TB, bin string, args ...string) (*Process, error) {
 	t.Helper()
+	outsideUnitTier(t, "starts "+filepath.Base(bin))
 	logPath := filepath.Join(t.TempDir(), filepath.Base(bin)+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -158,17 +161,17 @@ func (p *Process) LogTail() string {
 func ListeningURL(t testing.TB, p *Process, prefix string) string {
 	t.Helper()
 	var url string
-	err := Eventually(t.Context(), func() (bool, error) {
+	Eventually(t, 0, func(context.Context) error {
 		for _, line := range strings.Split(p.Log(), "\n") {
 			if u, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
 				url = u
-				return true, nil
+				return nil
 			}
 		}
-		return false, p.ExitErr()
+		if err := p.ExitErr(); err != nil {
+			return Abort(fmt.Errorf("%w, before logging %q:\n%s", err, prefix, p.LogTail()))
+		}
+		return fmt.Errorf("no line %q logged yet:\n%s", prefix, p.LogTail())
 	})
-	if err != nil {
-		t.Fatalf("waiting for %q: %v\n%s", prefix, err, p.LogTail())
-	}
 	return url
 }

@@ -3,7 +3,6 @@ package fake
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -31,29 +30,9 @@ func (f *EC2) CreateNetworkInterface(ctx context.Context, in cloud.CreateNetwork
 			}
 		}
 	}
-	sn, ok := f.subnets[in.SubnetID]
-	if !ok {
-		return cloud.NetworkInterface{}, f.end(flt, apiErr(op, "InvalidSubnetID.NotFound", cloud.ErrNotFound,
-			"The subnet ID '%s' does not exist", in.SubnetID))
-	}
-	switch in.Type {
-	case "", cloud.InterfaceTypeInterface, cloud.InterfaceTypeTrunk, cloud.InterfaceTypeBranch:
-	default:
-		return cloud.NetworkInterface{}, f.end(flt, apiErr(op, "InvalidParameterValue", cloud.ErrInvalid,
-			"Invalid value '%s' for InterfaceType", in.Type))
-	}
-	if err := f.checkGroups(op, in.SecurityGroups); err != nil {
+	sn, err := f.checkCreate(in)
+	if err != nil {
 		return cloud.NetworkInterface{}, f.end(flt, err)
-	}
-	for _, id := range in.SecurityGroups {
-		if g := f.groups[id]; g.VPCID != sn.VPCID {
-			return cloud.NetworkInterface{}, f.end(flt, apiErr(op, "InvalidParameter", cloud.ErrInvalid,
-				"Security group %s and subnet %s belong to different networks.", id, sn.ID))
-		}
-	}
-	if len(in.SecurityGroups) > f.SecurityGroupsPerENI {
-		return cloud.NetworkInterface{}, f.end(flt, apiErr(op, "SecurityGroupsPerInterfaceLimitExceeded", cloud.ErrQuota,
-			"The maximum number of security groups per interface has been reached."))
 	}
 	typ := in.Type
 	if typ == "" {
@@ -65,10 +44,43 @@ func (f *EC2) CreateNetworkInterface(ctx context.Context, in cloud.CreateNetwork
 		return cloud.NetworkInterface{}, f.end(flt, apiErr(op, "InsufficientFreeAddressesInSubnet", cloud.ErrQuota,
 			"There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", sn.ID))
 	}
+	if in.SecondaryIPCount > 0 {
+		if _, err := f.addSecondaryIPs(op, eni, in.SecondaryIPCount); err != nil {
+			delete(f.enis, eni.ID)
+			return cloud.NetworkInterface{}, f.end(flt, err)
+		}
+	}
 	if in.ClientToken != "" {
 		f.tokens[op+"/"+in.ClientToken] = tokenEntry{id: eni.ID, fingerprint: fp}
 	}
 	return copyENI(eni), f.end(flt, nil)
+}
+
+// checkCreate validates a CreateNetworkInterface and returns its subnet. Callers hold f.mu.
+func (f *EC2) checkCreate(in cloud.CreateNetworkInterfaceInput) (*subnet, error) {
+	const op = ActionCreateNetworkInterface
+	sn, ok := f.subnets[in.SubnetID]
+	if !ok {
+		return nil, apiErr(op, "InvalidSubnetID.NotFound", cloud.ErrNotFound, "The subnet ID '%s' does not exist", in.SubnetID)
+	}
+	switch in.Type {
+	case "", cloud.InterfaceTypeInterface, cloud.InterfaceTypeTrunk, cloud.InterfaceTypeBranch:
+	default:
+		return nil, apiErr(op, "InvalidParameterValue", cloud.ErrInvalid, "Invalid value '%s' for InterfaceType", in.Type)
+	}
+	if err := f.checkGroups(op, in.SecurityGroups); err != nil {
+		return nil, err
+	}
+	for _, id := range in.SecurityGroups {
+		if g := f.groups[id]; g.VPCID != sn.VPCID {
+			return nil, apiErr(op, "InvalidParameter", cloud.ErrInvalid, "Security group %s and subnet %s belong to different networks.", id, sn.ID)
+		}
+	}
+	if len(in.SecurityGroups) > f.SecurityGroupsPerENI {
+		return nil, apiErr(op, "SecurityGroupsPerInterfaceLimitExceeded", cloud.ErrQuota,
+			"The maximum number of security groups per interface has been reached.")
+	}
+	return sn, nil
 }
 
 // newENI creates an available ENI with the next free address of sn (PrivateIP "" when the
@@ -84,16 +96,7 @@ func (f *EC2) newENI(sn *subnet, typ, desc string, groups []string, tags map[str
 	for k, v := range tags {
 		eni.Tags[k] = v
 	}
-	if p, err := netip.ParsePrefix(sn.CIDR); err == nil {
-		addr := p.Masked().Addr()
-		for range sn.next {
-			addr = addr.Next()
-		}
-		if p.Contains(addr) && p.Contains(addr.Next()) { // the last address is broadcast-reserved
-			eni.PrivateIP = addr.String()
-			sn.next++
-		}
-	}
+	eni.PrivateIP = nextAddress(sn)
 	f.enis[id] = eni
 	return eni
 }

@@ -170,6 +170,59 @@ func TestAttachLimits(t *testing.T) {
 	}
 }
 
+// TestPrivateIPs: secondary IPs come within the instance type's IPv4 addresses per ENI (an
+// m5.large: 10, the primary's included) and go only when each one named is a secondary IP
+// of the ENI, with EC2's error codes.
+func TestPrivateIPs(t *testing.T) {
+	f := seeded(t)
+	ctx := t.Context()
+	eni, err := f.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{SubnetID: "subnet-1", SecondaryIPCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(eni.SecondaryIPs) != 2 {
+		t.Fatalf("created with secondary IPs %v, want 2", eni.SecondaryIPs)
+	}
+	if _, err := f.AttachNetworkInterface(ctx, eni.ID, "i-1", 1); err != nil {
+		t.Fatal(err)
+	}
+	added, err := f.AssignPrivateIPs(ctx, eni.ID, 7)
+	if err != nil || len(added) != 7 {
+		t.Fatalf("AssignPrivateIPs(7) = %v, %v", added, err)
+	}
+	if _, err := f.AssignPrivateIPs(ctx, eni.ID, 1); !errors.Is(err, cloud.ErrQuota) || cloud.Code(err) != "PrivateIpAddressLimitExceeded" {
+		t.Fatalf("an 11th address on an m5.large: %v, want PrivateIpAddressLimitExceeded", err)
+	}
+	for name, tc := range map[string]struct {
+		eni      string
+		ips      []string
+		wantCode string
+	}{
+		"unknown ENI":       {"eni-nope", added[:1], "InvalidNetworkInterfaceID.NotFound"},
+		"no address":        {eni.ID, nil, "MissingParameter"},
+		"primary address":   {eni.ID, []string{eni.PrivateIP}, "InvalidParameterValue"},
+		"one not assigned":  {eni.ID, []string{added[0], "10.0.0.250"}, "InvalidParameterValue"},
+		"another ENI's one": {eni.ID, []string{"10.0.0.4"}, "InvalidParameterValue"}, // the instance's primary address
+	} {
+		if err := f.UnassignPrivateIPs(ctx, tc.eni, tc.ips); cloud.Code(err) != tc.wantCode {
+			t.Errorf("%s: UnassignPrivateIPs = %v, want %s", name, err, tc.wantCode)
+		}
+	}
+	if got, _ := f.NetworkInterface(eni.ID); len(got.SecondaryIPs) != 9 {
+		t.Fatalf("failed unassigns changed the ENI: %v", got.SecondaryIPs)
+	}
+	if err := f.UnassignPrivateIPs(ctx, eni.ID, added[:3]); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.NetworkInterface(eni.ID)
+	if len(got.SecondaryIPs) != 6 || slices.ContainsFunc(added[:3], func(ip string) bool { return slices.Contains(got.SecondaryIPs, ip) }) {
+		t.Fatalf("after unassigning %v: %v", added[:3], got.SecondaryIPs)
+	}
+	if _, err := f.AssignPrivateIPs(ctx, eni.ID, 3); err != nil {
+		t.Fatalf("room freed by the unassign: %v", err)
+	}
+}
+
 // TestModifyGroups: a branch's groups change in place, associated or not; what EC2 refuses
 // changes nothing.
 func TestModifyGroups(t *testing.T) {

@@ -8,11 +8,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/podsg/podsg/internal/pginstall"
 	"github.com/podsg/podsg/internal/testenv"
 )
-
-// PostgresBin is Debian's server binaries directory (package postgresql-15).
-const PostgresBin = "/usr/lib/postgresql/15/bin"
 
 // Postgres is a throwaway PostgreSQL server with trust authentication: any password works for
 // user postgres, which is what the tutorial's IAM token becomes locally.
@@ -57,7 +55,7 @@ func StartPostgres(t testing.TB, netns, addr string, port int) *Postgres {
 	asPostgres(t, netns, "pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start")
 	t.Cleanup(func() {
 		// The postmaster's pid file lets pg_ctl signal it from any namespace.
-		cmd := exec.Command("runuser", "-u", "postgres", "--", filepath.Join(PostgresBin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
+		cmd := exec.Command("runuser", "-u", "postgres", "--", pginstall.Bin("pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("stopping postgres: %v\n%s", err, out)
 		}
@@ -67,5 +65,5 @@ func StartPostgres(t testing.TB, netns, addr string, port int) *Postgres {
 
 func asPostgres(t testing.TB, netns, bin string, args ...string) {
 	t.Helper()
-	InNetns(t, netns, "runuser", append([]string{"-u", "postgres", "--", filepath.Join(PostgresBin, bin)}, args...)...)
+	InNetns(t, netns, "runuser", append([]string{"-u", "postgres", "--", pginstall.Bin(bin)}, args...)...)
 }

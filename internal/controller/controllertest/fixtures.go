@@ -1,13 +1,17 @@
 package controllertest
 
 import (
+	"context"
+	"errors"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podsg/podsg/api/v1beta1"
+	"github.com/podsg/podsg/internal/testenv"
 )
 
 // Group ids of the seed policy; tests create them in the fake EC2.
@@ -64,4 +68,24 @@ func Create(t testing.TB, c client.Client, objs ...client.Object) {
 			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
 		}
 	}
+}
+
+// WaitForWebhook waits until the pod webhook, which serves from its manager's cache, mutates a
+// pod of the seed ServiceAccount in ns: the webhook server and the policy cache come up
+// asynchronously, and a policy created just before is seen only once the cache has it. The probe
+// pod names a node that does not exist, so no controller allocates for it.
+func WaitForWebhook(t testing.TB, c client.Client, ns string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+		p := Pod(ns, "webhook-probe", "rds-db-access")
+		p.Spec.NodeName = "nowhere"
+		if err := c.Create(ctx, p); err != nil {
+			return err
+		}
+		defer func() { _ = c.Delete(ctx, p, client.GracePeriodSeconds(0)) }()
+		if p.Annotations[v1beta1.AnnotationSecurityGroups] == "" {
+			return errors.New("the webhook has not mutated a pod of the seed ServiceAccount yet")
+		}
+		return nil
+	})
 }

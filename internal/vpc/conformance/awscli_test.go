@@ -11,9 +11,7 @@ import (
 
 // TestMain removes the binaries built for the package's tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.CleanupBuilds()
-	os.Exit(code)
+	testenv.Main(m)
 }
 
 // TestAWSCLISession runs testdata/awscli-session.sh — awscli as a user types it — against the

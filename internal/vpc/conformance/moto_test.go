@@ -5,7 +5,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -24,12 +23,7 @@ func startMoto(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("moto_server not found on PATH (make test-moto needs moto's server: pip install 'moto[server]'): %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := testenv.FreePort(t)
 	p, err := testenv.StartProcess(t, bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	if err != nil {
 		t.Fatal(err)

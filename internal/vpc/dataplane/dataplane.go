@@ -9,7 +9,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/podsg/podsg/internal/vpc/dataplane/firewall"
-	"github.com/podsg/podsg/internal/vpc/dataplane/netnsdp"
+	"github.com/podsg/podsg/internal/vpc/dataplane/kernel"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/state"
 )
@@ -37,12 +37,12 @@ var _ Dataplane = None{}
 // VPC (netns): SetAPIHandler(h) serves h in every running instance at
 // http://169.254.169.254:8450 (topo.APIPort), like an EC2 interface VPC
 // endpoint, so processes in instances reach the API; nil stops it. See
-// netnsdp.Dataplane.SetAPIHandler.
+// kernel.Dataplane.SetAPIHandler.
 type APIEndpoint interface {
 	SetAPIHandler(h http.Handler) error
 }
 
-var _ APIEndpoint = (*netnsdp.Dataplane)(nil)
+var _ APIEndpoint = (*kernel.Dataplane)(nil)
 
 // Options configure the data path New builds.
 type Options struct {
@@ -79,7 +79,7 @@ func New(name string, opts ...Option) (Dataplane, error) {
 		if o.StateDir == "" {
 			return nil, fmt.Errorf("dataplane netns: a state dir is required")
 		}
-		return netnsdp.New(netnsdp.Options{ID: topo.IDFromStateDir(o.StateDir), Region: o.Region, IMDS: true, Log: o.Log})
+		return kernel.New(kernel.Options{ID: topo.IDFromStateDir(o.StateDir), Region: o.Region, IMDS: true, Log: o.Log})
 	}
 	return nil, fmt.Errorf("unknown dataplane %q (supported: none, netns)", name)
 }
@@ -94,18 +94,18 @@ func CleanupID(id string) error {
 	if !topo.ValidID(id) {
 		return fmt.Errorf("%q is not a data path id (6 hex digits, as in podsg-<id>-vpc-…)", id)
 	}
-	return netnsdp.Cleanup(id)
+	return kernel.Cleanup(id)
 }
 
 // Start starts cmd inside an instance of the server with this state dir
 // (`podsg-vpc exec`); the caller waits for it. No running server is needed.
 func Start(stateDir, instanceID string, cmd *exec.Cmd) error {
-	return netnsdp.Start(topo.Names{ID: topo.IDFromStateDir(stateDir)}, instanceID, cmd)
+	return kernel.Start(topo.Names{ID: topo.IDFromStateDir(stateDir)}, instanceID, cmd)
 }
 
 // Flows returns the per-ENI, per-rule packet counters of the server with
 // this state dir, for the given VPCs (all when none): which rule let a
 // packet in, or that the default deny dropped it (`podsg-vpc flows`).
 func Flows(stateDir string, vpcIDs ...string) ([]firewall.Flow, error) {
-	return netnsdp.Flows(topo.Names{ID: topo.IDFromStateDir(stateDir)}, vpcIDs...)
+	return kernel.Flows(topo.Names{ID: topo.IDFromStateDir(stateDir)}, vpcIDs...)
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/podsg/podsg/internal/pginstall"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/state"
 )
@@ -43,7 +44,7 @@ type Options struct {
 	// Dir holds one directory per DB instance (metadata and data); it and
 	// its parents must be searchable by User.
 	Dir string
-	// BinDir holds initdb and pg_ctl (default Debian's PostgreSQL 15).
+	// BinDir holds initdb and pg_ctl (default pginstall.BinDir).
 	BinDir string
 	// User runs the server (default "postgres").
 	User string
@@ -92,7 +93,7 @@ func New(o Options) (*Manager, error) {
 		return nil, fmt.Errorf("rds: store, dir and names are required")
 	}
 	if o.BinDir == "" {
-		o.BinDir = "/usr/lib/postgresql/15/bin"
+		o.BinDir = pginstall.BinDir
 	}
 	if o.User == "" {
 		o.User = "postgres"
@@ -126,7 +127,7 @@ func (m *Manager) Create(ctx context.Context, in CreateInput) (*DBInstance, erro
 	if _, err := m.load(in.ID); err == nil {
 		return nil, ErrExists
 	}
-	db := &DBInstance{ID: in.ID, Status: StatusCreating, Engine: "postgres", EngineVersion: "15", InstanceClass: in.InstanceClass,
+	db := &DBInstance{ID: in.ID, Status: StatusCreating, Engine: "postgres", EngineVersion: pginstall.Major, InstanceClass: in.InstanceClass,
 		Port: in.Port, SubnetID: in.SubnetID, SecurityGroupIDs: in.SecurityGroupIDs, MasterUsername: in.MasterUsername,
 		DBName: in.DBName, CreatedAt: time.Now().UTC()}
 	if db.InstanceClass == "" {

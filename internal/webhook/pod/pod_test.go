@@ -1,11 +1,9 @@
 package pod_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,18 +38,7 @@ func TestWebhooks(t *testing.T) {
 		},
 	})
 
-	// The webhook server and the policy cache come up asynchronously: wait for a first mutation.
-	controllertest.Eventually(t, 30*time.Second, func(ctx context.Context) error {
-		p := controllertest.Pod(ns, "probe", "rds-db-access")
-		if err := c.Create(ctx, p); err != nil {
-			return err
-		}
-		defer func() { _ = c.Delete(ctx, p) }()
-		if p.Annotations[v1beta1.AnnotationSecurityGroups] == "" {
-			return fmt.Errorf("probe pod not mutated yet")
-		}
-		return nil
-	})
+	controllertest.WaitForWebhook(t, c, ns)
 
 	t.Run("mutation", func(t *testing.T) { testMutation(t, c, ns, other) })
 	t.Run("validation", func(t *testing.T) { testValidation(t, env, ns) })

@@ -94,6 +94,11 @@ func playScenario(t *testing.T, name string) {
 	if err := unix.Mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"); err != nil {
 		t.Fatalf("mounting a fresh /run: %v", err)
 	}
+	// The copy of the machine's mount table holds the namespaces other tests have mounted on the
+	// machine's /run/netns, now hidden under the fresh /run: they are not the scenario's.
+	for _, m := range nsfsMountIDs(t) {
+		inherited[m] = true
+	}
 	scenarios[name](t)
 	wantListed(t)
 	if n := nsfsMounts(t); n != 0 {
@@ -158,21 +163,36 @@ func wantListed(t *testing.T, names ...string) {
 	}
 }
 
-// nsfsMounts counts the namespace mounts under Dir in this mount namespace, including those that
+// inherited holds the ids of the namespace mounts the child's mount table started with.
+var inherited = map[string]bool{}
+
+// nsfsMounts counts the namespace mounts under Dir that the scenario made, including those that
 // no path reaches any more.
 func nsfsMounts(t *testing.T) int {
 	t.Helper()
 	n := 0
+	for _, id := range nsfsMountIDs(t) {
+		if !inherited[id] {
+			n++
+		}
+	}
+	return n
+}
+
+// nsfsMountIDs lists the ids of the namespace mounts under Dir in this mount namespace.
+func nsfsMountIDs(t *testing.T) []string {
+	t.Helper()
+	var ids []string
 	sc := bufio.NewScanner(strings.NewReader(mountinfo(t)))
 	for sc.Scan() {
 		// mountinfo: id parent major:minor root mountpoint options ... - fstype source superopts
 		f := strings.Fields(sc.Text())
 		sep := slices.Index(f, "-")
 		if len(f) > 4 && sep > 0 && sep+1 < len(f) && f[sep+1] == "nsfs" && strings.HasPrefix(f[4], Dir+"/") {
-			n++
+			ids = append(ids, f[0])
 		}
 	}
-	return n
+	return ids
 }
 
 func mountinfo(t *testing.T) string {

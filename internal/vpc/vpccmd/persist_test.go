@@ -1,61 +1,37 @@
-package cli
+package vpccmd
 
 import (
-	"bufio"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
+func TestMain(m *testing.M) {
+	testenv.Main(m)
+}
+
 // startBinary runs podsg-vpc serve on a free loopback port and returns its
 // URL once it printed its listening line.
-func startBinary(t *testing.T, bin, stateDir string) (*exec.Cmd, string) {
+func startBinary(t *testing.T, bin, stateDir string) (*testenv.Process, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir)
-	stdout, err := cmd.StdoutPipe()
+	p, err := testenv.StartProcess(t, bin, "serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading listening line: %v", err)
-	}
-	url, ok := strings.CutPrefix(strings.TrimSpace(line), "podsg-vpc listening on ")
-	if !ok {
-		t.Fatalf("unexpected first line %q", line)
-	}
-	return cmd, url
+	return p, testenv.ListeningURL(t, p, "podsg-vpc listening on ")
 }
 
 // TestStateSurvivesKill9 builds the real binary, mutates state through the
 // SDK, SIGKILLs the process and checks a restarted one serves everything.
 func TestStateSurvivesKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the podsg-vpc binary")
-	}
-	bin := filepath.Join(t.TempDir(), "podsg-vpc")
-	// go test puts its own GOROOT/bin first in PATH, so this is the go running the test.
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("finding go: %v", err)
-	}
-	build := exec.Command(goBin, "build", "-o", bin, "github.com/podsg/podsg/cmd/podsg-vpc")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-vpc")
 	stateDir := t.TempDir()
-	cmd, url := startBinary(t, bin, stateDir)
+	server, url := startBinary(t, bin, stateDir)
 	c, ctx := vpctest.NewClient(url, "", ""), t.Context()
 
 	vpc, err := c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
@@ -100,10 +76,7 @@ func TestStateSurvivesKill9(t *testing.T) {
 		assocs = append(assocs, *a.InterfaceAssociation.AssociationId)
 	}
 
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown path runs
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	server.Kill() // SIGKILL: no shutdown path runs
 	_, url = startBinary(t, bin, stateDir)
 	c = vpctest.NewClient(url, "", "")
 

@@ -1,4 +1,4 @@
-package netnsdp
+package kernel
 
 import (
 	"bufio"
@@ -84,18 +84,6 @@ func expectProbes(t testing.TB, probes []probe) {
 		if !p.allow && err == nil {
 			t.Errorf("%s: want denied, but it passed", p.name)
 		}
-	}
-}
-
-// eventually polls fn until it succeeds or the timeout passes.
-func eventually(timeout time.Duration, fn func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond) // polling the data path's observable state
 	}
 }
 

@@ -1,11 +1,15 @@
-// Package netnsdp is the "netns" data path of the local VPC: it makes what
-// the EC2 API says exists exist in the kernel, and enforces security
-// groups on every packet. A VPC is a fabric namespace routing between its
-// ENIs; an instance is a namespace holding its ENIs as eth<N>, each a veth
-// into the fabric; branch ENIs are VXLAN sub-interfaces of their trunk;
-// nftables in the fabric enforce security groups statefully. See
-// docs/local-vpc.md.
-package netnsdp
+// Package kernel is the local VPC's data path in the Linux kernel (the one
+// `podsg-vpc serve --dataplane netns` selects): it makes what the EC2 API
+// says exists exist in the kernel, and enforces security groups on every
+// packet. A VPC is a fabric namespace routing between its ENIs; an instance
+// is a namespace holding its ENIs as eth<N>, each a veth into the fabric;
+// branch ENIs are VXLAN sub-interfaces of their trunk; nftables in the
+// fabric enforce security groups statefully. See docs/local-vpc.md.
+//
+// It assembles the data path from its sibling packages: namespace (create,
+// enter, delete one named network namespace), firewall (the nftables
+// ruleset) and topo (the names of every kernel object).
+package kernel
 
 import (
 	"context"

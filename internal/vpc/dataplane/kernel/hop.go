@@ -1,4 +1,4 @@
-package netnsdp
+package kernel
 
 import (
 	"encoding/binary"

@@ -1,7 +1,8 @@
-package netnsdp
+package kernel
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
 	"github.com/podsg/podsg/internal/vpc/state"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
@@ -109,22 +111,13 @@ func TestReachabilityMatrix(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("RevokeSecurityGroupIngress: %v", err)
 	}
-	start := time.Now()
-	if err := eventually(time.Second, func() error {
+	testenv.Eventually(t, time.Second, func(context.Context) error {
 		if tcpProbe(nsA, net.JoinHostPort(ipS, "8000")) == nil {
-			return errStillOpen
+			return errors.New("A->S tcp 8000 still allowed after the revoke")
 		}
 		return nil
-	}); err != nil {
-		t.Fatalf("A->S tcp 8000 still allowed %v after revoke", time.Since(start))
-	}
+	})
 }
-
-type constErr string
-
-func (c constErr) Error() string { return string(c) }
-
-const errStillOpen = constErr("still allowed")
 
 func linkCount(t testing.TB, ns string) int {
 	t.Helper()
