@@ -66,26 +66,37 @@ func (c *Controller) allocate(ctx context.Context, pod *corev1.Pod) (reconcile.R
 		c.recorder.Eventf(pod, nil, corev1.EventTypeNormal, v1beta1.ReasonSecurityGroupRequested, "AllocateBranch",
 			"Pod will get the following Security Groups [%s]", strings.Join(groups, " "))
 	}
+	if b, err = c.prepare(ctx, pod, t, b, groups); err != nil {
+		return reconcile.Result{}, c.report(pod, err)
+	}
+	return reconcile.Result{}, c.annotate(ctx, pod, t, b)
+}
+
+// prepare makes the pod's reserved branch what the pod needs: an ENI carrying its groups,
+// associated with its trunk. It makes only the EC2 calls still missing: none for an idle
+// branch of the pod's groups.
+func (c *Controller) prepare(ctx context.Context, pod *corev1.Pod, t inventory.Trunk, b inventory.Branch, groups []string) (inventory.Branch, error) {
+	var err error
 	switch {
 	case b.ENIID == "":
 		if b, err = c.createENI(ctx, pod, t, b, groups); err != nil {
-			return reconcile.Result{}, c.report(pod, err)
+			return b, err
 		}
 	case !inventory.SameGroups(b.Groups, groups):
 		// A parked or warm branch of other groups: one call instead of delete, create, associate.
 		if err := c.setGroups(ctx, t.Node, pod.UID, b.ENIID, groups); err != nil {
-			return reconcile.Result{}, c.report(pod, err)
+			return b, err
 		}
 	}
 	if b.AssociationID == "" {
 		a, err := c.ec2.AssociateTrunkInterface(ctx, t.ID, b.ENIID, b.VLAN, fmt.Sprintf("podsg-assoc-%s-%d", pod.UID, b.VLAN))
 		if err != nil {
-			return reconcile.Result{}, c.report(pod, fmt.Errorf("associating branch %s with trunk %s: %w", b.ENIID, t.ID, err))
+			return b, fmt.Errorf("associating branch %s with trunk %s: %w", b.ENIID, t.ID, err)
 		}
 		b.AssociationID = a.ID
 		c.store.Update(t.Node, pod.UID, func(s *inventory.Branch) { s.AssociationID = a.ID })
 	}
-	return reconcile.Result{}, c.annotate(ctx, pod, t, b)
+	return b, nil
 }
 
 // setGroups changes the groups of the pod's branch. The store forgets them first: if the call
