@@ -17,7 +17,11 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podsg/podsg/internal/controller/controllertest"
 	"github.com/podsg/podsg/internal/testenv"
@@ -99,14 +103,19 @@ func TestSIGKILLMidAllocation(t *testing.T) {
 	// The running process dies at its first new mutation too.
 	first := gate.answered() + 1
 	gate.arm(p, first)
+	var reusers []*corev1.Pod
 	for i := range pods {
 		sa := "rds-db-access"
 		if i%2 == 1 {
 			sa = "other"
 		}
-		controllertest.Create(t, w.c, controllertest.Pod(ns, fmt.Sprint("reuser-", i), sa))
+		reusers = append(reusers, controllertest.Pod(ns, fmt.Sprint("reuser-", i), sa))
 	}
+	created := createRetrying(t, w.c, reusers)
 	kills, p = killUntilAllocated(t, gate, start, p, first, w, ns, pods)
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
 	if !slices.Contains(kills, "ModifyNetworkInterfaceAttribute") {
 		t.Errorf("never killed right after ModifyNetworkInterfaceAttribute: %v", kills)
 	}
@@ -131,6 +140,28 @@ func TestSIGKILLMidAllocation(t *testing.T) {
 		controllertest.Create(t, w.c, controllertest.Pod(ns, fmt.Sprint("late-", i), "rds-db-access"))
 	}
 	settled(2 * pods)
+}
+
+// createRetrying creates pods in the background, each retried until the apiserver takes it:
+// their admission needs the webhook of a process the gate may just have killed, and the next
+// process comes only from killUntilAllocated. It sends the first failure, if any, then closes.
+func createRetrying(t *testing.T, c client.Client, pods []*corev1.Pod) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		defer close(errc)
+		for _, p := range pods {
+			var last error
+			err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+				last = c.Create(ctx, p.DeepCopy())
+				return last == nil || apierrors.IsAlreadyExists(last), nil
+			})
+			if err != nil {
+				errc <- fmt.Errorf("creating pod %s: %w (last: %w)", p.Name, err, last)
+				return
+			}
+		}
+	}()
+	return errc
 }
 
 // killUntilAllocated waits for the running process p, armed to die once the VPC has answered
