@@ -34,13 +34,16 @@ func newExplainPod() *cobra.Command {
 	var useAWS bool
 	cmd := &cobra.Command{
 		Use:   "pod [NAMESPACE/]NAME",
-		Short: "Explain a pod's security groups: admission, policies, branch ENI annotation, events and EC2",
+		Short: "Explain a pod's security groups (admission, policies, branch ENI annotation, events, EC2) and its IAM role",
 		Long: `Explain why a pod has (or does not have) the security groups of the SecurityGroupPolicies of
 its namespace: whether the webhook asked a branch ENI for it at creation, which policies select
 it and why (podSelector against the pod's labels, serviceAccountSelector against its
 ServiceAccount's labels), the union of their groups, the controller's vpc.amazonaws.com/pod-eni
 annotation and events, and, with --ec2 or --ec2-endpoint, the branch ENI as EC2 sees it (groups,
-trunk association). It only reads; nothing is changed.`,
+trunk association). Then its IAM role (IAM roles for service accounts): the role its
+ServiceAccount's eks.amazonaws.com/role-arn names, whether the pod identity webhook gave it to
+each container (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE, the projected token volume) and, if
+not, why. It only reads; nothing is changed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

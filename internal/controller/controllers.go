@@ -26,6 +26,7 @@ import (
 	"github.com/podsg/podsg/internal/controller/policystatus"
 	"github.com/podsg/podsg/internal/controller/trunk"
 	"github.com/podsg/podsg/internal/controller/warm"
+	"github.com/podsg/podsg/internal/podidentity"
 	"github.com/podsg/podsg/internal/webhook/pod"
 )
 
@@ -67,6 +68,9 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 	// Webhooks registers the pod webhooks (the manager needs a webhook server).
 	Webhooks bool
+	// Identity configures the pod identity webhook: the region and, against the local VPC
+	// only, its endpoint as pods reach it.
+	Identity podidentity.Options
 }
 
 func (c *Config) defaults() {
@@ -113,7 +117,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 		return nil, errors.New("a cluster name is required: it tags every ENI podsg creates")
 	}
 	if cfg.Webhooks {
-		if err := pod.Setup(mgr, cfg.ControllerUsername); err != nil {
+		if err := pod.Setup(mgr, cfg.ControllerUsername, cfg.Identity); err != nil {
 			return nil, fmt.Errorf("registering pod webhooks: %w", err)
 		}
 	}

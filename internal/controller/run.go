@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/controller/limits"
+	"github.com/podsg/podsg/internal/podidentity"
 	"github.com/podsg/podsg/internal/webhook"
 )
 
@@ -35,6 +38,9 @@ type Options struct {
 	Region      string
 	EC2Endpoint string // "" for AWS; the local VPC's URL otherwise
 	VPCID       string
+	// LocalVPCEndpoint is the local VPC's API as pods reach it; the pod identity webhook
+	// points their SDKs at it (AWS_ENDPOINT_URL_STS, …). Only with EC2Endpoint set.
+	LocalVPCEndpoint string
 
 	Namespace      string // where the lease and the certificate secret live
 	WebhookPort    int
@@ -70,6 +76,9 @@ func Run(ctx context.Context, o Options) error {
 	log := logf.FromContext(ctx)
 	cfg, err := kubeConfig(o.Kubeconfig)
 	if err != nil {
+		return err
+	}
+	if err := o.validate(); err != nil {
 		return err
 	}
 	if o.WebhookCertDir == "" {
@@ -121,6 +130,7 @@ func Run(ctx context.Context, o Options) error {
 		ClusterName: o.ClusterName, VPCID: o.VPCID, Cooldown: o.BranchCooldown, SweepInterval: o.SweepInterval,
 		NoReuse: !o.BranchReuse, IdleTTL: o.IdleBranchTTL, WarmBranchesPerNode: o.WarmBranchesPerNode,
 		ControllerUsername: identity, Limits: tab, Webhooks: true,
+		Identity: podidentity.Options{Region: o.Region, LocalVPCEndpoint: o.LocalVPCEndpoint},
 	}); err != nil {
 		return err
 	}
@@ -152,6 +162,22 @@ func kubeConfig(path string) (*rest.Config, error) {
 		cfg.QPS = -1
 	}
 	return cfg, nil
+}
+
+// validate refuses a local VPC endpoint on AWS: pods would send their STS, IAM, EC2 and RDS
+// calls, signed with their role's credentials, to that URL instead of AWS.
+func (o Options) validate() error {
+	if o.LocalVPCEndpoint == "" {
+		return nil
+	}
+	if o.EC2Endpoint == "" {
+		return errors.New("--local-vpc-endpoint is for the local VPC only, and --ec2-endpoint is empty (AWS)")
+	}
+	u, err := url.Parse(o.LocalVPCEndpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--local-vpc-endpoint %q: want an http:// or https:// URL with a host", o.LocalVPCEndpoint)
+	}
+	return nil
 }
 
 func scheme() *runtime.Scheme {

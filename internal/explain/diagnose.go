@@ -29,7 +29,7 @@ func problem(format string, args ...any) Finding {
 }
 
 // Diagnose explains a report: which security groups the pod has or will get, and why not
-// the ones the policies name, if so.
+// the ones the policies name, if so; then its IAM role.
 func Diagnose(r *Report) []Finding {
 	var out []Finding
 	if r.Pod.RequestsENI {
@@ -37,7 +37,8 @@ func Diagnose(r *Report) []Finding {
 	} else {
 		out = notRequested(r)
 	}
-	return append(out, ec2Findings(r)...)
+	out = append(out, ec2Findings(r)...)
+	return append(out, identityFindings(r)...)
 }
 
 // notRequested: the webhook did not mark the pod at creation, so it runs on the node's ENI.

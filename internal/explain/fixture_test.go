@@ -7,6 +7,7 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/podidentity"
 )
 
 const (
@@ -45,6 +46,10 @@ func allocated() *Report {
 			{Time: now.Add(-58 * time.Minute), Type: corev1.EventTypeNormal, Reason: "ResourceAllocated",
 				Message: "Allocated [...] to the pod", From: v1beta1.ReportingController},
 		},
+		Identity: Identity{TokenFile: podidentity.TokenFile(&corev1.Pod{}), Containers: []IdentityContainer{{Name: "app"}},
+			Webhook: Webhook{Registered: true, Name: "podsg-mutating-webhook/mpodidentity.podsg.io", Created: created.Add(-2 * time.Hour),
+				NamespaceSelector: "kubernetes.io/metadata.name notin (kube-system,podsg-system)",
+				ObjectSelector:    "!eks.amazonaws.com/skip-pod-identity-webhook"}},
 	}
 }
 

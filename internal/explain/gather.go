@@ -54,7 +54,8 @@ func Gather(ctx context.Context, kube client.Reader, ec2 EC2, key types.Namespac
 		r.Pod.ServiceAccountFound, r.Pod.ServiceAccountLabels, r.Pod.ServiceAccountCreated = true, sa.Labels, sa.CreationTimestamp.Time
 	}
 	r.gatherPolicies(ctx, kube, p, sa)
-	r.Webhook = gatherWebhook(ctx, kube, p)
+	r.Identity = identityFacts(p, sa)
+	r.Webhook, r.Identity.Webhook = gatherWebhooks(ctx, kube, p)
 	r.Annotation = annotation(p)
 	if p.Spec.NodeName != "" {
 		r.Node = gatherNode(ctx, kube, p.Spec.NodeName)
@@ -163,21 +164,39 @@ func formatSelector(s *metav1.LabelSelector) string {
 	return metav1.FormatLabelSelector(s)
 }
 
-// gatherWebhook finds the webhooks serving podsg's pod mutation path (AWS's controller uses
-// the same path) and whether they would see this pod at all.
-func gatherWebhook(ctx context.Context, kube client.Reader, p *corev1.Pod) Webhook {
+// awsIdentityWebhooks are the names AWS's pod identity webhook is registered under: by its
+// own deployment files, and on EKS (served by the control plane).
+var awsIdentityWebhooks = []string{"pod-identity-webhook.amazonaws.com", "iam-for-pods.amazonaws.com"}
+
+// gatherWebhooks finds the mutating webhooks that decide a pod's groups (served on podsg's pod
+// mutation path, which AWS's controller uses too) and its IAM role (podsg's identity path, or
+// AWS's webhook by name), and whether they would see this pod at all.
+func gatherWebhooks(ctx context.Context, kube client.Reader, p *corev1.Pod) (groups, identity Webhook) {
 	var list admissionregistrationv1.MutatingWebhookConfigurationList
 	if err := kube.List(ctx, &list); err != nil {
-		return Webhook{Err: fmt.Sprintf("listing mutating webhook configurations: %v", err)}
+		w := Webhook{Err: fmt.Sprintf("listing mutating webhook configurations: %v", err)}
+		return w, w
 	}
 	ns := &corev1.Namespace{}
 	nsErr := kube.Get(ctx, client.ObjectKey{Name: p.Namespace}, ns)
 	slices.SortFunc(list.Items, func(a, b admissionregistrationv1.MutatingWebhookConfiguration) int {
 		return strings.Compare(a.Name, b.Name)
 	})
-	for _, cfg := range list.Items {
+	groups = findWebhook(list.Items, p, ns, nsErr, func(wh admissionregistrationv1.MutatingWebhook) bool {
+		return servesPath(wh.ClientConfig, webhook.MutatePath)
+	})
+	identity = findWebhook(list.Items, p, ns, nsErr, func(wh admissionregistrationv1.MutatingWebhook) bool {
+		return servesPath(wh.ClientConfig, webhook.IdentityPath) || slices.Contains(awsIdentityWebhooks, wh.Name)
+	})
+	return groups, identity
+}
+
+// findWebhook describes the first webhook that matches, as it would treat pod p.
+func findWebhook(cfgs []admissionregistrationv1.MutatingWebhookConfiguration, p *corev1.Pod, ns *corev1.Namespace, nsErr error,
+	match func(admissionregistrationv1.MutatingWebhook) bool) Webhook {
+	for _, cfg := range cfgs {
 		for _, wh := range cfg.Webhooks {
-			if !servesPodMutation(wh.ClientConfig) {
+			if !match(wh) {
 				continue
 			}
 			out := Webhook{Registered: true, Name: cfg.Name + "/" + wh.Name, Created: cfg.CreationTimestamp.Time,
@@ -194,15 +213,15 @@ func gatherWebhook(ctx context.Context, kube client.Reader, p *corev1.Pod) Webho
 	return Webhook{}
 }
 
-// servesPodMutation compares cleaned paths: a URL built by joining a host and a path may
-// carry a doubled slash, which the webhook server serves all the same.
-func servesPodMutation(c admissionregistrationv1.WebhookClientConfig) bool {
+// servesPath compares cleaned paths: a URL built by joining a host and a path may carry a
+// doubled slash, which the webhook server serves all the same.
+func servesPath(c admissionregistrationv1.WebhookClientConfig, want string) bool {
 	if c.Service != nil {
-		return c.Service.Path != nil && path.Clean(*c.Service.Path) == webhook.MutatePath
+		return c.Service.Path != nil && path.Clean(*c.Service.Path) == want
 	}
 	if c.URL != nil {
 		u, err := url.Parse(*c.URL)
-		return err == nil && path.Clean(u.Path) == webhook.MutatePath
+		return err == nil && path.Clean(u.Path) == want
 	}
 	return false
 }

@@ -21,6 +21,7 @@ import (
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/controller/controllertest"
 	"github.com/podsg/podsg/internal/explain"
+	"github.com/podsg/podsg/internal/podidentity"
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 	"github.com/podsg/podsg/internal/webhook/pod"
@@ -34,7 +35,7 @@ import (
 func TestExplain(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{Webhooks: envtest.WebhookInstallOptions{Paths: []string{"../../config/webhook"}}})
 	mgr := controllertest.NewManager(t, env)
-	if err := pod.Setup(mgr, controllertest.ControllerUsername); err != nil {
+	if err := pod.Setup(mgr, controllertest.ControllerUsername, podidentity.Options{Region: "us-west-2"}); err != nil {
 		t.Fatal(err)
 	}
 	controllertest.Start(t, mgr)
@@ -86,6 +87,7 @@ func TestExplain(t *testing.T) {
 	byLabel := newPod("by-label", "", map[string]string{"app": "web"})
 	neither := newPod("neither", "", map[string]string{"app": "other"})
 	controllertest.Create(t, c, bySA, byLabel, neither)
+	withRole, beforeRole := identityPods(t, c, ns, newPod)
 
 	// The controller's part for by-sa: a branch ENI with the admitted groups on the node's
 	// trunk, the annotation, the events.
@@ -200,11 +202,67 @@ func TestExplain(t *testing.T) {
 			"  ! Policy web selects this pod now, but the pod did not request a branch ENI when it was created",
 			"  ! Likely cause: policy web was created after the pod.")
 	})
+	t.Run("given its ServiceAccount's IAM role", func(t *testing.T) {
+		expect(t, withRole.Name, false,
+			"IAM role (IRSA, ServiceAccount iam-app)\n  role:             "+iamRole+" (eks.amazonaws.com/role-arn",
+			`  asks for:         a token for audience "sts.amazonaws.com", 86400 s; AWS_STS_REGIONAL_ENDPOINTS=regional`,
+			"  webhook:          mutating-webhook-configuration/mpodidentity.podsg.io: sees pods of namespace explain",
+			`  token volume:     aws-iam-token: projected ServiceAccount token, audience "sts.amazonaws.com", 86400 s`,
+			"    app: role "+iamRole+", token file /var/run/secrets/eks.amazonaws.com/serviceaccount/token, aws-iam-token mounted",
+			"    sidecar: skipped (eks.amazonaws.com/skip-containers)",
+			"  - The pod has IAM role "+iamRole+" (ServiceAccount iam-app): container app assumes it with sts:AssumeRoleWithWebIdentity, "+
+				`with a projected token for audience "sts.amazonaws.com".`,
+			"  - Container sidecar, named in eks.amazonaws.com/skip-containers, has no role")
+	})
+	t.Run("created before its ServiceAccount named the role", func(t *testing.T) {
+		expect(t, beforeRole.Name, false,
+			"  role:             "+iamRole+" (eks.amazonaws.com/role-arn",
+			"  token volume:     none (aws-iam-token)",
+			"    app: no AWS_ROLE_ARN",
+			"  ! ServiceAccount late-role names IAM role "+iamRole+", but the pod has no role",
+			// This apiserver records no managedFields, which would date the annotation
+			// (annotationManager, unit-tested): the cause is the general one.
+			"  ! Likely cause: the annotation was added after the pod was created")
+	})
 	t.Run("no such pod", func(t *testing.T) {
 		if _, err := explainPod(ctx, "nope", false); err == nil || !strings.Contains(err.Error(), "getting pod explain/nope") {
 			t.Fatalf("explaining a missing pod: err = %v", err)
 		}
 	})
+}
+
+const iamRole = "arn:aws:iam::111122223333:role/rds-db-access"
+
+// identityPods makes two pods of IAM role ServiceAccounts: one given its ServiceAccount's role
+// (its sidecar skipped), one created before its ServiceAccount was annotated.
+func identityPods(t *testing.T, c client.Client, ns string, newPod func(name, sa string, labels map[string]string) *corev1.Pod) (withRole, beforeRole *corev1.Pod) {
+	t.Helper()
+	ctx := t.Context()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "iam-app",
+		Annotations: map[string]string{podidentity.AnnotationRoleARN: iamRole}}}
+	late := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "late-role"}}
+	controllertest.Create(t, c, sa, late)
+	// The webhook reads ServiceAccounts from its cache: create until the role is given.
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+		withRole = newPod("with-role", "iam-app", nil)
+		withRole.Annotations = map[string]string{podidentity.AnnotationSkipContainers: "sidecar"}
+		withRole.Spec.Containers = append(withRole.Spec.Containers, corev1.Container{Name: "sidecar", Image: withRole.Spec.Containers[0].Image})
+		if err := c.Create(ctx, withRole); err != nil {
+			return err
+		}
+		if len(withRole.Spec.Volumes) == 0 {
+			_ = c.Delete(ctx, withRole)
+			return fmt.Errorf("the webhook has not seen ServiceAccount iam-app yet")
+		}
+		return nil
+	})
+	beforeRole = newPod("before-role", "late-role", nil)
+	controllertest.Create(t, c, beforeRole)
+	patch := client.RawPatch("application/merge-patch+json", fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, podidentity.AnnotationRoleARN, iamRole))
+	if err := c.Patch(ctx, late, patch); err != nil {
+		t.Fatal(err)
+	}
+	return withRole, beforeRole
 }
 
 // createBranch makes a branch ENI for a pod as the controller does: tagged with its UID.

@@ -19,6 +19,7 @@ func Render(r *Report) string {
 	renderAnnotation(&b, r)
 	renderEvents(&b, r)
 	renderEC2(&b, r)
+	renderIdentity(&b, r)
 	b.WriteString("\nDiagnosis\n")
 	for _, f := range Diagnose(r) {
 		mark := "-"
@@ -87,21 +88,25 @@ func nodeDetail(n Node) string {
 }
 
 func renderWebhook(b *strings.Builder, r *Report) {
-	w := r.Webhook
+	renderWebhookField(b, r.Webhook, r.Pod.Namespace, "not registered: no pod is matched against policies")
+}
+
+// renderWebhookField writes a webhook's registration and whether it sees pods of namespace ns.
+func renderWebhookField(b *strings.Builder, w Webhook, ns, notRegistered string) {
 	switch {
 	case !w.Registered && w.Err != "":
 		field(b, "webhook", "unknown (%s)", w.Err)
 		return
 	case !w.Registered:
-		field(b, "webhook", "not registered: no pod is matched against policies")
+		field(b, "webhook", "%s", notRegistered)
 		return
 	}
-	sees := "sees pods of namespace " + r.Pod.Namespace
+	sees := "sees pods of namespace " + ns
 	switch {
 	case w.Err != "":
 		sees = "namespace not checked: " + w.Err
 	case w.NamespaceExcluded:
-		sees = "EXCLUDES namespace " + r.Pod.Namespace
+		sees = "EXCLUDES namespace " + ns
 	}
 	sel := ""
 	if w.NamespaceSelector != "" {

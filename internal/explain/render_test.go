@@ -51,6 +51,10 @@ EC2
     groups:      [sg-0bbbbbbbbbbbbbbbb sg-0aaaaaaaaaaaaaaaa] (as admitted)
     association: trunk-assoc-1, VLAN 1 on trunk eni-0t1
 
+IAM role (IRSA, ServiceAccount rds-db-access)
+  role:             none: the ServiceAccount has no eks.amazonaws.com/role-arn annotation
+  webhook:          podsg-mutating-webhook/mpodidentity.podsg.io, namespaceSelector kubernetes.io/metadata.name notin (kube-system,podsg-system), objectSelector !eks.amazonaws.com/skip-pod-identity-webhook: sees pods of namespace shop
+
 Diagnosis
   - The pod has branch ENI eni-0b1 (VLAN 1, 10.0.0.12), created by podsg-controller with the groups admission resolved: [sg-0aaaaaaaaaaaaaaaa sg-0bbbbbbbbbbbbbbbb].
   - EC2 confirms: eni-0b1 carries exactly the admitted groups [sg-0bbbbbbbbbbbbbbbb sg-0aaaaaaaaaaaaaaaa].
@@ -90,6 +94,10 @@ Events (podsg-controller's, and warnings)
 
 EC2
   not checked: pass --ec2 to ask AWS, or --ec2-endpoint URL for the local VPC
+
+IAM role (IRSA, ServiceAccount default)
+  role:             none: the ServiceAccount does not exist
+  webhook:          podsg-mutating-webhook/mpodidentity.podsg.io, namespaceSelector kubernetes.io/metadata.name notin (kube-system,podsg-system), objectSelector !eks.amazonaws.com/skip-pod-identity-webhook: sees pods of namespace shop
 
 Diagnosis
   ! Policy web selects this pod now, but the pod did not request a branch ENI when it was created, so it has the security groups of its node's primary ENI: pods are matched once, at admission. Recreate the pod (delete it; its Deployment or other owner makes a new one) once no cause below applies any more.

@@ -1,7 +1,8 @@
-// Package explain answers "why does (or doesn't) my pod have these security groups?": it
-// gathers what decided a pod's groups (admission, the namespace's SecurityGroupPolicies, the
-// controller's annotation and events, and optionally the branch ENI as EC2 sees it) into a
-// Report, diagnoses it, and renders it as text. Gathering does the I/O; Diagnose and Render
+// Package explain answers "why does (or doesn't) my pod have these security groups?", and
+// "which IAM role does it have?": it gathers what decided a pod's groups (admission, the
+// namespace's SecurityGroupPolicies, the controller's annotation and events, and optionally
+// the branch ENI as EC2 sees it) and its role (its ServiceAccount's annotation, what the pod
+// identity webhook gave each container) into a Report, diagnoses it, and renders it as text. Gathering does the I/O; Diagnose and Render
 // are pure, so every explanation can be tested from a Report alone.
 package explain
 
@@ -45,6 +46,8 @@ type Report struct {
 	EventsErr string
 	// EC2 is nil when EC2 was not asked.
 	EC2 *EC2Report
+	// Identity is the pod's IAM role (IRSA), from its ServiceAccount.
+	Identity Identity
 }
 
 // Pod is what matters of the pod for its groups.
@@ -88,7 +91,8 @@ type Node struct {
 	Err      string
 }
 
-// Webhook is podsg's mutating pod webhook, found by its path in the cluster's configurations.
+// Webhook is one of podsg's mutating pod webhooks, found by its path in the cluster's
+// configurations.
 type Webhook struct {
 	// Err is set when the configurations could not be read; nothing else is known then.
 	Err string

@@ -33,6 +33,9 @@ func (o *Options) controllerDaemon(vpcID string) cluster.Daemon {
 		Home: o.path("controller"), Args: []string{
 			"--kubeconfig=" + o.path("control-plane", "admin.kubeconfig"), "--cluster-name=" + ClusterName, "--region=" + Region,
 			"--ec2-endpoint=" + APIURL(), "--vpc-id=" + vpcID, "--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", webhookPort),
+			// Pods given an IAM role reach the local VPC's STS, IAM, EC2 and RDS where the
+			// node agent reaches EC2.
+			"--local-vpc-endpoint=" + VPCEndpoint,
 			"--webhook-cert-dir=" + o.path("controller", "certs"), "--branch-cooldown=30s",
 			"--metrics-addr=127.0.0.1:8480", "--health-addr=127.0.0.1:8481"}})
 }

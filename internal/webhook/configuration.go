@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podsg/podsg/config"
+	"github.com/podsg/podsg/internal/podidentity"
 )
 
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;create;update
@@ -34,8 +35,9 @@ type target struct {
 }
 
 // ensureConfigurations creates or updates the configurations generated from the markers
-// (config/webhook), pointed at target with its CA. Both are fail-closed, so the namespaces
-// that must keep working without podsg (kube-system, podsg's own) are excluded.
+// (config/webhook), pointed at target with its CA. All are fail-closed, so the namespaces
+// that must keep working without podsg (kube-system, podsg's own) are excluded, from the pod
+// identity webhook as well: it serves the same namespaces as the security group webhook.
 func ensureConfigurations(ctx context.Context, kube client.Client, t target) error {
 	mut, val, err := parseManifests()
 	if err != nil {
@@ -44,8 +46,15 @@ func ensureConfigurations(ctx context.Context, kube client.Client, t target) err
 	exempt := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", t.namespace}}}}
 	for i := range mut.Webhooks {
-		mut.Webhooks[i].ClientConfig = t.clientConfig(*mut.Webhooks[i].ClientConfig.Service.Path)
+		p := *mut.Webhooks[i].ClientConfig.Service.Path
+		mut.Webhooks[i].ClientConfig = t.clientConfig(p)
 		mut.Webhooks[i].NamespaceSelector = exempt
+		if p == IdentityPath {
+			// AWS's pod identity webhook configuration lets pods opt out by this label; so
+			// does ours (the handler checks it too, for configurations without the selector).
+			mut.Webhooks[i].ObjectSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+				Key: podidentity.LabelSkipWebhook, Operator: metav1.LabelSelectorOpDoesNotExist}}}
+		}
 	}
 	for i := range val.Webhooks {
 		val.Webhooks[i].ClientConfig = t.clientConfig(*val.Webhooks[i].ClientConfig.Service.Path)

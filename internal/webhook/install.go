@@ -1,7 +1,8 @@
 // Package webhook puts podsg's admission webhooks in front of the apiserver: the serving
 // certificate every podsg-controller replica shares, and the webhook configurations, generated
 // from the markers (config/webhook), pointed at the replicas. The handlers themselves are in
-// internal/webhook/pod.
+// internal/webhook/pod: security groups (a branch ENI request) and IAM roles for service
+// accounts (the pod identity webhook).
 package webhook
 
 import (
@@ -13,11 +14,13 @@ import (
 )
 
 // Paths the pod webhooks are served on (internal/webhook/pod; its markers repeat them for the
-// generated configurations). They match AWS's, so configurations written for AWS's controller
-// can point at ours, and podsg explain finds either by them.
+// generated configurations). MutatePath and ValidatePath match AWS's VPC resource controller's,
+// so configurations written for it can point at ours, and podsg explain finds either by them.
+// IdentityPath is the pod identity webhook's (AWS's serves it at /mutate of its own server).
 const (
 	MutatePath   = "/mutate-v1-pod"
 	ValidatePath = "/validate-v1-pod"
+	IdentityPath = "/mutate-v1-pod-identity"
 )
 
 // ServiceName is the Service the in-cluster deployment puts in front of the webhooks.

@@ -1,6 +1,7 @@
 // Package pod serves podsg's admission webhooks for pods: the mutating one that asks for a
-// branch ENI for pods selected by a SecurityGroupPolicy, and the validating one that keeps
-// users from writing the annotations the controller and the node agent trust.
+// branch ENI for pods selected by a SecurityGroupPolicy, the validating one that keeps users
+// from writing the annotations the controller and the node agent trust, and the pod identity
+// webhook that gives pods the IAM role of their ServiceAccount (internal/podidentity).
 package pod
 
 import (
@@ -86,7 +87,7 @@ func (d *Defaulter) evaluate(ctx context.Context, ns string, pod *corev1.Pod) (p
 	var sa *corev1.ServiceAccount
 	if needsServiceAccount(list.Items) {
 		var err error
-		if sa, err = d.serviceAccount(ctx, ns, policy.ServiceAccountName(pod)); err != nil {
+		if sa, err = serviceAccount(ctx, d.cache, d.api, ns, policy.ServiceAccountName(pod)); err != nil {
 			return policy.Match{}, err
 		}
 	}
@@ -101,12 +102,12 @@ func (d *Defaulter) evaluate(ctx context.Context, ns string, pod *corev1.Pod) (p
 // serviceAccount reads through the cache, then the apiserver: a ServiceAccount created just
 // before its pod may not have reached the cache, and AWS denying such pods is a known bug.
 // A ServiceAccount that does not exist at all yields nil, so pod-selector policies still apply.
-func (d *Defaulter) serviceAccount(ctx context.Context, ns, name string) (*corev1.ServiceAccount, error) {
+func serviceAccount(ctx context.Context, cache, api client.Reader, ns, name string) (*corev1.ServiceAccount, error) {
 	sa := &corev1.ServiceAccount{}
 	key := types.NamespacedName{Namespace: ns, Name: name}
-	err := d.cache.Get(ctx, key, sa)
+	err := cache.Get(ctx, key, sa)
 	if apierrors.IsNotFound(err) {
-		err = d.api.Get(ctx, key, sa)
+		err = api.Get(ctx, key, sa)
 	}
 	switch {
 	case apierrors.IsNotFound(err):

@@ -13,6 +13,7 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/podidentity"
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/webhook/pod"
 )
@@ -22,7 +23,7 @@ const controllerUser = "system:serviceaccount:podsg-system:podsg-controller"
 func TestWebhooks(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{Webhooks: envtest.WebhookInstallOptions{Paths: []string{"../../../config/webhook"}}})
 	mgr := controllertest.NewManager(t, env)
-	if err := pod.Setup(mgr, controllerUser); err != nil {
+	if err := pod.Setup(mgr, controllerUser, podidentity.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	controllertest.Start(t, mgr)

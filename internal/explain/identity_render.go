@@ -1,0 +1,102 @@
+package explain
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/duration"
+
+	"github.com/podsg/podsg/internal/podidentity"
+)
+
+// renderIdentity writes the IAM role section: what the ServiceAccount names, the webhook that
+// gives it, and what the pod and each of its containers have.
+func renderIdentity(b *strings.Builder, r *Report) {
+	id := r.Identity
+	fmt.Fprintf(b, "\nIAM role (IRSA, ServiceAccount %s)\n", r.Pod.ServiceAccount)
+	switch {
+	case !r.Pod.ServiceAccountFound:
+		field(b, "role", "none: the ServiceAccount does not exist")
+	case id.RoleARN == "":
+		field(b, "role", "none: the ServiceAccount has no %s annotation", podidentity.AnnotationRoleARN)
+	default:
+		field(b, "role", "%s (%s%s)", id.RoleARN, podidentity.AnnotationRoleARN, roleManager(r))
+		sts := "global STS endpoint unless the SDK defaults to the regional one"
+		if id.Want.STSRegionalEndpoints {
+			sts = podidentity.EnvSTSRegionalEndpoints + "=regional"
+		}
+		field(b, "asks for", "a token for audience %q, %d s; %s", id.Want.Audience, id.Want.TokenExpiration, sts)
+	}
+	renderWebhookField(b, id.Webhook, r.Pod.Namespace, "not registered: no pod is given its ServiceAccount's role")
+	if id.RoleARN == "" && !id.hasAny() && id.RDS == nil {
+		return // nothing of a role anywhere
+	}
+	switch v := id.Volume; {
+	case v == nil:
+		field(b, "token volume", "none (%s)", podidentity.VolumeName)
+	case !v.Projected:
+		field(b, "token volume", "%s: the pod's own volume, not a projected ServiceAccount token", podidentity.VolumeName)
+	default:
+		field(b, "token volume", "%s: projected ServiceAccount token, audience %q, %d s", podidentity.VolumeName, v.Audience, v.ExpirationSeconds)
+	}
+	b.WriteString("  containers:\n")
+	for _, c := range id.Containers {
+		fmt.Fprintf(b, "    %s: %s\n", containerName(c), containerRole(c))
+	}
+	renderRDS(b, id.RDS)
+}
+
+func roleManager(r *Report) string {
+	id := r.Identity
+	if id.RoleManager == "" || id.RoleManagerTime.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("; owned by %s, which last changed the ServiceAccount %s ago", id.RoleManager,
+		duration.HumanDuration(r.Now.Sub(id.RoleManagerTime)))
+}
+
+func containerName(c IdentityContainer) string {
+	if c.Init {
+		return c.Name + " (init)"
+	}
+	return c.Name
+}
+
+func containerRole(c IdentityContainer) string {
+	if c.Skipped {
+		return "skipped (" + podidentity.AnnotationSkipContainers + ")"
+	}
+	var parts []string
+	switch {
+	case c.RoleSet && c.RoleARN == "":
+		parts = append(parts, podidentity.EnvRoleARN+" from a reference")
+	case c.RoleSet:
+		parts = append(parts, "role "+c.RoleARN)
+	default:
+		parts = append(parts, "no "+podidentity.EnvRoleARN)
+	}
+	if c.TokenFile != "" {
+		parts = append(parts, "token file "+c.TokenFile)
+	}
+	if c.Mounted {
+		parts = append(parts, podidentity.VolumeName+" mounted")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func renderRDS(b *strings.Builder, a *RDSAccess) {
+	if a == nil {
+		return
+	}
+	target := fmt.Sprintf("%s as %s", a.Target.InstanceID, a.Target.User)
+	switch {
+	case a.NoRole:
+		field(b, "rds-db:connect", "%s: the pod has no role", target)
+	case a.Err != "":
+		field(b, "rds-db:connect", "%s: unknown (%s)", target, a.Err)
+	case a.Decision.Allowed:
+		field(b, "rds-db:connect", "%s: ALLOWED on %s (%s)", target, a.Decision.Resource, a.Decision.Reason)
+	default:
+		field(b, "rds-db:connect", "%s: DENIED on %s (%s)", target, a.Decision.Resource, a.Decision.Reason)
+	}
+}
