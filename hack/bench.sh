@@ -6,5 +6,5 @@ KUBEBUILDER_ASSETS=$(hack/kube-bin.sh | tail -n 1)
 export KUBEBUILDER_ASSETS
 # The controller benchmark alone runs twice (with branch reuse and without) through EC2's
 # documented throttling, creating 1,000 branch ENIs and, without reuse, a thousand more for a
-# rolling update: ~40 min. Alone: go test -run '^$' -bench . ./internal/controller/
+# rolling update: ~35 min. Alone: go test -run '^$' -bench . ./internal/controller/
 go test -run '^$' -bench . -benchmem -benchtime "${BENCHTIME:-1x}" -timeout 90m ./...
