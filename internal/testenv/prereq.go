@@ -37,6 +37,7 @@ var (
 	CNIPlugins  = Prereq{Package: "containernetworking-plugins", Files: []string{"/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback"}}
 	Busybox     = Prereq{Package: "busybox-static", Files: []string{"/bin/busybox"}}
 	PostgreSQL  = Prereq{Package: "postgresql", Files: []string{pginstall.Bin("initdb"), pginstall.Bin("pg_ctl"), pginstall.Bin("postgres")}, Users: []string{"postgres"}}
+	PAMScript   = Prereq{Package: "libpam-script", Files: []string{"/lib/x86_64-linux-gnu/security/pam_script.so"}}
 	PSQL        = Prereq{Package: "postgresql-client", Commands: []string{"psql"}}
 	IPerf3      = Prereq{Package: "iperf3", Commands: []string{"iperf3"}}
 	AWSCLI      = Prereq{Package: "awscli", Commands: []string{"aws"}}
@@ -44,7 +45,7 @@ var (
 )
 
 // AllPrereqs lists every prerequisite above, for the check against hack/packages.txt.
-var AllPrereqs = []Prereq{IPRoute2, NFTables, Conntrack, Ping, Coreutils, Containerd, Runc, CNIPlugins, Busybox, PostgreSQL, PSQL, IPerf3, AWSCLI, GoToolchain}
+var AllPrereqs = []Prereq{IPRoute2, NFTables, Conntrack, Ping, Coreutils, Containerd, Runc, CNIPlugins, Busybox, PostgreSQL, PAMScript, PSQL, IPerf3, AWSCLI, GoToolchain}
 
 // Missing says what of p this machine lacks, or "" when it has everything.
 func (p Prereq) Missing() string {

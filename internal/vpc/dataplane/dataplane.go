@@ -11,6 +11,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/dataplane/firewall"
 	"github.com/podsg/podsg/internal/vpc/dataplane/kernel"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
+	"github.com/podsg/podsg/internal/vpc/imds"
 	"github.com/podsg/podsg/internal/vpc/state"
 )
 
@@ -43,6 +44,15 @@ type APIEndpoint interface {
 }
 
 var _ APIEndpoint = (*kernel.Dataplane)(nil)
+
+// InstanceCredentials is implemented by a data path whose instance
+// metadata serves instance profile credentials (netns): see
+// kernel.Dataplane.SetInstanceCredentials.
+type InstanceCredentials interface {
+	SetInstanceCredentials(src imds.CredentialSource)
+}
+
+var _ InstanceCredentials = (*kernel.Dataplane)(nil)
 
 // Options configure the data path New builds.
 type Options struct {

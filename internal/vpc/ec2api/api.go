@@ -42,6 +42,7 @@ func (a *API) Register(r *query.Router) {
 		"DescribeInstances":                  a.describeInstances,
 		"TerminateInstances":                 a.terminateInstances,
 		"ModifyInstanceMetadataOptions":      a.modifyInstanceMetadataOptions,
+		"AssociateIamInstanceProfile":        a.associateIamInstanceProfile,
 		"DescribeInstanceTypes":              a.describeInstanceTypes,
 		"CreateNetworkInterface":             a.createNetworkInterface,
 		"DeleteNetworkInterface":             a.deleteNetworkInterface,

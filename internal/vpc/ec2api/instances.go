@@ -37,6 +37,7 @@ type xmlInstance struct {
 	EbsOptimized       bool                `xml:"ebsOptimized"`
 	EnaSupport         bool                `xml:"enaSupport"`
 	MetadataOptions    *xmlMetadataOptions `xml:"metadataOptions"`
+	IamInstanceProfile *xmlIAMProfile      `xml:"iamInstanceProfile"`
 }
 
 type xmlInstState struct {
@@ -84,6 +85,7 @@ func renderInstance(tx *state.Tx, inst *state.Instance) xmlInstance {
 	if inst.State == state.InstanceTerminated {
 		return x
 	}
+	x.IamInstanceProfile = renderIAMProfile(inst.IAMProfile)
 	x.SubnetID, x.VpcID, x.PrivateIPAddress = inst.SubnetID, inst.VPCID, inst.PrivateIPAddress
 	x.PrivateDNSName = state.PrivateDNSName(tx.Region(), inst.PrivateIPAddress)
 	for _, e := range tx.InstanceInterfaces(inst.ID) {
@@ -209,6 +211,9 @@ func parseRun(req *query.Request) (state.RunInput, error) {
 		InstanceTags: tags[state.ResourceInstance], ENITags: tags[state.ResourceENI], Idempotency: idempotency(req),
 	}
 	if in.MetadataOptions, err = parseMetadataOptions(p, "MetadataOptions."); err != nil {
+		return in, err
+	}
+	if in.IAMProfile, err = parseProfileRef(p); err != nil {
 		return in, err
 	}
 	if len(p.List("SecurityGroup")) > 0 {

@@ -27,6 +27,8 @@ type Instance struct {
 	ID, Type, ImageID, AvailabilityZone, Region, AccountID string
 	Interfaces                                             []Interface
 	Options                                                Options
+	// IAM is the associated instance profile (nil: none).
+	IAM *IAM
 }
 
 // Options are an instance's metadata options, as ModifyInstanceMetadataOptions sets them.
@@ -66,13 +68,16 @@ type Handler struct {
 	setTTL func(c net.Conn, ttl int) error
 	mu     sync.Mutex
 	tokens *tokenStore
+	// creds issues instance profile credentials (nil: iam/ is absent).
+	creds CredentialSource
+	cache credCache
 }
 
-// NewHandler returns the metadata handler of one instance. The server it
-// runs in must set ConnContext, or token requests fail: the hop limit is
-// applied to the connection.
-func NewHandler(get func() *Instance) *Handler {
-	return &Handler{get: get, now: time.Now, setTTL: setTTL, tokens: newTokenStore(maxTokens)}
+// NewHandler returns the metadata handler of one instance; creds may be
+// nil (no iam/ metadata). The server it runs in must set ConnContext, or
+// token requests fail: the hop limit is applied to the connection.
+func NewHandler(get func() *Instance, creds CredentialSource) *Handler {
+	return &Handler{get: get, now: time.Now, setTTL: setTTL, tokens: newTokenStore(maxTokens), creds: creds}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -100,7 +105,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
 		return
 	}
-	body, ok := lookup(inst, r.URL.Path)
+	tree := inst.tree()
+	h.iamEntries(inst, tree)
+	body, ok := lookup(tree, r.URL.Path)
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -183,8 +190,7 @@ func setTTL(c net.Conn, ttl int) error {
 
 // lookup answers a GET: a leaf's value, or a directory's listing (children
 // one per line, sub-directories with a trailing slash).
-func lookup(inst *Instance, path string) (string, bool) {
-	tree := inst.tree()
+func lookup(tree map[string]string, path string) (string, bool) {
 	p := strings.TrimPrefix(path, "/")
 	if v, ok := tree[p]; ok {
 		return v, true

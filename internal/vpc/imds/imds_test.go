@@ -85,7 +85,7 @@ func TestTokenReplyTTL(t *testing.T) {
 	for _, tc := range []struct{ limit, want int }{{0, 1}, {1, 1}, {2, 2}, {64, 64}} {
 		t.Run(strconv.Itoa(tc.limit), func(t *testing.T) {
 			inst := &imds.Instance{ID: "i-0123456789abcdef0", Options: imds.Options{PutResponseHopLimit: tc.limit}}
-			h := imds.NewHandler(func() *imds.Instance { return inst })
+			h := imds.NewHandler(func() *imds.Instance { return inst }, nil)
 			url, conns := server(t, h)
 			token(t, url, 60)
 			cs := conns()
@@ -102,7 +102,7 @@ func TestTokenReplyTTL(t *testing.T) {
 // TestTokenWithoutConnection: a handler served without imds.ConnContext
 // cannot apply the hop limit, so it issues no token.
 func TestTokenWithoutConnection(t *testing.T) {
-	h := imds.NewHandler(func() *imds.Instance { return &imds.Instance{ID: "i-0123456789abcdef0"} })
+	h := imds.NewHandler(func() *imds.Instance { return &imds.Instance{ID: "i-0123456789abcdef0"} }, nil)
 	s := httptest.NewServer(h)
 	defer s.Close()
 	status, body := do(t, http.MethodPut, s.URL+"/latest/api/token", map[string]string{"X-Aws-Ec2-Metadata-Token-Ttl-Seconds": "60"})
@@ -123,7 +123,7 @@ func TestOptions(t *testing.T) {
 		c.Options = o
 		inst = &c
 	}
-	h := imds.NewHandler(func() *imds.Instance { mu.Lock(); defer mu.Unlock(); return inst })
+	h := imds.NewHandler(func() *imds.Instance { mu.Lock(); defer mu.Unlock(); return inst }, nil)
 	url, _ := server(t, h)
 	get := func(tok string) int {
 		hdr := map[string]string{}
@@ -157,7 +157,7 @@ func TestOptions(t *testing.T) {
 // that, the one expiring first stops working and the others still do.
 func TestTokenCap(t *testing.T) {
 	const maxTokens = 5000
-	h := imds.NewHandler(func() *imds.Instance { return &imds.Instance{ID: "i-0123456789abcdef0"} })
+	h := imds.NewHandler(func() *imds.Instance { return &imds.Instance{ID: "i-0123456789abcdef0"} }, nil)
 	url, _ := server(t, h)
 	first := token(t, url, 600) // expires before all the others
 	second := token(t, url, 21600)

@@ -77,7 +77,7 @@ func TestTokenStore(t *testing.T) {
 func BenchmarkTokenPUT(b *testing.B) {
 	for _, n := range []int{100, 1000, maxTokens, 40000} {
 		b.Run("live="+strconv.Itoa(n), func(b *testing.B) {
-			h := NewHandler(func() *Instance { return &Instance{ID: "i-0123456789abcdef0"} })
+			h := NewHandler(func() *Instance { return &Instance{ID: "i-0123456789abcdef0"} }, nil)
 			now := t0
 			h.now = func() time.Time { return now }
 			h.setTTL = func(net.Conn, int) error { return nil }

@@ -11,6 +11,8 @@ type Request struct {
 	Action    string
 	RequestID string
 	Params    Params
+	// Caller is who signed the request (set by the server).
+	Caller Caller
 }
 
 // DryRun reports whether the caller asked for a permission check only.

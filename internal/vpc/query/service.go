@@ -19,6 +19,9 @@ type Service struct {
 	// <ErrorResponse>) instead of EC2's (<requestId>, <Response><Errors>).
 	AWSQuery bool
 	Router   *Router
+	// Unsigned lists the actions that take no signature, as on AWS (STS's
+	// AssumeRoleWithWebIdentity: the token is the credential).
+	Unsigned []string
 }
 
 // EC2 returns the EC2 service around router.

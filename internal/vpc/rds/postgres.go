@@ -17,8 +17,8 @@ func (m *Manager) dataDir(db *DBInstance) string { return filepath.Join(m.dir(db
 func (m *Manager) sockDir(db *DBInstance) string { return filepath.Join(m.dir(db.ID), "run") }
 
 // initdb creates the cluster as the postgres user: the master user is the
-// superuser with the given password, remote clients authenticate with
-// SCRAM, local (socket) ones are trusted for our own setup steps.
+// superuser with the given password, local (socket) clients are trusted for
+// our own setup steps; start writes how remote ones authenticate.
 func (m *Manager) initdb(ctx context.Context, db *DBInstance, password string) error {
 	u, err := user.Lookup(m.opts.User)
 	if err != nil {
@@ -48,21 +48,16 @@ func (m *Manager) initdb(ctx context.Context, db *DBInstance, password string) e
 		"--pwfile="+pw, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8").CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %w: %s", err, out)
 	}
-	hba, err := os.OpenFile(filepath.Join(m.dataDir(db), "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("opening pg_hba.conf: %w", err)
-	}
-	// Security groups decide who reaches the server, as on RDS.
-	_, err = hba.WriteString("host all all 0.0.0.0/0 scram-sha-256\n")
-	if cerr := hba.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return nil
 }
 
 // start runs pg_ctl from inside the instance's namespace, so the server
 // (a daemon that outlives this process) listens on the ENI's address.
 func (m *Manager) start(ctx context.Context, db *DBInstance) error {
+	// Rewritten before every start: the helper's path is this server's.
+	if err := m.configureAuth(db); err != nil {
+		return err
+	}
 	ns := m.opts.Names.RDS(db.ID)
 	opts := fmt.Sprintf("-c listen_addresses=%s -c port=%d -c unix_socket_directories=%s", db.Address, db.Port, m.sockDir(db))
 	cmd := m.asUser(ctx, filepath.Join(m.opts.BinDir, "pg_ctl"), "-D", m.dataDir(db), "-o", opts,
@@ -75,6 +70,9 @@ func (m *Manager) start(ctx context.Context, db *DBInstance) error {
 	if err := cmd.Wait(); err != nil {
 		return fmt.Errorf("pg_ctl start: %w: %s", err, out.String())
 	}
+	if err := m.psql(ctx, db, "postgres", createRDSIAM); err != nil {
+		return fmt.Errorf("creating role rds_iam: %w", err)
+	}
 	if db.DBName != "" && db.DBName != "postgres" {
 		psql := exec.CommandContext(ctx, filepath.Join(m.opts.BinDir, "psql"), "-h", m.sockDir(db), "-p", strconv.Itoa(db.Port),
 			"-U", db.MasterUsername, "-d", "postgres", "-tAc", "SELECT 1 FROM pg_database WHERE datname = '"+db.DBName+"'")
@@ -85,6 +83,20 @@ func (m *Manager) start(ctx context.Context, db *DBInstance) error {
 				return fmt.Errorf("createdb %s: %w: %s", db.DBName, err, out)
 			}
 		}
+	}
+	return nil
+}
+
+// createRDSIAM creates the role that marks users who log in with IAM connect tokens, as RDS
+// has it: GRANT rds_iam TO user.
+const createRDSIAM = `DO $$ BEGIN CREATE ROLE rds_iam; EXCEPTION WHEN duplicate_object THEN NULL; END $$`
+
+// psql runs sql as the master user over the instance's (trusted) socket.
+func (m *Manager) psql(ctx context.Context, db *DBInstance, dbname, sql string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(m.opts.BinDir, "psql"), "-h", m.sockDir(db), "-p", strconv.Itoa(db.Port),
+		"-U", db.MasterUsername, "-d", dbname, "-v", "ON_ERROR_STOP=1", "-qc", sql)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %s", err, out)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,8 +18,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/podsg/podsg/internal/pginstall"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
+	"github.com/podsg/podsg/internal/vpc/idgen"
 	"github.com/podsg/podsg/internal/vpc/state"
 )
 
@@ -48,6 +53,14 @@ type Options struct {
 	BinDir string
 	// User runs the server (default "postgres").
 	User string
+	// Tokens checks IAM connect tokens; nil refuses EnableIAMDatabaseAuthentication.
+	Tokens TokenChecker
+	// Helper is the podsg-vpc binary pam_exec runs as `rds-iam-auth` (default: this
+	// program); it is copied into Dir, where the postgres user can run it.
+	Helper string
+	Log    logr.Logger
+	// Registry, when set, receives the IAM authentication metrics.
+	Registry prometheus.Registerer
 }
 
 // CreateInput is CreateDBInstance's request.
@@ -60,6 +73,14 @@ type CreateInput struct {
 	DBName           string
 	Port             int
 	InstanceClass    string
+	// IAMAuth is EnableIAMDatabaseAuthentication: users granted rds_iam log in with
+	// connect tokens.
+	IAMAuth bool
+}
+
+// ModifyInput is ModifyDBInstance's request: nil fields are left as they are.
+type ModifyInput struct {
+	IAMAuth *bool
 }
 
 // DBInstance is a database instance as DescribeDBInstances reports it.
@@ -79,12 +100,20 @@ type DBInstance struct {
 	MasterUsername   string    `json:"masterUsername"`
 	DBName           string    `json:"dbName,omitempty"`
 	CreatedAt        time.Time `json:"createdAt"`
+	// ResourceID is the DbiResourceId: the instance's identity in IAM policies
+	// (arn:aws:rds-db:…:dbuser:RESOURCE-ID/USER), never reused, unlike the identifier.
+	ResourceID string `json:"resourceId"`
+	IAMAuth    bool   `json:"iamAuth,omitempty"`
 }
 
 // Manager creates, lists and deletes DB instances.
 type Manager struct {
-	opts Options
-	mu   sync.Mutex
+	opts   Options
+	mu     sync.Mutex
+	log    logr.Logger
+	helper string       // the copy of Options.Helper that pam_exec runs
+	auth   net.Listener // the helpers' socket; nil without Tokens
+	authN  *prometheus.CounterVec
 }
 
 // New returns a Manager.
@@ -105,7 +134,29 @@ func New(o Options) (*Manager, error) {
 	if err := checkTraversable(o.Dir, o.User); err != nil {
 		return nil, err
 	}
-	return &Manager{opts: o}, nil
+	m := &Manager{opts: o, log: o.Log, authN: newAuthMetric()}
+	if m.log.GetSink() == nil {
+		m.log = quietLog
+	}
+	if o.Registry != nil {
+		if err := o.Registry.Register(m.authN); err != nil {
+			return nil, fmt.Errorf("registering rds metrics: %w", err)
+		}
+	}
+	if o.Tokens != nil {
+		if err := m.startIAMAuth(); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Close stops answering IAM authentication; the databases keep running.
+func (m *Manager) Close() error {
+	if m.auth == nil {
+		return nil
+	}
+	return m.auth.Close()
 }
 
 var idPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{0,62}$`)
@@ -122,6 +173,11 @@ func (m *Manager) Create(ctx context.Context, in CreateInput) (*DBInstance, erro
 	if in.Port == 0 {
 		in.Port = 5432
 	}
+	if in.IAMAuth {
+		if err := m.iamAuthReady(); err != nil {
+			return nil, err
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, err := m.load(in.ID); err == nil {
@@ -129,7 +185,7 @@ func (m *Manager) Create(ctx context.Context, in CreateInput) (*DBInstance, erro
 	}
 	db := &DBInstance{ID: in.ID, Status: StatusCreating, Engine: "postgres", EngineVersion: pginstall.Major, InstanceClass: in.InstanceClass,
 		Port: in.Port, SubnetID: in.SubnetID, SecurityGroupIDs: in.SecurityGroupIDs, MasterUsername: in.MasterUsername,
-		DBName: in.DBName, CreatedAt: time.Now().UTC()}
+		DBName: in.DBName, CreatedAt: time.Now().UTC(), ResourceID: newResourceID(idgen.Crypto{}), IAMAuth: in.IAMAuth}
 	if db.InstanceClass == "" {
 		db.InstanceClass = "db.t3.micro"
 	}
@@ -158,6 +214,31 @@ func (m *Manager) Create(ctx context.Context, in CreateInput) (*DBInstance, erro
 	}
 	db.Status = StatusAvailable
 	return db, m.save(db)
+}
+
+// Modify changes an instance's settings and applies them to its running server.
+func (m *Manager) Modify(ctx context.Context, id string, in ModifyInput) (*DBInstance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	db, err := m.load(id)
+	if err != nil {
+		return nil, err
+	}
+	if in.IAMAuth != nil && *in.IAMAuth != db.IAMAuth {
+		if *in.IAMAuth {
+			if err := m.iamAuthReady(); err != nil {
+				return nil, err
+			}
+		}
+		db.IAMAuth = *in.IAMAuth
+		if err := m.save(db); err != nil {
+			return nil, err
+		}
+		if err := m.applyAuth(ctx, db); err != nil {
+			return nil, err
+		}
+	}
+	return db, nil
 }
 
 // Describe returns the named instance, or all when id is "".
@@ -199,6 +280,9 @@ func (m *Manager) Delete(ctx context.Context, id string) (*DBInstance, error) {
 	err = m.opts.Store.Update(ctx, false, func(tx *state.Tx) error { return tx.DeleteNetworkInterface(db.ENIID) })
 	if err != nil && !isNotFound(err) {
 		return nil, fmt.Errorf("deleting the db instance's network interface: %w", err)
+	}
+	if err := m.removePAMService(db); err != nil {
+		return nil, err
 	}
 	if err := os.RemoveAll(m.dir(id)); err != nil {
 		return nil, fmt.Errorf("removing db instance data: %w", err)
@@ -249,6 +333,11 @@ func (m *Manager) load(id string) (*DBInstance, error) {
 	var db DBInstance
 	if err := json.Unmarshal(b, &db); err != nil {
 		return nil, fmt.Errorf("decoding db instance %s: %w", id, err)
+	}
+	if db.ResourceID == "" {
+		// Saved before instances had one: derived from what identifies this
+		// instance (a recreated one has another creation time), so it is stable.
+		db.ResourceID = legacyResourceID(&db)
 	}
 	return &db, nil
 }

@@ -29,6 +29,7 @@ type DBs interface {
 	Create(ctx context.Context, in rds.CreateInput) (*rds.DBInstance, error)
 	Describe(id string) ([]*rds.DBInstance, error)
 	Delete(ctx context.Context, id string) (*rds.DBInstance, error)
+	Modify(ctx context.Context, id string, in rds.ModifyInput) (*rds.DBInstance, error)
 }
 
 // API holds the handlers.
@@ -45,6 +46,7 @@ func Service(store *state.Store, dbs DBs) *query.Service {
 	r.Handle("CreateDBInstance", a.create)
 	r.Handle("DescribeDBInstances", a.describe)
 	r.Handle("DeleteDBInstance", a.delete)
+	r.Handle("ModifyDBInstance", a.modify)
 	return &query.Service{Name: "AmazonRDS", Version: Version, Namespace: Namespace, AWSQuery: true, Router: r}
 }
 
@@ -77,6 +79,9 @@ func (a *API) create(ctx context.Context, req *query.Request) (query.Response, e
 			return nil, apierr.InvalidValue("Invalid port %q: PostgreSQL instances listen on 1150-65535.", v)
 		}
 	}
+	if in.IAMAuth, _, err = p.Bool("EnableIAMDatabaseAuthentication"); err != nil {
+		return nil, err
+	}
 	if in.SubnetID, err = a.pickSubnet(in.SecurityGroupIDs); err != nil {
 		return nil, err
 	}
@@ -85,9 +90,40 @@ func (a *API) create(ctx context.Context, req *query.Request) (query.Response, e
 	case errors.Is(err, rds.ErrExists):
 		return nil, &apierr.Error{Code: "DBInstanceAlreadyExists", Message: "DB instance already exists", Status: http.StatusBadRequest}
 	case err != nil:
-		return nil, err
+		return nil, iamUnavailable(err)
 	}
 	return &dbResult{DBInstance: a.render(db)}, nil
+}
+
+// modify is ModifyDBInstance: the local VPC changes IAM database authentication, at once
+// (ApplyImmediately or not: the change needs no restart, on RDS neither).
+func (a *API) modify(ctx context.Context, req *query.Request) (query.Response, error) {
+	id, err := req.Params.Required("DBInstanceIdentifier")
+	if err != nil {
+		return nil, err
+	}
+	var in rds.ModifyInput
+	if v, ok, err := req.Params.Bool("EnableIAMDatabaseAuthentication"); err != nil {
+		return nil, err
+	} else if ok {
+		in.IAMAuth = &v
+	}
+	db, err := a.dbs.Modify(ctx, id, in)
+	switch {
+	case errors.Is(err, rds.ErrNotFound):
+		return nil, notFound(id)
+	case err != nil:
+		return nil, iamUnavailable(err)
+	}
+	return &dbResult{DBInstance: a.render(db)}, nil
+}
+
+// iamUnavailable is the API error of a server without token checking.
+func iamUnavailable(err error) error {
+	if errors.Is(err, rds.ErrIAMAuthUnavailable) {
+		return apierr.Combination("%v. The local VPC checks IAM connect tokens only on its netns data path, with libpam-script installed.", err)
+	}
+	return err
 }
 
 // pickSubnet chooses where the database's ENI goes. The local VPC models no DB subnet

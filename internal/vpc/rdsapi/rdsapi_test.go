@@ -30,16 +30,21 @@ import (
 type fakeDBs struct {
 	dbs  map[string]*vpcrds.DBInstance
 	last vpcrds.CreateInput
+	// noIAM is a server that cannot check connect tokens.
+	noIAM bool
 }
 
 func (f *fakeDBs) Create(_ context.Context, in vpcrds.CreateInput) (*vpcrds.DBInstance, error) {
 	if _, ok := f.dbs[in.ID]; ok {
 		return nil, vpcrds.ErrExists
 	}
+	if in.IAMAuth && f.noIAM {
+		return nil, vpcrds.ErrIAMAuthUnavailable
+	}
 	f.last = in
 	db := &vpcrds.DBInstance{ID: in.ID, Status: vpcrds.StatusAvailable, Engine: "postgres", EngineVersion: "15", InstanceClass: "db.t3.micro",
 		Address: "10.0.1.4", Port: 5432, SubnetID: in.SubnetID, VPCID: "vpc-x", SecurityGroupIDs: in.SecurityGroupIDs,
-		MasterUsername: in.MasterUsername, CreatedAt: time.Unix(0, 0)}
+		MasterUsername: in.MasterUsername, CreatedAt: time.Unix(0, 0), ResourceID: "db-FAKE" + in.ID, IAMAuth: in.IAMAuth}
 	f.dbs[in.ID] = db
 	return db, nil
 }
@@ -56,6 +61,17 @@ func (f *fakeDBs) Describe(id string) ([]*vpcrds.DBInstance, error) {
 		return []*vpcrds.DBInstance{db}, nil
 	}
 	return nil, vpcrds.ErrNotFound
+}
+
+func (f *fakeDBs) Modify(_ context.Context, id string, in vpcrds.ModifyInput) (*vpcrds.DBInstance, error) {
+	db, ok := f.dbs[id]
+	if !ok {
+		return nil, vpcrds.ErrNotFound
+	}
+	if in.IAMAuth != nil {
+		db.IAMAuth = *in.IAMAuth
+	}
+	return db, nil
 }
 
 func (f *fakeDBs) Delete(_ context.Context, id string) (*vpcrds.DBInstance, error) {
@@ -122,9 +138,22 @@ func TestRDSOverTheSDK(t *testing.T) {
 	if want := min(subnets[0], subnets[1]); dbs.last.SubnetID != want {
 		t.Errorf("placed in subnet %s, want the first by id, %s", dbs.last.SubnetID, want)
 	}
+	if aws.ToString(db.DbiResourceId) != "db-FAKEdemo" || aws.ToBool(db.IAMDatabaseAuthenticationEnabled) {
+		t.Fatalf("CreateDBInstance: DbiResourceId %q, IAM auth %v; want db-FAKEdemo, off", aws.ToString(db.DbiResourceId), aws.ToBool(db.IAMDatabaseAuthenticationEnabled))
+	}
 	desc, err := rdsc.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String("demo")})
 	if err != nil || len(desc.DBInstances) != 1 || aws.ToString(desc.DBInstances[0].Endpoint.Address) != "10.0.1.4" {
 		t.Fatalf("DescribeDBInstances = %+v, %v", desc, err)
+	}
+	mod, err := rdsc.ModifyDBInstance(ctx, &rds.ModifyDBInstanceInput{DBInstanceIdentifier: aws.String("demo"), EnableIAMDatabaseAuthentication: aws.Bool(true), ApplyImmediately: aws.Bool(true)})
+	if err != nil || !aws.ToBool(mod.DBInstance.IAMDatabaseAuthenticationEnabled) || !dbs.dbs["demo"].IAMAuth {
+		t.Fatalf("ModifyDBInstance to enable IAM auth = %+v, %v", mod, err)
+	}
+	iam, err := rdsc.CreateDBInstance(ctx, &rds.CreateDBInstanceInput{DBInstanceIdentifier: aws.String("iam"), Engine: aws.String("postgres"),
+		DBInstanceClass: aws.String("db.t3.micro"), MasterUsername: aws.String("postgres"), MasterUserPassword: aws.String("secretpass"),
+		VpcSecurityGroupIds: []string{*sg.GroupId}, EnableIAMDatabaseAuthentication: aws.Bool(true)})
+	if err != nil || !dbs.last.IAMAuth || !aws.ToBool(iam.DBInstance.IAMDatabaseAuthenticationEnabled) {
+		t.Fatalf("CreateDBInstance with IAM auth = %+v, %v (manager got %+v)", iam, err, dbs.last)
 	}
 
 	errCode := func(err error) string {
@@ -158,6 +187,18 @@ func TestRDSOverTheSDK(t *testing.T) {
 				DBInstanceClass: aws.String("db.t3.micro"), MasterUsername: aws.String("u"), MasterUserPassword: aws.String("secretpass"), VpcSecurityGroupIds: []string{"sg-0123456789abcdef0"}})
 			return err
 		}, "InvalidParameterValue"},
+		"IAM auth where tokens cannot be checked": {func() error {
+			dbs.noIAM = true
+			defer func() { dbs.noIAM = false }()
+			_, err := rdsc.CreateDBInstance(ctx, &rds.CreateDBInstanceInput{DBInstanceIdentifier: aws.String("n"), Engine: aws.String("postgres"),
+				DBInstanceClass: aws.String("db.t3.micro"), MasterUsername: aws.String("u"), MasterUserPassword: aws.String("secretpass"),
+				VpcSecurityGroupIds: []string{*sg.GroupId}, EnableIAMDatabaseAuthentication: aws.Bool(true)})
+			return err
+		}, "InvalidParameterCombination"},
+		"modify unknown": {func() error {
+			_, err := rdsc.ModifyDBInstance(ctx, &rds.ModifyDBInstanceInput{DBInstanceIdentifier: aws.String("nope"), EnableIAMDatabaseAuthentication: aws.Bool(true)})
+			return err
+		}, "DBInstanceNotFound"},
 		"describe unknown": {func() error {
 			_, err := rdsc.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String("nope")})
 			return err

@@ -24,6 +24,8 @@ type dbInstanceXML struct {
 		Port    int    `xml:"Port"`
 	} `xml:"Endpoint,omitempty"`
 	DbInstancePort     int    `xml:"DbInstancePort"`
+	DbiResourceID      string `xml:"DbiResourceId"`
+	IAMAuthEnabled     bool   `xml:"IAMDatabaseAuthenticationEnabled"`
 	AvailabilityZone   string `xml:"AvailabilityZone"`
 	InstanceCreateTime string `xml:"InstanceCreateTime"`
 	PubliclyAccessible bool   `xml:"PubliclyAccessible"`
@@ -46,7 +48,7 @@ func (a *API) render(db *rds.DBInstance) dbInstanceXML {
 		DBInstanceIdentifier: db.ID, DBInstanceArn: fmt.Sprintf("arn:aws:rds:%s:%s:db:%s", a.region, state.AccountID, db.ID),
 		DBInstanceClass: db.InstanceClass, DBInstanceStatus: db.Status, Engine: db.Engine, EngineVersion: db.EngineVersion,
 		MasterUsername: db.MasterUsername, DBName: db.DBName, DbInstancePort: db.Port, AvailabilityZone: db.AvailabilityZone,
-		InstanceCreateTime: query.Time(db.CreatedAt), AllocatedStorage: 20,
+		InstanceCreateTime: query.Time(db.CreatedAt), AllocatedStorage: 20, DbiResourceID: db.ResourceID, IAMAuthEnabled: db.IAMAuth,
 	}
 	if db.Status == rds.StatusAvailable && db.Address != "" {
 		x.Endpoint = &struct {

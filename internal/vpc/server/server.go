@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,9 +39,12 @@ type Options struct {
 	Registry *prometheus.Registry
 	Clock    clock.PassiveClock
 	IDs      idgen.Source
-	// Credentials, when non-nil, turn on SigV4 verification.
+	// Credentials, when non-nil, turn on SigV4 verification of long-term keys.
 	Credentials Credentials
-	Profile     Profile
+	// Sessions resolves temporary credentials (the local STS's); requests
+	// signed with them are always verified. Nil: none are accepted.
+	Sessions Sessions
+	Profile  Profile
 	// RequestLog, when set, receives one JSON line per API request.
 	RequestLog io.Writer
 	// Sleep waits for injected latency; defaults to a timer honouring ctx.
@@ -174,27 +178,35 @@ func (s *Server) decode(r *http.Request) (*request, error) {
 	if err != nil {
 		return nil, &apierr.Error{Code: "InvalidHttpRequest", Message: "The request body could not be read or is too large.", Status: http.StatusRequestEntityTooLarge}
 	}
-	if s.opts.Credentials != nil {
-		if err := verifySigV4(r, body, s.opts.Credentials, s.opts.Clock.Now()); err != nil {
-			return nil, err
+	// The service and action are read before the signature is checked: an
+	// action that takes no signature (STS's AssumeRoleWithWebIdentity) is
+	// served unsigned. A request that does not parse is still
+	// authenticated first, so an unsigned caller learns nothing of it.
+	values, perr := requestValues(r, body)
+	var params query.Params
+	svc, unsigned := s.ec2, false
+	if perr == nil {
+		params = query.FromValues(values)
+		if v := params.String("Version"); v != "" && v != query.Version {
+			svc = s.services[v]
 		}
+		unsigned = svc != nil && slices.Contains(svc.Unsigned, params.String("Action"))
 	}
-	values, err := requestValues(r, body)
+	caller, err := s.authenticate(r, body, unsigned)
 	if err != nil {
 		return nil, err
 	}
-	params := query.FromValues(values)
+	if perr != nil {
+		return nil, perr
+	}
 	action, err := params.Required("Action")
 	if err != nil {
 		return nil, err
 	}
-	svc := s.ec2
-	if v := params.String("Version"); v != "" && v != query.Version {
-		if svc = s.services[v]; svc == nil {
-			return nil, apierr.New("NoSuchVersion", "The requested version (%s) of service AmazonEC2 does not exist", v)
-		}
+	if svc == nil {
+		return nil, apierr.New("NoSuchVersion", "The requested version (%s) of service AmazonEC2 does not exist", params.String("Version"))
 	}
-	return &request{Request: query.Request{Action: action, Params: params}, svc: svc}, nil
+	return &request{Request: query.Request{Action: action, Params: params, Caller: caller}, svc: svc}, nil
 }
 
 // requestValues are the parameters of the query string and of a form

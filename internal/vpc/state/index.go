@@ -1,5 +1,7 @@
 package state
 
+import "strings"
+
 // model is the in-memory state: the tables plus secondary indexes kept in
 // step by the tables' reindex hooks, so undoing a write also undoes its
 // index changes.
@@ -11,6 +13,13 @@ type model struct {
 	enis      *table[ENI]
 	assocs    *table[TrunkAssociation]
 	tokens    *table[ClientToken]
+
+	// IAM: no secondary indexes, the tables are small.
+	oidc     *table[OIDCProvider]
+	roles    *table[Role]
+	policies *table[ManagedPolicy]
+	profiles *table[InstanceProfile]
+	secrets  *table[IAMSecret]
 
 	ipOwner        map[string]map[string]string // subnet → ip → eni
 	macOwner       map[string]string            // mac → eni
@@ -54,6 +63,11 @@ func newModel() *model {
 		enis:           newTable[ENI]("networkInterfaces"),
 		assocs:         newTable[TrunkAssociation]("trunkAssociations"),
 		tokens:         newTable[ClientToken]("clientTokens"),
+		oidc:           newTable[OIDCProvider]("iamOIDCProviders"),
+		roles:          newTable[Role]("iamRoles"),
+		policies:       newTable[ManagedPolicy]("iamPolicies"),
+		profiles:       newTable[InstanceProfile]("iamInstanceProfiles"),
+		secrets:        newTable[IAMSecret]("iamSecrets"),
 		ipOwner:        map[string]map[string]string{},
 		macOwner:       map[string]string{},
 		enisByInstance: map[string]set{},
@@ -74,7 +88,19 @@ func newModel() *model {
 }
 
 func (m *model) tables() []anyTable {
-	return []anyTable{m.vpcs, m.subnets, m.groups, m.instances, m.enis, m.assocs, m.tokens}
+	return []anyTable{m.vpcs, m.subnets, m.groups, m.instances, m.enis, m.assocs, m.tokens,
+		m.oidc, m.roles, m.policies, m.profiles, m.secrets}
+}
+
+// identityOnly reports whether every change is to an IAM table, which the
+// data path does not build anything from.
+func identityOnly(changes []Change) bool {
+	for _, c := range changes {
+		if !strings.HasPrefix(c.Kind, "iam") {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *model) table(kind string) anyTable {

@@ -32,6 +32,8 @@ type RunInput struct {
 	Idempotency  Idempotency
 	// MetadataOptions change EC2's defaults for the new instances.
 	MetadataOptions MetadataOptionsInput
+	// IAMProfile is IamInstanceProfile (by ARN or name); zero for none.
+	IAMProfile ProfileRef
 }
 
 // InterfaceSpec is one NetworkInterface.N of RunInstances.
@@ -73,12 +75,24 @@ func (tx *Tx) RunInstances(in RunInput) ([]*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	var profile *InstanceProfile
+	if in.IAMProfile != (ProfileRef{}) {
+		if profile, err = tx.resolveProfile(in.IAMProfile); err != nil {
+			return nil, err
+		}
+	}
 	reservation := tx.newID("r")
 	var out []*Instance
 	for i := range n {
 		inst, err := tx.launchOne(in, typ, specs, reservation, i)
 		if err != nil {
 			return nil, err
+		}
+		if profile != nil {
+			c := inst.clone()
+			c.IAMProfile = &ProfileAssociation{ID: tx.newID("iip-assoc"), ProfileARN: profile.ARN, ProfileID: profile.ID}
+			put(tx, tx.m.instances, c.ID, c)
+			inst = c
 		}
 		out = append(out, inst)
 	}

@@ -97,6 +97,16 @@ type Instance struct {
 	// MetadataOptions are absent from records written before they were
 	// modelled, which read as EC2's defaults.
 	MetadataOptions MetadataOptions `json:"metadataOptions,omitzero"`
+	// IAMProfile is the instance profile associated with the instance, whose
+	// role's credentials its metadata service hands out.
+	IAMProfile *ProfileAssociation `json:"iamInstanceProfile,omitempty"`
+}
+
+// ProfileAssociation binds an instance profile to an instance.
+type ProfileAssociation struct {
+	ID         string `json:"id"` // iip-assoc-…
+	ProfileARN string `json:"profileArn"`
+	ProfileID  string `json:"profileId"`
 }
 
 // ENI is an elastic network interface.

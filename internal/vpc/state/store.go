@@ -29,7 +29,7 @@ func DefaultLimits() Limits {
 }
 
 // Applier is the data-path seam: it is called after every committed
-// mutation, before the caller is answered, with a read-only view of the new
+// mutation of the network (IAM changes build nothing in it), before the caller is answered, with a read-only view of the new
 // state, and once at Open with the whole state. An error is reported to the
 // caller as InternalError but does not undo the committed mutation; since
 // each call sees the whole state, the next successful call converges.
@@ -131,7 +131,7 @@ func (s *Store) Update(ctx context.Context, dryRun bool, fn func(tx *Tx) error) 
 	defer s.writeMu.Unlock()
 
 	changes, err := s.commit(dryRun, fn)
-	if err != nil || len(changes) == 0 || s.opts.Applier == nil {
+	if err != nil || len(changes) == 0 || s.opts.Applier == nil || identityOnly(changes) {
 		return err
 	}
 	// The model only changes under writeMu, which we hold, so the Applier may

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/podsg/podsg/internal/vpc/dataplane"
+	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
+	"github.com/podsg/podsg/internal/vpc/rds"
 )
 
 // The admin commands act on the kernel state of the netns data path of the server whose state
@@ -22,7 +25,8 @@ func newCleanup() *cobra.Command {
 		Short: "Remove every namespace, link, route and nftables table the data path of --state-dir created",
 		Long: `Remove every kernel object the netns data path of the server with this state dir
 created: instance, fabric, trunk and database namespaces (and their processes), root
-namespace links and routes. The state file itself is kept; the next serve rebuilds the
+namespace links and routes, and the PAM service files of its databases with IAM
+authentication (/etc/pam.d/podsg-<id>-rds-…). The state file itself is kept; the next serve rebuilds the
 kernel state from it.
 
 When the state dir is gone, --id names the server instead: it is the part after "podsg-" in
@@ -32,10 +36,13 @@ its namespace names (ip netns list), e.g. 6ee6fc for podsg-6ee6fc-vpc-….`,
 			switch {
 			case (stateDir == "") == (id == ""):
 				return errors.New("give exactly one of --state-dir and --id")
-			case id != "":
-				return dataplane.CleanupID(id)
+			case id == "":
+				id = topo.IDFromStateDir(stateDir)
 			}
-			return dataplane.Cleanup(stateDir)
+			if err := dataplane.CleanupID(id); err != nil {
+				return err
+			}
+			return rds.RemovePAMServices(topo.Names{ID: id}.Prefix())
 		},
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state dir of the server")
@@ -106,4 +113,29 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// newRDSIAMAuth is the helper PAM runs (through pam_script) for a database user granted
+// rds_iam: the token in PAM_AUTHTOK, the user in PAM_USER. Exit status 0 lets the user in; anything else makes
+// PostgreSQL answer "PAM authentication failed". Not for people: hidden.
+func newRDSIAMAuth(stderr io.Writer) *cobra.Command {
+	var socket, db string
+	cmd := &cobra.Command{
+		Use:    "rds-iam-auth",
+		Short:  "Check an RDS IAM connect token for PAM (run by pam_script)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := rds.AuthHelper(cmd.Context(), socket, db, os.Getenv); err != nil {
+				fmt.Fprintln(stderr, "podsg-vpc rds-iam-auth:", err)
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", "", "the server's IAM authentication socket")
+	cmd.Flags().StringVar(&db, "db", "", "DB instance identifier")
+	_ = cmd.MarkFlagRequired("socket")
+	_ = cmd.MarkFlagRequired("db")
+	return cmd
 }

@@ -42,6 +42,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().IntVarP(&verbosity, "verbosity", "v", 0, "log verbosity (0 = info, 1 = debug)")
-	root.AddCommand(newServe(stdout), newCleanup(), newExec(os.Stdin, stdout, stderr), newFlows(stdout))
+	root.AddCommand(newServe(stdout), newCleanup(), newExec(os.Stdin, stdout, stderr), newFlows(stdout), newRDSIAMAuth(stderr))
 	return root
 }

@@ -18,11 +18,15 @@ import (
 	"github.com/podsg/podsg/internal/vpc/dataplane"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/ec2api"
+	"github.com/podsg/podsg/internal/vpc/iamapi"
+	"github.com/podsg/podsg/internal/vpc/imds"
 	"github.com/podsg/podsg/internal/vpc/query"
 	"github.com/podsg/podsg/internal/vpc/rds"
 	"github.com/podsg/podsg/internal/vpc/rdsapi"
+	"github.com/podsg/podsg/internal/vpc/rdsiam"
 	"github.com/podsg/podsg/internal/vpc/server"
 	"github.com/podsg/podsg/internal/vpc/state"
+	"github.com/podsg/podsg/internal/vpc/sts"
 )
 
 // serveOptions are the serve command's flags.
@@ -53,14 +57,16 @@ disk before the response is sent.
 (# comments allowed); with it, requests must carry a valid SigV4 signature,
 which covers the body through the hash the server computes of it (an
 X-Amz-Content-Sha256 header that disagrees is refused). Without it any (or
-no) signature is accepted.
+no) signature is accepted. Temporary credentials from the local STS
+(IAM and STS are served too, version 2010-05-08 and 2011-06-15) are always
+verified.
 
 --profile is a built-in profile name ("aws": EC2's documented throttling
 buckets) or a YAML/JSON file with latency, throttle, faults and limits
 sections; see internal/vpc/server/profile.go.
 
 With --dataplane netns, processes inside instances (the node agent) reach
-the same API (EC2 and RDS, same credentials, throttling and metrics) at
+the same API (EC2, RDS, IAM and STS, same credentials, throttling and metrics) at
 http://169.254.169.254:8450, like an EC2 interface VPC endpoint, next to
 instance metadata on 169.254.169.254:80: --listen is on the host, which
 instances cannot reach. See docs/local-vpc.md.`,
@@ -112,7 +118,16 @@ func serve(ctx context.Context, o serveOptions, changed func(string) bool, stdou
 	}
 	defer func() { _ = store.Close() }()
 
-	opts, err := serverOptions(ctx, o, store, profile, log)
+	tokens, err := sts.New(ctx, sts.Options{Store: store})
+	if err != nil {
+		return err
+	}
+	if ic, ok := dp.(dataplane.InstanceCredentials); ok {
+		// Instance metadata hands out the instance profile role's credentials.
+		ic.SetInstanceCredentials(instanceCredentials(tokens))
+		defer ic.SetInstanceCredentials(nil)
+	}
+	opts, err := serverOptions(ctx, o, store, tokens, profile, log)
 	if err != nil {
 		return err
 	}
@@ -164,12 +179,23 @@ func limitsFor(o serveOptions, profile server.Profile, changed func(string) bool
 
 // serverOptions assembles the APIs served over store (EC2, and RDS on the netns data path)
 // and the credentials requests are verified against.
-func serverOptions(ctx context.Context, o serveOptions, store *state.Store, profile server.Profile, log logr.Logger) (server.Options, error) {
+func serverOptions(ctx context.Context, o serveOptions, store *state.Store, tokens *sts.STS, profile server.Profile, log logr.Logger) (server.Options, error) {
 	opts := server.Options{Router: query.NewRouter(), Registry: prometheus.NewRegistry(), Profile: profile, Log: log}
 	ec2api.New(store).Register(opts.Router)
+	opts.Services = append(opts.Services, iamapi.Service(store), tokens.Service())
+	opts.Sessions = tokens
+	if o.credentials != "" {
+		var err error
+		if opts.Credentials, err = readCredentials(o.credentials); err != nil {
+			return opts, err
+		}
+	}
 	if o.dataplane == "netns" {
 		// RDS needs the data path: a database is a namespace with an ENI in the VPC.
-		dbs, err := rds.New(rds.Options{Store: store, Names: topo.Names{ID: topo.IDFromStateDir(o.stateDir)}, Dir: filepath.Join(o.stateDir, "rds")})
+		checker := &rdsiam.Checker{Keys: connectKeys{creds: opts.Credentials, sessions: tokens}, Authorizer: tokens,
+			Region: store.Region(), Account: state.AccountID}
+		dbs, err := rds.New(rds.Options{Store: store, Names: topo.Names{ID: topo.IDFromStateDir(o.stateDir)}, Dir: filepath.Join(o.stateDir, "rds"),
+			Tokens: checker, Log: log.WithName("rds"), Registry: opts.Registry})
 		if err != nil {
 			return opts, err
 		}
@@ -178,13 +204,43 @@ func serverOptions(ctx context.Context, o serveOptions, store *state.Store, prof
 		}
 		opts.Services = append(opts.Services, rdsapi.Service(store, dbs))
 	}
-	if o.credentials != "" {
-		var err error
-		if opts.Credentials, err = readCredentials(o.credentials); err != nil {
-			return opts, err
-		}
-	}
 	return opts, nil
+}
+
+// connectKeys resolves the keys RDS connect tokens are signed with as the API resolves
+// request signatures: temporary credentials by the STS, long-term keys by --credentials, and
+// without --credentials any long-term key is the account's root, unverified.
+type connectKeys struct {
+	creds    server.Credentials
+	sessions *sts.STS
+}
+
+func (k connectKeys) Resolve(accessKeyID, sessionToken string) (rdsiam.Key, error) {
+	if sessionToken != "" {
+		secret, caller, err := k.sessions.Resolve(accessKeyID, sessionToken)
+		return rdsiam.Key{Secret: secret, Caller: caller}, err
+	}
+	root := query.Root(state.AccountID, accessKeyID)
+	if k.creds == nil {
+		return rdsiam.Key{Caller: root, Unverified: true}, nil
+	}
+	secret, ok := k.creds[accessKeyID]
+	if !ok {
+		return rdsiam.Key{}, server.InvalidToken()
+	}
+	return rdsiam.Key{Secret: secret, Caller: root}, nil
+}
+
+// instanceCredentialsTTL is how long instance profile credentials last:
+// six hours, as EC2's do.
+const instanceCredentialsTTL = 6 * time.Hour
+
+// instanceCredentials adapts the STS to what instance metadata asks.
+func instanceCredentials(tokens *sts.STS) imds.CredentialSource {
+	return func(profileARN, instanceID string) (string, imds.Credentials, bool) {
+		c, role, ok := tokens.InstanceCredentials(profileARN, instanceID, instanceCredentialsTTL)
+		return role, imds.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, Token: c.SessionToken, Expiration: c.Expiration}, ok
+	}
 }
 
 func loadProfile(o serveOptions, changed func(string) bool) (server.Profile, error) {

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,10 +22,12 @@ import (
 
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/vpc/ec2api"
+	"github.com/podsg/podsg/internal/vpc/iamapi"
 	"github.com/podsg/podsg/internal/vpc/idgen"
 	"github.com/podsg/podsg/internal/vpc/query"
 	"github.com/podsg/podsg/internal/vpc/server"
 	"github.com/podsg/podsg/internal/vpc/state"
+	"github.com/podsg/podsg/internal/vpc/sts"
 )
 
 // Region is the region test environments serve.
@@ -54,6 +58,8 @@ type Env struct {
 	Store    *state.Store
 	Registry *prometheus.Registry
 	Clock    *clocktesting.FakeClock
+	// STS is the local STS behind the endpoint (credentials, Authorize).
+	STS *sts.STS
 }
 
 // Start runs a local VPC for the test and stops it at cleanup.
@@ -78,8 +84,12 @@ func Start(t testing.TB, o Options) *Env {
 	router := query.NewRouter()
 	ec2api.New(store).Register(router)
 	reg := prometheus.NewRegistry()
+	tokens, err := sts.New(context.Background(), sts.Options{Store: store, Now: clk.Now, IDs: ids})
+	if err != nil {
+		t.Fatalf("starting STS: %v", err)
+	}
 	srv, err := server.New(server.Options{
-		Router: router, Registry: reg, Clock: clk, IDs: ids, Credentials: o.Credentials,
+		Router: router, Services: []*query.Service{iamapi.Service(store), tokens.Service()}, Sessions: tokens, Registry: reg, Clock: clk, IDs: ids, Credentials: o.Credentials,
 		Profile: o.Profile, Sleep: o.Sleep, RequestLog: o.RequestLog, Log: logr.Discard(),
 	})
 	if err != nil {
@@ -87,17 +97,22 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return &Env{Client: NewClient(hs.URL, o.AccessKey, o.SecretKey), URL: hs.URL, Store: store, Registry: reg, Clock: clk}
+	return &Env{Client: NewClient(hs.URL, o.AccessKey, o.SecretKey), URL: hs.URL, Store: store, Registry: reg, Clock: clk, STS: tokens}
 }
 
 // NewClient returns an EC2 client for a local VPC at url; retries are off
 // so tests see every error.
 func NewClient(url, accessKey, secretKey string) *ec2.Client {
+	return NewClientWithToken(url, accessKey, secretKey, "")
+}
+
+// NewClientWithToken is NewClient with temporary credentials (a session token).
+func NewClientWithToken(url, accessKey, secretKey, sessionToken string) *ec2.Client {
 	if accessKey == "" {
 		accessKey, secretKey = "test", "test"
 	}
 	creds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-		return aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, nil
+		return aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey, SessionToken: sessionToken}, nil
 	})
 	return ec2.New(ec2.Options{
 		Region:       Region,
@@ -106,6 +121,27 @@ func NewClient(url, accessKey, secretKey string) *ec2.Client {
 		Retryer:      aws.NopRetryer{},
 		HTTPClient:   &http.Client{Transport: cloudec2.BufferedBodies(http.DefaultTransport.(*http.Transport).Clone())},
 	})
+}
+
+// IAM returns an IAM client for this VPC, signing with the env's default
+// keys; retries are off so tests see every error.
+func (e *Env) IAM() *iam.Client {
+	return iam.New(iam.Options{Region: Region, Credentials: staticCreds("test", "test", ""),
+		BaseEndpoint: aws.String(e.URL), Retryer: aws.NopRetryer{}})
+}
+
+func staticCreds(ak, sk, token string) aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider(ak, sk, token)
+}
+
+// STSClient returns an STS client for this VPC signing with the given
+// credentials (empty: the env's default keys).
+func (e *Env) STSClient(ak, sk, token string) *awssts.Client {
+	if ak == "" {
+		ak, sk = "test", "test"
+	}
+	return awssts.New(awssts.Options{Region: Region, Credentials: staticCreds(ak, sk, token),
+		BaseEndpoint: aws.String(e.URL), Retryer: aws.NopRetryer{}})
 }
 
 // Code returns the EC2 error code of err ("" for nil or non-API errors).

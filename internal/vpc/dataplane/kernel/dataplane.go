@@ -23,6 +23,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/dataplane/firewall"
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
+	"github.com/podsg/podsg/internal/vpc/imds"
 	"github.com/podsg/podsg/internal/vpc/state"
 )
 
@@ -196,6 +197,17 @@ func (d *Dataplane) SetAPIHandler(h http.Handler) error {
 	drained, err := d.imds.setAPI(h)
 	drained.wait()
 	return err
+}
+
+// SetInstanceCredentials sets what issues the credentials of an
+// instance's instance profile role, which its metadata serves at
+// iam/security-credentials/ (the local STS's; nil: none are served).
+func (d *Dataplane) SetInstanceCredentials(src imds.CredentialSource) {
+	if src == nil {
+		d.imds.creds.Store(nil)
+		return
+	}
+	d.imds.creds.Store(&src)
 }
 
 // Close stops the metadata and API listeners and waits for their requests

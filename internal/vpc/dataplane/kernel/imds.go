@@ -41,6 +41,8 @@ type imdsServers struct {
 	log    logr.Logger
 	// api is the handler every API listener serves (nil: no API endpoint).
 	api atomic.Pointer[apiHandler]
+	// creds issues instance profile credentials for iam/ metadata (nil: none).
+	creds atomic.Pointer[imds.CredentialSource]
 
 	mu      sync.Mutex
 	servers map[string]*imdsServer
@@ -132,7 +134,7 @@ func (m *imdsServers) sync(des *topo.Desired) error {
 func (m *imdsServers) open(s *imdsServer) error {
 	var errs []error
 	if m.imds && s.md == nil {
-		l, err := m.listen(s.ns, 80, imds.NewHandler(s.inst.Load), imdsDrain)
+		l, err := m.listen(s.ns, 80, imds.NewHandler(s.inst.Load, m.instanceCredentials), imdsDrain)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("metadata service: %w", err))
 		}
@@ -253,6 +255,17 @@ func (d draining) wait() {
 	}
 }
 
+// instanceCredentials is every metadata handler's credential source: it
+// asks the one set by SetInstanceCredentials at the time of the request,
+// since listeners open (at the first Apply) before it is set.
+func (m *imdsServers) instanceCredentials(profileARN, instanceID string) (string, imds.Credentials, bool) {
+	src := m.creds.Load()
+	if src == nil {
+		return "", imds.Credentials{}, false
+	}
+	return (*src)(profileARN, instanceID)
+}
+
 func metadata(inst *topo.Instance, region string, cidrs map[string]string) *imds.Instance {
 	st := inst.State
 	mo := st.MetadataOptions
@@ -262,6 +275,9 @@ func metadata(inst *topo.Instance, region string, cidrs map[string]string) *imds
 			TokensRequired:      mo.Tokens() == state.HTTPTokensRequired,
 			PutResponseHopLimit: mo.PutResponseHopLimit(),
 		}}
+	if p := st.IAMProfile; p != nil {
+		md.IAM = &imds.IAM{ProfileARN: p.ProfileARN, ProfileID: p.ProfileID}
+	}
 	for _, p := range inst.Ports {
 		ni := imds.Interface{MAC: p.MAC.String(), ID: p.ENI.ID, SubnetID: p.ENI.SubnetID, SubnetCIDR: p.Subnet.String(),
 			VPCID: p.ENI.VPCID, DeviceNumber: p.DeviceIndex, SecurityGroupIDs: p.ENI.Groups}

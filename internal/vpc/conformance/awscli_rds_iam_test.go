@@ -1,0 +1,249 @@
+package conformance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/podsg/podsg/internal/testenv"
+	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
+	"github.com/podsg/podsg/internal/vpc/oidc/oidctest"
+	"github.com/podsg/podsg/internal/vpc/vpctest"
+)
+
+// rdsIAM is a local VPC on the netns data path with a database that has IAM database
+// authentication on, a client instance allowed to reach it, and awscli and psql to drive them.
+type rdsIAM struct {
+	url, stateDir, clientNS string
+	dbHost, dbiResourceID   string
+	aws                     string
+	server                  *testenv.Process
+}
+
+// TestAWSCLIRDSIAMAuth is RDS IAM database authentication with real clients: awscli creates
+// the database with --enable-iam-database-authentication, a ServiceAccount's role with
+// rds-db:connect on one database user (assumed with a web identity token, as a pod does) and a
+// role without it (AssumeRole), and makes tokens with generate-db-auth-token;
+// psql, inside an instance of the database clients' security group, logs in with them. A good
+// token connects; an expired one, one for another user, one for another host and one of the
+// role without the permission get exactly PostgreSQL's PAM failure, as on RDS. Password users
+// keep working.
+func TestAWSCLIRDSIAMAuth(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.Require(t, testenv.AWSCLI, testenv.PostgreSQL, testenv.PAMScript, testenv.PSQL)
+	e := startRDSIAM(t)
+
+	e.psql(t, "postgres", "secretpass", "CREATE USER alice; GRANT rds_iam TO alice; CREATE USER bob; GRANT rds_iam TO bob; CREATE USER carol PASSWORD 'carolpass'")
+	resource := fmt.Sprintf("arn:aws:rds-db:us-west-2:111122223333:dbuser:%s/alice", e.dbiResourceID)
+	allowed := e.webIdentityRole(t, "rds-db-access", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds-db:connect","Resource":"`+resource+`"}]}`)
+	denied := e.role(t, "no-rds", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}]}`)
+
+	token := func(creds []string, host, user string) string {
+		return strings.TrimSpace(e.awsAs(t, creds, "rds", "generate-db-auth-token", "--hostname", host, "--port", "5432", "--username", user))
+	}
+	pamFailed := func(user string) string { return `FATAL:  PAM authentication failed for user "` + user + `"` }
+	if out := e.psql(t, "alice", token(allowed, e.dbHost, "alice"), "SELECT current_user"); out != "alice" {
+		t.Fatalf("alice with a good token: %q", out)
+	}
+	failures := map[string]struct{ user, token string }{
+		"expired":                     {"alice", expiredToken(t, allowed, e.dbHost, "alice")},
+		"token of another user":       {"bob", token(allowed, e.dbHost, "alice")},
+		"token for another host":      {"alice", token(allowed, "10.78.0.99", "alice")},
+		"role without the permission": {"alice", token(denied, e.dbHost, "alice")},
+		"user not in the policy":      {"bob", token(allowed, e.dbHost, "bob")},
+		"a password":                  {"alice", "secretpass"},
+	}
+	for name, f := range failures {
+		t.Run(name, func(t *testing.T) {
+			out, err := e.psqlErr(t, f.user, f.token, "SELECT 1")
+			if err == nil || !strings.Contains(out, pamFailed(f.user)) {
+				t.Fatalf("psql as %s: %v, output %q; want %q", f.user, err, out, pamFailed(f.user))
+			}
+		})
+	}
+	if out := e.psql(t, "carol", "carolpass", "SELECT current_user"); out != "carol" {
+		t.Fatalf("password user carol: %q", out)
+	}
+
+	// Switched off, the rds_iam users go to password authentication like everyone else.
+	e.awsAs(t, nil, "rds", "modify-db-instance", "--db-instance-identifier", "iam-db", "--no-enable-iam-database-authentication", "--apply-immediately")
+	out, err := e.psqlErr(t, "alice", token(allowed, e.dbHost, "alice"), "SELECT 1")
+	if want := `FATAL:  password authentication failed for user "alice"`; err == nil || !strings.Contains(out, want) {
+		t.Fatalf("alice with IAM authentication off: %v, %q; want %q", err, out, want)
+	}
+}
+
+func startRDSIAM(t *testing.T) *rdsIAM {
+	t.Helper()
+	awsBin, err := exec.LookPath("aws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PostgreSQL runs as user postgres and must traverse the state dir: t.TempDir is 0700.
+	dir, err := os.MkdirTemp("", "podsg-rdsiam-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	e := &rdsIAM{stateDir: filepath.Join(dir, "vpc"), aws: awsBin}
+	creds := filepath.Join(dir, "credentials")
+	if err := os.WriteFile(creds, []byte("AKIDCONFORMANCE s3cr3t-conformance\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-vpc")
+	// Registered before the server starts, so it runs after the server has stopped.
+	t.Cleanup(func() {
+		if out, err := exec.Command(bin, "cleanup", "--state-dir", e.stateDir).CombinedOutput(); err != nil {
+			t.Errorf("podsg-vpc cleanup: %v\n%s", err, out)
+		}
+	})
+	p, err := testenv.StartProcess(t, bin, "serve", "--listen", "127.0.0.1:0", "--state-dir", e.stateDir, "--dataplane", "netns", "--credentials", creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.url, e.server = testenv.ListeningURL(t, p, "podsg-vpc listening on "), p
+	t.Cleanup(func() { e.deleteDB(t) }) // before the server stops: it removes the PAM service file
+	c := vpctest.NewClient(e.url, "AKIDCONFORMANCE", "s3cr3t-conformance")
+	net := vpctest.NewTutorial(t, c, "10.78.0.0/16", "10.78.0.0/20")
+	run, err := c.RunInstances(t.Context(), &ec2.RunInstancesInput{ImageId: aws.String("ami-12345678"), SubnetId: aws.String(net.Subnet),
+		SecurityGroupIds: []string{net.ClientSG}, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clientNS = topo.Names{ID: topo.IDFromStateDir(e.stateDir)}.Instance(*run.Instances[0].InstanceId)
+	var db struct {
+		DBInstance struct {
+			DbiResourceID                    string `json:"DbiResourceId"`
+			IAMDatabaseAuthenticationEnabled bool
+			Endpoint                         struct{ Address string }
+		}
+	}
+	out := e.awsAs(t, nil, "rds", "create-db-instance", "--db-instance-identifier", "iam-db", "--engine", "postgres",
+		"--db-instance-class", "db.t3.micro", "--master-username", "postgres", "--master-user-password", "secretpass",
+		"--vpc-security-group-ids", net.DBSG, "--enable-iam-database-authentication")
+	if err := json.Unmarshal([]byte(out), &db); err != nil || !db.DBInstance.IAMDatabaseAuthenticationEnabled || !strings.HasPrefix(db.DBInstance.DbiResourceID, "db-") {
+		t.Fatalf("create-db-instance: %v\n%s", err, out)
+	}
+	e.dbHost, e.dbiResourceID = db.DBInstance.Endpoint.Address, db.DBInstance.DbiResourceID
+	return e
+}
+
+// deleteDB deletes the database (its PAM service file with it) while the server still runs.
+func (e *rdsIAM) deleteDB(t *testing.T) {
+	cmd := e.awsCmd(context.Background(), nil, "rds", "delete-db-instance", "--db-instance-identifier", "iam-db", "--skip-final-snapshot")
+	if out, err := cmd.CombinedOutput(); err != nil && !strings.Contains(string(out), "DBInstanceNotFound") {
+		t.Errorf("delete-db-instance: %v\n%s", err, out)
+	}
+}
+
+// role creates a role the account may assume with policy inline and returns its temporary
+// credentials (access key, secret, session token).
+func (e *rdsIAM) role(t *testing.T, name, policy string) []string {
+	t.Helper()
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}`
+	e.createRole(t, name, trust, policy)
+	return e.credentials(t, "assume-role", "--role-arn", "arn:aws:iam::111122223333:role/"+name, "--role-session-name", "test")
+}
+
+// webIdentityRole is role for a ServiceAccount, as a pod gets it: the role trusts a registered
+// OIDC issuer's token for system:serviceaccount:default:rds-db-access, which
+// assume-role-with-web-identity exchanges (unsigned) for the credentials.
+func (e *rdsIAM) webIdentityRole(t *testing.T, name, policy string) []string {
+	t.Helper()
+	iss := oidctest.Start(t)
+	provider := strings.TrimSpace(e.awsAs(t, nil, "iam", "create-open-id-connect-provider", "--url", iss.URL, "--client-id-list", "sts.amazonaws.com",
+		"--query", "OpenIDConnectProviderArn", "--output", "text"))
+	host, sa := strings.TrimPrefix(iss.URL, "http://"), "system:serviceaccount:default:rds-db-access"
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"` + provider + `"},"Action":"sts:AssumeRoleWithWebIdentity",
+		"Condition":{"StringEquals":{"` + host + `:sub":"` + sa + `","` + host + `:aud":"sts.amazonaws.com"}}}]}`
+	e.createRole(t, name, trust, policy)
+	token := iss.Sign(t, iss.Claims(sa, "sts.amazonaws.com", time.Now(), time.Hour))
+	return e.credentials(t, "assume-role-with-web-identity", "--role-arn", "arn:aws:iam::111122223333:role/"+name, "--role-session-name", "pod",
+		"--web-identity-token", token)
+}
+
+func (e *rdsIAM) createRole(t *testing.T, name, trust, policy string) {
+	t.Helper()
+	e.awsAs(t, nil, "iam", "create-role", "--role-name", name, "--assume-role-policy-document", trust)
+	e.awsAs(t, nil, "iam", "put-role-policy", "--role-name", name, "--policy-name", "db", "--policy-document", policy)
+}
+
+// credentials runs an STS action and returns its credentials (access key, secret, session token).
+func (e *rdsIAM) credentials(t *testing.T, args ...string) []string {
+	t.Helper()
+	out := e.awsAs(t, nil, append(append([]string{"sts"}, args...), "--query", "Credentials.[AccessKeyId,SecretAccessKey,SessionToken]", "--output", "text")...)
+	f := strings.Fields(out)
+	if len(f) != 3 || !strings.HasPrefix(f[0], "ASIA") {
+		t.Fatalf("sts %s: %q", args[0], out)
+	}
+	return f
+}
+
+// awsAs runs awscli with creds (the account's long-term key when nil) and returns its output.
+func (e *rdsIAM) awsAs(t *testing.T, creds []string, args ...string) string {
+	t.Helper()
+	out, err := e.awsCmd(t.Context(), creds, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func (e *rdsIAM) awsCmd(ctx context.Context, creds []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, e.aws, append([]string{"--endpoint-url", e.url, "--output", "json"}, args...)...)
+	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=us-west-2", "AWS_PAGER=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_ACCESS_KEY_ID=AKIDCONFORMANCE", "AWS_SECRET_ACCESS_KEY=s3cr3t-conformance", "AWS_SESSION_TOKEN=")
+	if creds != nil {
+		cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+creds[0], "AWS_SECRET_ACCESS_KEY="+creds[1], "AWS_SESSION_TOKEN="+creds[2])
+	}
+	return cmd
+}
+
+// psqlErr runs psql as user with password inside the client instance's namespace.
+func (e *rdsIAM) psqlErr(t *testing.T, user, password, sql string) (string, error) {
+	t.Helper()
+	conn := fmt.Sprintf("host=%s port=5432 dbname=postgres user=%s sslmode=disable connect_timeout=10", e.dbHost, user)
+	cmd := exec.CommandContext(t.Context(), "ip", "netns", "exec", e.clientNS, "psql", conn, "-w", "-tAc", sql)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+password)
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func (e *rdsIAM) psql(t *testing.T, user, password, sql string) string {
+	t.Helper()
+	out, err := e.psqlErr(t, user, password, sql)
+	if err != nil {
+		t.Fatalf("psql as %s: %v\n%s\nserver log:\n%s", user, err, out, e.server.LogTail())
+	}
+	return out
+}
+
+// expiredToken is BuildAuthToken's token (the SDK's signer, its 900 s expiry) signed 16
+// minutes ago: awscli always signs now.
+func expiredToken(t *testing.T, creds []string, host, user string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "https://"+host+":5432/?Action=connect&DBUser="+user+"&X-Amz-Expires=900", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, _, err := v4.NewSigner().PresignHTTP(t.Context(), aws.Credentials{AccessKeyID: creds[0], SecretAccessKey: creds[1], SessionToken: creds[2]},
+		req, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "rds-db", "us-west-2", time.Now().Add(-16*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(signed, "https://")
+}
