@@ -13,6 +13,10 @@ const (
 	ReasonAllocationFailed       = "BranchAllocationFailed"
 	ReasonAnnotationFailed       = "BranchENIAnnotationFailed"
 	ReasonNoSecurityGroups       = "NoSecurityGroups"
+	// A running pod's branch ENI got the groups its policies give it now (updatePolicy
+	// InPlace), or could not.
+	ReasonSecurityGroupsUpdated      = "SecurityGroupsUpdated"
+	ReasonSecurityGroupsUpdateFailed = "SecurityGroupsUpdateFailed"
 
 	// On nodes.
 	ReasonTrunkInitiated      = "NodeTrunkInitiated"

@@ -125,6 +125,21 @@ func TestInvalidPoliciesRejected(t *testing.T) {
 		"empty pod selector selects all": {
 			manifest: policy("  podSelector: {}\n  securityGroups:\n    groupIds: [sg-1234abcd]\n"),
 		},
+		"a warm target": {
+			manifest: policy("  podSelector: {}\n  securityGroups:\n    groupIds: [sg-1234abcd]\n  warmBranchesPerNode: 3\n  updatePolicy: InPlace\n"),
+		},
+		"a negative warm target": {
+			manifest: policy("  podSelector: {}\n  securityGroups:\n    groupIds: [sg-1234abcd]\n  warmBranchesPerNode: -1\n"),
+			wantErr:  []string{"spec.warmBranchesPerNode", "greater than or equal to 0"},
+		},
+		"a warm target beyond any trunk": {
+			manifest: policy("  podSelector: {}\n  securityGroups:\n    groupIds: [sg-1234abcd]\n  warmBranchesPerNode: 121\n"),
+			wantErr:  []string{"spec.warmBranchesPerNode", "less than or equal to 120"},
+		},
+		"an unknown update policy": {
+			manifest: policy("  podSelector: {}\n  securityGroups:\n    groupIds: [sg-1234abcd]\n  updatePolicy: Recreate\n"),
+			wantErr:  []string{"spec.updatePolicy", `supported values: "None", "InPlace"`},
+		},
 		"both selectors": {
 			manifest: policy("  podSelector:\n    matchLabels: {app: api}\n  serviceAccountSelector:\n    matchExpressions: [{key: role, operator: In, values: [backend]}]\n  securityGroups:\n    groupIds: [sg-1234abcd, sg-0a1b2c3d4e5f60718]\n"),
 		},

@@ -59,7 +59,35 @@ type SecurityGroupPolicySpec struct {
 	// SecurityGroups are applied to the branch ENI of every selected pod.
 	// +required
 	SecurityGroups GroupIDs `json:"securityGroups"`
+
+	// WarmBranchesPerNode keeps this many branch ENIs carrying exactly this policy's groups
+	// idle on every trunk node, made ahead of pods from the EC2 request budget that pod work
+	// leaves, so that a pod given exactly these groups starts with no EC2 call. Unset means
+	// podsg-controller's --warm-branches-per-node. Additive to AWS's CRD.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=120
+	// +optional
+	WarmBranchesPerNode *int32 `json:"warmBranchesPerNode,omitempty"`
+
+	// UpdatePolicy says what happens to the running pods this policy selects when the groups
+	// their policies give them change. None (the default, AWS's behaviour): only pods created
+	// afterwards get the new groups. InPlace: the groups of their branch ENIs are changed in
+	// place, paced by the EC2 request budget, without restarting them; pods running on their
+	// node's ENI (admitted before any policy selected them) must be recreated, and the status
+	// counts them. Additive to AWS's CRD.
+	// +kubebuilder:validation:Enum=None;InPlace
+	// +optional
+	UpdatePolicy UpdatePolicy `json:"updatePolicy,omitempty"`
 }
+
+// UpdatePolicy is how running pods follow a change of their groups.
+type UpdatePolicy string
+
+// Update policies.
+const (
+	UpdatePolicyNone    UpdatePolicy = "None"
+	UpdatePolicyInPlace UpdatePolicy = "InPlace"
+)
 
 // GroupIDs lists EC2 security group ids.
 type GroupIDs struct {
@@ -85,12 +113,29 @@ type SecurityGroupPolicyStatus struct {
 	// +optional
 	MatchedPods int32 `json:"matchedPods"`
 
+	// Pods counts the live pods this policy selects by how their branch ENI stands against the
+	// groups their policies give them now.
+	// +optional
+	Pods *PodGroupsStatus `json:"pods,omitempty"`
+
 	// Conditions: GroupsFound (every group exists in the cluster's VPC), WithinQuota (the union
 	// with other matching policies fits the per-ENI security group quota) and Ready.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PodGroupsStatus counts a policy's pods by how their groups stand.
+type PodGroupsStatus struct {
+	// Current pods have a branch ENI carrying the groups their policies give them now.
+	Current int32 `json:"current"`
+	// Pending pods have a branch ENI carrying other groups: changed in place with
+	// updatePolicy InPlace, kept until they are recreated otherwise.
+	Pending int32 `json:"pending"`
+	// NeedRecreation pods run on their node's ENI, admitted before any policy selected them:
+	// only a new pod gets a branch ENI.
+	NeedRecreation int32 `json:"needRecreation"`
 }
 
 // Condition types of SecurityGroupPolicyStatus.

@@ -28,10 +28,23 @@ func main() {
 	flag.StringVar(&o.WebhookCertDir, "webhook-cert-dir", "", "directory for the webhook serving certificate; empty for a temp dir")
 	flag.StringVar(&o.WebhookHost, "webhook-host", "", "register the webhooks by URL at this host (running outside the cluster)")
 	flag.DurationVar(&o.BranchCooldown, "branch-cooldown", 60*time.Second, "how long a branch ENI stays unused after its pod ends")
+	flag.BoolVar(&o.BranchReuse, "branch-reuse", true,
+		"after its cool-down, park a pod's branch ENI on its trunk for the next pod of the node (its groups changed in one call if they differ); false deletes it, as AWS's controller does")
+	flag.DurationVar(&o.IdleBranchTTL, "idle-branch-ttl", 10*time.Minute, "how long a parked or warm branch ENI beyond its warm target is kept before it is deleted")
+	flag.IntVar(&o.WarmBranchesPerNode, "warm-branches-per-node", 0,
+		"branch ENIs kept idle on every trunk node for each SecurityGroupPolicy's groups, unless the policy sets spec.warmBranchesPerNode; made from the EC2 budget pods leave (needs --branch-reuse)")
 	flag.DurationVar(&o.SweepInterval, "sweep-interval", 5*time.Minute, "interval of the orphan ENI sweeper")
 	flag.StringVar(&o.InstanceLimitsFile, "instance-limits-file", "", "overrides of the instance type → branch ENI limit table")
 	flag.StringVar(&o.ControllerUsername, "controller-username", "",
 		"user allowed to write the pod annotations: the one this controller's credentials authenticate as; empty to learn it at start")
+	d := controller.DefaultEC2Budget
+	flag.Float64Var(&o.EC2Budget.MutatingRate, "ec2-mutating-rate", d.MutatingRate,
+		"the account's EC2 budget of mutating requests per second (EC2's default token bucket refill)")
+	flag.IntVar(&o.EC2Budget.MutatingBurst, "ec2-mutating-burst", d.MutatingBurst, "the account's EC2 burst of mutating requests (bucket size)")
+	flag.Float64Var(&o.EC2Budget.DescribeRate, "ec2-describe-rate", d.DescribeRate, "the account's EC2 budget of describe requests per second")
+	flag.IntVar(&o.EC2Budget.DescribeBurst, "ec2-describe-burst", d.DescribeBurst, "the account's EC2 burst of describe requests")
+	flag.Float64Var(&o.EC2Budget.LeaveShare, "ec2-budget-leave", d.LeaveShare,
+		"share of the account's EC2 budget podsg-controller leaves to its other users, in [0, 1); pods are served first, then warm pools, then cleanup")
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "metrics address; 0 disables")
 	flag.StringVar(&o.HealthAddr, "health-addr", ":8081", "/healthz and /readyz address")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas; webhooks are served by all")

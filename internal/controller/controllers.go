@@ -25,6 +25,7 @@ import (
 	"github.com/podsg/podsg/internal/controller/limits"
 	"github.com/podsg/podsg/internal/controller/policystatus"
 	"github.com/podsg/podsg/internal/controller/trunk"
+	"github.com/podsg/podsg/internal/controller/warm"
 	"github.com/podsg/podsg/internal/podidentity"
 	"github.com/podsg/podsg/internal/webhook/pod"
 )
@@ -42,6 +43,20 @@ type Config struct {
 	SweepInterval time.Duration
 	// ReleaseInterval between checks of the cool-down queue (default 5s).
 	ReleaseInterval time.Duration
+	// NoReuse deletes each branch ENI after its cool-down, as AWS's controller does, instead
+	// of parking it for the next pod of its node (today's create-per-pod path, for comparison).
+	NoReuse bool
+	// IdleTTL is how long a parked or warm branch beyond its warm target is kept (default 10m).
+	IdleTTL time.Duration
+	// WarmBranchesPerNode is the warm target of a policy that sets none (default 0). Warm
+	// pools need reuse: NoReuse turns them off.
+	WarmBranchesPerNode int
+	// WarmInterval between two passes of the warmer (default 2s).
+	WarmInterval time.Duration
+	// PodWorkers is how many pods the branch controller allocates for at once (default 8):
+	// a pod whose branch is idle on its node need not wait behind one whose EC2 calls wait
+	// for the budget.
+	PodWorkers int
 	// ControllerUsername is the user podsg-controller runs as, which alone may write the pod
 	// annotations (default pod.DefaultControllerUsername; Run learns it at start).
 	ControllerUsername string
@@ -70,6 +85,12 @@ func (c *Config) defaults() {
 	}
 	if c.ReleaseInterval == 0 {
 		c.ReleaseInterval = 5 * time.Second
+	}
+	if c.IdleTTL == 0 {
+		c.IdleTTL = 10 * time.Minute
+	}
+	if c.PodWorkers == 0 {
+		c.PodWorkers = 8
 	}
 	if c.ControllerUsername == "" {
 		c.ControllerUsername = pod.DefaultControllerUsername
@@ -122,21 +143,35 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 	}
 	pods := branch.New(mgr.GetClient(), ec2, store, rec, cfg.Clock, branch.Options{
 		ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Identity: cfg.ControllerUsername})
-	if err := pods.Register(mgr, opts); err != nil {
+	podOpts := opts
+	podOpts.MaxConcurrentReconciles = cfg.PodWorkers
+	if err := pods.Register(mgr, podOpts); err != nil {
 		return nil, fmt.Errorf("registering the branch controller: %w", err)
+	}
+	if err := branch.NewUpdater(mgr.GetClient(), ec2, store, rec).Register(mgr, opts); err != nil {
+		return nil, fmt.Errorf("registering the groups updater: %w", err)
 	}
 	status := policystatus.New(mgr.GetClient(), ec2, rec, policystatus.Options{
 		VPCID: cfg.VPCID, SecurityGroupsPerENI: cfg.SecurityGroupsPerENI})
 	if err := status.Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the policy status controller: %w", err)
 	}
-	for _, r := range []interface {
+	type runnable interface {
 		Start(context.Context) error
 		NeedLeaderElection() bool
-	}{
-		branch.NewReleaser(ec2, store, cfg.Clock, cfg.ReleaseInterval),
-		branch.NewSweeper(mgr.GetClient(), ec2, store, cfg.Clock, cfg.SweepInterval, cfg.ClusterName),
-	} {
+	}
+	releaser := branch.ReleaserOptions{Interval: cfg.ReleaseInterval, Reuse: !cfg.NoReuse, IdleTTL: cfg.IdleTTL}
+	runnables := []runnable{branch.NewSweeper(mgr.GetClient(), ec2, store, cfg.Clock, cfg.SweepInterval, cfg.ClusterName)}
+	if !cfg.NoReuse {
+		// The EC2 client's budget, when it has one (the fake EC2 of tests has none).
+		budget, _ := ec2.(warm.Budget)
+		warmer := warm.New(mgr.GetClient(), ec2, budget, store, cfg.Clock, warm.Options{
+			ClusterName: cfg.ClusterName, Default: cfg.WarmBranchesPerNode, Interval: cfg.WarmInterval})
+		releaser.Targets = warmer
+		runnables = append(runnables, warmer)
+	}
+	runnables = append(runnables, branch.NewReleaser(ec2, store, cfg.Clock, releaser))
+	for _, r := range runnables {
 		if err := mgr.Add(r); err != nil {
 			return nil, fmt.Errorf("adding runnable: %w", err)
 		}

@@ -13,9 +13,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller"
 	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/controller/inventory"
+	"github.com/podsg/podsg/internal/policy"
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/apierr"
 	"github.com/podsg/podsg/internal/vpc/server"
@@ -151,6 +154,13 @@ func (k *killer) DisassociateTrunkInterface(ctx context.Context, associationID, 
 	_, err := mutate(ctx, k, "DisassociateTrunkInterface", func(ctx context.Context) (none, error) {
 		return none{}, k.EC2.DisassociateTrunkInterface(ctx, associationID, token)
 	}, func(none) string { return associationID })
+	return err
+}
+
+func (k *killer) ModifyNetworkInterfaceGroups(ctx context.Context, eniID string, groups []string) error {
+	_, err := mutate(ctx, k, "ModifyNetworkInterfaceAttribute", func(ctx context.Context) (none, error) {
+		return none{}, k.EC2.ModifyNetworkInterfaceGroups(ctx, eniID, groups)
+	}, func(none) string { return fmt.Sprint(eniID, groups) })
 	return err
 }
 
@@ -345,6 +355,76 @@ func noOrphans(ctx context.Context, w *world, ns string) error {
 	}
 	if branches != len(annotated) {
 		return fmt.Errorf("%d branch ENIs for %d annotated ENIs", branches, len(annotated))
+	}
+	return nil
+}
+
+// noOrphansReusing checks the VPC against the apiserver once branches are reused: every
+// branch a live pod is annotated with is associated with its node's trunk on the annotated
+// VLAN and carries exactly the pod's groups, whichever pod it was created for; every other
+// branch tagged for the cluster is idle on the trunk of an existing node (parked, or cooling
+// down before that), never unassociated.
+func noOrphansReusing(ctx context.Context, w *world, ns string) error {
+	var pods corev1.PodList
+	if err := w.c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	type use struct {
+		pod    string
+		vlan   int
+		groups []string
+	}
+	annotated := map[string]use{}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		enis, _, err := podENIs(p)
+		if err != nil {
+			return err
+		}
+		for _, e := range enis {
+			annotated[e.ENIID] = use{pod: p.Name, vlan: e.VLANID, groups: policy.SplitGroups(p.Annotations[v1beta1.AnnotationSecurityGroups])}
+		}
+	}
+	enis, err := w.enis(ctx, "")
+	if err != nil {
+		return err
+	}
+	assocs, err := w.associations(ctx)
+	if err != nil {
+		return err
+	}
+	byBranch := map[string]cloud.TrunkAssociation{}
+	for _, a := range assocs {
+		byBranch[a.BranchID] = a
+	}
+	trunks := map[string]string{} // node → trunk
+	for _, e := range enis {
+		if e.Type == cloud.InterfaceTypeTrunk {
+			trunks[e.Tags[cloud.TagNode]] = e.ID
+		}
+	}
+	for _, e := range enis {
+		if e.Type == cloud.InterfaceTypeTrunk {
+			continue
+		}
+		a, associated := byBranch[e.ID]
+		if !associated || a.TrunkID != trunks[e.Tags[cloud.TagNode]] {
+			return fmt.Errorf("branch %s (tags %v) is not on its node's trunk: %+v", e.ID, e.Tags, a)
+		}
+		u, ok := annotated[e.ID]
+		if !ok {
+			continue // idle
+		}
+		if a.VLAN != u.vlan {
+			return fmt.Errorf("branch %s of pod %s: VLAN %d, annotated %d", e.ID, u.pod, a.VLAN, u.vlan)
+		}
+		if !inventory.SameGroups(e.SecurityGroups, u.groups) {
+			return fmt.Errorf("branch %s of pod %s carries %v, want the pod's %v", e.ID, u.pod, e.SecurityGroups, u.groups)
+		}
+		delete(annotated, e.ID)
+	}
+	for id, u := range annotated {
+		return fmt.Errorf("pod %s is annotated with %s, which is no branch of the cluster", u.pod, id)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ type EC2 interface {
 	DisassociateTrunkInterface(ctx context.Context, associationID, clientToken string) error
 	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
 	CreateTags(ctx context.Context, ids []string, tags map[string]string) error
+	ModifyNetworkInterfaceGroups(ctx context.Context, eniID string, groups []string) error
 }
 
 var _ EC2 = (*cloudec2.Client)(nil)

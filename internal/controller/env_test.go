@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -67,8 +68,10 @@ type options struct {
 	// noManager: the test starts (and kills) managers itself with w.startManager.
 	noManager bool
 	// productionClient gives the controller the EC2 client with podsg-controller's default
-	// client-side limits (backendVPC), not the wide ones tests use.
+	// client-side budget (backendVPC: DefaultEC2Budget), not the wide one tests use.
 	productionClient bool
+	// noReuse runs the controller with --branch-reuse=false.
+	noReuse bool
 }
 
 // world is a control plane with the real scheduler, podsg-controller on a manager, and an
@@ -86,6 +89,8 @@ type world struct {
 	api controller.EC2 // what the controller calls
 	// view is the test's own client of the local VPC, for assertions through the API.
 	view *cloudec2.Client
+	// ec2Metrics has the controller's EC2 client's metrics (backendVPC).
+	ec2Metrics *prometheus.Registry
 
 	vpcID, subnetID, subnetCIDR, zone string
 	groups                            []string // the seed policy's groups, existing in the VPC
@@ -126,8 +131,9 @@ func startWith(t testing.TB, o options) *world {
 		w.vpcID, w.subnetID, w.subnetCIDR, w.zone = *vpc.VpcId, *sn.SubnetId, *sn.CidrBlock, *sn.AvailabilityZone
 		w.groups = []string{w.vpc.NewGroup(t, w.vpcID, "backend-a"), w.vpc.NewGroup(t, w.vpcID, "backend-b")}
 		slices.Sort(w.groups)
-		w.api = newVPCClient(t, w.vpc.URL, !o.productionClient)
-		w.view = newVPCClient(t, w.vpc.URL, true)
+		w.ec2Metrics = prometheus.NewRegistry()
+		w.api = newVPCClient(t, w.vpc.URL, !o.productionClient, w.ec2Metrics)
+		w.view = newVPCClient(t, w.vpc.URL, true, nil)
 	default:
 		t.Fatalf("unknown backend %q", o.backend)
 	}
@@ -145,7 +151,7 @@ func startWith(t testing.TB, o options) *world {
 	}
 	w.cfg = controller.Config{ClusterName: cluster, VPCID: w.vpcID, Limits: tab, Clock: clk, Webhooks: true,
 		Cooldown: o.cooldown, ReleaseInterval: o.releaseInterval, SweepInterval: time.Hour,
-		RetryBase: 20 * time.Millisecond, RetryMax: time.Second}
+		RetryBase: 20 * time.Millisecond, RetryMax: time.Second, NoReuse: o.noReuse}
 	if !o.noManager {
 		mgr := controllertest.NewManager(t, env)
 		var err error
@@ -157,11 +163,17 @@ func startWith(t testing.TB, o options) *world {
 	return w
 }
 
-// newVPCClient is the real EC2 client on a local VPC; wide: with client-side limits wide
-// enough that the server's throttling, not ours, is what tests meet.
-func newVPCClient(t testing.TB, url string, wide bool) *cloudec2.Client {
+// newVPCClient is the real EC2 client on a local VPC, with its metrics on reg (nil: none);
+// wide: with client-side limits wide enough that the server's throttling, not ours, is what
+// tests meet.
+func newVPCClient(t testing.TB, url string, wide bool, reg prometheus.Registerer) *cloudec2.Client {
 	t.Helper()
-	o := cloudec2.Options{Region: vpctest.Region, Endpoint: url, Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	o := cloudec2.Options{Region: vpctest.Region, Endpoint: url, Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Registerer: reg}
+	o, err := controller.DefaultEC2Budget.Apply(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if wide {
 		o.MutatingQPS, o.MutatingBurst, o.DescribeQPS, o.DescribeBurst = 1000, 1000, 1000, 1000
 	}

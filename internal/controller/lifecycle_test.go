@@ -101,7 +101,8 @@ func testSeedScenario(t *testing.T, b backend) {
 }
 
 // testCapacity: with limit pods holding a branch, the next one stays Pending; deleting one
-// frees its slot only after the cool-down, which the test steps on the fake clock.
+// frees its slot only after the cool-down, which the test steps on the fake clock; then the
+// pending pod reuses the parked branch.
 func testCapacity(t *testing.T, w *world, ns, nodeName string, limit int) {
 	ctx := t.Context()
 	for i := 1; i < limit; i++ {
@@ -130,12 +131,10 @@ func testCapacity(t *testing.T, w *world, ns, nodeName string, limit int) {
 
 	w.clock.Step(61 * time.Second)
 	w.waitCapacity(t, nodeName, int64(limit))
-	got := w.waitENI(t, ns, extra)
-	if _, ok, err := w.eni(ctx, freed.ENIID); err != nil || ok {
-		t.Fatalf("ENI %s of the deleted pod must be gone after the cool-down (%v)", freed.ENIID, err)
-	}
-	if got.VLANID != freed.VLANID {
-		t.Fatalf("the freed VLAN %d should be reused (lowest free), got %d", freed.VLANID, got.VLANID)
+	// After its cool-down the deleted pod's branch is parked, and the waiting pod, of the
+	// same groups, gets it as it is: same ENI, address and VLAN.
+	if got := w.waitENI(t, ns, extra); got != freed {
+		t.Fatalf("the pending pod got %+v, want the deleted pod's parked branch %+v", got, freed)
 	}
 }
 
@@ -172,4 +171,22 @@ func assertAssociated(t testing.TB, w *world, trunkID string) {
 	if branches := must[[]cloud.NetworkInterface](t)(w.enis(t.Context(), cloud.InterfaceTypeBranch)); len(seen) != len(branches) {
 		t.Fatalf("every branch ENI must be associated: %v, branches %d", seen, len(branches))
 	}
+}
+
+// waitWebhookCacheFor is controllertest.WaitForWebhook for pods of ServiceAccount sa, not the
+// seed's: a policy selecting sa is served only once the webhook's cache has it.
+func waitWebhookCacheFor(t testing.TB, w *world, ns, sa string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+		p := controllertest.Pod(ns, "probe", sa)
+		p.Spec.NodeName = "nowhere" // never allocated for: no such trunk node
+		if err := w.c.Create(ctx, p); err != nil {
+			return err
+		}
+		defer func() { _ = w.c.Delete(ctx, p, client.GracePeriodSeconds(0)) }()
+		if p.Annotations[v1beta1.AnnotationSecurityGroups] == "" {
+			return fmt.Errorf("not mutated yet")
+		}
+		return nil
+	})
 }

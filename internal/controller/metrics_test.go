@@ -12,6 +12,9 @@ var controllerMetrics = []string{
 	"podsg_pod_eni_allocation_seconds",
 	"podsg_sweeper_orphan_enis_deleted_total",
 	"podsg_node_branch_enis",
+	"podsg_branch_allocations_total",
+	"podsg_branch_groups_updated_total",
+	"podsg_warm_branches_made_total",
 }
 
 // registered reports whether reg holds a metric named name: a probe of that name is refused.

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,12 +49,22 @@ type Options struct {
 	// cluster); otherwise by the Service podsg-webhook-service in Namespace.
 	WebhookHost string
 
-	BranchCooldown     time.Duration
-	SweepInterval      time.Duration
-	InstanceLimitsFile string
+	BranchCooldown time.Duration
+	// BranchReuse parks a branch ENI after its cool-down for the next pod of its node; false
+	// deletes it (AWS's create-per-pod path).
+	BranchReuse bool
+	// IdleBranchTTL is how long a parked or warm branch beyond its warm target is kept.
+	IdleBranchTTL time.Duration
+	// WarmBranchesPerNode is the warm target of a policy that sets none.
+	WarmBranchesPerNode int
+	SweepInterval       time.Duration
+	InstanceLimitsFile  string
 	// ControllerUsername is the user the validating webhook lets write the pod annotations;
 	// "" to learn podsg-controller's own at start (SelfSubjectReview).
 	ControllerUsername string
+
+	// EC2Budget is the account's EC2 request budget and the share left to its other users.
+	EC2Budget EC2Budget
 
 	MetricsAddr string
 	HealthAddr  string
@@ -63,12 +74,9 @@ type Options struct {
 // Run runs podsg-controller until ctx ends.
 func Run(ctx context.Context, o Options) error {
 	log := logf.FromContext(ctx)
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
-	if o.Kubeconfig == "" {
-		cfg, err = ctrl.GetConfig()
-	}
+	cfg, err := kubeConfig(o.Kubeconfig)
 	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
+		return err
 	}
 	if err := o.validate(); err != nil {
 		return err
@@ -105,7 +113,12 @@ func Run(ctx context.Context, o Options) error {
 	if err := registerMetrics(crmetrics.Registry); err != nil {
 		return err
 	}
-	ec2, err := cloudec2.New(ctx, cloudec2.Options{Region: o.Region, Endpoint: o.EC2Endpoint, Registerer: crmetrics.Registry})
+	ec2Opts, err := o.EC2Budget.Apply(cloudec2.Options{Region: o.Region, Endpoint: o.EC2Endpoint, Registerer: crmetrics.Registry})
+	if err != nil {
+		return err
+	}
+	// One client, so one budget per account for every EC2 call of the controller.
+	ec2, err := cloudec2.New(ctx, ec2Opts)
 	if err != nil {
 		return fmt.Errorf("creating EC2 client: %w", err)
 	}
@@ -115,6 +128,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if _, err := Setup(ctx, mgr, ec2, Config{
 		ClusterName: o.ClusterName, VPCID: o.VPCID, Cooldown: o.BranchCooldown, SweepInterval: o.SweepInterval,
+		NoReuse: !o.BranchReuse, IdleTTL: o.IdleBranchTTL, WarmBranchesPerNode: o.WarmBranchesPerNode,
 		ControllerUsername: identity, Limits: tab, Webhooks: true,
 		Identity: podidentity.Options{Region: o.Region, LocalVPCEndpoint: o.LocalVPCEndpoint},
 	}); err != nil {
@@ -129,6 +143,25 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("starting podsg-controller", "cluster", o.ClusterName, "region", o.Region, "endpoint", o.EC2Endpoint)
 	return mgr.Start(ctx)
+}
+
+// kubeConfig loads the apiserver's configuration from a kubeconfig file, or as
+// controller-runtime finds it for "". Either way without client-side rate limiting, as
+// controller-runtime's own loader does, relying on the apiserver's priority and fairness:
+// client-go's default for a file (5 requests per second) would hold a burst of pods that need
+// no EC2 call to a few annotations per second.
+func kubeConfig(path string) (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if path == "" {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	if cfg.QPS == 0 {
+		cfg.QPS = -1
+	}
+	return cfg, nil
 }
 
 // validate refuses a local VPC endpoint on AWS: pods would send their STS, IAM, EC2 and RDS

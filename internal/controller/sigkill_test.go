@@ -17,7 +17,11 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podsg/podsg/internal/controller/controllertest"
 	"github.com/podsg/podsg/internal/testenv"
@@ -32,6 +36,13 @@ import (
 // further than the last, and the kills walk through every step of the node's trunk setup and
 // of all the pods' allocations (about 30s here, cheap enough for `make test` uncapped). The
 // end state must be the one TestCrashSafety asserts.
+//
+// Then reuse: the pods go, their branches cool down and are parked; new pods take them, half
+// with the same groups (no EC2 call) and half with other groups (one call that changes the
+// groups), and the kills walk through those calls too, each fresh process rebuilding the
+// parked and reused branches from EC2 and the pods. More pods then take what is parked. At
+// the end every pod has a branch of its own carrying exactly its groups, and every other
+// branch is parked on its node's trunk.
 func TestSIGKILLMidAllocation(t *testing.T) {
 	const pods = 4
 	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-controller")
@@ -56,16 +67,112 @@ func TestSIGKILLMidAllocation(t *testing.T) {
 	// exists: nothing is allocated, and nothing mutated in the VPC, until the node comes.
 	p := start(1)
 	ns := controllertest.Namespace(t, w.c, "sigkill")
-	controllertest.Create(t, w.c, w.policy(ns), controllertest.SeedServiceAccount(ns))
-	controllertest.WaitForWebhook(t, w.c, ns)
+	other := w.vpc.NewGroup(t, w.vpcID, "backend-c")
+	otherPolicy, otherSA := controllertest.SeedPolicy(ns), controllertest.SeedServiceAccount(ns)
+	otherPolicy.Name, otherPolicy.Spec.SecurityGroups.Groups = "other-policy", []string{other}
+	otherPolicy.Spec.ServiceAccountSelector.MatchLabels = map[string]string{"role": "other"}
+	otherSA.Name, otherSA.Labels = "other", map[string]string{"role": "other"}
+	controllertest.Create(t, w.c, w.policy(ns), controllertest.SeedServiceAccount(ns), otherPolicy, otherSA)
+	waitWebhookCacheFor(t, w, ns, "rds-db-access")
+	waitWebhookCacheFor(t, w, ns, "other")
 	for i := range pods {
 		controllertest.Create(t, w.c, controllertest.Pod(ns, fmt.Sprint("backend-", i), "rds-db-access"))
 	}
-	w.addNode(t, "ip-10-0-0-40")
+	node, _ := w.addNode(t, "ip-10-0-0-40")
 
+	kills, p := killUntilAllocated(t, gate, start, p, 1, w, ns, pods)
+	for _, want := range []string{"CreateNetworkInterface", "AttachNetworkInterface", "AssociateTrunkInterface"} {
+		if !slices.Contains(kills, want) {
+			t.Errorf("never killed right after %s", want)
+		}
+	}
+	// The last process, never killed, is still running: check the end state with it.
+	testenv.Eventually(t, time.Minute, func(ctx context.Context) error {
+		if err := p.ExitErr(); err != nil {
+			return fmt.Errorf("%w\n%s", err, p.LogTail())
+		}
+		return noOrphans(ctx, w, ns)
+	})
+
+	// Reuse: the pods go, and once their branches cooled down (2s) they are parked: all of the
+	// node's capacity is back, the ENIs stay.
+	for i := range pods {
+		deletePod(t, w.c, ns, fmt.Sprint("backend-", i))
+	}
+	w.waitCapacity(t, node.Name, 9)
+	// The running process dies at its first new mutation too.
+	first := gate.answered() + 1
+	gate.arm(p, first)
+	var reusers []*corev1.Pod
+	for i := range pods {
+		sa := "rds-db-access"
+		if i%2 == 1 {
+			sa = "other"
+		}
+		reusers = append(reusers, controllertest.Pod(ns, fmt.Sprint("reuser-", i), sa))
+	}
+	created := createRetrying(t, w.c, reusers)
+	kills, p = killUntilAllocated(t, gate, start, p, first, w, ns, pods)
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(kills, "ModifyNetworkInterfaceAttribute") {
+		t.Errorf("never killed right after ModifyNetworkInterfaceAttribute: %v", kills)
+	}
+	settled := func(pods int) {
+		t.Helper()
+		testenv.Eventually(t, time.Minute, func(ctx context.Context) error {
+			if err := p.ExitErr(); err != nil {
+				return fmt.Errorf("%w\n%s", err, p.LogTail())
+			}
+			if err := allAllocated(ctx, w, ns, pods); err != nil {
+				return err
+			}
+			return noOrphansReusing(ctx, w, ns)
+		})
+	}
+	settled(pods)
+	// Once nothing cools down any more, more pods come, to the last process, left running:
+	// they take what it parked, never a branch a running pod was given before a kill.
+	gate.arm(nil, 0)
+	w.waitCapacity(t, node.Name, 9)
+	for i := range pods {
+		controllertest.Create(t, w.c, controllertest.Pod(ns, fmt.Sprint("late-", i), "rds-db-access"))
+	}
+	settled(2 * pods)
+}
+
+// createRetrying creates pods in the background, each retried until the apiserver takes it:
+// their admission needs the webhook of a process the gate may just have killed, and the next
+// process comes only from killUntilAllocated. It sends the first failure, if any, then closes.
+func createRetrying(t *testing.T, c client.Client, pods []*corev1.Pod) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		defer close(errc)
+		for _, p := range pods {
+			var last error
+			err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+				last = c.Create(ctx, p.DeepCopy())
+				return last == nil || apierrors.IsAlreadyExists(last), nil
+			})
+			if err != nil {
+				errc <- fmt.Errorf("creating pod %s: %w (last: %w)", p.Name, err, last)
+				return
+			}
+		}
+	}()
+	return errc
+}
+
+// killUntilAllocated waits for the running process p, armed to die once the VPC has answered
+// k mutations, then starts a fresh process for k+1, k+2, … until one allocates every pod of ns
+// unkilled, and returns the actions whose answers the kills lost and that last process.
+func killUntilAllocated(t *testing.T, gate *killGate, start func(k int) *testenv.Process, p *testenv.Process,
+	k int, w *world, ns string, pods int) ([]string, *testenv.Process) {
+	t.Helper()
 	var kills []string // the action whose response each kill lost
-	for k := 1; ; k++ {
-		if k > 1 {
+	for first := k; ; k++ {
+		if k > first {
 			p = start(k)
 		}
 		killed, err := waitKillOrAllocated(t.Context(), p, gate, w, ns, pods)
@@ -79,24 +186,12 @@ func TestSIGKILLMidAllocation(t *testing.T) {
 		kills = append(kills, gate.victim())
 		// Each allocation is a handful of mutations (trunk: create, attach; branch: create,
 		// associate), so this is far beyond what converging takes.
-		if k > 8*pods+8 {
-			t.Fatalf("still killing after %d processes (%v): allocations do not converge", k, kills)
+		if k-first > 8*pods+8 {
+			t.Fatalf("still killing after %d processes (%v): allocations do not converge", k-first, kills)
 		}
 	}
 	t.Logf("killed %d processes, right after: %v", len(kills), kills)
-	for _, want := range []string{"CreateNetworkInterface", "AttachNetworkInterface", "AssociateTrunkInterface"} {
-		if !slices.Contains(kills, want) {
-			t.Errorf("never killed right after %s", want)
-		}
-	}
-	// The last process, never killed, is still running: check the end state with it.
-	testenv.Eventually(t, time.Minute, func(ctx context.Context) error { return allAllocated(ctx, w, ns, pods) })
-	testenv.Eventually(t, time.Minute, func(ctx context.Context) error {
-		if err := p.ExitErr(); err != nil {
-			return fmt.Errorf("%w\n%s", err, p.LogTail())
-		}
-		return noOrphans(ctx, w, ns)
-	})
+	return kills, p
 }
 
 // waitKillOrAllocated waits until the gate killed the process (killed is true) or every pod
@@ -156,7 +251,8 @@ func newKillGate(t testing.TB, upstream string) (*killGate, string) {
 	return g, srv.URL
 }
 
-// arm makes p the process the gate kills once the VPC has answered k mutating requests.
+// arm makes p the process the gate kills once the VPC has answered k mutating requests; a nil
+// p kills none.
 func (g *killGate) arm(p *testenv.Process, k int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -186,6 +282,13 @@ func (g *killGate) made() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.n
+}
+
+// answered is how many mutations with a new effect the VPC has answered so far.
+func (g *killGate) answered() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.total
 }
 
 func (g *killGate) victim() string {

@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -11,7 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
+	"k8s.io/utils/clock"
+
+	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/cloud/budget"
 )
 
 // Options configure a Client.
@@ -24,9 +28,12 @@ type Options struct {
 	// Credentials override the SDK's default chain. With an Endpoint and no credentials found
 	// by the chain, static placeholder credentials are used: the local VPC accepts any.
 	Credentials aws.CredentialsProvider
-	// MutatingQPS/MutatingBurst and DescribeQPS/DescribeBurst are client-side token buckets in
-	// front of EC2's own, so that a burst of pods slows us down before EC2 throttles the whole
-	// account. Zero means the defaults (5/10 mutating, 20/100 describe), well under EC2's.
+	// MutatingQPS/MutatingBurst and DescribeQPS/DescribeBurst size the client-side budgets
+	// (internal/cloud/budget) in front of EC2's own token buckets, so that a burst of pods
+	// slows us down before EC2 throttles the whole account. Each is shared by every call of
+	// the client, served by the purpose its context carries (cloud.WithPurpose), and slowed
+	// down when EC2 throttles anyway. Zero means the defaults (5/10 mutating, 20/100
+	// describe), well under EC2's.
 	MutatingQPS, DescribeQPS     float64
 	MutatingBurst, DescribeBurst int
 	// MaxAttempts is the SDK's per-call retry budget for transient errors (default 3). Callers
@@ -44,8 +51,8 @@ type Options struct {
 // Client makes podsg's EC2 calls. Safe for concurrent use.
 type Client struct {
 	api      *ec2.Client
-	mutating *rate.Limiter
-	describe *rate.Limiter
+	mutating *budget.Bucket
+	describe *budget.Bucket
 	metrics  *metrics
 	pageSize int32
 }
@@ -85,18 +92,31 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		}
 		o.HTTPClient = &http.Client{Transport: BufferedBodies(rt), Timeout: hc.Timeout}
 	})
-	m, err := newMetrics(opts.Registerer)
+	mutating, err := budget.New(clock.RealClock{}, orDefault(opts.MutatingQPS, 5), orDefaultInt(opts.MutatingBurst, 10))
+	if err != nil {
+		return nil, fmt.Errorf("the mutating EC2 budget: %w", err)
+	}
+	describe, err := budget.New(clock.RealClock{}, orDefault(opts.DescribeQPS, 20), orDefaultInt(opts.DescribeBurst, 100))
+	if err != nil {
+		return nil, fmt.Errorf("the describe EC2 budget: %w", err)
+	}
+	m, err := newMetrics(opts.Registerer, map[string]*budget.Bucket{"mutating": mutating, "describe": describe})
 	if err != nil {
 		return nil, err
 	}
 	return &Client{
 		api:      api,
-		mutating: rate.NewLimiter(rate.Limit(orDefault(opts.MutatingQPS, 5)), orDefaultInt(opts.MutatingBurst, 10)),
-		describe: rate.NewLimiter(rate.Limit(orDefault(opts.DescribeQPS, 20)), orDefaultInt(opts.DescribeBurst, 100)),
+		mutating: mutating,
+		describe: describe,
 		metrics:  m,
 		pageSize: int32(orDefaultInt(opts.PageSize, 1000)), //nolint:gosec // small by construction
 	}, nil
 }
+
+// Spare reports whether a mutating call of purpose p would run now, without waiting for the
+// budget: background work (warm pools) asks before it starts, so that it never queues behind
+// pods.
+func (c *Client) Spare(p cloud.Purpose) bool { return c.mutating.Spare(p) }
 
 func hasCredentials(ctx context.Context, cfg aws.Config) bool {
 	if cfg.Credentials == nil {
@@ -108,21 +128,27 @@ func hasCredentials(ctx context.Context, cfg aws.Config) bool {
 	return err == nil
 }
 
-// call runs one EC2 action behind the client-side limiter of its class, records it, and
-// classifies its error.
+// call runs one EC2 action once the client-side budget of its class serves its purpose,
+// records it, and classifies its error. A throttled call slows the budget down.
 func call[T any](ctx context.Context, c *Client, action string, mutating bool, fn func(context.Context) (T, error)) (T, error) {
-	limiter := c.describe
+	bucket := c.describe
 	if mutating {
-		limiter = c.mutating
+		bucket = c.mutating
 	}
+	purpose := cloud.PurposeOf(ctx)
 	var zero T
-	if err := limiter.Wait(ctx); err != nil {
-		return zero, fmt.Errorf("%s: waiting for the client-side rate limiter: %w", action, err)
+	queued := time.Now()
+	if err := bucket.Wait(ctx, purpose); err != nil {
+		return zero, fmt.Errorf("%s: %w", action, err)
 	}
 	start := time.Now()
+	c.metrics.waited(purpose, start.Sub(queued))
 	out, err := fn(ctx)
 	err = classify(action, err)
-	c.metrics.observe(action, err, time.Since(start))
+	if errors.Is(err, cloud.ErrThrottled) {
+		bucket.Throttled()
+	}
+	c.metrics.observe(action, purpose, err, time.Since(start))
 	return out, err
 }
 

@@ -100,6 +100,15 @@ func TestBranchLifecycle(t *testing.T) {
 		t.Fatalf("DescribeTrunkInterfaceAssociations = %+v, %v", assocs, err)
 	}
 	expectKind(t, c.DeleteNetworkInterface(ctx, branch.ID), cloud.ErrConflict, "InvalidNetworkInterface.InUse")
+	// Reused for another pod: its groups change in place, still associated.
+	if err := c.ModifyNetworkInterfaceGroups(ctx, branch.ID, []string{sgB}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.DescribeNetworkInterfaces(ctx, cloud.NetworkInterfaceFilter{IDs: []string{branch.ID}}); err != nil ||
+		len(got) != 1 || strings.Join(got[0].SecurityGroups, ",") != sgB {
+		t.Fatalf("after modifying its groups to %s: %+v, %v", sgB, got, err)
+	}
+	expectKind(t, c.ModifyNetworkInterfaceGroups(ctx, branch.ID, []string{"sg-0123456789abcdef0"}), cloud.ErrNotFound, "InvalidGroup.NotFound")
 
 	if err := c.DisassociateTrunkInterface(ctx, assoc.ID, "dis-1"); err != nil {
 		t.Fatal(err)
@@ -164,12 +173,13 @@ func TestDescribeNetworkInterfacesPaginates(t *testing.T) {
 }
 
 // TestThrottlingIsClassified checks that EC2's throttling reaches the caller as ErrThrottled
-// once the SDK's retry budget is spent, so the caller can back off.
+// once the SDK's retry budget is spent, so the caller can back off, and slows the client's
+// own budget down; calls are counted by the purpose their context carries.
 func TestThrottlingIsClassified(t *testing.T) {
 	env := vpctest.Start(t, vpctest.Options{Profile: server.Profile{Throttle: server.Throttle{
 		Mutating: &server.Bucket{Capacity: 1, RefillPerSecond: 0},
 	}}})
-	ctx := t.Context()
+	ctx := cloud.WithPurpose(t.Context(), cloud.PurposePod)
 	vpc := env.NewVPC(t, "10.2.0.0/16") // spends the one token
 	reg := prometheus.NewRegistry()
 	c := newClient(t, env, reg)
@@ -177,6 +187,13 @@ func TestThrottlingIsClassified(t *testing.T) {
 	expectKind(t, err, cloud.ErrThrottled, "RequestLimitExceeded")
 	if n := testutil.ToFloat64(mustCounter(t, reg, "CreateNetworkInterface", "RequestLimitExceeded")); n != 1 {
 		t.Errorf("throttled calls counted %v, want 1", n)
+	}
+	if p := label(t, reg, "podsg_ec2_requests_total", "purpose"); p != string(cloud.PurposePod) {
+		t.Errorf("the call was counted for purpose %q, want %q", p, cloud.PurposePod)
+	}
+	// Half of 1000, plus what it won back since (a twentieth of 1000 per second).
+	if r := gauge(t, reg, "podsg_ec2_budget_refill_per_second", "mutating"); r < 500 || r > 550 {
+		t.Errorf("the mutating budget refills %v/s after EC2 throttled, want about half of 1000", r)
 	}
 }
 
@@ -209,4 +226,48 @@ func mustCounter(t *testing.T, reg *prometheus.Registry, action, result string) 
 	}
 	t.Fatalf("no podsg_ec2_requests_total{action=%q,result=%q}", action, result)
 	return nil
+}
+
+// label returns the value of a label of the one series of a metric.
+func label(t *testing.T, reg *prometheus.Registry, metric, name string) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metric || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			if l.GetName() == name {
+				return l.GetValue()
+			}
+		}
+	}
+	t.Fatalf("no single series of %s with label %s", metric, name)
+	return ""
+}
+
+// gauge returns a gauge of a budget class.
+func gauge(t *testing.T, reg *prometheus.Registry, metric, class string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metric {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "class" && l.GetValue() == class {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{class=%q}", metric, class)
+	return 0
 }

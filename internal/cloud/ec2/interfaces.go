@@ -76,6 +76,18 @@ func (c *Client) SetDeleteOnTermination(ctx context.Context, eniID, attachmentID
 	return err
 }
 
+// ModifyNetworkInterfaceGroups replaces an ENI's security groups
+// (ModifyNetworkInterfaceAttribute with Groups): one call turns a branch ENI kept for reuse
+// into one for another set of groups, instead of a delete, a create and an association.
+func (c *Client) ModifyNetworkInterfaceGroups(ctx context.Context, eniID string, groups []string) error {
+	_, err := call(ctx, c, "ModifyNetworkInterfaceAttribute", true, func(ctx context.Context) (*ec2.ModifyNetworkInterfaceAttributeOutput, error) {
+		return c.api.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
+			NetworkInterfaceId: aws.String(eniID), Groups: groups,
+		})
+	})
+	return err
+}
+
 // DetachNetworkInterface detaches an ENI by its attachment id.
 func (c *Client) DetachNetworkInterface(ctx context.Context, attachmentID string, force bool) error {
 	_, err := call(ctx, c, "DetachNetworkInterface", true, func(ctx context.Context) (*ec2.DetachNetworkInterfaceOutput, error) {

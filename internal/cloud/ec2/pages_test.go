@@ -9,9 +9,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"golang.org/x/time/rate"
+	"k8s.io/utils/clock"
 
 	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/cloud/budget"
 )
 
 // fakePager serves pages of ints, failing the page at index failAt (-1: none).
@@ -53,11 +54,15 @@ func TestAllPages(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			m, err := newMetrics(nil)
+			m, err := newMetrics(nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &Client{describe: rate.NewLimiter(rate.Inf, 1), mutating: rate.NewLimiter(rate.Inf, 1), metrics: m}
+			wide, err := budget.New(clock.RealClock{}, 1e6, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &Client{describe: wide, mutating: wide, metrics: m}
 			p := &fakePager{pages: tc.pages, failAt: tc.failAt, err: tc.err}
 			got, err := allPages(t.Context(), c, "DescribeThings", p, func(page []int) []int { return page })
 			if !errors.Is(err, tc.wantKind) || (err == nil) != (tc.wantKind == nil) {
@@ -68,7 +73,7 @@ func TestAllPages(t *testing.T) {
 			}
 			var calls float64
 			for _, result := range []string{"ok", "error", "RequestLimitExceeded"} {
-				calls += testutil.ToFloat64(m.requests.WithLabelValues("DescribeThings", result))
+				calls += testutil.ToFloat64(m.requests.WithLabelValues("DescribeThings", string(cloud.PurposeOther), result))
 			}
 			if int(calls) != tc.wantCalls {
 				t.Errorf("%v calls counted, want %d", calls, tc.wantCalls)

@@ -204,3 +204,39 @@ func (f *EC2) DetachNetworkInterface(ctx context.Context, attachmentID string, _
 	return f.end(flt, apiErr(op, "InvalidAttachmentID.NotFound", cloud.ErrNotFound,
 		"The attachment ID '%s' does not exist", attachmentID))
 }
+
+// ModifyNetworkInterfaceGroups replaces an ENI's security groups, as
+// ModifyNetworkInterfaceAttribute with Groups does: every group must exist, be of the ENI's
+// VPC and fit the per-ENI quota, or nothing changes.
+func (f *EC2) ModifyNetworkInterfaceGroups(ctx context.Context, eniID string, groups []string) error {
+	const op = ActionModifyNetworkInterfaceAttribute
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	flt, err := f.begin(ctx, op)
+	if err != nil {
+		return err
+	}
+	eni, ok := f.enis[eniID]
+	if !ok {
+		return f.end(flt, apiErr(op, "InvalidNetworkInterfaceID.NotFound", cloud.ErrNotFound,
+			"The networkInterface ID '%s' does not exist", eniID))
+	}
+	if len(groups) == 0 {
+		return f.end(flt, apiErr(op, "MissingParameter", cloud.ErrInvalid, "The request must contain the parameter groupId"))
+	}
+	if err := f.checkGroups(op, groups); err != nil {
+		return f.end(flt, err)
+	}
+	for _, id := range groups {
+		if g := f.groups[id]; g.VPCID != eni.VPCID {
+			return f.end(flt, apiErr(op, "InvalidParameter", cloud.ErrInvalid,
+				"Security group %s and interface %s belong to different networks.", id, eniID))
+		}
+	}
+	if len(groups) > f.SecurityGroupsPerENI {
+		return f.end(flt, apiErr(op, "SecurityGroupsPerInterfaceLimitExceeded", cloud.ErrQuota,
+			"The maximum number of security groups per interface has been reached."))
+	}
+	eni.SecurityGroups = append([]string(nil), groups...)
+	return f.end(flt, nil)
+}

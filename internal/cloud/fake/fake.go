@@ -29,6 +29,7 @@ const (
 	ActionDisassociateTrunkInterface         = "DisassociateTrunkInterface"
 	ActionDescribeTrunkInterfaceAssociations = "DescribeTrunkInterfaceAssociations"
 	ActionCreateTags                         = "CreateTags"
+	ActionModifyNetworkInterfaceAttribute    = "ModifyNetworkInterfaceAttribute"
 )
 
 // DefaultSecurityGroupsPerENI is EC2's default quota of security groups per network interface.

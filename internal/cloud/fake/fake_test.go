@@ -222,3 +222,49 @@ func TestPrivateIPs(t *testing.T) {
 		t.Fatalf("room freed by the unassign: %v", err)
 	}
 }
+
+// TestModifyGroups: a branch's groups change in place, associated or not; what EC2 refuses
+// changes nothing.
+func TestModifyGroups(t *testing.T) {
+	tests := map[string]struct {
+		groups    []string
+		quota     int
+		wantKind  error
+		wantCode  string
+		wantAfter []string
+	}{
+		"two groups":      {groups: []string{"sg-2", "sg-1"}, wantAfter: []string{"sg-2", "sg-1"}},
+		"missing group":   {groups: []string{"sg-1", "sg-nope"}, wantKind: cloud.ErrNotFound, wantCode: "InvalidGroup.NotFound", wantAfter: []string{"sg-1"}},
+		"other VPC":       {groups: []string{"sg-other"}, wantKind: cloud.ErrInvalid, wantCode: "InvalidParameter", wantAfter: []string{"sg-1"}},
+		"over the quota":  {groups: []string{"sg-1", "sg-2"}, quota: 1, wantKind: cloud.ErrQuota, wantCode: "SecurityGroupsPerInterfaceLimitExceeded", wantAfter: []string{"sg-1"}},
+		"no group at all": {groups: nil, wantKind: cloud.ErrInvalid, wantCode: "MissingParameter", wantAfter: []string{"sg-1"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := seeded(t)
+			f.AddSecurityGroup(cloud.SecurityGroup{ID: "sg-2", VPCID: "vpc-1"})
+			if tc.quota > 0 {
+				f.SecurityGroupsPerENI = tc.quota
+			}
+			ctx := t.Context()
+			b, err := f.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{SubnetID: "subnet-1", Type: cloud.InterfaceTypeBranch, SecurityGroups: []string{"sg-1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.AssociateTrunkInterface(ctx, trunk(t, f), b.ID, 1, ""); err != nil {
+				t.Fatal(err)
+			}
+			err = f.ModifyNetworkInterfaceGroups(ctx, b.ID, tc.groups)
+			if !errors.Is(err, tc.wantKind) || cloud.Code(err) != tc.wantCode {
+				t.Fatalf("err = %v, want %v/%s", err, tc.wantKind, tc.wantCode)
+			}
+			if got, _ := f.NetworkInterface(b.ID); !slices.Equal(got.SecurityGroups, tc.wantAfter) {
+				t.Fatalf("groups = %v, want %v", got.SecurityGroups, tc.wantAfter)
+			}
+		})
+	}
+	f := seeded(t)
+	if err := f.ModifyNetworkInterfaceGroups(t.Context(), "eni-nope", []string{"sg-1"}); cloud.Code(err) != "InvalidNetworkInterfaceID.NotFound" {
+		t.Fatalf("modifying a missing ENI: %v", err)
+	}
+}

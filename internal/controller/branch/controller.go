@@ -41,10 +41,11 @@ type EC2 interface {
 	AssociateTrunkInterface(ctx context.Context, trunkID, branchID string, vlan int, clientToken string) (cloud.TrunkAssociation, error)
 	DisassociateTrunkInterface(ctx context.Context, associationID, clientToken string) error
 	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
+	ModifyNetworkInterfaceGroups(ctx context.Context, eniID string, groups []string) error
 }
 
 // PodNodeIndex indexes pods by spec.nodeName.
-const PodNodeIndex = "spec.nodeName"
+const PodNodeIndex = trunk.PodNodeIndex
 
 // Options configure the branch controller.
 type Options struct {
@@ -78,11 +79,7 @@ func New(kube client.Client, ec2 EC2, store *inventory.Store, rec events.EventRe
 }
 
 // IndexPods registers PodNodeIndex; call once per manager before Register.
-func IndexPods(ctx context.Context, mgr ctrl.Manager) error {
-	return mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, PodNodeIndex, func(o client.Object) []string {
-		return []string{o.(*corev1.Pod).Spec.NodeName}
-	})
-}
+func IndexPods(ctx context.Context, mgr ctrl.Manager) error { return trunk.IndexPods(ctx, mgr) }
 
 // Register adds the controller to mgr. Nodes are watched so that pods waiting for their
 // node's trunk go as soon as it is there.

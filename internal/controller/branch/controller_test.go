@@ -139,34 +139,53 @@ func TestBranchNeedsAdmittedGroups(t *testing.T) {
 }
 
 // TestBranchCooldown: a pod deleted with no grace period left has its branch released into
-// the cool-down at once, the node's capacity lowered before the pod goes; the releaser deletes
-// the ENI when the cool-down ends, and the slot comes back.
+// the cool-down at once, the node's capacity lowered before the pod goes. When the cool-down
+// ends the slot comes back: without reuse the releaser deletes the ENI; with reuse it parks
+// it, associated, and deletes it only after the idle TTL (no warm target here).
 func TestBranchCooldown(t *testing.T) {
-	w := worldtest.New(t)
-	w.AddNode("n1")
-	_, eni := w.AddPod("web", "n1")
-	w.RequireCapacity("n1", "4")
+	for name, reuse := range map[string]bool{"reuse": true, "no reuse": false} {
+		t.Run(name, func(t *testing.T) {
+			w := worldtest.NewWith(t, worldtest.Options{NoReuse: !reuse})
+			w.AddNode("n1")
+			_, eni := w.AddPod("web", "n1")
+			w.RequireCapacity("n1", "4")
 
-	w.DeletePod("web")
-	w.ReconcilePod("web")
-	if !w.PodGone("web") {
-		t.Fatal("the finalizer was not removed")
-	}
-	w.RequireCapacity("n1", "3")
-	if u, _ := w.Store.Usage("n1"); u.Cooling != 1 || u.InUse != 0 {
-		t.Fatalf("usage = %+v, want one cooling", u)
-	}
-	w.RequireENIs("cooling", []string{eni}, eni)
+			w.DeletePod("web")
+			w.ReconcilePod("web")
+			if !w.PodGone("web") {
+				t.Fatal("the finalizer was not removed")
+			}
+			w.RequireCapacity("n1", "3")
+			if u, _ := w.Store.Usage("n1"); u.Cooling != 1 || u.InUse != 0 {
+				t.Fatalf("usage = %+v, want one cooling", u)
+			}
+			w.RequireENIs("cooling", []string{eni}, eni)
 
-	w.Release(worldtest.Cooldown - 1)
-	w.RequireENIs("just before the end of the cool-down", []string{eni}, eni)
-	w.Release(1)
-	w.RequireENIs("after the cool-down", []string{eni})
-	if as := w.EC2.Associations(); len(as) != 0 {
-		t.Fatalf("associations left: %+v", as)
+			w.Release(worldtest.Cooldown - 1)
+			w.RequireENIs("just before the end of the cool-down", []string{eni}, eni)
+			w.Release(1)
+			w.ReconcileNode("n1")
+			w.RequireCapacity("n1", "4")
+			if reuse {
+				w.RequireENIs("parked", []string{eni}, eni)
+				if u, _ := w.Store.Usage("n1"); u != (inventory.Usage{Limit: worldtest.BranchLimit, Parked: 1}) {
+					t.Fatalf("usage = %+v, want one parked", u)
+				}
+				if as := w.EC2.Associations(); len(as) != 1 || as[0].BranchID != eni {
+					t.Fatalf("associations = %+v, want the parked branch's", as)
+				}
+				w.Release(worldtest.IdleTTL - 1)
+				w.RequireENIs("just before the idle TTL", []string{eni}, eni)
+				w.Release(1)
+			}
+			w.RequireENIs("released", []string{eni})
+			if as := w.EC2.Associations(); len(as) != 0 {
+				t.Fatalf("associations left: %+v", as)
+			}
+			w.ReconcileNode("n1")
+			w.RequireCapacity("n1", "4")
+		})
 	}
-	w.ReconcileNode("n1")
-	w.RequireCapacity("n1", "4")
 }
 
 // TestBranchKeptDuringGracePeriod: a pod deleted with a grace period is still running; it
@@ -193,8 +212,8 @@ func TestBranchKeptDuringGracePeriod(t *testing.T) {
 	if u, _ := w.Store.Usage("n1"); u.Cooling != 1 {
 		t.Fatalf("usage = %+v, want the branch cooling", u)
 	}
-	w.Release(worldtest.Cooldown)
-	w.RequireENIs("after the cool-down", []string{eni})
+	w.Drain()
+	w.RequireENIs("released", []string{eni})
 }
 
 // TestBranchOfFinishedPod: a pod that finished (a Job's) releases its branch and its
@@ -211,8 +230,8 @@ func TestBranchOfFinishedPod(t *testing.T) {
 				t.Fatalf("finalizers = %v, want ours removed", p.Finalizers)
 			}
 			w.RequireCapacity("n1", "3")
-			w.Release(worldtest.Cooldown)
-			w.RequireENIs("after the cool-down", []string{eni})
+			w.Drain()
+			w.RequireENIs("released", []string{eni})
 		})
 	}
 }
@@ -233,8 +252,8 @@ func TestBranchOfReplacedPod(t *testing.T) {
 	if u, _ := w.Store.Usage("n1"); u != (inventory.Usage{Limit: worldtest.BranchLimit, InUse: 1, Cooling: 1}) {
 		t.Fatalf("usage = %+v, want one in use, one cooling", u)
 	}
-	w.Release(worldtest.Cooldown)
-	w.RequireENIs("after the cool-down", []string{old, a.ENIID}, a.ENIID)
+	w.Drain()
+	w.RequireENIs("released", []string{old, a.ENIID}, a.ENIID)
 }
 
 // TestBranchCapacity: cooling branches hold their slot; a pod beyond the limit waits, with an

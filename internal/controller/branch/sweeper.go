@@ -16,13 +16,15 @@ import (
 
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/inventory"
-	"github.com/podsg/podsg/internal/policy"
+	"github.com/podsg/podsg/internal/controller/trunk"
 )
 
-// Sweeper deletes ENIs tagged for this cluster that nothing owns: branches whose pod is gone
-// or finished and that no trunk in memory holds (a crash between create and associate, or
-// before a cool-down ended), trunks whose node is gone (deleted while podsg-controller was
-// down) once they carry no branch. An ENI is deleted only when it was already an orphan on the
+// Sweeper deletes ENIs tagged for this cluster that nothing owns: branches that no trunk in
+// memory holds, whose pod (by their tags) is gone or finished and that no live pod's pod-eni
+// annotation names (a crash between create and associate, or before a cool-down ended; a
+// parked or warm branch a crash left unassociated), trunks whose node is gone (deleted while
+// podsg-controller was down) once they carry no branch. A reused branch keeps the tags of the
+// pod it was made for: the annotation of the pod that has it now is what owns it. An ENI is deleted only when it was already an orphan on the
 // previous sweep, so work in flight between two calls is never mistaken for a leak.
 type Sweeper struct {
 	kube        client.Reader
@@ -61,9 +63,11 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 	// Branches first: a trunk can go only once its branches have, in the same pass.
 	slices.SortStableFunc(enis, func(a, b cloud.NetworkInterface) int { return trunkLast(a) - trunkLast(b) })
 	log := logf.FromContext(ctx).WithName("sweeper")
+	ctx = cloud.WithPurpose(ctx, cloud.PurposeCleanup)
 	orphans := map[string]bool{}
+	var annotated map[string]bool
 	for _, e := range enis {
-		owned, err := s.owned(ctx, e)
+		owned, err := s.owned(ctx, e, &annotated)
 		if err != nil {
 			return err
 		}
@@ -96,7 +100,9 @@ func trunkLast(e cloud.NetworkInterface) int {
 	return 0
 }
 
-func (s *Sweeper) owned(ctx context.Context, e cloud.NetworkInterface) (bool, error) {
+// owned reports whether something owns e. annotated, the ENIs live pods are annotated with,
+// is listed the first time a branch needs it, once per pass.
+func (s *Sweeper) owned(ctx context.Context, e cloud.NetworkInterface, annotated *map[string]bool) (bool, error) {
 	if s.store.Known(e.ID) {
 		return true, nil
 	}
@@ -106,10 +112,21 @@ func (s *Sweeper) owned(ctx context.Context, e cloud.NetworkInterface) (bool, er
 	key := types.NamespacedName{Namespace: e.Tags[cloud.TagNamespace], Name: e.Tags[cloud.TagPodName]}
 	pod := &corev1.Pod{}
 	ok, err := s.exists(ctx, pod, key, types.UID(e.Tags[cloud.TagPodUID]))
-	// A finished pod owns nothing, as for the trunk controller (trunk.podLive): it never runs
+	if err != nil {
+		return false, err
+	}
+	// A finished pod owns nothing, as for the trunk controller (trunk.TagOwner): it never runs
 	// again, and the branch controller frees only the ENIs the store holds, so an ENI of a
 	// finished pod that the store does not hold (never associated) is the sweeper's to free.
-	return ok && !policy.Terminal(pod), err
+	if ok && trunk.TagOwner(pod, e.ID) {
+		return true, nil
+	}
+	if *annotated == nil {
+		if *annotated, err = trunk.AnnotatedENIs(ctx, s.kube); err != nil {
+			return false, err
+		}
+	}
+	return (*annotated)[e.ID], nil
 }
 
 // exists reports whether obj exists under key (and has uid, when given).

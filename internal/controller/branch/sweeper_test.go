@@ -135,9 +135,8 @@ func TestSweepLeavesCoolingENIsToTheReleaser(t *testing.T) {
 		w.Sweep()
 	}
 	w.RequireENIs("cooling, after three sweeps", []string{eni}, eni)
-	w.Clock.Step(worldtest.Cooldown)
-	w.Releaser.ReleaseDue(t.Context())
-	w.RequireENIs("after the cool-down", []string{eni})
+	w.Drain()
+	w.RequireENIs("released", []string{eni})
 }
 
 // TestSweepGrace: an orphan the first pass saw, which a fresh process adopts before the next
@@ -153,9 +152,8 @@ func TestSweepGrace(t *testing.T) {
 	w.Sweep()
 	w.Sweep()
 	w.RequireENIs("adopted, cooling", []string{eni}, eni)
-	w.Clock.Step(worldtest.Cooldown)
-	w.Releaser.ReleaseDue(t.Context())
-	w.RequireENIs("after the cool-down", []string{eni})
+	w.Drain()
+	w.RequireENIs("released", []string{eni})
 }
 
 // TestSweepNodeDeletedWhileDown: a node, its trunk and two branches; podsg-controller is down
@@ -214,4 +212,21 @@ func nodeDeletedWhileDown(t *testing.T) (w *worldtest.World, a, b, trunkID strin
 	w.Restart()
 	w.DeleteNode("n1")
 	return w, a, b, trunkID
+}
+
+// TestSweepKeepsReusedBranch: a reused branch's tags name a pod that is gone; the pod
+// annotated with it owns it, also for a fresh process that has not adopted its trunk yet.
+func TestSweepKeepsReusedBranch(t *testing.T) {
+	w := worldtest.New(t)
+	w.AddNode("n1")
+	w.AddPod("first", "n1")
+	w.DeletePod("first")
+	w.ReconcilePod("first")
+	w.Release(worldtest.Cooldown)
+	_, reused := w.AddPod("reuser", "n1")
+	w.Restart()
+	for range 3 {
+		w.Sweep()
+	}
+	w.RequireENIs("after three sweeps", []string{reused}, reused)
 }

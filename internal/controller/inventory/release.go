@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -37,7 +38,7 @@ func (s *Store) Release(nodeName string, uid types.UID, releaseAt time.Time) boo
 	}
 	delete(n.branches, uid)
 	if b.ENIID != "" {
-		b.ReleaseAt = releaseAt
+		b.ReleaseAt, b.Free = releaseAt, false
 		n.cooling = append(n.cooling, b)
 	}
 	s.mu.Unlock()
@@ -60,7 +61,7 @@ func (s *Store) Due(now time.Time) []Branch {
 	return out
 }
 
-// Branches returns every branch of a node, in use and cooling, for teardown.
+// Branches returns every branch of a node, in use, cooling, idle and warming, for teardown.
 func (s *Store) Branches(nodeName string) []Branch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,29 +69,30 @@ func (s *Store) Branches(nodeName string) []Branch {
 	if !ok {
 		return nil
 	}
-	out := make([]Branch, 0, len(n.branches)+len(n.cooling))
+	out := make([]Branch, 0, n.held())
 	for _, b := range n.branches {
 		out = append(out, *b)
 	}
-	for _, b := range n.cooling {
-		out = append(out, *b)
+	for _, list := range [][]*Branch{n.cooling, n.idle, n.warming} {
+		for _, b := range list {
+			out = append(out, *b)
+		}
 	}
 	return out
 }
 
-// Drop removes one branch of a node, in use or cooling, after its ENI was deleted.
+// Drop removes one branch of a node, whatever its state, after its ENI was deleted (or, for a
+// warm reservation, never created).
 func (s *Store) Drop(nodeName string, b Branch) {
 	s.mu.Lock()
 	if n, ok := s.nodes[nodeName]; ok {
 		if cur, ok := n.branches[b.PodUID]; ok && cur.ENIID == b.ENIID {
 			delete(n.branches, b.PodUID)
 		}
-		for i, c := range n.cooling {
-			if c.ENIID == b.ENIID {
-				n.cooling = append(n.cooling[:i], n.cooling[i+1:]...)
-				break
-			}
-		}
+		same := func(c *Branch) bool { return c.ENIID == b.ENIID && c.VLAN == b.VLAN }
+		n.cooling = slices.DeleteFunc(n.cooling, same)
+		n.idle = slices.DeleteFunc(n.idle, same)
+		n.warming = slices.DeleteFunc(n.warming, same)
 	}
 	s.mu.Unlock()
 	s.notify(nodeName)
@@ -116,9 +118,11 @@ func (s *Store) Known(eniID string) bool {
 				return true
 			}
 		}
-		for _, b := range n.cooling {
-			if b.ENIID == eniID {
-				return true
+		for _, list := range [][]*Branch{n.cooling, n.idle, n.warming} {
+			for _, b := range list {
+				if b.ENIID == eniID {
+					return true
+				}
 			}
 		}
 	}

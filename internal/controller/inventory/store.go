@@ -32,7 +32,9 @@ type Trunk struct {
 	Limit int
 }
 
-// Branch is one branch ENI of a pod, or a reservation for it before the ENI exists.
+// Branch is one branch ENI: of a pod (or a reservation for it before the ENI exists), cooling
+// down after its pod, or idle (parked after a pod, or warm: created ahead of any pod) and ready
+// for the next pod.
 type Branch struct {
 	Node          string
 	TrunkID       string
@@ -43,9 +45,33 @@ type Branch struct {
 	ENIID         string // "" until created
 	MAC           string
 	PrivateIP     string
-	AssociationID string    // "" until associated
-	ReleaseAt     time.Time // zero while the pod uses it
+	AssociationID string // "" until associated
+	// Groups are the security groups the ENI carries in EC2, sorted; nil before it exists and
+	// while a change of its groups is in flight (unknown: it never matches a pod's groups).
+	Groups    []string
+	ReleaseAt time.Time // cooling down until then; zero otherwise
+	// Free: when the cool-down ends the ENI is deleted, not parked (an idle branch past its TTL).
+	Free bool
+	// IdleSince is when the branch became idle (parked or warm); zero otherwise.
+	IdleSince time.Time
+	// Warm: created for a warm pool, ahead of any pod; false once a pod took it.
+	Warm bool
+	// Token is the ClientToken of a warm branch's create, so that a retry finds the same ENI.
+	Token string
+	// Source is how the current pod got the branch (Reserve's answer).
+	Source Source
 }
+
+// Source is where a pod's branch comes from.
+type Source string
+
+// Sources of a pod's branch.
+const (
+	SourceHeld   Source = ""       // the pod already had it
+	SourceNew    Source = "new"    // a new ENI: create and associate
+	SourceParked Source = "parked" // an idle branch a pod left behind after its cool-down
+	SourceWarm   Source = "warm"   // an idle branch created ahead of any pod
+)
 
 // Ref is what cloud.FreeENI needs to free the trunk.
 func (t *Trunk) Ref() cloud.ENIRef { return cloud.ENIRef{ID: t.ID, AttachmentID: t.AttachmentID} }
@@ -56,12 +82,20 @@ func (b *Branch) Ref() cloud.ENIRef { return cloud.ENIRef{ID: b.ENIID, Associati
 // Cooling reports whether the branch is waiting out its cool-down.
 func (b *Branch) Cooling() bool { return !b.ReleaseAt.IsZero() }
 
+// Idle reports whether the branch is parked or warm: associated, ready for a pod.
+func (b *Branch) Idle() bool { return !b.IdleSince.IsZero() }
+
 type node struct {
 	Trunk
 	branches map[types.UID]*Branch // by pod UID; reservations included
 	cooling  []*Branch
+	idle     []*Branch    // parked and warm, in the order they became idle
+	warming  []*Branch    // warm branches being created or associated
 	foreign  map[int]bool // VLANs of associations podsg did not create; never reused
 }
+
+// held is how many branches the trunk carries or will: every one takes a slot.
+func (n *node) held() int { return len(n.branches) + len(n.cooling) + len(n.idle) + len(n.warming) }
 
 // Store is safe for concurrent use.
 type Store struct {
@@ -80,14 +114,19 @@ func NewStore(notify func(node string)) *Store {
 }
 
 // PutTrunk records a node's trunk with the branches found on it. Branches with a ReleaseAt
-// are cooling down; VLANs in foreign are in use by associations podsg does not own.
+// are cooling down, idle ones are parked or warm; VLANs in foreign are in use by associations
+// podsg does not own.
 func (s *Store) PutTrunk(t Trunk, branches []Branch, foreign []int) {
 	n := &node{Trunk: t, branches: map[types.UID]*Branch{}, foreign: map[int]bool{}}
 	for _, b := range branches {
 		b.Node, b.TrunkID = t.Node, t.ID
-		if b.Cooling() {
+		b.Groups = SortedGroups(b.Groups)
+		switch {
+		case b.Cooling():
 			n.cooling = append(n.cooling, &b)
-		} else {
+		case b.Idle():
+			n.idle = append(n.idle, &b)
+		default:
 			n.branches[b.PodUID] = &b
 		}
 	}
@@ -123,13 +162,15 @@ func (s *Store) Nodes() []string {
 	return out
 }
 
-// Usage is what a trunk carries.
+// Usage is what a trunk carries: branches in use (reservations included), cooling down,
+// parked, warm, and warm ones being created.
 type Usage struct {
-	Limit, InUse, Cooling int
+	Limit, InUse, Cooling, Parked, Warm, Warming int
 }
 
-// Available is the capacity to advertise: branches that can be created now. ENIs cooling
-// down are subtracted, so the scheduler never places a pod that would have to wait for one.
+// Available is the capacity to advertise: branches a pod can get now, a new one or an idle
+// one. ENIs cooling down are subtracted, so the scheduler never places a pod that would have
+// to wait for one; parked and warm ones are free capacity.
 func (u Usage) Available() int { return max(0, u.Limit-u.Cooling) }
 
 // Usage returns a node's usage.
@@ -140,41 +181,87 @@ func (s *Store) Usage(nodeName string) (Usage, bool) {
 	if !ok {
 		return Usage{}, false
 	}
-	return Usage{Limit: n.Limit, InUse: len(n.branches), Cooling: len(n.cooling)}, true
+	u := Usage{Limit: n.Limit, InUse: len(n.branches), Cooling: len(n.cooling), Warming: len(n.warming)}
+	for _, b := range n.idle {
+		if b.Warm {
+			u.Warm++
+		} else {
+			u.Parked++
+		}
+	}
+	return u, true
 }
 
-// Reserve returns the pod's branch on the node, reserving the lowest free VLAN for it first if
-// it has none. created tells whether the reservation is new.
-func (s *Store) Reserve(nodeName string, uid types.UID, namespace, name string) (b Branch, created bool, err error) {
+// Reserve returns the pod's branch on the node, taking one for it first if it has none:
+//  1. an idle branch with exactly the pod's groups (no EC2 call);
+//  2. a parked branch with other groups (one call to change them);
+//  3. a new reservation on the lowest free VLAN, if the trunk has room (create, associate);
+//  4. a warm branch with other groups (one call), when the trunk is full.
+//
+// Idle branches are taken most recently idle first, so that those no pod needs grow old and
+// are released after their idle TTL. The returned Source says which it was; SourceHeld when
+// the pod already had a branch. groups are the pod's; the caller changes the branch's when
+// they differ (SameGroups).
+func (s *Store) Reserve(nodeName string, uid types.UID, namespace, name string, groups []string) (Branch, Source, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, ok := s.nodes[nodeName]
 	if !ok {
-		return Branch{}, false, ErrNoTrunk
+		return Branch{}, SourceHeld, ErrNoTrunk
 	}
 	if b, ok := n.branches[uid]; ok {
-		return *b, false, nil
+		return *b, SourceHeld, nil
 	}
-	if len(n.branches)+len(n.cooling) >= n.Limit {
-		return Branch{}, false, ErrAtCapacity
+	key := GroupsKey(groups)
+	i := n.pickIdle(func(b *Branch) bool { return GroupsKey(b.Groups) == key })
+	if i < 0 {
+		i = n.pickIdle(func(b *Branch) bool { return !b.Warm })
 	}
-	vlan := n.freeVLAN()
-	if vlan == 0 {
-		return Branch{}, false, ErrAtCapacity
+	if i < 0 && n.held() < n.Limit {
+		if vlan := n.freeVLAN(); vlan != 0 {
+			nb := &Branch{Node: nodeName, TrunkID: n.ID, PodUID: uid, Namespace: namespace, Name: name, VLAN: vlan, Source: SourceNew}
+			n.branches[uid] = nb
+			return *nb, SourceNew, nil
+		}
 	}
-	nb := &Branch{Node: nodeName, TrunkID: n.ID, PodUID: uid, Namespace: namespace, Name: name, VLAN: vlan}
-	n.branches[uid] = nb
-	return *nb, true, nil
+	if i < 0 {
+		i = n.pickIdle(func(*Branch) bool { return true })
+	}
+	if i < 0 {
+		return Branch{}, SourceHeld, ErrAtCapacity
+	}
+	b := n.idle[i]
+	n.idle = slices.Delete(n.idle, i, i+1)
+	b.Source = SourceParked
+	if b.Warm {
+		b.Source = SourceWarm
+	}
+	b.PodUID, b.Namespace, b.Name, b.IdleSince, b.Warm, b.Token = uid, namespace, name, time.Time{}, false, ""
+	n.branches[uid] = b
+	return *b, b.Source, nil
+}
+
+// pickIdle returns the index of the most recently idle branch that ok accepts, or -1.
+func (n *node) pickIdle(ok func(*Branch) bool) int {
+	best := -1
+	for i, b := range n.idle {
+		if ok(b) && (best < 0 || !b.IdleSince.Before(n.idle[best].IdleSince)) {
+			best = i
+		}
+	}
+	return best
 }
 
 // freeVLAN returns the lowest VLAN id used by no branch, or 0.
 func (n *node) freeVLAN() int {
-	used := make(map[int]bool, len(n.branches)+len(n.cooling)+len(n.foreign))
+	used := make(map[int]bool, n.held()+len(n.foreign))
 	for _, b := range n.branches {
 		used[b.VLAN] = true
 	}
-	for _, b := range n.cooling {
-		used[b.VLAN] = true
+	for _, list := range [][]*Branch{n.cooling, n.idle, n.warming} {
+		for _, b := range list {
+			used[b.VLAN] = true
+		}
 	}
 	for v := range n.foreign {
 		used[v] = true

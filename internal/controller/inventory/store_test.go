@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
+var groupsA = []string{"sg-b", "sg-a"}
+
 func TestVLANAllocation(t *testing.T) {
 	now := time.Unix(1000, 0)
 	tests := map[string]struct {
@@ -29,12 +31,12 @@ func TestVLANAllocation(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := NewStore(nil)
 			s.PutTrunk(Trunk{Node: "n", ID: "eni-trunk", Limit: tc.limit}, tc.existing, tc.foreign)
-			b, created, err := s.Reserve("n", "new", "ns", "p")
+			b, src, err := s.Reserve("n", "new", "ns", "p", groupsA)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
-			if err == nil && (b.VLAN != tc.wantVLAN || !created) {
-				t.Fatalf("vlan = %d (created %v), want %d", b.VLAN, created, tc.wantVLAN)
+			if err == nil && (b.VLAN != tc.wantVLAN || src != SourceNew) {
+				t.Fatalf("vlan = %d (source %q), want %d", b.VLAN, src, tc.wantVLAN)
 			}
 		})
 	}
@@ -43,19 +45,19 @@ func TestVLANAllocation(t *testing.T) {
 func TestReserveReleaseCycle(t *testing.T) {
 	var notified []string
 	s := NewStore(func(n string) { notified = append(notified, n) })
-	if _, _, err := s.Reserve("n", "x", "ns", "p"); !errors.Is(err, ErrNoTrunk) {
+	if _, _, err := s.Reserve("n", "x", "ns", "p", groupsA); !errors.Is(err, ErrNoTrunk) {
 		t.Fatalf("want ErrNoTrunk, got %v", err)
 	}
 	s.PutTrunk(Trunk{Node: "n", ID: "eni-trunk", Limit: 2}, nil, nil)
 	for i := range 2 {
 		uid := types.UID(fmt.Sprint(i))
-		b, _, err := s.Reserve("n", uid, "ns", fmt.Sprint("p", i))
+		b, _, err := s.Reserve("n", uid, "ns", fmt.Sprint("p", i), groupsA)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.Update("n", uid, func(b *Branch) { b.ENIID = fmt.Sprint("eni-", b.VLAN) })
-		if again, created, _ := s.Reserve("n", uid, "ns", "p"); created || again.VLAN != b.VLAN {
-			t.Fatalf("second Reserve must return the same branch, got %+v created=%v", again, created)
+		if again, src, _ := s.Reserve("n", uid, "ns", "p", groupsA); src != SourceHeld || again.VLAN != b.VLAN {
+			t.Fatalf("second Reserve must return the same branch, got %+v source %q", again, src)
 		}
 	}
 	now := time.Unix(1000, 0)
@@ -65,7 +67,7 @@ func TestReserveReleaseCycle(t *testing.T) {
 	if u, _ := s.Usage("n"); u != (Usage{Limit: 2, InUse: 1, Cooling: 1}) || u.Available() != 1 {
 		t.Fatalf("usage = %+v", u)
 	}
-	if _, _, err := s.Reserve("n", "2", "ns", "p2"); !errors.Is(err, ErrAtCapacity) {
+	if _, _, err := s.Reserve("n", "2", "ns", "p2", groupsA); !errors.Is(err, ErrAtCapacity) {
 		t.Fatalf("a cooling ENI must hold its slot, got %v", err)
 	}
 	if due := s.Due(now); len(due) != 0 {
@@ -76,7 +78,7 @@ func TestReserveReleaseCycle(t *testing.T) {
 		t.Fatalf("due = %+v", due)
 	}
 	s.Drop("n", due[0])
-	b, _, err := s.Reserve("n", "2", "ns", "p2")
+	b, _, err := s.Reserve("n", "2", "ns", "p2", groupsA)
 	if err != nil || b.VLAN != 1 {
 		t.Fatalf("VLAN 1 must be free again: %+v %v", b, err)
 	}

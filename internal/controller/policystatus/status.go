@@ -90,7 +90,7 @@ func (c *Controller) policiesInNamespace(ctx context.Context, o client.Object) [
 
 // Reconcile computes and patches one policy's status.
 func (c *Controller) Reconcile(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (reconcile.Result, error) {
-	matched, maxUnion, err := c.matches(ctx, p)
+	matched, maxUnion, pods, err := c.matches(ctx, p)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -111,6 +111,7 @@ func (c *Controller) Reconcile(ctx context.Context, p *v1beta1.SecurityGroupPoli
 	}
 	next := p.DeepCopy()
 	next.Status.MatchedPods = int32(matched) //nolint:gosec // a count of pods in one namespace: far below 2^31
+	next.Status.Pods = &pods
 	next.Status.ObservedGeneration = p.Generation
 	for _, cond := range []metav1.Condition{found, quota, ready} {
 		cond.ObservedGeneration = p.Generation
@@ -124,15 +125,16 @@ func (c *Controller) Reconcile(ctx context.Context, p *v1beta1.SecurityGroupPoli
 	return reconcile.Result{RequeueAfter: c.opts.Recheck}, nil
 }
 
-// matches counts the live pods the policy selects and the largest union of groups any of them
-// gets from all the namespace's policies.
-func (c *Controller) matches(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (int, int, error) {
+// matches counts the live pods the policy selects, the largest union of groups any of them
+// gets from all the namespace's policies, and how the pods' groups stand against that union.
+func (c *Controller) matches(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (int, int, v1beta1.PodGroupsStatus, error) {
 	var pods corev1.PodList
 	var sas corev1.ServiceAccountList
 	var all v1beta1.SecurityGroupPolicyList
+	var st v1beta1.PodGroupsStatus
 	for _, l := range []client.ObjectList{&pods, &sas, &all} {
 		if err := c.kube.List(ctx, l, client.InNamespace(p.Namespace)); err != nil {
-			return 0, 0, fmt.Errorf("listing %T: %w", l, err)
+			return 0, 0, st, fmt.Errorf("listing %T: %w", l, err)
 		}
 	}
 	saLabels := map[string]map[string]string{}
@@ -152,8 +154,33 @@ func (c *Controller) matches(ctx context.Context, p *v1beta1.SecurityGroupPolicy
 		matched++
 		m, _ := policy.Evaluate(pod.Labels, sl, all.Items)
 		maxUnion = max(maxUnion, len(m.Groups))
+		standing(&st, pod, m.Groups)
 	}
-	return matched, maxUnion, nil
+	return matched, maxUnion, st, nil
+}
+
+// standing counts one selected pod: Current when its branch carries the groups its policies
+// give it (as podsg-controller records them on the pod), Pending when it has or awaits a
+// branch with other groups, NeedRecreation when it runs on its node's ENI: it never asked for
+// a branch, and a pod's requests cannot change. Windows pods never get one; they are not
+// counted.
+func standing(st *v1beta1.PodGroupsStatus, pod *corev1.Pod, want []string) {
+	switch _, annotated := pod.Annotations[v1beta1.AnnotationPodENI]; {
+	case policy.IsWindows(pod):
+	case !policy.WantsBranchENI(pod):
+		st.NeedRecreation++
+	case annotated && sameSet(policy.SplitGroups(pod.Annotations[v1beta1.AnnotationSecurityGroups]), want):
+		st.Current++
+	default:
+		st.Pending++
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 // groupsFound checks that every group exists in the cluster's VPC, with a Warning event

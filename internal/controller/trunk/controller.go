@@ -87,7 +87,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	n := &corev1.Node{}
 	if err := c.kube.Get(ctx, req.NamespacedName, n); err != nil {
 		if apierrors.IsNotFound(err) {
-			return reconcile.Result{}, c.teardown(ctx, req.Name)
+			return reconcile.Result{}, c.teardown(cloud.WithPurpose(ctx, cloud.PurposeCleanup), req.Name)
 		}
 		return reconcile.Result{}, fmt.Errorf("getting node: %w", err)
 	}
@@ -96,7 +96,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	// 1. A trunk, created or adopted (after a restart, from EC2).
 	if _, ok := c.store.Trunk(n.Name); !ok {
-		ok, err := c.ensureTrunk(ctx, n)
+		ok, err := c.ensureTrunk(cloud.WithPurpose(ctx, cloud.PurposeNode), n)
 		if err != nil || !ok {
 			return reconcile.Result{}, err
 		}
@@ -138,8 +138,9 @@ func advertiseCapacity(ctx context.Context, kube client.Client, store *inventory
 	if !ok {
 		return nil
 	}
-	nodeBranches.WithLabelValues(n.Name, "in_use").Set(float64(u.InUse))
-	nodeBranches.WithLabelValues(n.Name, "cooling").Set(float64(u.Cooling))
+	for state, count := range map[string]int{"in_use": u.InUse, "cooling": u.Cooling, "parked": u.Parked, "warm": u.Warm, "warming": u.Warming} {
+		nodeBranches.WithLabelValues(n.Name, state).Set(float64(count))
+	}
 	want := strconv.Itoa(u.Available())
 	capQ, allocQ := n.Status.Capacity[v1beta1.ResourcePodENI], n.Status.Allocatable[v1beta1.ResourcePodENI]
 	if capQ.String() == want && allocQ.String() == want {

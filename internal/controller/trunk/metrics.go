@@ -8,7 +8,7 @@ import (
 
 var nodeBranches = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Namespace: "podsg", Subsystem: "node", Name: "branch_enis",
-	Help: "Branch ENIs on a node's trunk, by state (in_use, cooling).",
+	Help: "Branch ENIs on a node's trunk, by state: in_use (a pod's, or reserved for one), cooling (after its pod, before reuse), parked (idle after a pod), warm (idle, made ahead of pods), warming (being made).",
 }, []string{"node", "state"})
 
 // RegisterMetrics registers the trunk controller's metrics on reg. podsg-controller calls it

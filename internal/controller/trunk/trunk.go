@@ -13,7 +13,6 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/inventory"
-	"github.com/podsg/podsg/internal/policy"
 )
 
 // TrunkDescription marks trunk ENIs, as AWS's controller does.
@@ -97,10 +96,13 @@ func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.In
 	return eni, nil
 }
 
-// existingBranches rebuilds a trunk's branches from its associations and the branch ENIs'
-// tags. A branch whose pod is gone (or finished) starts a fresh cool-down: we cannot know how
-// long ago its pod stopped, and reusing its address too early is what the cool-down prevents.
-// Associations of ENIs podsg did not tag are left alone; their VLANs are never reused.
+// existingBranches rebuilds a trunk's branches from its associations, the branch ENIs' tags
+// and groups, and the pod-eni annotations of the node's pods. A branch belongs to the live pod
+// annotated with it, or else, before any annotation, to the live pod its tags name (created
+// for it, not yet annotated). Any other starts a fresh cool-down, then is parked (or deleted
+// without reuse): we cannot know how long ago its last pod stopped, and reusing its address
+// too early is what the cool-down prevents. Associations of ENIs podsg did not tag are left
+// alone; their VLANs are never reused.
 func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk) ([]inventory.Branch, []int, error) {
 	assocs, err := c.ec2.DescribeTrunkInterfaceAssociations(ctx, t.ID)
 	if err != nil {
@@ -114,6 +116,10 @@ func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk) ([
 	if err != nil {
 		return nil, nil, fmt.Errorf("describing branch ENIs of trunk %s: %w", t.ID, err)
 	}
+	owners, err := annotatedOn(ctx, c.kube, t.Node)
+	if err != nil {
+		return nil, nil, err
+	}
 	byID := map[string]cloud.NetworkInterface{}
 	for _, e := range enis {
 		byID[e.ID] = e
@@ -126,13 +132,15 @@ func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk) ([
 			foreign = append(foreign, a.VLAN)
 			continue
 		}
-		b := inventory.Branch{PodUID: types.UID(e.Tags[cloud.TagPodUID]), Namespace: e.Tags[cloud.TagNamespace],
-			Name: e.Tags[cloud.TagPodName], VLAN: a.VLAN, ENIID: e.ID, MAC: e.MAC, PrivateIP: e.PrivateIP, AssociationID: a.ID}
-		live, err := c.podLive(ctx, b)
+		b := inventory.Branch{VLAN: a.VLAN, ENIID: e.ID, MAC: e.MAC, PrivateIP: e.PrivateIP, AssociationID: a.ID,
+			Groups: e.SecurityGroups}
+		owner, err := c.owner(ctx, e, owners)
 		if err != nil {
 			return nil, nil, err
 		}
-		if !live {
+		if owner != nil {
+			b.PodUID, b.Namespace, b.Name = owner.UID, owner.Namespace, owner.Name
+		} else {
 			b.ReleaseAt = c.clock.Now().Add(c.opts.Cooldown)
 		}
 		branches = append(branches, b)
@@ -140,14 +148,25 @@ func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk) ([
 	return branches, foreign, nil
 }
 
-func (c *Controller) podLive(ctx context.Context, b inventory.Branch) (bool, error) {
-	pod := &corev1.Pod{}
-	err := c.kube.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Name}, pod)
-	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		return false, fmt.Errorf("getting pod %s/%s: %w", b.Namespace, b.Name, err)
+// owner returns the live pod a branch belongs to, nil if none: the pod annotated with it, or
+// the one its tags name while that pod has no other branch.
+func (c *Controller) owner(ctx context.Context, e cloud.NetworkInterface, annotated map[string]*corev1.Pod) (*corev1.Pod, error) {
+	if p, ok := annotated[e.ID]; ok {
+		return p, nil
 	}
-	return pod.UID == b.PodUID && !policy.Terminal(pod), nil
+	name := e.Tags[cloud.TagPodName]
+	if name == "" {
+		return nil, nil // made for a warm pool, never annotated
+	}
+	pod := &corev1.Pod{}
+	if err := c.kube.Get(ctx, types.NamespacedName{Namespace: e.Tags[cloud.TagNamespace], Name: name}, pod); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("getting pod %s/%s: %w", e.Tags[cloud.TagNamespace], name, err)
+	}
+	if pod.UID != types.UID(e.Tags[cloud.TagPodUID]) || !TagOwner(pod, e.ID) {
+		return nil, nil
+	}
+	return pod, nil
 }

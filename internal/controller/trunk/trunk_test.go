@@ -156,8 +156,8 @@ func TestTrunkAdopted(t *testing.T) {
 	}
 	w.RequireCapacity("n1", "3")
 
-	w.Release(worldtest.Cooldown)
-	w.RequireENIs("after the cool-down", []string{live, gone, trunkID}, live, trunkID)
+	w.Drain()
+	w.RequireENIs("released", []string{live, gone, trunkID}, live, trunkID)
 	w.ReconcileNode("n1")
 	w.RequireCapacity("n1", "4")
 }
@@ -189,4 +189,41 @@ func TestNodeDeleted(t *testing.T) {
 		t.Error("the inventory still has n1's trunk")
 	}
 	w.ReconcileNode("n1") // a stray request for the gone node: nothing left to do
+}
+
+// TestTrunkAdoptsReusedAndParked: a fresh process rebuilds reuse from EC2 and the pods. A
+// reused branch keeps the tags of the pod it was created for; the pod annotated with it owns
+// it. A parked branch (no pod) cools down again, then is parked again by the groups it carries
+// in EC2: nobody can tell how long ago its last pod stopped.
+func TestTrunkAdoptsReusedAndParked(t *testing.T) {
+	w := worldtest.New(t)
+	w.AddNode("n1")
+	for _, name := range []string{"first", "second"} {
+		w.AddPod(name, "n1")
+		w.DeletePod(name)
+		w.ReconcilePod(name)
+	}
+	w.Release(worldtest.Cooldown)
+	reused := w.Annotated(w.AddPodName("reuser", "n1"))
+	if tags := w.ENI(reused.ENIID).Tags; tags[cloud.TagPodName] == "reuser" {
+		t.Fatalf("the reused branch's tags name %s: not reused", tags[cloud.TagPodName])
+	}
+	w.Restart()
+	w.ReconcileNode("n1")
+	if u, _ := w.Store.Usage("n1"); u != (inventory.Usage{Limit: worldtest.BranchLimit, InUse: 1, Cooling: 1}) {
+		t.Fatalf("usage after adoption = %+v, want the reuser's in use, the parked one cooling", u)
+	}
+	before := w.Mutations()
+	w.ReconcilePod("reuser")
+	w.Release(worldtest.Cooldown)
+	if u, _ := w.Store.Usage("n1"); u.Parked != 1 || u.InUse != 1 {
+		t.Fatalf("usage after the cool-down = %+v, want one parked again", u)
+	}
+	// The next pod gets the parked branch, never the reuser's.
+	if got := w.Annotated(w.AddPodName("next", "n1")); got.ENIID == reused.ENIID {
+		t.Fatalf("pod next got %s, the branch of the running pod reuser", got.ENIID)
+	}
+	if n := w.Mutations() - before; n != 0 {
+		t.Fatalf("%d EC2 mutations after the restart, want none", n)
+	}
 }

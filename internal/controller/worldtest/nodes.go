@@ -112,6 +112,16 @@ func (w *World) TrunkOf(nodeName string) cloud.NetworkInterface {
 	return cloud.NetworkInterface{}
 }
 
+// ENI returns an ENI from EC2, failing the test when it does not exist.
+func (w *World) ENI(id string) cloud.NetworkInterface {
+	w.t.Helper()
+	e, ok := w.EC2.NetworkInterface(id)
+	if !ok {
+		w.t.Fatalf("ENI %s does not exist", id)
+	}
+	return e
+}
+
 // Exists reports whether an ENI is still in EC2.
 func (w *World) Exists(id string) bool {
 	_, ok := w.EC2.NetworkInterface(id)

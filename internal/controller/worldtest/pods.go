@@ -24,22 +24,41 @@ func (w *World) AddPod(name, nodeName string) (*corev1.Pod, string) {
 	w.t.Helper()
 	w.NewPod(name, nodeName)
 	w.ReconcilePod(name)
-	p := w.Pod(name)
-	enis, err := v1beta1.ParsePodENIs(p.Annotations[v1beta1.AnnotationPodENI])
-	if err != nil || len(enis) != 1 {
-		w.t.Fatalf("pod %s: annotation %q (%v), want one ENI", name, p.Annotations[v1beta1.AnnotationPodENI], err)
-	}
-	return p, enis[0].ENIID
+	return w.Pod(name), w.Annotated(name).ENIID
+}
+
+// AddPodName is AddPod returning the pod's name, for chaining.
+func (w *World) AddPodName(name, nodeName string) string {
+	w.t.Helper()
+	w.AddPod(name, nodeName)
+	return name
 }
 
 // NewPod creates a pod bound to nodeName as admission leaves it when a policy selects it (the
 // webhook's mark, Groups in the annotation), without reconciling.
 func (w *World) NewPod(name, nodeName string) *corev1.Pod {
 	w.t.Helper()
+	return w.NewPodWithGroups(name, nodeName, Groups)
+}
+
+// NewPodWithGroups is NewPod for a pod admission gave groups.
+func (w *World) NewPodWithGroups(name, nodeName string, groups []string) *corev1.Pod {
+	w.t.Helper()
 	p := w.pod(name, nodeName)
 	policy.RequestBranchENI(p)
-	p.Annotations = map[string]string{v1beta1.AnnotationSecurityGroups: policy.JoinGroups(Groups)}
+	p.Annotations = map[string]string{v1beta1.AnnotationSecurityGroups: policy.JoinGroups(groups)}
 	return w.CreatePod(p)
+}
+
+// Annotated returns the one branch ENI a pod is annotated with, failing the test otherwise.
+func (w *World) Annotated(name string) v1beta1.PodENI {
+	w.t.Helper()
+	p := w.Pod(name)
+	enis, err := v1beta1.ParsePodENIs(p.Annotations[v1beta1.AnnotationPodENI])
+	if err != nil || len(enis) != 1 {
+		w.t.Fatalf("pod %s: annotation %q (%v), want one ENI", name, p.Annotations[v1beta1.AnnotationPodENI], err)
+	}
+	return enis[0]
 }
 
 // PlainPod returns a pod bound to nodeName with one container and nothing from admission,
@@ -96,6 +115,16 @@ func (w *World) ReconcilePod(name string) reconcile.Result {
 // TryReconcilePod runs the branch controller once for a pod.
 func (w *World) TryReconcilePod(name string) (reconcile.Result, error) {
 	return w.Pods.Reconcile(w.t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
+}
+
+// UpdateGroups runs the groups updater once for a pod, failing the test on error.
+func (w *World) UpdateGroups(name string) reconcile.Result {
+	w.t.Helper()
+	res, err := w.Updater.Reconcile(w.t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: Namespace, Name: name}})
+	if err != nil {
+		w.t.Fatalf("updating the groups of pod %s: %v", name, err)
+	}
+	return res
 }
 
 // SetPhase writes a pod's phase, as the kubelet does.
