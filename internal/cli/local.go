@@ -48,7 +48,7 @@ The cluster is up.
 		},
 	}
 	localFlags(up, &o)
-	up.Flags().IntVar(&o.Nodes, "nodes", 1, "number of nodes")
+	up.Flags().IntVar(&o.Nodes, "nodes", 2, "number of nodes, spread over the VPC's two subnets (zones)")
 	down := &cobra.Command{
 		Use:   "down",
 		Short: "Stop everything and remove the state: no process, namespace, link, mount or cgroup stays (else it says what is left and fails)",
@@ -67,6 +67,33 @@ The cluster is up.
 		},
 	}
 	recordedFlags(status, &o)
-	local.AddCommand(up, down, status)
+	local.AddCommand(up, down, status, newLocalNode())
 	return local
+}
+
+// newLocalNode is `podsg local node add|remove`: grow or shrink a running local cluster.
+func newLocalNode() *cobra.Command {
+	node := &cobra.Command{Use: "node", Short: "Add a node to the running local cluster, or remove one"}
+	var o localcluster.Options
+	add := &cobra.Command{
+		Use:   "add",
+		Short: "Launch one more instance (in the next subnet in turn) and run a node in it; returns once it is Ready",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := localcluster.AddNode(cmd.Context(), o, cmd.OutOrStdout())
+			return err
+		},
+	}
+	recordedFlags(add, &o)
+	remove := &cobra.Command{
+		Use:   "remove NODE",
+		Short: "Drain NODE (a name or an instance id), stop it, terminate its instance and delete it; podsg-controller frees its trunk and branch ENIs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return localcluster.RemoveNode(cmd.Context(), o, args[0], cmd.OutOrStdout())
+		},
+	}
+	recordedFlags(remove, &o)
+	node.AddCommand(add, remove)
+	return node
 }

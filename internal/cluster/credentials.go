@@ -17,6 +17,9 @@ type NodeCredentials struct {
 	// ServingCert and ServingKey are the kubelet's serving certificate for the node IP; the
 	// apiserver verifies it (--kubelet-certificate-authority).
 	ServingCert, ServingKey string
+	// ProxyKubeconfig authenticates kube-proxy as system:kube-proxy, the user the default
+	// system:node-proxier ClusterRoleBinding names: one identity for every node, as on EKS.
+	ProxyKubeconfig string
 }
 
 // IssueNode writes credentials for a node named name at nodeIP into dir.
@@ -33,6 +36,7 @@ func (c *ControlPlane) IssueNode(name, nodeIP, dir string) (NodeCredentials, err
 	specs := []certSpec{
 		{name: client, cn: "system:node:" + name, orgs: []string{"system:nodes"}, client: true},
 		{name: serving, cn: "system:node:" + name, orgs: []string{"system:nodes"}, server: true, ips: []net.IP{ip}, dns: []string{name}},
+		{name: "kube-proxy", cn: "system:kube-proxy", client: true},
 	}
 	for _, s := range specs {
 		if err := c.pki.ensure(s); err != nil {
@@ -47,8 +51,13 @@ func (c *ControlPlane) IssueNode(name, nodeIP, dir string) (NodeCredentials, err
 		CAFile:      filepath.Join(dir, "ca.crt"),
 		ServingCert: filepath.Join(dir, "kubelet.crt"),
 		ServingKey:  filepath.Join(dir, "kubelet.key"),
+
+		ProxyKubeconfig: filepath.Join(dir, "kube-proxy.kubeconfig"),
 	}
 	if err := writeKubeconfig(creds.Kubeconfig, c.URL(), c.pki, client, "system:node:"+name); err != nil {
+		return NodeCredentials{}, err
+	}
+	if err := writeKubeconfig(creds.ProxyKubeconfig, c.URL(), c.pki, "kube-proxy", "system:kube-proxy"); err != nil {
 		return NodeCredentials{}, err
 	}
 	for src, dst := range map[string]string{

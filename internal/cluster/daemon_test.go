@@ -381,3 +381,24 @@ func TestDaemonRecognisedOnceStarted(t *testing.T) {
 		t.Fatalf("running() = %d, %v right after start of pid %d", got, ok, pid)
 	}
 }
+
+// TestDaemonEnvironment: a daemon given an environment gets exactly that one, not its
+// starter's (podsg local keeps the user's AWS_ variables from its daemons this way).
+func TestDaemonEnvironment(t *testing.T) {
+	t.Setenv("PODSG_TEST_STARTER_ONLY", "1")
+	dir := t.TempDir()
+	d := NewDaemon(DaemonOptions{Name: "fake", Dir: filepath.Join(dir, "run"), Bin: fakeDaemonBin(t, filepath.Join(dir, "bin")),
+		Args: []string{"--home=" + dir}, Home: dir, Env: []string{"PODSG_TEST_GIVEN=yes"}})
+	pid, err := d.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop(t.Context(), 5*time.Second) })
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00"); len(env) != 1 || env[0] != "PODSG_TEST_GIVEN=yes" {
+		t.Errorf("daemon environment %q, want only PODSG_TEST_GIVEN=yes", env)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -39,9 +41,22 @@ type NodeOptions struct {
 	ContainerdBin, CtrBin, CNIPluginDir, Snapshotter, SandboxImage string
 	// KillWithParent ties containerd's and the kubelet's lives to the caller's (tests).
 	KillWithParent bool
+	// Labels are the Node's labels the kubelet sets when it registers (--node-labels); the
+	// NodeRestriction admission lets it set only kubelet's own and well-known ones, such as
+	// topology.kubernetes.io/zone.
+	Labels map[string]string
 	// ExternalCNI leaves the pod network to another installer (podsg-agent writes its own
 	// conflist into CNIConfDir and its plugin into CNIBinDir); only loopback is linked.
 	ExternalCNI bool
+	// KubeProxyBin, when set, runs kube-proxy (nftables mode) in the node's namespace beside
+	// the kubelet, so that ClusterIP Services work from the node and its pods.
+	KubeProxyBin string
+	// ClusterCIDR is where pods get their addresses (the VPC's CIDR: pods have VPC IPs): kube-proxy
+	// tells pod traffic to Services from outside traffic by it and masquerades only the latter.
+	ClusterCIDR string
+	// ClusterDNS is the kubelet's clusterDNS: the kube-dns Service's ClusterIP that pods with
+	// dnsPolicy ClusterFirst get as their nameserver. Empty: pods get no nameserver.
+	ClusterDNS string
 }
 
 // Node is a running node.
@@ -52,6 +67,12 @@ type Node struct{ opts NodeOptions }
 func NewNode(opts NodeOptions) (*Node, error) {
 	if opts.Name == "" || opts.Netns == "" || opts.StateDir == "" || opts.KubeletBin == "" {
 		return nil, errors.New("node: Name, Netns, StateDir and KubeletBin are required")
+	}
+	if opts.ClusterDNS != "" && net.ParseIP(opts.ClusterDNS) == nil {
+		return nil, fmt.Errorf("node %s: ClusterDNS %q is not an IP", opts.Name, opts.ClusterDNS)
+	}
+	if _, _, err := net.ParseCIDR(opts.ClusterCIDR); err != nil && opts.KubeProxyBin != "" {
+		return nil, fmt.Errorf("node %s: kube-proxy needs ClusterCIDR: %w", opts.Name, err)
 	}
 	if net.ParseIP(opts.NodeIP) == nil {
 		return nil, fmt.Errorf("node %s: NodeIP %q is not an IP", opts.Name, opts.NodeIP)
@@ -100,12 +121,39 @@ func (n *Node) kubelet() daemon {
 	return daemon{
 		name: "kubelet", dir: n.path("run"), bin: n.opts.KubeletBin, netns: n.opts.Netns, home: n.opts.StateDir,
 		killWithParent: n.opts.KillWithParent,
-		args: []string{
+		args: append([]string{
 			"--config=" + n.path("kubelet.yaml"), "--kubeconfig=" + n.opts.Credentials.Kubeconfig,
 			"--root-dir=" + n.path("kubelet"), "--hostname-override=" + n.opts.Name,
 			"--node-ip=" + n.opts.NodeIP, "--v=1",
-		},
+		}, n.nodeLabelsFlag()...),
 	}
+}
+
+// kubeProxy starts only when opts.KubeProxyBin is set; Stop looks for it anyway (by its
+// program name and the state dir), so a Node made without the binary still stops one.
+func (n *Node) kubeProxy() daemon {
+	bin := n.opts.KubeProxyBin
+	if bin == "" {
+		bin = "kube-proxy"
+	}
+	return daemon{
+		name: "kube-proxy", dir: n.path("run"), bin: bin, netns: n.opts.Netns, home: n.opts.StateDir,
+		killWithParent: n.opts.KillWithParent,
+		args:           []string{"--config=" + n.path("kube-proxy.yaml"), "--v=1"},
+	}
+}
+
+// nodeLabelsFlag is --node-labels with opts.Labels, sorted; none without labels.
+func (n *Node) nodeLabelsFlag() []string {
+	if len(n.opts.Labels) == 0 {
+		return nil
+	}
+	var kv []string
+	for k, v := range n.opts.Labels {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return []string{"--node-labels=" + strings.Join(kv, ",")}
 }
 
 // Start brings up containerd, imports the images, and starts the kubelet, all inside the
@@ -153,7 +201,22 @@ func (n *Node) Start(ctx context.Context) error {
 	if _, err := kl.start(ctx); err != nil {
 		return err
 	}
-	return nil
+	return n.startKubeProxy(ctx)
+}
+
+func (n *Node) startKubeProxy(ctx context.Context) error {
+	if n.opts.KubeProxyBin == "" {
+		return nil
+	}
+	cfg, err := n.kubeProxyConfig()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(n.path("kube-proxy.yaml"), cfg, 0o600); err != nil {
+		return fmt.Errorf("writing kube-proxy config: %w", err)
+	}
+	_, err = n.kubeProxy().start(ctx)
+	return err
 }
 
 // KubeletLog and ContainerdLog are the daemons' log files, for diagnostics.
@@ -168,6 +231,8 @@ func (n *Node) Stop(ctx context.Context) error {
 	ctx = logr.NewContext(ctx, logr.FromContextOrDiscard(ctx).WithValues("node", n.opts.Name))
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
+	// kube-proxy's nftables table lives in the instance namespace and goes with it.
+	add(n.kubeProxy().stop(ctx, 10*time.Second))
 	add(n.kubelet().stop(ctx, 15*time.Second))
 	ids := n.taskIDs()
 	if _, ok := n.containerd().running(); ok {
@@ -179,7 +244,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	add(unmountUnder(n.opts.StateDir))
 	add(removeContainerLogLinks(n.opts.StateDir))
 	add(n.removeHostLeftovers(ids))
-	for _, d := range []daemon{n.kubelet(), n.containerd()} {
+	for _, d := range []daemon{n.kubeProxy(), n.kubelet(), n.containerd()} {
 		if pid, ok := d.running(); ok {
 			// Its pid file is the record a later Stop needs: keep the state dir.
 			add(fmt.Errorf("node state %s kept: %s (pid %d) still runs", n.opts.StateDir, d.name, pid))
@@ -193,4 +258,10 @@ func (n *Node) Stop(ctx context.Context) error {
 }
 
 // Daemons are the node's processes, for status reports.
-func (n *Node) Daemons() []Daemon { return []Daemon{{n.containerd()}, {n.kubelet()}} }
+func (n *Node) Daemons() []Daemon {
+	ds := []Daemon{{n.containerd()}, {n.kubelet()}}
+	if n.opts.KubeProxyBin != "" {
+		ds = append(ds, Daemon{n.kubeProxy()})
+	}
+	return ds
+}

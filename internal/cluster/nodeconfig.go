@@ -83,13 +83,43 @@ func (n *Node) kubeletConfig() ([]byte, error) {
 		"evictionHard":                map[string]string{},
 		"imageGCHighThresholdPercent": 100,
 		"resolvConf":                  "",
-		"clusterDomain":               "cluster.local",
+		"clusterDomain":               ClusterDomain,
 		"podLogsDir":                  n.path("pod-logs"),
 		"serializeImagePulls":         false,
+	}
+	if n.opts.ClusterDNS != "" {
+		cfg["clusterDNS"] = []string{n.opts.ClusterDNS}
 	}
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encoding kubelet config: %w", err)
+	}
+	return data, nil
+}
+
+// ClusterDomain is the cluster's DNS domain, as on EKS.
+const ClusterDomain = "cluster.local"
+
+// kubeProxyConfig is kube-proxy's KubeProxyConfiguration, in JSON (which is YAML): nftables
+// mode, as the node's own namespace is its host; it leaves the kernel's conntrack limits
+// alone, because nf_conntrack_max cannot be set from a namespace other than the machine's.
+func (n *Node) kubeProxyConfig() ([]byte, error) {
+	cfg := map[string]any{
+		"apiVersion":       "kubeproxy.config.k8s.io/v1alpha1",
+		"kind":             "KubeProxyConfiguration",
+		"mode":             "nftables",
+		"clientConnection": map[string]any{"kubeconfig": n.opts.Credentials.ProxyKubeconfig},
+		// Its Node (for the node's addresses) is found by the kubelet's name for it.
+		"hostnameOverride": n.opts.Name,
+		"clusterCIDR":      n.opts.ClusterCIDR,
+		// Both in the instance namespace, so nodes on one machine do not collide.
+		"healthzBindAddress": "127.0.0.1:10256",
+		"metricsBindAddress": "127.0.0.1:10249",
+		"conntrack":          map[string]any{"maxPerCore": 0, "min": 0},
+	}
+	data, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding kube-proxy config: %w", err)
 	}
 	return data, nil
 }

@@ -30,6 +30,8 @@ type daemon struct {
 	home string
 	// netns is the path of the network namespace to start it in; "" is the caller's.
 	netns string
+	// env is the process's environment; nil inherits the caller's.
+	env []string
 	// killWithParent makes the kernel SIGKILL the process when its starter dies: right for
 	// tests, wrong for `podsg local up`, whose cluster outlives the command.
 	killWithParent bool
@@ -169,6 +171,7 @@ func (d daemon) start(ctx context.Context) (int, error) {
 	defer func() { _ = logFile.Close() }()
 	// Not CommandContext: the daemon must outlive ctx, which only bounds starting it.
 	cmd := exec.Command(d.bin, d.args...)
+	cmd.Env = d.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// A session of its own: no terminal signal reaches it, and Down signals the whole group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -339,11 +342,13 @@ type DaemonOptions struct {
 	Home string
 	// Netns is a namespace path to start it in, "" for the caller's.
 	Netns string
+	// Env is its environment; nil inherits the caller's.
+	Env []string
 }
 
 // NewDaemon describes a daemon; it starts nothing.
 func NewDaemon(o DaemonOptions) Daemon {
-	return Daemon{daemon{name: o.Name, dir: o.Dir, bin: o.Bin, args: o.Args, home: o.Home, netns: o.Netns}}
+	return Daemon{daemon{name: o.Name, dir: o.Dir, bin: o.Bin, args: o.Args, home: o.Home, netns: o.Netns, env: o.Env}}
 }
 
 // Name is its pid file's base name.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -57,11 +58,75 @@ func TestKubeletConfig(t *testing.T) {
 	}
 }
 
+// TestKubeletClusterDNS: with ClusterDNS, pods with dnsPolicy ClusterFirst get it as their
+// nameserver; without, the kubelet has none to give.
+func TestKubeletClusterDNS(t *testing.T) {
+	for _, dns := range []string{"", "10.100.0.10"} {
+		n := testNode(t)
+		n.opts.ClusterDNS = dns
+		data, err := n.kubeletConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg struct {
+			ClusterDNS    []string `json:"clusterDNS"`
+			ClusterDomain string   `json:"clusterDomain"`
+		}
+		if err := json.Unmarshal(data, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		want := []string(nil)
+		if dns != "" {
+			want = []string{dns}
+		}
+		if !slices.Equal(cfg.ClusterDNS, want) || cfg.ClusterDomain != "cluster.local" {
+			t.Errorf("ClusterDNS %q: clusterDNS %v, clusterDomain %q; want %v, cluster.local", dns, cfg.ClusterDNS, cfg.ClusterDomain, want)
+		}
+	}
+}
+
+// TestKubeProxyConfig pins what kube-proxy needs in an instance namespace: nftables mode, its
+// Node found by the kubelet's name, the pods' CIDR, listeners on the namespace's loopback,
+// and the machine-wide conntrack limit left alone.
+func TestKubeProxyConfig(t *testing.T) {
+	n := testNode(t)
+	n.opts.KubeProxyBin, n.opts.ClusterCIDR = "/bin/kube-proxy", "10.0.0.0/16"
+	n.opts.Credentials.ProxyKubeconfig = "/c/kube-proxy.kubeconfig"
+	data, err := n.kubeProxyConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{
+		"kind": "KubeProxyConfiguration", "mode": "nftables", "hostnameOverride": "n1", "clusterCIDR": "10.0.0.0/16",
+		"healthzBindAddress": "127.0.0.1:10256", "metricsBindAddress": "127.0.0.1:10249",
+	} {
+		if cfg[k] != want {
+			t.Errorf("%s = %v, want %v", k, cfg[k], want)
+		}
+	}
+	if kc := cfg["clientConnection"].(map[string]any)["kubeconfig"]; kc != "/c/kube-proxy.kubeconfig" {
+		t.Errorf("kubeconfig %v", kc)
+	}
+	if ct := cfg["conntrack"].(map[string]any); ct["maxPerCore"] != 0.0 || ct["min"] != 0.0 {
+		t.Errorf("conntrack %v: want maxPerCore 0 and min 0 (leave nf_conntrack_max alone)", ct)
+	}
+	if args := strings.Join(n.kubeProxy().args, " "); !strings.Contains(args, "--config=/state/n1/kube-proxy.yaml") {
+		t.Errorf("kube-proxy args %q", args)
+	}
+}
+
 func TestNewNodeValidates(t *testing.T) {
 	for name, o := range map[string]NodeOptions{
 		"no name":    {Netns: "/x", StateDir: "/s", KubeletBin: "/k", NodeIP: "10.0.0.1", PodCIDR: "10.1.0.0/24"},
 		"bad ip":     {Name: "n", Netns: "/x", StateDir: "/s", KubeletBin: "/k", NodeIP: "nope", PodCIDR: "10.1.0.0/24"},
 		"bad podnet": {Name: "n", Netns: "/x", StateDir: "/s", KubeletBin: "/k", NodeIP: "10.0.0.1", PodCIDR: "10.1.0.0"},
+		"bad dns":    {Name: "n", Netns: "/x", StateDir: "/s", KubeletBin: "/k", NodeIP: "10.0.0.1", PodCIDR: "10.1.0.0/24", ClusterDNS: "kube-dns"},
+		"proxy without cluster CIDR": {Name: "n", Netns: "/x", StateDir: "/s", KubeletBin: "/k", NodeIP: "10.0.0.1", PodCIDR: "10.1.0.0/24",
+			KubeProxyBin: "/kp"},
 	} {
 		if _, err := NewNode(o); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -2,6 +2,8 @@ package images
 
 import (
 	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,12 +25,38 @@ type Image struct {
 	// User is the image's default user, "uid:gid"; "" is root. Numeric, because the images
 	// have no /etc/passwd and kubelet's runAsNonRoot check accepts only a numeric uid.
 	User string
+	// archive is the image written once by Rendered; WriteArchive then writes it verbatim.
+	archive []byte
+}
+
+// Rendered returns img with its archive written once, with fast compression: importing it
+// into several nodes then compresses each layer once, not once per node, and quickly, as
+// such an archive never leaves the machine (CoreDNS's 79 MB took 40 s per node at the
+// best compression on a loaded 2-core machine, 8.5 s at the fastest).
+func Rendered(img Image) (Image, error) {
+	var b bytes.Buffer
+	if err := writeArchive(&b, img, gzip.BestSpeed); err != nil {
+		return Image{}, err
+	}
+	img.archive = b.Bytes()
+	return img, nil
 }
 
 // WriteArchive writes img as an OCI image layout in a tar stream, the format
 // `ctr images import` reads. The output depends only on img and the files' contents.
 func WriteArchive(w io.Writer, img Image) error {
-	layer, diffID, err := buildLayer(img.Files)
+	if img.archive != nil {
+		if _, err := w.Write(img.archive); err != nil {
+			return fmt.Errorf("writing archive: %w", err)
+		}
+		return nil
+	}
+	return writeArchive(w, img, gzip.BestCompression)
+}
+
+// writeArchive is WriteArchive with the layer compressed at level.
+func writeArchive(w io.Writer, img Image, level int) error {
+	layer, diffID, err := buildLayer(img.Files, level)
 	if err != nil {
 		return fmt.Errorf("building layer of %s: %w", img.Name, err)
 	}

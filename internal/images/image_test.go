@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -127,5 +129,65 @@ func TestTagOf(t *testing.T) {
 		if got := tagOf(ref); got != want {
 			t.Errorf("tagOf(%s) = %s, want %s", ref, got, want)
 		}
+	}
+}
+
+// TestRenderedIsTheSameImage: a rendered image is the same image (same layer content, config
+// and name) written once: writing it again reads no file, so the nodes it is imported into
+// get identical bytes even if its sources change meanwhile.
+func TestRenderedIsTheSameImage(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "app")
+	if err := os.WriteFile(src, []byte("#!/bin/sh\necho v1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img := testImage()
+	img.Files = append(img.Files, File{Path: "/usr/local/bin/from-disk", Source: src})
+	r, err := Rendered(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(src, []byte("#!/bin/sh\necho v2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var first, second bytes.Buffer
+	if err := WriteArchive(&first, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteArchive(&second, r); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first.Bytes(), second.Bytes()) {
+		t.Error("a rendered image gave two different archives")
+	}
+	_, files := readTar(t, &first)
+	var idx index
+	if err := json.Unmarshal(files["index.json"], &idx); err != nil {
+		t.Fatal(err)
+	}
+	var man manifest
+	if err := json.Unmarshal(blobOf(t, files, idx.Manifests[0]), &man); err != nil {
+		t.Fatal(err)
+	}
+	var cfg imageConfig
+	if err := json.Unmarshal(blobOf(t, files, man.Config), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(blobOf(t, files, man.Layers[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if digest(raw) != cfg.RootFS.DiffIDs[0] {
+		t.Error("the layer does not match its diff_id")
+	}
+	_, contents := readTar(t, bytes.NewReader(raw))
+	if got := string(contents["usr/local/bin/from-disk"]); got != "#!/bin/sh\necho v1\n" {
+		t.Errorf("from-disk = %q, want the content when rendered", got)
+	}
+	if idx.Manifests[0].Annotations[AnnotationImageName] != img.Name || !reflect.DeepEqual(cfg.Config.Entrypoint, img.Entrypoint) {
+		t.Errorf("name %q, entrypoint %v: not the image's", idx.Manifests[0].Annotations[AnnotationImageName], cfg.Config.Entrypoint)
 	}
 }

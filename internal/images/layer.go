@@ -41,8 +41,8 @@ func newBlob(data []byte) blob {
 }
 
 // buildLayer writes files (and their parent directories) into a sorted tar, and returns the
-// gzipped layer and the digest of the uncompressed tar (the config's diff_id).
-func buildLayer(files []File) (layer blob, diffID string, err error) {
+// layer gzipped at level and the digest of the uncompressed tar (the config's diff_id).
+func buildLayer(files []File, level int) (layer blob, diffID string, err error) {
 	var raw bytes.Buffer
 	tw := tar.NewWriter(&raw)
 	sorted := append([]File(nil), files...)
@@ -62,7 +62,7 @@ func buildLayer(files []File) (layer blob, diffID string, err error) {
 	}
 	diffID = newBlob(raw.Bytes()).digest
 	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&gz, level)
 	if err != nil {
 		return blob{}, "", fmt.Errorf("creating gzip writer: %w", err)
 	}

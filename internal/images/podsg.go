@@ -13,6 +13,7 @@ const (
 	Pause   = "podsg.local/pause:latest"
 	PGCheck = "podsg.local/pgcheck:latest"
 	Busybox = "podsg.local/busybox:latest"
+	CoreDNS = "podsg.local/coredns:latest"
 )
 
 // BusyboxBin is Debian busybox-static's binary.
@@ -58,4 +59,11 @@ func BusyboxImage(files []File) Image {
 func PGCheckImage(pgcheck string, busybox []File) Image {
 	files := append([]File{{Path: "/usr/local/bin/pgcheck", Source: pgcheck}}, busybox...)
 	return Image{Name: PGCheck, Files: files, Entrypoint: []string{"/usr/local/bin/pgcheck"}}
+}
+
+// CoreDNSImage holds the static coredns binary hack/kube-bin.sh builds from its Go module, as
+// /coredns, the path and entrypoint of the upstream image, so manifests written for that image
+// (args: ["-conf", "/etc/coredns/Corefile"]) work unchanged.
+func CoreDNSImage(coredns string) Image {
+	return Image{Name: CoreDNS, Files: []File{{Path: "/coredns", Source: coredns}}, Entrypoint: []string{"/coredns"}}
 }

@@ -79,15 +79,7 @@ func (o *Options) downSteps() []step {
 		steps = append(steps, failedStep("reading the node list", err))
 	}
 	for _, spec := range nodes {
-		node, err := cluster.NewNode(o.nodeOptions(spec, cluster.NodeCredentials{}, nil))
-		if err != nil {
-			steps = append(steps, failedStep("stopping node "+spec.Name, err))
-			continue
-		}
-		agent := o.agentDaemon(spec, node, cluster.NodeCredentials{})
-		steps = append(steps,
-			step{"stopping podsg-agent on " + spec.Name, func(ctx context.Context) error { return agent.Stop(ctx, 10*time.Second) }},
-			step{"stopping node " + spec.Name + " (kubelet, pods, containerd)", node.Stop})
+		steps = append(steps, o.nodeStopSteps(spec)...)
 	}
 	steps = append(steps, step{"stopping podsg-controller", func(ctx context.Context) error { return o.controllerDaemon("").Stop(ctx, 10*time.Second) }})
 	if cp, err := o.controlPlane("127.0.0.1"); err == nil {
@@ -96,8 +88,33 @@ func (o *Options) downSteps() []step {
 		steps = append(steps, failedStep("stopping the control plane", err))
 	}
 	return append(steps,
+		step{"stopping the VPC resolver", func(ctx context.Context) error { return o.resolverDaemon().Stop(ctx, 10*time.Second) }},
 		step{"stopping the local VPC (podsg-vpc)", func(ctx context.Context) error { return o.vpcDaemon().Stop(ctx, 10*time.Second) }},
 		step{"removing the local VPC's namespaces, links and routes (podsg-vpc cleanup)", o.cleanupVPC})
+}
+
+// nodeStopSteps stop a node's podsg-agent, then the node (kube-proxy, kubelet, pods, containerd).
+func (o *Options) nodeStopSteps(spec nodeSpec) []step {
+	node, err := cluster.NewNode(o.nodeOptions(spec, cluster.NodeCredentials{}, nil))
+	if err != nil {
+		return []step{failedStep("stopping node "+spec.Name, err)}
+	}
+	agent := o.agentDaemon(spec, node, cluster.NodeCredentials{})
+	return []step{
+		{"stopping podsg-agent on " + spec.Name, func(ctx context.Context) error { return agent.Stop(ctx, 10*time.Second) }},
+		{"stopping node " + spec.Name + " (kube-proxy, kubelet, pods, containerd)", node.Stop},
+	}
+}
+
+// stopNode runs nodeStopSteps, all of them whatever each does.
+func (o *Options) stopNode(ctx context.Context, spec nodeSpec) error {
+	var errs []error
+	for _, s := range o.nodeStopSteps(spec) {
+		if err := s.run(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.what, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // nodes are the nodes Up recorded.

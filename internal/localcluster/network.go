@@ -23,7 +23,15 @@ type network struct {
 // instance is a node's EC2 instance.
 type instance struct {
 	ID, IP string
+	AZ     string // its subnet's
 }
+
+// nodeInstanceName is the Name tag of the instance of node number index (1, 2, …).
+func nodeInstanceName(index int) string { return fmt.Sprintf("%s-node-%d", ClusterName, index) }
+
+// subnetOf spreads the nodes over the subnets (and so the zones), as an EKS node group spreads
+// its instances: node 1 in the first, node 2 in the second, node 3 in the first again…
+func subnetOf(index int) int { return (index - 1) % len(Subnets) }
 
 func clusterTags(name string) []types.TagSpecification {
 	tags := []types.Tag{{Key: aws.String(tagClusterKV), Value: aws.String(ClusterName)}, {Key: aws.String("Name"), Value: aws.String(name)}}
@@ -143,29 +151,25 @@ func (n *network) ensureHostENI(ctx context.Context, c *ec2.Client) error {
 	return nil
 }
 
-// ensureInstances finds or launches the nodes' instances, named <cluster>-node-<i>.
-func (n *network) ensureInstances(ctx context.Context, c *ec2.Client, count int) ([]instance, error) {
-	var out []instance
-	for i := 1; i <= count; i++ {
-		name := fmt.Sprintf("%s-node-%d", ClusterName, i)
-		have, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-			filter("tag:Name", name), filter("instance-state-name", "running")}})
-		if err != nil {
-			return nil, fmt.Errorf("looking up %s: %w", name, err)
-		}
-		if len(have.Reservations) > 0 && len(have.Reservations[0].Instances) > 0 {
-			inst := have.Reservations[0].Instances[0]
-			out = append(out, instance{ID: aws.ToString(inst.InstanceId), IP: aws.ToString(inst.PrivateIpAddress)})
-			continue
-		}
-		run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: types.InstanceType(InstanceType),
-			SubnetId: &n.Subnets[0], SecurityGroupIds: []string{n.ClusterSG}, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
-			TagSpecifications: tagSpec(types.ResourceTypeInstance, name)})
-		if err != nil {
-			return nil, fmt.Errorf("launching %s: %w", name, err)
-		}
-		inst := run.Instances[0]
-		out = append(out, instance{ID: aws.ToString(inst.InstanceId), IP: aws.ToString(inst.PrivateIpAddress)})
+// ensureInstance finds or launches the instance of node number index, named
+// nodeInstanceName(index), in subnet subnetOf(index).
+func (n *network) ensureInstance(ctx context.Context, c *ec2.Client, index int) (instance, error) {
+	name, sub := nodeInstanceName(index), subnetOf(index)
+	have, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
+		filter("vpc-id", n.VPCID), filter("tag:Name", name), filter("instance-state-name", "running")}})
+	if err != nil {
+		return instance{}, fmt.Errorf("looking up %s: %w", name, err)
 	}
-	return out, nil
+	if len(have.Reservations) > 0 && len(have.Reservations[0].Instances) > 0 {
+		inst := have.Reservations[0].Instances[0]
+		return instance{ID: aws.ToString(inst.InstanceId), IP: aws.ToString(inst.PrivateIpAddress), AZ: Subnets[sub].AZ}, nil
+	}
+	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: types.InstanceType(InstanceType),
+		SubnetId: &n.Subnets[sub], SecurityGroupIds: []string{n.ClusterSG}, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		TagSpecifications: tagSpec(types.ResourceTypeInstance, name)})
+	if err != nil {
+		return instance{}, fmt.Errorf("launching %s: %w", name, err)
+	}
+	inst := run.Instances[0]
+	return instance{ID: aws.ToString(inst.InstanceId), IP: aws.ToString(inst.PrivateIpAddress), AZ: Subnets[sub].AZ}, nil
 }

@@ -16,23 +16,45 @@ import (
 
 // nodeSpec is what Down needs to stop a node that an earlier Up started.
 type nodeSpec struct {
+	// Index numbers the node (1, 2, …): its instance is nodeInstanceName(Index), in subnet
+	// subnetOf(Index). Records of an older podsg have none (0).
+	Index      int    `json:"index,omitempty"`
 	Name       string `json:"name"`
 	InstanceID string `json:"instanceID"`
 	IP         string `json:"ip"`
+	AZ         string `json:"az,omitempty"`
 	Netns      string `json:"netns"`
 }
 
-func (o *Options) nodeSpec(inst instance) nodeSpec {
+func (o *Options) nodeSpec(index int, inst instance) nodeSpec {
 	ns := topo.Names{ID: topo.IDFromStateDir(o.path("vpc"))}.Instance(inst.ID)
-	return nodeSpec{Name: "ip-" + strings.ReplaceAll(inst.IP, ".", "-") + "." + Region + ".compute.internal",
-		InstanceID: inst.ID, IP: inst.IP, Netns: "/run/netns/" + ns}
+	return nodeSpec{Index: index, Name: "ip-" + strings.ReplaceAll(inst.IP, ".", "-") + "." + Region + ".compute.internal",
+		InstanceID: inst.ID, IP: inst.IP, AZ: inst.AZ, Netns: "/run/netns/" + ns}
 }
 
+// zone is the node's availability zone.
+func (s nodeSpec) zone() string {
+	if s.AZ == "" {
+		return Subnets[0].AZ // an older podsg put every node in the first subnet
+	}
+	return s.AZ
+}
+
+// providerID is the Node's spec.providerID, as the AWS cloud provider writes it.
+func (s nodeSpec) providerID() string { return "aws:///" + s.zone() + "/" + s.InstanceID }
+
 func (o *Options) nodeOptions(spec nodeSpec, creds cluster.NodeCredentials, imgs []images.Image) cluster.NodeOptions {
-	return cluster.NodeOptions{Name: spec.Name, ProviderID: "aws:///" + Subnets[0].AZ + "/" + spec.InstanceID, Netns: spec.Netns,
+	return cluster.NodeOptions{Name: spec.Name, ProviderID: spec.providerID(), Netns: spec.Netns,
 		// Paths use the instance id, not the longer node name: unix sockets live below them.
 		NodeIP: spec.IP, StateDir: o.path("nodes", spec.InstanceID), Credentials: creds, KubeletBin: filepath.Join(o.KubeBinDir, "kubelet"),
-		Images: imgs, ExternalCNI: true}
+		Images: imgs, ExternalCNI: true,
+		// Pods have VPC addresses: the VPC's CIDR is the cluster's.
+		KubeProxyBin: filepath.Join(o.KubeBinDir, "kube-proxy"), ClusterCIDR: VPCCIDR, ClusterDNS: ClusterDNSIP,
+		Labels: map[string]string{
+			// What the AWS cloud provider would label the node with.
+			"topology.kubernetes.io/region": Region, "topology.kubernetes.io/zone": spec.zone(),
+			"node.kubernetes.io/instance-type": InstanceType,
+		}}
 }
 
 func (o *Options) agentDaemon(spec nodeSpec, node *cluster.Node, creds cluster.NodeCredentials) cluster.Daemon {
@@ -41,7 +63,8 @@ func (o *Options) agentDaemon(spec nodeSpec, node *cluster.Node, creds cluster.N
 		Home: dir, Args: []string{
 			"--node-name=" + spec.Name, "--kubeconfig=" + creds.Kubeconfig, "--ec2-endpoint=" + VPCEndpoint, "--enable-pod-eni",
 			"--subif-driver=vxlan", "--state-dir=" + filepath.Join(dir, "pods"), "--socket=" + filepath.Join(dir, "agent.sock"),
-			"--cni-bin-source=" + filepath.Join(o.BinDir, "podsg-cni"), "--cni-bin-dir=" + node.CNIBinDir(), "--cni-conf-dir=" + node.CNIConfDir()}})
+			"--cni-bin-source=" + filepath.Join(o.BinDir, "podsg-cni"), "--cni-bin-dir=" + node.CNIBinDir(), "--cni-conf-dir=" + node.CNIConfDir()},
+		Env: daemonEnv()})
 }
 
 // startNode runs containerd and the kubelet inside the instance, and podsg-agent beside them.
@@ -65,18 +88,57 @@ func (o *Options) startNode(ctx context.Context, cp *cluster.ControlPlane, spec 
 	return nil
 }
 
-func (o *Options) waitNodesReady(ctx context.Context, kubectl func(context.Context, string, ...string) (string, error), n int) error {
-	var last string
+// waitNodesReady waits until every named node is Ready; if one is not in time, the error says
+// why, as its Ready condition does.
+func (o *Options) waitNodesReady(ctx context.Context, kubectl func(context.Context, string, ...string) (string, error), names []string) error {
+	var notReady []string
 	err := wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
-		out, err := kubectl(ctx, "", "get", "nodes", "-o", `jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+		out, err := kubectl(ctx, "", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}{"\t"}`+
+			`{.status.conditions[?(@.type=="Ready")].status}{"\t"}{.status.conditions[?(@.type=="Ready")].message}{"\n"}{end}`)
 		if err != nil {
 			return false, nil //nolint:nilerr // the apiserver may still be settling
 		}
-		last = out
-		return strings.Count(out, "True") == n, nil
+		notReady = notReadyOf(out, names)
+		return len(notReady) == 0, nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for %d nodes Ready (ready: %d): %w", n, strings.Count(last, "True"), err)
+		return fmt.Errorf("waiting for nodes to be Ready (not yet: %s): %w", strings.Join(notReady, "; "), err)
 	}
 	return nil
+}
+
+// notReadyOf lists the names that kubectl's "<name>\t<Ready status>\t<message>" lines do not
+// show Ready, each with the reason its condition gives.
+func notReadyOf(lines string, names []string) []string {
+	why := map[string]string{}
+	for _, l := range strings.Split(lines, "\n") {
+		f := strings.SplitN(l, "\t", 3)
+		if len(f) < 2 {
+			continue
+		}
+		if f[1] == "True" {
+			why[f[0]] = ""
+		} else if len(f) == 3 {
+			why[f[0]] = f[2]
+		}
+	}
+	var out []string
+	for _, n := range names {
+		reason, registered := why[n]
+		switch {
+		case !registered:
+			out = append(out, n+" (not registered)")
+		case reason != "":
+			out = append(out, n+" ("+reason+")")
+		}
+	}
+	return out
+}
+
+func nodeNames(nodes []nodeSpec) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.Name)
+	}
+	return out
 }

@@ -25,6 +25,9 @@ const (
 // Subnets of the VPC: two private subnets in two zones, like eksctl's privateNetworking.
 var Subnets = []struct{ CIDR, AZ string }{{"10.0.0.0/19", Region + "a"}, {"10.0.32.0/19", Region + "b"}}
 
+// maxNodes is how many nodes one machine holds.
+const maxNodes = 8
+
 // Options configure the local cluster.
 type Options struct {
 	// StateDir holds everything: VPC state, PKI, logs, node state. Its parents must be
@@ -61,10 +64,10 @@ func (o *Options) validate() error {
 	if err := o.absStateDir(); err != nil {
 		return err
 	}
-	if o.Nodes < 1 || o.Nodes > 8 {
-		errs = append(errs, fmt.Errorf("--nodes %d: 1 to 8 nodes fit on one machine", o.Nodes))
+	if o.Nodes < 1 || o.Nodes > maxNodes {
+		errs = append(errs, fmt.Errorf("--nodes %d: 1 to %d nodes fit on one machine", o.Nodes, maxNodes))
 	}
-	for _, b := range []string{"kube-apiserver", "etcd", "kubelet", "kubectl"} {
+	for _, b := range []string{"kube-apiserver", "etcd", "kubelet", "kubectl", "kube-proxy", "coredns"} {
 		if _, err := os.Stat(filepath.Join(o.KubeBinDir, b)); err != nil {
 			errs = append(errs, fmt.Errorf("--kube-bin-dir %q lacks %s: run hack/kube-bin.sh and pass the directory it prints", o.KubeBinDir, b))
 			break

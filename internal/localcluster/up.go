@@ -37,7 +37,24 @@ func (o *Options) controllerDaemon(vpcID string) cluster.Daemon {
 			// node agent reaches EC2.
 			"--local-vpc-endpoint=" + VPCEndpoint,
 			"--webhook-cert-dir=" + o.path("controller", "certs"), "--branch-cooldown=30s",
-			"--metrics-addr=127.0.0.1:8480", "--health-addr=127.0.0.1:8481"}})
+			"--metrics-addr=127.0.0.1:8480", "--health-addr=127.0.0.1:8481"},
+		// In the root namespace no metadata service may be asked: 169.254.169.254 would leave
+		// through the machine's default route. The controller's EC2 client then falls back
+		// to the local VPC's placeholder credentials.
+		Env: daemonEnv("AWS_EC2_METADATA_DISABLED=true")})
+}
+
+// daemonEnv is the environment of podsg's daemons: podsg's own without any AWS_ variable, so
+// that credentials or settings meant for real AWS in the user's shell never reach the local
+// VPC's clients, and the agents use their instance's metadata as on EC2; plus extra.
+func daemonEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
 }
 
 func (o *Options) controlPlane(hostIP string) (*cluster.ControlPlane, error) {
@@ -70,7 +87,7 @@ func Up(ctx context.Context, o Options, out io.Writer) error {
 		return err
 	}
 	kubectl := o.kubectl(cp.AdminKubeconfig())
-	if err := o.waitNodesReady(ctx, kubectl, len(nodes)); err != nil {
+	if err := o.waitNodesReady(ctx, kubectl, nodeNames(nodes)); err != nil {
 		return err
 	}
 	// Pods need their namespace's default ServiceAccount, which kube-controller-manager
@@ -81,6 +98,10 @@ func Up(ctx context.Context, o Options, out io.Writer) error {
 	})
 	if err != nil {
 		return fmt.Errorf("waiting for the default ServiceAccount: %w", err)
+	}
+	step("CoreDNS: Deployment kube-system/coredns behind Service kube-dns (%s), forwarding to the VPC resolver at %s", ClusterDNSIP, net.HostIP)
+	if err := o.installCoreDNS(ctx, kubectl, net.HostIP); err != nil {
+		return err
 	}
 	return o.writeUserKubeconfig(cp.AdminKubeconfig())
 }
@@ -99,6 +120,10 @@ func (o *Options) startVPC(ctx context.Context, step func(string, ...any)) (*net
 		return nil, err
 	}
 	step("VPC %s, subnets %s, cluster security group %s", net.VPCID, strings.Join(net.Subnets, " "), net.ClusterSG)
+	step("VPC resolver at %s:53 (instances' private DNS names; no internet, so NXDOMAIN for the rest)", net.HostIP)
+	if err := o.startResolver(ctx, net.HostIP); err != nil {
+		return nil, err
+	}
 	return net, nil
 }
 
@@ -126,9 +151,10 @@ func (o *Options) startControlPlane(ctx context.Context, net *network, step func
 	return cp, nil
 }
 
-// startNodes launches the instances and runs a node in each.
+// startNodes launches the instances and runs a node in each: nodes 1 to o.Nodes and any
+// other node recorded (added with `podsg local node add`).
 func (o *Options) startNodes(ctx context.Context, cp *cluster.ControlPlane, net *network, step func(string, ...any)) ([]nodeSpec, error) {
-	insts, err := net.ensureInstances(ctx, EC2Client(), o.Nodes)
+	recorded, err := o.nodes()
 	if err != nil {
 		return nil, err
 	}
@@ -136,20 +162,44 @@ func (o *Options) startNodes(ctx context.Context, cp *cluster.ControlPlane, net 
 	if err != nil {
 		return nil, err
 	}
-	var nodes []nodeSpec
-	for _, inst := range insts {
-		spec := o.nodeSpec(inst)
-		step("node %s: instance %s (%s), containerd, kubelet, podsg-agent", spec.Name, inst.ID, InstanceType)
-		// Recorded before starting, so that `down` also stops a node that failed halfway.
-		nodes = append(nodes, spec)
-		if err := writeJSON(o.path("nodes.json"), nodes); err != nil {
+	var started []nodeSpec
+	for _, i := range wantedIndices(o.Nodes, recorded) {
+		spec, err := o.launchNode(ctx, cp, net, i, imgs, step)
+		if err != nil {
 			return nil, err
 		}
-		if err := o.startNode(ctx, cp, spec, imgs); err != nil {
-			return nil, err
+		started = append(started, spec)
+	}
+	return started, nil
+}
+
+// launchNode finds or launches node index's instance, records the node and starts it. A
+// record of an instance that no longer runs is stopped first: its processes must not outlive
+// the record that lets Down find them.
+func (o *Options) launchNode(ctx context.Context, cp *cluster.ControlPlane, net *network, index int, imgs []images.Image, step func(string, ...any)) (nodeSpec, error) {
+	inst, err := net.ensureInstance(ctx, EC2Client(), index)
+	if err != nil {
+		return nodeSpec{}, err
+	}
+	spec := o.nodeSpec(index, inst)
+	recorded, err := o.nodes()
+	if err != nil {
+		return nodeSpec{}, err
+	}
+	if old, ok := recordOf(recorded, index); ok && old.InstanceID != spec.InstanceID {
+		if err := o.stopNode(ctx, old); err != nil {
+			return nodeSpec{}, fmt.Errorf("stopping node %s, whose instance %s is gone: %w", old.Name, old.InstanceID, err)
 		}
 	}
-	return nodes, nil
+	step("node %s: instance %s (%s, %s), containerd, kubelet, kube-proxy, podsg-agent", spec.Name, inst.ID, InstanceType, inst.AZ)
+	// Recorded before starting, so that `down` also stops a node that failed halfway.
+	if err := writeJSON(o.path("nodes.json"), withNode(recorded, spec)); err != nil {
+		return nodeSpec{}, err
+	}
+	if err := o.startNode(ctx, cp, spec, imgs); err != nil {
+		return nodeSpec{}, err
+	}
+	return spec, nil
 }
 
 // EC2Client is an SDK client for the local VPC's EC2 API on loopback.
@@ -222,7 +272,17 @@ func (o *Options) images() ([]images.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading busybox-static (hack/setup.sh installs it): %w", err)
 	}
-	return []images.Image{images.PauseImage(images.BusyboxBin), images.BusyboxImage(bb), images.PGCheckImage(filepath.Join(o.BinDir, "pgcheck"), bb)}, nil
+	var out []images.Image
+	for _, img := range []images.Image{images.PauseImage(images.BusyboxBin), images.BusyboxImage(bb), images.PGCheckImage(filepath.Join(o.BinDir, "pgcheck"), bb),
+		images.CoreDNSImage(filepath.Join(o.KubeBinDir, "coredns"))} {
+		// Once for every node.
+		r, err := images.Rendered(img)
+		if err != nil {
+			return nil, fmt.Errorf("writing image %s: %w", img.Name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // binaries is what `up` ran with, so that a later `down` or `status` in a plain shell (no

@@ -1,0 +1,159 @@
+package netpol
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// NFTTable is the nftables table (family inet) the compiled ruleset lives in.
+const NFTTable = "podsg_netpol"
+
+// LocalPod is a pod of this node and the host side of its interface, where its traffic is
+// judged: packets from the pod come in on it (egress), packets to the pod go out on it
+// (ingress).
+type LocalPod struct {
+	Pod       *Pod
+	Interface string
+}
+
+// ifname is what Linux takes as an interface name, and so nft as a quoted string.
+var ifname = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,15}$`)
+
+// CompileNFT renders the ruleset that enforces the evaluator's layers for the node's pods: one
+// nft script that replaces the table in a single transaction, so there is never a moment
+// without it. The forward hook accepts established and related packets first (return traffic
+// of an allowed connection), then sends a packet through the egress chains of the pod it
+// comes from and the ingress chains of the pod it goes to. Each layer is a chain: Accept
+// returns (this direction allows), Deny drops, Pass and the end of the chain go to the next
+// layer, and the end of the last layer returns (Kubernetes' default).
+func CompileNFT(e *Evaluator, u *Universe, pods []LocalPod) (string, error) {
+	var hooks []string
+	var chains []string
+	for i, lp := range pods {
+		if !ifname.MatchString(lp.Interface) {
+			return "", fmt.Errorf("pod %s/%s: %q is not an interface name", lp.Pod.Namespace, lp.Pod.Name, lp.Interface)
+		}
+		if lp.Pod.HostNetwork {
+			continue // no policy applies to it
+		}
+		for _, d := range []Direction{Egress, Ingress} {
+			base := fmt.Sprintf("pod%d_%s", i, d)
+			match := "oifname"
+			if d == Egress {
+				match = "iifname"
+			}
+			hooks = append(hooks, fmt.Sprintf("%s %q jump %s_0 comment %s", match, lp.Interface, base, comment(lp.Pod.Namespace+"/"+lp.Pod.Name+" "+string(d))))
+			chains = append(chains, e.layerChains(base, d, lp.Pod, u)...)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\ntable inet %s {\n", NFTTable, NFTTable, NFTTable)
+	b.WriteString("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n")
+	b.WriteString("\t\tct state established,related accept\n\t\tct state invalid drop\n")
+	for _, h := range hooks {
+		b.WriteString("\t\t" + h + "\n")
+	}
+	b.WriteString("\t}\n")
+	// The node's own traffic with its pods (the kubelet's probes, a pod calling the node)
+	// does not cross the forward hook: a pod's packets to the node are judged on input, the
+	// node's to a pod on output, by the same chains.
+	for _, hook := range []struct{ name, dir string }{{"input", "iifname"}, {"output", "oifname"}} {
+		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority filter; policy accept;\n", hook.name, hook.name)
+		b.WriteString("\t\tct state established,related accept\n")
+		for _, h := range hooks {
+			if strings.HasPrefix(h, hook.dir+" ") {
+				b.WriteString("\t\t" + h + "\n")
+			}
+		}
+		b.WriteString("\t}\n")
+	}
+	for _, c := range chains {
+		b.WriteString(c)
+	}
+	b.WriteString("}\n")
+	return b.String(), nil
+}
+
+// layerChains renders one chain per layer for the pod's direction.
+func (e *Evaluator) layerChains(base string, d Direction, pod *Pod, u *Universe) []string {
+	var out []string
+	for li, l := range e.layers {
+		next := "return"
+		if li+1 < len(e.layers) {
+			next = fmt.Sprintf("goto %s_%d", base, li+1)
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "\tchain %s_%d {\n\t\tcomment %s\n", base, li, comment(l.Name()))
+		for _, r := range l.Rules(d, pod, u) {
+			verdict := map[Verdict]string{Accept: "return", Deny: "drop", Pass: next}[r.Verdict]
+			for _, m := range r.Matches {
+				for _, expr := range matchExprs(d, m) {
+					fmt.Fprintf(&b, "\t\t%s %s comment %s\n", expr, verdict, comment(r.String()))
+				}
+			}
+		}
+		fmt.Fprintf(&b, "\t\t%s\n\t}\n", next)
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// matchExprs renders a match as nft expressions, one per port range (the rule matches if any
+// does).
+func matchExprs(d Direction, m Match) []string {
+	family, field := "ip", "saddr"
+	if m.Net.Addr().Is6() {
+		family = "ip6"
+	}
+	if d == Egress {
+		field = "daddr"
+	}
+	addr := fmt.Sprintf("%s %s %s", family, field, m.Net)
+	if m.Net.Bits() == 0 {
+		addr = "meta nfproto ipv4"
+		if family == "ip6" {
+			addr = "meta nfproto ipv6"
+		}
+	}
+	if len(m.Except) > 0 {
+		addr += fmt.Sprintf(" %s %s != { %s }", family, field, joinPrefixes(m.Except))
+	}
+	if len(m.Ports) == 0 {
+		return []string{addr}
+	}
+	out := make([]string, 0, len(m.Ports))
+	for _, p := range m.Ports {
+		e := fmt.Sprintf("%s meta l4proto %s", addr, strings.ToLower(string(p.Protocol)))
+		switch {
+		case p.From == 0 && p.To == 0:
+		case p.From == p.To:
+			e += fmt.Sprintf(" th dport %d", p.From)
+		default:
+			e += fmt.Sprintf(" th dport %d-%d", p.From, p.To)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func joinPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// unsafe are the characters a comment drops: nft's quoted strings know no escapes.
+var unsafe = regexp.MustCompile(`[^A-Za-z0-9 ._/:()\[\],=-]`)
+
+// comment makes s an nft comment, quoted: safe characters only, at most 128 bytes.
+func comment(s string) string {
+	s = unsafe.ReplaceAllString(s, "_")
+	if len(s) > 128 {
+		s = s[:128]
+	}
+	return `"` + s + `"`
+}
