@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -31,6 +32,7 @@ func newExplain() *cobra.Command {
 
 func newExplainPod() *cobra.Command {
 	var kubeconfig, region, endpoint string
+	var db explain.RDSTarget
 	var useAWS bool
 	cmd := &cobra.Command{
 		Use:   "pod [NAMESPACE/]NAME",
@@ -43,9 +45,15 @@ annotation and events, and, with --ec2 or --ec2-endpoint, the branch ENI as EC2 
 trunk association). Then its IAM role (IAM roles for service accounts): the role its
 ServiceAccount's eks.amazonaws.com/role-arn names, whether the pod identity webhook gave it to
 each container (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE, the projected token volume) and, if
-not, why. It only reads; nothing is changed.`,
+not, why. With --db, whether that role may rds-db:connect to the DB instance (RDS IAM database
+authentication) and as which database users its policies name, the instance's DbiResourceId
+and whether IAM authentication is enabled on it: the local VPC (--ec2-endpoint) answers; on
+AWS explain says that it cannot. It only reads; nothing is changed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if db.User != "" && db.InstanceID == "" {
+				return errors.New("--db-user needs --db, the DB instance to ask about")
+			}
 			ctx := cmd.Context()
 			rules := clientcmd.NewDefaultClientConfigLoadingRules()
 			rules.ExplicitPath = kubeconfig
@@ -72,20 +80,32 @@ not, why. It only reads; nothing is changed.`,
 					return err
 				}
 			}
-			return explainPod(ctx, kube, ec2, key, cmd.OutOrStdout())
+			var authz explain.RDSAuthorizer
+			if db.InstanceID != "" {
+				if authz, err = rdsAuthorizer(ctx, region, endpoint); err != nil {
+					return err
+				}
+			}
+			return explainPod(ctx, kube, ec2, authz, key, db, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
 	cmd.Flags().BoolVar(&useAWS, "ec2", false, "also ask AWS's EC2 API about the pod's branch ENI (needs AWS credentials)")
 	cmd.Flags().StringVar(&endpoint, "ec2-endpoint", "", "EC2 endpoint URL, e.g. the local VPC's; implies --ec2")
 	cmd.Flags().StringVar(&region, "region", "us-west-2", "AWS region")
+	cmd.Flags().StringVar(&db.InstanceID, "db", "", "DB instance identifier: may the pod's IAM role rds-db:connect to it, as which users (the local VPC answers)")
+	cmd.Flags().StringVar(&db.User, "db-user", "", "with --db, also ask about this database user")
 	return cmd
 }
 
-func explainPod(ctx context.Context, kube client.Reader, ec2 explain.EC2, key types.NamespacedName, out io.Writer) error {
+func explainPod(ctx context.Context, kube client.Reader, ec2 explain.EC2, authz explain.RDSAuthorizer, key types.NamespacedName,
+	db explain.RDSTarget, out io.Writer) error {
 	r, err := explain.Gather(ctx, kube, ec2, key)
 	if err != nil {
 		return err
+	}
+	if authz != nil {
+		r.CheckRDS(ctx, authz, db)
 	}
 	_, err = io.WriteString(out, explain.Render(r))
 	return err

@@ -204,13 +204,28 @@ func rdsFindings(r *Report) []Finding {
 		return nil
 	case a.NoRole:
 		return []Finding{problem("The pod has no IAM role, so it cannot authenticate to %s with IAM: an auth token signed with other "+
-			"credentials gets PAM authentication failed for user %q.", a.Target.InstanceID, a.Target.User)}
+			"credentials gets PAM authentication failed.", a.Target.InstanceID)}
 	case a.Err != "":
-		return []Finding{problem("Whether role %s may rds-db:connect to %s as %s could not be checked: %s.", a.RoleARN, a.Target.InstanceID, a.Target.User, a.Err)}
-	case a.Decision.Allowed:
-		return []Finding{info("Role %s may rds-db:connect to %s as %s (%s): %s.", a.RoleARN, a.Target.InstanceID, a.Target.User,
-			a.Decision.Resource, a.Decision.Reason)}
+		return []Finding{problem("Whether role %s may rds-db:connect to %s could not be checked: %s.", a.RoleARN, a.Target.InstanceID, a.Err)}
 	}
-	return []Finding{problem("Role %s may not rds-db:connect to %s as %s (%s): %s. The database answers PAM authentication failed for user %q.",
-		a.RoleARN, a.Target.InstanceID, a.Target.User, a.Decision.Resource, a.Decision.Reason, a.Target.User)}
+	var out []Finding
+	if !a.Answer.IAMAuth {
+		out = append(out, problem("DB instance %s does not have IAM database authentication enabled: it accepts no auth token, "+
+			"whatever the role may do (ModifyDBInstance --enable-iam-database-authentication).", a.Target.InstanceID))
+	}
+	for _, d := range a.Answer.Users {
+		if d.User == a.Target.User && !d.Allowed {
+			out = append(out, problem("Role %s may not rds-db:connect to %s as %s (%s): %s. The database answers PAM authentication failed for user %q.",
+				a.RoleARN, a.Target.InstanceID, d.User, d.Resource, d.Reason, d.User))
+		}
+	}
+	switch users := a.allowedUsers(); {
+	case len(users) > 0:
+		out = append(out, info("Role %s may rds-db:connect to %s (DbiResourceId %s) as %s.", a.RoleARN, a.Target.InstanceID,
+			a.Answer.ResourceID, strings.Join(users, ", ")))
+	case a.Target.User == "":
+		out = append(out, problem("Role %s may not rds-db:connect to %s (DbiResourceId %s) as any user: every auth token it signs "+
+			"gets PAM authentication failed.", a.RoleARN, a.Target.InstanceID, a.Answer.ResourceID))
+	}
+	return out
 }

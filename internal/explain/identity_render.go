@@ -88,15 +88,33 @@ func renderRDS(b *strings.Builder, a *RDSAccess) {
 	if a == nil {
 		return
 	}
-	target := fmt.Sprintf("%s as %s", a.Target.InstanceID, a.Target.User)
 	switch {
 	case a.NoRole:
-		field(b, "rds-db:connect", "%s: the pod has no role", target)
+		field(b, "rds-db:connect", "%s: the pod has no role", a.Target.InstanceID)
+		return
 	case a.Err != "":
-		field(b, "rds-db:connect", "%s: unknown (%s)", target, a.Err)
-	case a.Decision.Allowed:
-		field(b, "rds-db:connect", "%s: ALLOWED on %s (%s)", target, a.Decision.Resource, a.Decision.Reason)
-	default:
-		field(b, "rds-db:connect", "%s: DENIED on %s (%s)", target, a.Decision.Resource, a.Decision.Reason)
+		field(b, "rds-db:connect", "%s: unknown (%s)", a.Target.InstanceID, a.Err)
+		return
 	}
+	ans := a.Answer
+	iamAuth := "IAM database authentication enabled"
+	if !ans.IAMAuth {
+		iamAuth = "IAM database authentication DISABLED: no token is accepted"
+	}
+	field(b, "database", "%s (DbiResourceId %s, %s)", a.Target.InstanceID, ans.ResourceID, iamAuth)
+	if len(ans.Users) == 0 {
+		field(b, "rds-db:connect", "as no user: no statement of the role's policies names a user of this database")
+	}
+	for i, d := range ans.Users {
+		label := "" // one user a line, the field's name on the first
+		if i == 0 {
+			label = "rds-db:connect:"
+		}
+		verdict := "DENIED"
+		if d.Allowed {
+			verdict = "ALLOWED"
+		}
+		fmt.Fprintf(b, "  %-17s as %s: %s on %s (%s)\n", label, d.User, verdict, d.Resource, d.Reason)
+	}
+	field(b, "evaluated from", "%s", ans.Evaluator)
 }

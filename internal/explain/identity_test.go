@@ -43,12 +43,12 @@ func notInjected(r *Report) *Report {
 }
 
 type fakeAuthorizer struct {
-	d   RDSDecision
+	d   RDSAnswer
 	err error
 	got string // the role asked about
 }
 
-func (f *fakeAuthorizer) MayConnect(_ context.Context, roleARN string, _ RDSTarget) (RDSDecision, error) {
+func (f *fakeAuthorizer) MayConnect(_ context.Context, roleARN string, _ RDSTarget) (RDSAnswer, error) {
 	f.got = roleARN
 	return f.d, f.err
 }
@@ -128,11 +128,16 @@ func TestIdentityFindings(t *testing.T) {
 		"not a role ARN": {edit(withRole(allocated()), func(r *Report) {
 			r.Identity.RoleARN, r.Identity.Containers[0].RoleARN = "rds-db-access", "rds-db-access"
 		}), []want{{false, "The pod has IAM role rds-db-access"}, {true, `eks.amazonaws.com/role-arn "rds-db-access" is not an IAM role ARN`}}},
-		"rds-db:connect allowed": {withRDS(withRole(allocated()), &fakeAuthorizer{d: RDSDecision{Resource: resource, Allowed: true, Reason: "allowed by inline policy connect"}}),
-			[]want{has, {false, "Role " + role + " may rds-db:connect to podsg-demo-postgres as app (" + resource + "): allowed by inline policy connect."}}},
-		"rds-db:connect denied": {withRDS(withRole(allocated()), &fakeAuthorizer{d: RDSDecision{Resource: resource, Reason: "no statement allows it"}}),
+		"rds-db:connect allowed": {withRDS(withRole(allocated()), &fakeAuthorizer{d: RDSAnswer{ResourceID: "db-ABC", IAMAuth: true,
+			Users: []RDSDecision{{User: "app", Resource: resource, Allowed: true, Reason: "allowed by inline policy connect"}, {User: "report", Allowed: true}}}}),
+			[]want{has, {false, "Role " + role + " may rds-db:connect to podsg-demo-postgres (DbiResourceId db-ABC) as app, report."}}},
+		"rds-db:connect denied": {withRDS(withRole(allocated()), &fakeAuthorizer{d: RDSAnswer{ResourceID: "db-ABC", IAMAuth: true,
+			Users: []RDSDecision{{User: "app", Resource: resource, Reason: "no statement allows it"}}}}),
 			[]want{has, {true, "Role " + role + " may not rds-db:connect to podsg-demo-postgres as app (" + resource + "): no statement allows it. " +
 				`The database answers PAM authentication failed for user "app".`}}},
+		"rds-db:connect without IAM authentication": {withRDS(withRole(allocated()), &fakeAuthorizer{d: RDSAnswer{ResourceID: "db-ABC",
+			Users: []RDSDecision{{User: "app", Resource: resource, Allowed: true}}}}),
+			[]want{has, {true, "DB instance podsg-demo-postgres does not have IAM database authentication enabled"}, {false, "may rds-db:connect"}}},
 		"rds-db:connect unknown": {withRDS(withRole(allocated()), &fakeAuthorizer{err: errors.New("no such DB instance")}),
 			[]want{has, {true, "could not be checked: no such DB instance."}}},
 		"rds-db:connect without a role": {withRDS(notInjected(withRole(allocated())), &fakeAuthorizer{}),
@@ -170,7 +175,10 @@ func TestCheckRDS(t *testing.T) {
 func TestRenderIdentity(t *testing.T) {
 	r := withRDS(edit(withRole(allocated()), func(r *Report) {
 		r.Identity.Containers = append([]IdentityContainer{{Name: "migrate", Init: true, Skipped: true}}, r.Identity.Containers...)
-	}), &fakeAuthorizer{d: RDSDecision{Resource: "arn:aws:rds-db:us-west-2:111122223333:dbuser:db-ABC/app", Reason: "no statement allows it"}})
+	}), &fakeAuthorizer{d: RDSAnswer{ResourceID: "db-ABC", IAMAuth: true, Evaluator: "the role's policies", Users: []RDSDecision{
+		{User: "app", Resource: "arn:aws:rds-db:us-west-2:111122223333:dbuser:db-ABC/app", Reason: "no statement allows it"},
+		{User: "report", Resource: "arn:aws:rds-db:us-west-2:111122223333:dbuser:db-ABC/report", Allowed: true, Reason: "allowed by statement 1 of inline policy connect"},
+	}}})
 	var b strings.Builder
 	renderIdentity(&b, r)
 	want := `
@@ -182,7 +190,10 @@ IAM role (IRSA, ServiceAccount rds-db-access)
   containers:
     migrate (init): skipped (eks.amazonaws.com/skip-containers)
     app: role arn:aws:iam::111122223333:role/rds-db-access, token file /var/run/secrets/eks.amazonaws.com/serviceaccount/token, aws-iam-token mounted
-  rds-db:connect:   podsg-demo-postgres as app: DENIED on arn:aws:rds-db:us-west-2:111122223333:dbuser:db-ABC/app (no statement allows it)
+  database:         podsg-demo-postgres (DbiResourceId db-ABC, IAM database authentication enabled)
+  rds-db:connect:   as app: DENIED on arn:aws:rds-db:us-west-2:111122223333:dbuser:db-ABC/app (no statement allows it)
+                    as report: ALLOWED on arn:aws:rds-db:us-west-2:111122223333:dbuser:db-ABC/report (allowed by statement 1 of inline policy connect)
+  evaluated from:   the role's policies
 `
 	if got := b.String(); got != want {
 		t.Errorf("renderIdentity:\n%s\nwant:\n%s", got, want)

@@ -4,24 +4,38 @@ import (
 	"context"
 )
 
-// RDSAuthorizer decides whether an IAM role may rds-db:connect to a database as a user, the
-// permission RDS IAM database authentication checks. It is the seam of `podsg explain pod
-// --db`: the local VPC's IAM policy evaluator (being written beside the local IAM and STS)
-// will implement it, and on AWS IAM's policy simulator could. Until one exists, nothing calls
-// CheckRDS and the CLI has no --db flag: explain says nothing it has not evaluated.
+// RDSAuthorizer decides whether an IAM role may rds-db:connect to a database, the permission
+// RDS IAM database authentication checks, and as which database users. It is the seam of
+// `podsg explain pod --db`: PolicyAuthorizer answers from the role's policies as the local
+// VPC's IAM evaluates them.
 type RDSAuthorizer interface {
-	MayConnect(ctx context.Context, roleARN string, db RDSTarget) (RDSDecision, error)
+	MayConnect(ctx context.Context, roleARN string, db RDSTarget) (RDSAnswer, error)
 }
 
-// RDSTarget is a database and the user a pod connects as.
+// RDSTarget is a database and, optionally, a user the pod connects as.
 type RDSTarget struct {
 	// InstanceID is the DB instance identifier (podsg-demo-postgres), not its DbiResourceId.
 	InstanceID string
-	User       string
+	// User is asked about besides the users the role's policies name; "" for those only.
+	User string
 }
 
-// RDSDecision is an authorizer's verdict.
+// RDSAnswer is an authorizer's answer for one database.
+type RDSAnswer struct {
+	// ResourceID is the instance's DbiResourceId, the part of the dbuser ARN IAM sees.
+	ResourceID string
+	// IAMAuth: the instance has IAM database authentication enabled; without it no token works.
+	IAMAuth bool
+	// Users are the verdicts, one a database user: the one asked about, then each the role's
+	// policies name for this database (as written, "*" for any).
+	Users []RDSDecision
+	// Evaluator says who decided and what it could not see.
+	Evaluator string
+}
+
+// RDSDecision is the verdict for one database user.
 type RDSDecision struct {
+	User string
 	// Resource is what was evaluated: arn:aws:rds-db:REGION:ACCOUNT:dbuser:DBI-RESOURCE-ID/USER.
 	Resource string
 	Allowed  bool
@@ -31,12 +45,23 @@ type RDSDecision struct {
 
 // RDSAccess is the answer for the pod's role, or why there is none.
 type RDSAccess struct {
-	Target   RDSTarget
-	RoleARN  string
-	Decision RDSDecision
+	Target  RDSTarget
+	RoleARN string
+	Answer  RDSAnswer
 	// Err is set when the authorizer could not decide; NoRole when the pod has no role to ask about.
 	Err    string
 	NoRole bool
+}
+
+// allowedUsers are the users the role may connect as.
+func (a *RDSAccess) allowedUsers() []string {
+	var out []string
+	for _, d := range a.Answer.Users {
+		if d.Allowed {
+			out = append(out, d.User)
+		}
+	}
+	return out
 }
 
 // CheckRDS asks authz whether the role the pod's containers use may connect to db, and
@@ -48,10 +73,10 @@ func (r *Report) CheckRDS(ctx context.Context, authz RDSAuthorizer, db RDSTarget
 		a.NoRole = true
 		return
 	}
-	d, err := authz.MayConnect(ctx, a.RoleARN, db)
+	ans, err := authz.MayConnect(ctx, a.RoleARN, db)
 	if err != nil {
 		a.Err = err.Error()
 		return
 	}
-	a.Decision = d
+	a.Answer = ans
 }

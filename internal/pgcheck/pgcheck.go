@@ -21,6 +21,9 @@ type Config struct {
 	Database string
 	User     string
 	Password string
+	// Auth is AuthPassword (the zero value too) or AuthIAM: Password is then ignored and an
+	// auth token from the SDK's credentials is the password, as in postgres_test_iam.py.
+	Auth Auth
 }
 
 // FromEnv reads HOST, PORT (default 5432), DATABASE, USER and PASSWORD through getenv.
@@ -44,8 +47,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 
 // Run connects, queries the server version and writes one line to w: the version as a Python
 // tuple, or "Database connection failed due to <reason>". Both are normal outcomes of the
-// tutorial (it exits 0 either way), so Run returns an error only when w cannot be written.
+// tutorial (it exits 0 either way), so Run returns an error only when w cannot be written or,
+// with AuthIAM, when no token can be made: the script fails there too, before it connects.
 func Run(ctx context.Context, c Config, w io.Writer) error {
+	if c.Auth == AuthIAM {
+		token, err := IAMToken(ctx, c)
+		if err != nil {
+			return err
+		}
+		c.Password = token
+	}
 	version, err := query(ctx, c)
 	line := PyTuple(version)
 	if err != nil {

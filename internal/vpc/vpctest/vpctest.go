@@ -25,6 +25,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/iamapi"
 	"github.com/podsg/podsg/internal/vpc/idgen"
 	"github.com/podsg/podsg/internal/vpc/query"
+	"github.com/podsg/podsg/internal/vpc/rdsapi"
 	"github.com/podsg/podsg/internal/vpc/server"
 	"github.com/podsg/podsg/internal/vpc/state"
 	"github.com/podsg/podsg/internal/vpc/sts"
@@ -49,6 +50,8 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration)
 	// RequestLog receives the server's JSON request log.
 	RequestLog io.Writer
+	// DBs, when set, serves the RDS API around it (a fake: real instances need root).
+	DBs rdsapi.DBs
 }
 
 // Env is a running local VPC.
@@ -88,8 +91,12 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatalf("starting STS: %v", err)
 	}
+	services := []*query.Service{iamapi.Service(store), tokens.Service()}
+	if o.DBs != nil {
+		services = append(services, rdsapi.Service(store, o.DBs))
+	}
 	srv, err := server.New(server.Options{
-		Router: router, Services: []*query.Service{iamapi.Service(store), tokens.Service()}, Sessions: tokens, Registry: reg, Clock: clk, IDs: ids, Credentials: o.Credentials,
+		Router: router, Services: services, Sessions: tokens, Registry: reg, Clock: clk, IDs: ids, Credentials: o.Credentials,
 		Profile: o.Profile, Sleep: o.Sleep, RequestLog: o.RequestLog, Log: logr.Discard(),
 	})
 	if err != nil {

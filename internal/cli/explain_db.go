@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
+
+	"github.com/podsg/podsg/internal/explain"
+)
+
+// errOnlyLocalVPC is --db's answer on AWS. Reading the role's policies and evaluating them
+// is the whole decision in the local VPC, but on AWS permissions boundaries, SCPs and session
+// policies decide too; IAM's SimulatePrincipalPolicy would see them, but the local IAM does
+// not serve it, so that path could not be tested and is not offered.
+var errOnlyLocalVPC = errors.New("only the local VPC answers --db (give its endpoint with --ec2-endpoint): on AWS, " +
+	"permissions boundaries, SCPs and session policies decide as well, and IAM's SimulatePrincipalPolicy, which sees them, " +
+	"is not served by the local IAM, so podsg cannot test asking it")
+
+// unanswered is the RDSAuthorizer where no local VPC is given.
+type unanswered struct{}
+
+func (unanswered) MayConnect(context.Context, string, explain.RDSTarget) (explain.RDSAnswer, error) {
+	return explain.RDSAnswer{}, errOnlyLocalVPC
+}
+
+// rdsAuthorizer asks the local VPC at endpoint (its IAM for the role's policies, its RDS for
+// the instance), or answers that only the local VPC answers when endpoint is "".
+func rdsAuthorizer(ctx context.Context, region, endpoint string) (explain.RDSAuthorizer, error) {
+	if endpoint == "" {
+		return unanswered{}, nil
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	// The local VPC without --credentials takes any key: do not fail for want of one.
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		cfg.Credentials = credentials.NewStaticCredentialsProvider("podsg", "podsg", "")
+	}
+	return &explain.PolicyAuthorizer{
+		IAM:    iam.NewFromConfig(cfg, func(o *iam.Options) { o.BaseEndpoint = aws.String(endpoint) }),
+		RDS:    rds.NewFromConfig(cfg, func(o *rds.Options) { o.BaseEndpoint = aws.String(endpoint) }),
+		Region: region,
+	}, nil
+}
