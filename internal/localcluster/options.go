@@ -40,6 +40,8 @@ type Options struct {
 	// BinDir holds podsg's binaries: podsg-vpc, podsg-controller, podsg-agent, podsg-cni, pgcheck.
 	// Down and Status take both directories from what Up recorded when they are empty.
 	BinDir string
+	// sockets is where up's preflight looks up who holds its ports; nil is the host's /proc.
+	sockets socketTable
 }
 
 // DefaultStateDir is where `podsg local` keeps its state unless told otherwise.
