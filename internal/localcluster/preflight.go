@@ -157,5 +157,9 @@ func (o *Options) preflight() error {
 	for _, p := range running {
 		ours[p.PID] = true
 	}
-	return checkPorts(table, rootBindings(), ours)
+	binds := o.binds
+	if binds == nil {
+		binds = rootBindings()
+	}
+	return checkPorts(table, binds, ours)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -115,34 +116,40 @@ func TestParseProcNetLine(t *testing.T) {
 	}
 }
 
-// TestPreflightNamesThisProcess: a port this test listens on, looked up in the host's /proc
-// as up's preflight does, is named with this test's own pid and command.
+// TestPreflightNamesThisProcess: with a port this test listens on among those up binds, up
+// fails before it starts anything and names this test's own pid and command, looked up in the
+// host's /proc.
 func TestPreflightNamesThisProcess(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	want := binding{"tcp", netip.MustParseAddrPort(ln.Addr().String()), "a test's port"}
-	err = checkPorts(hostSockets, []binding{want}, nil)
+	taken := binding{"tcp", netip.MustParseAddrPort(ln.Addr().String()), "a test's port"}
+	o := fakeBinaries(t)
+	o.binds = []binding{taken}
+	err = Up(context.Background(), o, io.Discard)
 	if err == nil {
-		t.Fatalf("the preflight saw %s free while this test listens on it", want)
+		t.Fatalf("up saw %s free while this test listens on it", taken)
 	}
-	for _, w := range []string{fmt.Sprintf("is held by pid %d (%s", os.Getpid(), os.Args[0]), want.String()} {
+	t.Logf("up says: %v", err)
+	for _, w := range []string{fmt.Sprintf("%s is taken: %s/tcp is held by pid %d (%s", taken, taken.addr, os.Getpid(), os.Args[0]), "podsg local down --state-dir"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q:\n%v", w, err)
 		}
 	}
-	t.Logf("the preflight says: %v", err)
+	if _, err := os.Stat(o.StateDir); !os.IsNotExist(err) {
+		t.Errorf("up created %s before failing: %v", o.StateDir, err)
+	}
 	// The same port, as this state dir's own process (a cluster up again), is not in the way.
-	if err := checkPorts(hostSockets, []binding{want}, map[int]bool{os.Getpid(): true}); err != nil {
+	if err := checkPorts(hostSockets, []binding{taken}, map[int]bool{os.Getpid(): true}); err != nil {
 		t.Errorf("this cluster's own socket: %v", err)
 	}
 }
 
-// TestUpFailsBeforeStartingAnything: with a port taken, up says so and has created nothing,
-// not even its state dir.
-func TestUpFailsBeforeStartingAnything(t *testing.T) {
+// fakeBinaries are Options that pass validate: empty files named as the binaries up needs,
+// and a state dir that does not exist yet.
+func fakeBinaries(t *testing.T) Options {
 	kube, bin := t.TempDir(), t.TempDir()
 	for dir, names := range map[string][]string{kube: {"kube-apiserver", "etcd", "kubelet", "kubectl", "kube-proxy", "coredns"},
 		bin: {"podsg-vpc", "podsg-controller", "podsg-agent", "podsg-cni", "pgcheck"}} {
@@ -152,16 +159,21 @@ func TestUpFailsBeforeStartingAnything(t *testing.T) {
 			}
 		}
 	}
-	state := filepath.Join(t.TempDir(), "state")
-	o := Options{StateDir: state, Nodes: 1, KubeBinDir: kube, BinDir: bin,
-		sockets: fakeSockets{socks: []socket{sock("tcp", "0.0.0.0:6443", 1)}, held: map[uint64][]holder{1: {{pid: 31, argv: []string{"kube-apiserver", "--secure-port=6443"}}}}}}
+	return Options{StateDir: filepath.Join(t.TempDir(), "state"), Nodes: 1, KubeBinDir: kube, BinDir: bin}
+}
+
+// TestUpFailsBeforeStartingAnything: with a port taken, up says so and has created nothing,
+// not even its state dir.
+func TestUpFailsBeforeStartingAnything(t *testing.T) {
+	o := fakeBinaries(t)
+	o.sockets = fakeSockets{socks: []socket{sock("tcp", "0.0.0.0:6443", 1)}, held: map[uint64][]holder{1: {{pid: 31, argv: []string{"kube-apiserver", "--secure-port=6443"}}}}}
 	var out bytes.Buffer
 	err := Up(context.Background(), o, &out)
 	if err == nil || !strings.Contains(err.Error(), "10.0.0.4:6443/tcp (kube-apiserver) is taken: 0.0.0.0:6443/tcp is held by pid 31 (kube-apiserver --secure-port=6443)") {
 		t.Fatalf("want the taken port named, got %v", err)
 	}
-	if _, err := os.Stat(state); !os.IsNotExist(err) {
-		t.Errorf("up created %s before failing: %v", state, err)
+	if _, err := os.Stat(o.StateDir); !os.IsNotExist(err) {
+		t.Errorf("up created %s before failing: %v", o.StateDir, err)
 	}
 	if out.Len() != 0 {
 		t.Errorf("up started steps before failing:\n%s", &out)
