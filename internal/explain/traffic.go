@@ -3,6 +3,7 @@ package explain
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,10 +54,17 @@ type DNSPath struct {
 	Err      string
 }
 
-// probes lists the pod's probes that the kubelet sends to a port.
+// probes lists the pod's probes that the kubelet sends to a port of the pod: its containers'
+// and its sidecars' (restartable init containers), not those aimed at another host.
 func probes(p *corev1.Pod) []Probe {
 	var out []Probe
-	for _, c := range p.Spec.Containers {
+	containers := slices.Clone(p.Spec.Containers)
+	for _, c := range p.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			containers = append(containers, c)
+		}
+	}
+	for _, c := range containers {
 		for _, kp := range []struct {
 			kind  string
 			probe *corev1.Probe
@@ -76,13 +84,13 @@ func probeOf(c corev1.Container, kind string, p *corev1.Probe) (Probe, bool) {
 	out := Probe{Container: c.Name, Kind: kind}
 	var port intstr.IntOrString
 	switch h := p.ProbeHandler; {
-	case h.HTTPGet != nil:
+	case h.HTTPGet != nil && h.HTTPGet.Host == "":
 		out.Handler, port = "httpGet", h.HTTPGet.Port
-	case h.TCPSocket != nil:
+	case h.TCPSocket != nil && h.TCPSocket.Host == "":
 		out.Handler, port = "tcpSocket", h.TCPSocket.Port
 	case h.GRPC != nil:
 		out.Handler, port = "grpc", intstr.FromInt32(h.GRPC.Port)
-	default:
+	default: // exec, or a probe of another host
 		return Probe{}, false
 	}
 	if port.Type == intstr.Int {

@@ -161,12 +161,20 @@ func TestProbes(t *testing.T) {
 		StartupProbe:   &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}}
 	side := corev1.Container{Name: "side", LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 7000}}},
 		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromString("nope")}}}}
-	got := probes(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: corev1.PodSpec{Containers: []corev1.Container{c, side}}})
+	elsewhere := corev1.Container{Name: "elsewhere",
+		LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Host: "10.0.9.9", Port: intstr.FromInt32(80)}}}}
+	always := corev1.ContainerRestartPolicyAlways
+	sidecar := corev1.Container{Name: "proxy", RestartPolicy: &always,
+		StartupProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(15021)}}}}
+	initOnce := corev1.Container{Name: "init", ReadinessProbe: sidecar.StartupProbe}
+	got := probes(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{c, side, elsewhere}, InitContainers: []corev1.Container{initOnce, sidecar}}})
 	want := []Probe{
 		{Container: "app", Kind: "liveness", Handler: "httpGet", Port: 8080, PortName: "http"},
 		{Container: "app", Kind: "readiness", Handler: "tcpSocket", Port: 9090},
 		{Container: "side", Kind: "liveness", Handler: "grpc", Port: 7000},
 		{Container: "side", Kind: "readiness", Handler: "httpGet", PortName: "nope"},
+		{Container: "proxy", Kind: "startup", Handler: "tcpSocket", Port: 15021},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
