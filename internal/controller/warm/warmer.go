@@ -207,7 +207,9 @@ func (w *Warmer) finish(ctx context.Context, t inventory.Trunk, b inventory.Bran
 		})
 	}
 	if b.AssociationID == "" {
-		a, err := w.ec2.AssociateTrunkInterface(ctx, t.ID, b.ENIID, b.VLAN, "podsg-warm-assoc-"+b.ENIID)
+		// The VLAN is in the token: a branch adopted after a restart may have been associated
+		// before, on another VLAN, and EC2 refuses a token reused with other parameters.
+		a, err := w.ec2.AssociateTrunkInterface(ctx, t.ID, b.ENIID, b.VLAN, fmt.Sprintf("podsg-warm-assoc-%s-%d", b.ENIID, b.VLAN))
 		if err != nil {
 			return w.failed(b, fmt.Errorf("associating warm branch %s with trunk %s: %w", b.ENIID, t.ID, err))
 		}

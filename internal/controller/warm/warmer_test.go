@@ -3,6 +3,7 @@ package warm_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/cloud/fake"
@@ -182,3 +183,71 @@ type spare struct {
 }
 
 func (s *spare) Spare(p cloud.Purpose) bool { s.asked = append(s.asked, p); return s.yes }
+
+// TestWarmResumesAfterARestart: a process that dies after a warm branch's create took effect
+// leaves an ENI of the trunk that no association and no pod names. The next incarnation
+// adopts it from its tags and associates it instead of creating another: the target is met
+// with exactly as many creates as warm branches.
+func TestWarmResumesAfterARestart(t *testing.T) {
+	two := int32(2)
+	w := worldtest.New(t)
+	w.AddNode("n1")
+	w.AddPolicy("p", worldtest.Groups, &two)
+	w.EC2.NextErrorAfterEffect(fake.ActionCreateNetworkInterface, fake.Unavailable(fake.ActionCreateNetworkInterface))
+	if err := w.Warmer.Warm(t.Context()); err == nil {
+		t.Fatal("want the lost response's error")
+	}
+	creates := w.EC2.Calls(fake.ActionCreateNetworkInterface)
+	w.Clock.Step(time.Second) // a new process starts later
+	w.Restart()
+	w.ReconcileNode("n1")
+	w.Warm()
+	w.Warm() // a second pass changes nothing
+	if n := w.EC2.Calls(fake.ActionCreateNetworkInterface) - creates; n != 1 {
+		t.Errorf("%d creates after the restart, want 1: the other warm branch is the adopted one", n)
+	}
+	if branches := w.EC2.NetworkInterfaces(cloud.InterfaceTypeBranch); len(branches) != 2 {
+		t.Errorf("%d branch ENIs, want the target 2", len(branches))
+	}
+	if got := warmCount(t, w, "n1", worldtest.Groups); got != 2 {
+		t.Errorf("%d warm branches, want 2", got)
+	}
+	w.ReconcileNode("n1")
+	w.RequireCapacity("n1", "4")
+}
+
+// TestWarmCountsCoolingAfterARestart: the warm branches a restart finds cool down afresh (their
+// last pod, if any, is unknown) and are parked after; they count toward the target meanwhile,
+// so the next incarnation makes none, and after the cool-down the node has exactly the target.
+func TestWarmCountsCoolingAfterARestart(t *testing.T) {
+	two := int32(2)
+	w := worldtest.New(t)
+	w.AddNode("n1")
+	w.AddPolicy("p", worldtest.Groups, &two)
+	w.Warm()
+	before := w.Mutations()
+	w.Clock.Step(time.Second)
+	w.Restart()
+	w.ReconcileNode("n1")
+	w.Warm()
+	if n := w.Mutations() - before; n != 0 {
+		t.Errorf("%d EC2 mutations after the restart while the warm branches cool down, want 0", n)
+	}
+	w.Release(worldtest.Cooldown)
+	w.Warm()
+	if n := w.Mutations() - before; n != 0 {
+		t.Errorf("%d EC2 mutations once they are parked, want 0", n)
+	}
+	if branches := w.EC2.NetworkInterfaces(cloud.InterfaceTypeBranch); len(branches) != 2 {
+		t.Errorf("%d branch ENIs, want the target 2", len(branches))
+	}
+	idle := 0
+	for _, b := range w.Store.Branches("n1") {
+		if b.Idle() && inventory.SameGroups(b.Groups, worldtest.Groups) {
+			idle++
+		}
+	}
+	if idle != 2 {
+		t.Errorf("%d idle branches of the groups after the cool-down, want 2", idle)
+	}
+}
