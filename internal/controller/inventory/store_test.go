@@ -109,7 +109,7 @@ func TestPutTrunkAdoptsUnassociatedWarm(t *testing.T) {
 		wantIdle  int
 	}{
 		"on the lowest free VLAN": {limit: 9, foreign: []int{1},
-			existing: []Branch{{PodUID: "a", VLAN: 2, ENIID: "e2"}, unassociated("w1"), unassociated("w2")},
+			existing:  []Branch{{PodUID: "a", VLAN: 2, ENIID: "e2"}, unassociated("w1"), unassociated("w2")},
 			wantVLANs: []int{3, 4}, wantIdle: 2},
 		"only within the trunk's room": {limit: 2,
 			existing:  []Branch{{PodUID: "a", VLAN: 1, ENIID: "e1"}, unassociated("w1"), unassociated("w2")},
