@@ -78,11 +78,21 @@ func (s *Store) Idle(nodeName, groups string) int {
 	if !ok {
 		return 0
 	}
-	count := 0
+	return n.idleByGroups()[groups]
+}
+
+// idleByGroups counts the branches that are or will be idle (see Idle) by GroupsKey; a
+// repurposed one by the groups it is being changed to. Callers hold s.mu.
+func (n *node) idleByGroups() map[string]int {
+	count := map[string]int{}
 	for _, list := range [][]*Branch{n.idle, n.warming, n.cooling} {
 		for _, b := range list {
-			if !b.Free && GroupsKey(b.Groups) == groups {
-				count++
+			switch {
+			case b.Free:
+			case b.Groups == nil && b.Want != nil:
+				count[GroupsKey(b.Want)]++
+			default:
+				count[GroupsKey(b.Groups)]++
 			}
 		}
 	}

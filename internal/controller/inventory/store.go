@@ -58,6 +58,9 @@ type Branch struct {
 	Warm bool
 	// Token is the ClientToken of a warm branch's create, so that a retry finds the same ENI.
 	Token string
+	// Want are the groups a repurposed warm branch is being changed to (Repurpose); nil
+	// otherwise. Its Groups are nil meanwhile: EC2 may hold either set.
+	Want []string
 	// Source is how the current pod got the branch (Reserve's answer).
 	Source Source
 }

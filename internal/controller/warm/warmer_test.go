@@ -1,6 +1,7 @@
 package warm_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -249,5 +250,52 @@ func TestWarmCountsCoolingAfterARestart(t *testing.T) {
 	}
 	if idle != 2 {
 		t.Errorf("%d idle branches of the groups after the cool-down, want 2", idle)
+	}
+}
+
+// TestWarmRepurposesParked: on a trunk full of parked branches the warmer does not wait for
+// their idle TTL; it changes the groups of those above their own warm target, with one call
+// each and no create.
+func TestWarmRepurposesParked(t *testing.T) {
+	two, three, four := int32(2), int32(3), int32(4)
+	tests := map[string]struct {
+		parkedTarget *int32 // the warm target of the parked branches' groups
+		want         int    // of them repurposed
+	}{
+		"no target for the parked groups": {want: 2},
+		"only those above their target":   {parkedTarget: &three, want: 1},
+		"none within their target":        {parkedTarget: &four, want: 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			w := worldtest.New(t)
+			w.AddNode("n1")
+			for i := range worldtest.BranchLimit {
+				w.AddPod(fmt.Sprint("old-", i), "n1")
+			}
+			for i := range worldtest.BranchLimit {
+				w.DeletePod(fmt.Sprint("old-", i))
+				w.ReconcilePod(fmt.Sprint("old-", i))
+			}
+			w.Release(worldtest.Cooldown)
+			w.AddPolicy("parked", worldtest.Groups, tc.parkedTarget)
+			w.AddPolicy("warm", worldtest.OtherGroups, &two)
+			before := w.Mutations()
+			w.Warm()
+			w.Warm() // a second pass changes nothing
+			if n := w.Mutations() - before; n != tc.want || w.EC2.Calls(fake.ActionModifyNetworkInterfaceAttribute) != tc.want {
+				t.Errorf("%d mutations, want %d changes of groups and nothing else", n, tc.want)
+			}
+			if got := warmCount(t, w, "n1", worldtest.OtherGroups); got != tc.want {
+				t.Errorf("%d warm branches of the other groups, want %d", got, tc.want)
+			}
+			for _, b := range w.Store.Branches("n1") {
+				if eni := w.ENI(b.ENIID); !inventory.SameGroups(eni.SecurityGroups, b.Groups) {
+					t.Errorf("branch %s carries %v in EC2, %v in the store", b.ENIID, eni.SecurityGroups, b.Groups)
+				}
+			}
+			w.ReconcileNode("n1")
+			w.RequireCapacity("n1", "4")
+		})
 	}
 }
