@@ -299,3 +299,30 @@ func TestWarmRepurposesParked(t *testing.T) {
 		})
 	}
 }
+
+// TestWarmRepurposeOfAMissingGroup: a change of groups that cannot succeed (a group that does
+// not exist) gives the branch back, idle, instead of holding its slot in warming for ever.
+func TestWarmRepurposeOfAMissingGroup(t *testing.T) {
+	one := int32(1)
+	w := worldtest.New(t)
+	w.AddNode("n1")
+	for i := range worldtest.BranchLimit {
+		w.AddPod(fmt.Sprint("old-", i), "n1")
+		w.DeletePod(fmt.Sprint("old-", i))
+		w.ReconcilePod(fmt.Sprint("old-", i))
+	}
+	w.Release(worldtest.Cooldown)
+	w.AddPolicy("q", []string{"sg-0dddddddddddddddd"}, &one) // no such group
+	if err := w.Warmer.Warm(t.Context()); err == nil {
+		t.Fatal("want the missing group's error")
+	}
+	if u, _ := w.Store.Usage("n1"); u.Warming != 0 || u.Parked != worldtest.BranchLimit {
+		t.Fatalf("usage %+v, want every branch parked again", u)
+	}
+	// A pod still gets one and sets its groups.
+	w.NewPodWithGroups("web", "n1", worldtest.OtherGroups)
+	w.ReconcilePod("web")
+	if eni := w.ENI(w.Annotated("web").ENIID); !inventory.SameGroups(eni.SecurityGroups, worldtest.OtherGroups) {
+		t.Fatalf("the pod's branch carries %v", eni.SecurityGroups)
+	}
+}
