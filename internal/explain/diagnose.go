@@ -38,6 +38,7 @@ func Diagnose(r *Report) []Finding {
 		out = notRequested(r)
 	}
 	out = append(out, ec2Findings(r)...)
+	out = append(out, trafficFindings(r)...)
 	return append(out, identityFindings(r)...)
 }
 

@@ -22,13 +22,15 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/policy"
+	"github.com/podsg/podsg/internal/reach"
 	"github.com/podsg/podsg/internal/webhook"
 )
 
-// EC2 is what explain asks EC2; only describes, so explain can never change anything.
+// EC2 is what explain asks EC2; only describes, so explain can never change anything. The
+// security groups' rules are read as `podsg reach` reads them (reach.EC2).
 type EC2 interface {
+	reach.EC2
 	DescribeInstance(ctx context.Context, id string) (cloud.Instance, error)
-	DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error)
 	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
 }
 
@@ -66,6 +68,7 @@ func Gather(ctx context.Context, kube client.Reader, ec2 EC2, key types.Namespac
 	}
 	if ec2 != nil {
 		r.EC2 = gatherEC2(ctx, ec2, r)
+		r.Traffic = gatherTraffic(ctx, kube, ec2, r)
 	}
 	return r, nil
 }
@@ -77,6 +80,7 @@ func podFacts(p *corev1.Pod) Pod {
 		ServiceAccount: policy.ServiceAccountName(p), HostNetwork: p.Spec.HostNetwork, Windows: policy.IsWindows(p),
 	}
 	out.RequestContainer, out.RequestsENI = policy.BranchENIContainer(p)
+	out.Probes = probes(p)
 	if v, ok := p.Annotations[v1beta1.AnnotationSecurityGroups]; ok {
 		out.AdmittedGroups = append([]string{}, policy.SplitGroups(v)...)
 	}

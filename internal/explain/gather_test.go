@@ -9,10 +9,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	awsec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/podsg/podsg/internal/controller/controllertest"
 	"github.com/podsg/podsg/internal/explain"
 	"github.com/podsg/podsg/internal/podidentity"
+	"github.com/podsg/podsg/internal/policy"
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 	"github.com/podsg/podsg/internal/webhook/pod"
@@ -224,6 +227,9 @@ func TestExplain(t *testing.T) {
 			// (annotationManager, unit-tested): the cause is the general one.
 			"  ! Likely cause: the annotation was added after the pod was created")
 	})
+	t.Run("DNS and probes of a branch pod", func(t *testing.T) {
+		checkTraffic(t, trafficWorld{c: c, asController: asController, vpc: vpc, ec2: ec2, node: node, ns: ns, newPod: newPod}, expect, explainPod)
+	})
 	t.Run("no such pod", func(t *testing.T) {
 		if _, err := explainPod(ctx, "nope", false); err == nil || !strings.Contains(err.Error(), "getting pod explain/nope") {
 			t.Fatalf("explaining a missing pod: err = %v", err)
@@ -274,4 +280,83 @@ func createBranch(t *testing.T, ec2 *cloudec2.Client, node vpctest.Node, p *core
 		t.Fatal(err)
 	}
 	return eni
+}
+
+// trafficWorld is what checkTraffic needs of TestExplain's world.
+type trafficWorld struct {
+	c, asController client.Client
+	vpc             *vpctest.Env
+	ec2             *cloudec2.Client
+	node            vpctest.Node
+	ns              string
+	newPod          func(name, sa string, labels map[string]string) *corev1.Pod
+}
+
+// checkTraffic gives the cluster a CoreDNS pod behind kube-system/kube-dns on the node's
+// address and a branch pod with a readiness probe, and checks that explain warns, from the
+// rules in EC2, until the node's group admits DNS from the pod's group and the pod's group
+// admits the probe from the node's.
+func checkTraffic(t *testing.T, w trafficWorld, expect func(*testing.T, string, bool, ...string),
+	explainPod func(context.Context, string, bool) (string, error)) {
+	ctx := t.Context()
+	inst, err := w.ec2.DescribeInstance(ctx, w.node.Instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeSG := inst.SecurityGroups[0]
+	dnsLabels := map[string]string{"k8s-app": "kube-dns"}
+	controllertest.Create(t, w.c, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-dns"},
+		Spec: corev1.ServiceSpec{Selector: dnsLabels, Ports: []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}}}})
+	coredns := controllertest.Pod("kube-system", "coredns-1", "")
+	coredns.Labels, coredns.Spec.NodeName = dnsLabels, "node-1"
+	controllertest.Create(t, w.c, coredns)
+	coredns.Status.Phase, coredns.Status.PodIP = corev1.PodRunning, inst.PrivateIP
+	if err := w.c.Status().Update(ctx, coredns); err != nil {
+		t.Fatal(err)
+	}
+
+	probed := w.newPod("probed", "rds-db-access", nil)
+	probed.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromInt32(8080)}}}
+	controllertest.Create(t, w.c, probed)
+	groups := policy.SplitGroups(probed.Annotations[v1beta1.AnnotationSecurityGroups])
+	eni := createBranch(t, w.ec2, w.node, probed, groups...)
+	value, err := v1beta1.MarshalPodENIs([]v1beta1.PodENI{{ENIID: eni.ID, IfAddress: eni.MAC, PrivateIP: eni.PrivateIP,
+		VLANID: 2, SubnetCIDR: "10.0.0.0/16", AssociationID: "trunk-assoc-0000000000000000f"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(probed.DeepCopy())
+	probed.Annotations[v1beta1.AnnotationPodENI] = value
+	if err := w.asController.Patch(ctx, probed, patch); err != nil {
+		t.Fatal(err)
+	}
+
+	dnsBlocked := fmt.Sprintf("  ! DNS is blocked from the pod (%s on %s) to CoreDNS pod kube-system/coredns-1 (%s on %s): its groups [%s] admit no udp 53, tcp 53 from the pod",
+		eni.PrivateIP, eni.ID, inst.PrivateIP, inst.NetworkInterfaces[0].ID, nodeSG)
+	probeBlocked := fmt.Sprintf("  ! The readiness probe of container app (httpGet, tcp 8080) comes from the kubelet at the node's address %s (%s): "+
+		"the pod's groups %s admit no tcp 8080 from the node, so the probe fails", inst.PrivateIP, inst.NetworkInterfaces[0].ID, "["+strings.Join(eni.SecurityGroups, " ")+"]")
+	expect(t, "probed", true, dnsBlocked, probeBlocked)
+
+	// The advice of the seed: DNS to and from the cluster (here: the node's) group, and the probe
+	// port from it.
+	authorize := func(group, peer, proto string, port int32) {
+		_, err := w.vpc.Client.AuthorizeSecurityGroupIngress(ctx, &awsec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(group),
+			IpPermissions: []awsec2types.IpPermission{{IpProtocol: aws.String(proto), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
+				UserIdGroupPairs: []awsec2types.UserIdGroupPair{{GroupId: aws.String(peer)}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	authorize(nodeSG, groups[0], "udp", 53)
+	authorize(nodeSG, groups[0], "tcp", 53)
+	authorize(groups[0], nodeSG, "tcp", 8080)
+	out, err := explainPod(ctx, "probed", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{"DNS is blocked", "probe of container"} {
+		if strings.Contains(out, gone) {
+			t.Errorf("with the rules, explain still says %q:\n%s", gone, out)
+		}
+	}
 }

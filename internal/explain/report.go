@@ -48,6 +48,8 @@ type Report struct {
 	EC2 *EC2Report
 	// Identity is the pod's IAM role (IRSA), from its ServiceAccount.
 	Identity Identity
+	// Traffic is nil unless EC2 was asked and the pod has a branch ENI.
+	Traffic *Traffic
 }
 
 // Pod is what matters of the pod for its groups.
@@ -77,6 +79,8 @@ type Pod struct {
 	// AdmittedGroups is the podsg.io/security-groups annotation: the groups admission resolved,
 	// which are the only ones the controller will use. Nil when absent.
 	AdmittedGroups []string
+	// Probes are the containers' probes the kubelet sends to a port.
+	Probes []Probe
 }
 
 // Node is what matters of the pod's node.

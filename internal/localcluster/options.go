@@ -40,6 +40,10 @@ type Options struct {
 	// BinDir holds podsg's binaries: podsg-vpc, podsg-controller, podsg-agent, podsg-cni, pgcheck.
 	// Down and Status take both directories from what Up recorded when they are empty.
 	BinDir string
+	// sockets is where up's preflight looks up who holds its ports, nil the host's /proc;
+	// binds are the addresses it checks, nil rootBindings(). Tests set them.
+	sockets socketTable
+	binds   []binding
 }
 
 // DefaultStateDir is where `podsg local` keeps its state unless told otherwise.

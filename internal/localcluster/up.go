@@ -37,7 +37,7 @@ func (o *Options) controllerDaemon(vpcID string) cluster.Daemon {
 			// node agent reaches EC2.
 			"--local-vpc-endpoint=" + VPCEndpoint,
 			"--webhook-cert-dir=" + o.path("controller", "certs"), "--branch-cooldown=30s",
-			"--metrics-addr=127.0.0.1:8480", "--health-addr=127.0.0.1:8481"},
+			fmt.Sprintf("--metrics-addr=127.0.0.1:%d", controllerMetricsPort), fmt.Sprintf("--health-addr=127.0.0.1:%d", controllerHealthPort)},
 		// In the root namespace no metadata service may be asked: 169.254.169.254 would leave
 		// through the machine's default route. The controller's EC2 client then falls back
 		// to the local VPC's placeholder credentials.
@@ -58,13 +58,17 @@ func daemonEnv(extra ...string) []string {
 }
 
 func (o *Options) controlPlane(hostIP string) (*cluster.ControlPlane, error) {
-	return cluster.NewControlPlane(cluster.Options{StateDir: o.path("control-plane"), BinDir: o.KubeBinDir, APIServerAddress: hostIP})
+	return cluster.NewControlPlane(cluster.Options{StateDir: o.path("control-plane"), BinDir: o.KubeBinDir, APIServerAddress: hostIP, Ports: controlPlanePorts})
 }
 
 // Up brings the local VPC, the control plane, podsg-controller and the nodes up. Running it
 // again on a running cluster starts only what is missing.
 func Up(ctx context.Context, o Options, out io.Writer) error {
 	if err := o.validate(); err != nil {
+		return err
+	}
+	// Before anything starts: a taken port would otherwise fail a daemon halfway, in its log.
+	if err := o.preflight(); err != nil {
 		return err
 	}
 	if err := prepareStateDir(o.StateDir); err != nil {
