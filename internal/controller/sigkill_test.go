@@ -23,7 +23,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/controllertest"
+	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/testenv"
 )
 
@@ -42,7 +44,9 @@ import (
 // groups), and the kills walk through those calls too, each fresh process rebuilding the
 // parked and reused branches from EC2 and the pods. More pods then take what is parked. At
 // the end every pod has a branch of its own carrying exactly its groups, and every other
-// branch is parked on its node's trunk.
+// branch is parked on its node's trunk. In between, warm-up: a policy's warm target is made
+// while the kills walk through its creates and associations, and the node ends with exactly
+// that many warm branches and nothing unassociated.
 func TestSIGKILLMidAllocation(t *testing.T) {
 	const pods = 4
 	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-controller")
@@ -132,6 +136,40 @@ func TestSIGKILLMidAllocation(t *testing.T) {
 		})
 	}
 	settled(pods)
+
+	// Warm-up, while the trunk has room (the late pods below fill it): a policy asks for 2 warm
+	// branches of its own groups on every node, and the kills walk through their creates and
+	// associations. A fresh process adopts what a kill left unassociated from its tags and
+	// associates it, and counts the associated ones, cooling down afresh, toward the target:
+	// each process gets one step further, and the node ends with exactly the target.
+	warmGroups := []string{w.vpc.NewGroup(t, w.vpcID, "warm")}
+	two := int32(2)
+	warmPolicy := controllertest.SeedPolicy(ns)
+	warmPolicy.Name, warmPolicy.Spec.SecurityGroups.Groups, warmPolicy.Spec.WarmBranchesPerNode = "warm-policy", warmGroups, &two
+	warmPolicy.Spec.ServiceAccountSelector.MatchLabels = map[string]string{"role": "warm"}
+	first = gate.answered() + 1
+	gate.arm(p, first)
+	controllertest.Create(t, w.c, warmPolicy)
+	warmed := func(ctx context.Context) error { return warmOn(ctx, w, warmGroups, 2) }
+	kills, p = killUntil(t, gate, start, p, first, warmed)
+	for _, want := range []string{"CreateNetworkInterface", "AssociateTrunkInterface"} {
+		if !slices.Contains(kills, want) {
+			t.Errorf("never killed right after %s while warming: %v", want, kills)
+		}
+	}
+	testenv.Eventually(t, time.Minute, func(ctx context.Context) error {
+		if err := p.ExitErr(); err != nil {
+			return fmt.Errorf("%w (killed after %s)\n%s", err, gate.victim(), p.LogTail())
+		}
+		if err := warmed(ctx); err != nil {
+			return err
+		}
+		if err := allAllocated(ctx, w, ns, pods); err != nil {
+			return err
+		}
+		return noOrphansReusing(ctx, w, ns)
+	})
+
 	// Once nothing cools down any more, more pods come, to the last process, left running:
 	// they take what it parked, never a branch a running pod was given before a kill.
 	gate.arm(nil, 0)
@@ -144,7 +182,7 @@ func TestSIGKILLMidAllocation(t *testing.T) {
 
 // createRetrying creates pods in the background, each retried until the apiserver takes it:
 // their admission needs the webhook of a process the gate may just have killed, and the next
-// process comes only from killUntilAllocated. It sends the first failure, if any, then closes.
+// process comes only from killUntil. It sends the first failure, if any, then closes.
 func createRetrying(t *testing.T, c client.Client, pods []*corev1.Pod) <-chan error {
 	errc := make(chan error, 1)
 	go func() {
@@ -164,39 +202,72 @@ func createRetrying(t *testing.T, c client.Client, pods []*corev1.Pod) <-chan er
 	return errc
 }
 
-// killUntilAllocated waits for the running process p, armed to die once the VPC has answered
-// k mutations, then starts a fresh process for k+1, k+2, … until one allocates every pod of ns
-// unkilled, and returns the actions whose answers the kills lost and that last process.
+// warmOn reports whether exactly n idle branches carrying groups are on the node's trunk.
+func warmOn(ctx context.Context, w *world, groups []string, n int) error {
+	branches, err := w.enis(ctx, cloud.InterfaceTypeBranch)
+	if err != nil {
+		return err
+	}
+	assocs, err := w.associations(ctx)
+	if err != nil {
+		return err
+	}
+	associated := map[string]bool{}
+	for _, a := range assocs {
+		associated[a.BranchID] = true
+	}
+	warm := 0
+	for _, e := range branches {
+		if associated[e.ID] && inventory.SameGroups(e.SecurityGroups, groups) {
+			warm++
+		}
+	}
+	if warm != n {
+		return fmt.Errorf("%d associated branches carry %v, want %d", warm, groups, n)
+	}
+	return nil
+}
+
+// killUntilAllocated is killUntil every pod of ns is allocated.
 func killUntilAllocated(t *testing.T, gate *killGate, start func(k int) *testenv.Process, p *testenv.Process,
 	k int, w *world, ns string, pods int) ([]string, *testenv.Process) {
+	t.Helper()
+	return killUntil(t, gate, start, p, k, func(ctx context.Context) error { return allAllocated(ctx, w, ns, pods) })
+}
+
+// killUntil waits for the running process p, armed to die once the VPC has answered k
+// mutations, then starts a fresh process for k+1, k+2, … until one gets done to return nil
+// unkilled, and returns the actions whose answers the kills lost and that last process.
+func killUntil(t *testing.T, gate *killGate, start func(k int) *testenv.Process, p *testenv.Process,
+	k int, done func(context.Context) error) ([]string, *testenv.Process) {
 	t.Helper()
 	var kills []string // the action whose response each kill lost
 	for first := k; ; k++ {
 		if k > first {
 			p = start(k)
 		}
-		killed, err := waitKillOrAllocated(t.Context(), p, gate, w, ns, pods)
+		killed, err := waitKillOr(t.Context(), p, gate, done)
 		if err != nil {
 			t.Fatalf("process %d: %v\n%s", k, err, p.LogTail())
 		}
 		if !killed {
-			t.Logf("process %d finished every allocation with %d new mutating requests", k, gate.made())
+			t.Logf("process %d got done with %d new mutating requests", k, gate.made())
 			break
 		}
 		kills = append(kills, gate.victim())
-		// Each allocation is a handful of mutations (trunk: create, attach; branch: create,
-		// associate), so this is far beyond what converging takes.
-		if k-first > 8*pods+8 {
-			t.Fatalf("still killing after %d processes (%v): allocations do not converge", k-first, kills)
+		// Each step is a handful of mutations (trunk: create, attach; branch: create,
+		// associate, or change groups), so this is far beyond what converging takes.
+		if k-first > 40 {
+			t.Fatalf("still killing after %d processes (%v): the work does not converge", k-first, kills)
 		}
 	}
 	t.Logf("killed %d processes, right after: %v", len(kills), kills)
 	return kills, p
 }
 
-// waitKillOrAllocated waits until the gate killed the process (killed is true) or every pod
-// of ns is allocated (killed is false).
-func waitKillOrAllocated(ctx context.Context, p *testenv.Process, g *killGate, w *world, ns string, pods int) (killed bool, err error) {
+// waitKillOr waits until the gate killed the process (killed is true) or done returns nil
+// (killed is false).
+func waitKillOr(ctx context.Context, p *testenv.Process, g *killGate, done func(context.Context) error) (killed bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	poll := time.NewTicker(100 * time.Millisecond)
@@ -215,8 +286,11 @@ func waitKillOrAllocated(ctx context.Context, p *testenv.Process, g *killGate, w
 				}
 				return false, err
 			}
-			if allAllocated(ctx, w, ns, pods) == nil {
-				return false, nil
+			// The VPC applies a mutation before the gate sees its answer: done may see the
+			// effect of the very call whose answer the gate is about to withhold with a kill.
+			// Only with no mutation in flight does done mean that the process got there.
+			if g.mutating() == 0 && done(ctx) == nil && g.mutating() == 0 {
+				return g.didKill(), nil
 			}
 		}
 	}
@@ -241,6 +315,8 @@ type killGate struct {
 	n       int    // of them, made by proc
 	action  string // whose answer the kill lost
 	killed  chan struct{}
+	// inflight counts the mutating requests forwarded and not yet counted.
+	inflight int
 }
 
 func newKillGate(t testing.TB, upstream string) (*killGate, string) {
@@ -278,6 +354,16 @@ func (g *killGate) killedCh() <-chan struct{} {
 	return g.killed
 }
 
+func (g *killGate) begin() { g.mu.Lock(); g.inflight++; g.mu.Unlock() }
+func (g *killGate) end()   { g.mu.Lock(); g.inflight--; g.mu.Unlock() }
+
+// mutating is how many mutating requests are between the process and their count.
+func (g *killGate) mutating() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.inflight
+}
+
 func (g *killGate) made() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -301,6 +387,10 @@ func (g *killGate) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		panic(http.ErrAbortHandler)
+	}
+	if form, _ := url.ParseQuery(string(body)); isMutation(form.Get("Action")) {
+		g.begin()
+		defer g.end()
 	}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, g.upstream+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {

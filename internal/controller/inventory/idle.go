@@ -67,7 +67,10 @@ func (s *Store) Expire(now time.Time, ttl time.Duration, keep func(node, groups 
 	return out
 }
 
-// Idle returns how many idle and warming branches of a node carry groups (GroupsKey).
+// Idle returns how many branches of a node carry groups (GroupsKey) and are or will be idle:
+// idle, warming, and cooling down to be parked. Those cooling count because they will be
+// parked with their groups: after a restart every warm branch found cools down afresh, and a
+// warmer that did not count them would make the target again.
 func (s *Store) Idle(nodeName, groups string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -75,11 +78,21 @@ func (s *Store) Idle(nodeName, groups string) int {
 	if !ok {
 		return 0
 	}
-	count := 0
-	for _, list := range [][]*Branch{n.idle, n.warming} {
+	return n.idleByGroups()[groups]
+}
+
+// idleByGroups counts the branches that are or will be idle (see Idle) by GroupsKey; a
+// repurposed one by the groups it is being changed to. Callers hold s.mu.
+func (n *node) idleByGroups() map[string]int {
+	count := map[string]int{}
+	for _, list := range [][]*Branch{n.idle, n.warming, n.cooling} {
 		for _, b := range list {
-			if GroupsKey(b.Groups) == groups {
-				count++
+			switch {
+			case b.Free:
+			case b.Groups == nil && b.Want != nil:
+				count[GroupsKey(b.Want)]++
+			default:
+				count[GroupsKey(b.Groups)]++
 			}
 		}
 	}

@@ -58,6 +58,9 @@ type Branch struct {
 	Warm bool
 	// Token is the ClientToken of a warm branch's create, so that a retry finds the same ENI.
 	Token string
+	// Want are the groups a repurposed warm branch is being changed to (Repurpose); nil
+	// otherwise. Its Groups are nil meanwhile: EC2 may hold either set.
+	Want []string
 	// Source is how the current pod got the branch (Reserve's answer).
 	Source Source
 }
@@ -115,13 +118,19 @@ func NewStore(notify func(node string)) *Store {
 
 // PutTrunk records a node's trunk with the branches found on it. Branches with a ReleaseAt
 // are cooling down, idle ones are parked or warm; VLANs in foreign are in use by associations
-// podsg does not own.
-func (s *Store) PutTrunk(t Trunk, branches []Branch, foreign []int) {
+// podsg does not own. A warm branch with an ENI but no association (made before a crash, never
+// associated) resumes warming on the lowest free VLAN, so that the warmer associates it
+// instead of creating another; it is left out when the trunk has no room, for the sweeper.
+// It returns the warm branches left out.
+func (s *Store) PutTrunk(t Trunk, branches []Branch, foreign []int) []Branch {
 	n := &node{Trunk: t, branches: map[types.UID]*Branch{}, foreign: map[int]bool{}}
+	var unassociated []Branch
 	for _, b := range branches {
 		b.Node, b.TrunkID = t.Node, t.ID
 		b.Groups = SortedGroups(b.Groups)
 		switch {
+		case b.Warm && b.AssociationID == "":
+			unassociated = append(unassociated, b)
 		case b.Cooling():
 			n.cooling = append(n.cooling, &b)
 		case b.Idle():
@@ -133,10 +142,22 @@ func (s *Store) PutTrunk(t Trunk, branches []Branch, foreign []int) {
 	for _, v := range foreign {
 		n.foreign[v] = true
 	}
+	var left []Branch
+	for _, b := range unassociated {
+		if n.held() < n.Limit {
+			b.VLAN = n.freeVLAN()
+		}
+		if b.VLAN == 0 {
+			left = append(left, b)
+			continue
+		}
+		n.warming = append(n.warming, &b)
+	}
 	s.mu.Lock()
 	s.nodes[t.Node] = n
 	s.mu.Unlock()
 	s.notify(t.Node)
+	return left
 }
 
 // Trunk returns a node's trunk.

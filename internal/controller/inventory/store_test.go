@@ -91,3 +91,56 @@ func TestReserveReleaseCycle(t *testing.T) {
 		t.Fatal("capacity changes must be notified")
 	}
 }
+
+// TestPutTrunkAdoptsUnassociatedWarm: a warm branch found with an ENI and no association
+// resumes warming on the lowest VLAN no other branch (or foreign association) has, while the
+// trunk has room; beyond it, it is left out and returned. Branches cooling down to be parked
+// count with the idle and warming ones toward a warm target; one cooling to be deleted does not.
+func TestPutTrunkAdoptsUnassociatedWarm(t *testing.T) {
+	now := time.Unix(1000, 0)
+	key := GroupsKey(groupsA)
+	unassociated := func(id string) Branch { return Branch{ENIID: id, Groups: groupsA, Warm: true} }
+	tests := map[string]struct {
+		limit     int
+		existing  []Branch
+		foreign   []int
+		wantVLANs []int    // of the warming branches, in order
+		wantLeft  []string // ENIs left out
+		wantIdle  int
+	}{
+		"on the lowest free VLAN": {limit: 9, foreign: []int{1},
+			existing:  []Branch{{PodUID: "a", VLAN: 2, ENIID: "e2"}, unassociated("w1"), unassociated("w2")},
+			wantVLANs: []int{3, 4}, wantIdle: 2},
+		"only within the trunk's room": {limit: 2,
+			existing:  []Branch{{PodUID: "a", VLAN: 1, ENIID: "e1"}, unassociated("w1"), unassociated("w2")},
+			wantVLANs: []int{2}, wantLeft: []string{"w2"}, wantIdle: 1},
+		"cooling to be parked counts, to be deleted does not": {limit: 9, existing: []Branch{
+			{VLAN: 1, ENIID: "e1", AssociationID: "a1", Groups: groupsA, ReleaseAt: now},
+			{VLAN: 2, ENIID: "e2", AssociationID: "a2", Groups: groupsA, ReleaseAt: now, Free: true},
+			{VLAN: 3, ENIID: "e3", AssociationID: "a3", Groups: groupsA, IdleSince: now, Warm: true},
+		}, wantIdle: 2},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := NewStore(nil)
+			left := s.PutTrunk(Trunk{Node: "n", ID: "eni-trunk", Limit: tc.limit}, tc.existing, tc.foreign)
+			var gotLeft []string
+			for _, b := range left {
+				gotLeft = append(gotLeft, b.ENIID)
+			}
+			if fmt.Sprint(gotLeft) != fmt.Sprint(tc.wantLeft) {
+				t.Errorf("left out %v, want %v", gotLeft, tc.wantLeft)
+			}
+			var vlans []int
+			for _, b := range s.Warming("n") {
+				vlans = append(vlans, b.VLAN)
+			}
+			if fmt.Sprint(vlans) != fmt.Sprint(tc.wantVLANs) {
+				t.Errorf("warming on VLANs %v, want %v", vlans, tc.wantVLANs)
+			}
+			if got := s.Idle("n", key); got != tc.wantIdle {
+				t.Errorf("Idle = %d, want %d", got, tc.wantIdle)
+			}
+		})
+	}
+}

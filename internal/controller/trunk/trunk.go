@@ -57,7 +57,9 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 	if err != nil {
 		return false, err
 	}
-	c.store.PutTrunk(t, branches, foreign)
+	for _, b := range c.store.PutTrunk(t, branches, foreign) {
+		log.Info("unassociated warm branch not adopted: the trunk is full; the sweeper deletes it", "node", n.Name, "eni", b.ENIID)
+	}
 	log.Info("trunk ready", "node", n.Name, "trunk", eni.ID, "limit", limit, "adoptedBranches", len(branches))
 	c.recorder.Eventf(n, nil, corev1.EventTypeNormal, v1beta1.ReasonTrunkInitiated, "InitTrunk",
 		"trunk ENI %s attached; %d branch ENIs available", eni.ID, limit)
@@ -102,14 +104,12 @@ func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.In
 // for it, not yet annotated). Any other starts a fresh cool-down, then is parked (or deleted
 // without reuse): we cannot know how long ago its last pod stopped, and reusing its address
 // too early is what the cool-down prevents. Associations of ENIs podsg did not tag are left
-// alone; their VLANs are never reused.
+// alone; their VLANs are never reused. A branch ENI made for the trunk's warm pool and not
+// associated (a crash between create and associate) is returned as warming, to be associated.
 func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk) ([]inventory.Branch, []int, error) {
 	assocs, err := c.ec2.DescribeTrunkInterfaceAssociations(ctx, t.ID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("describing associations of trunk %s: %w", t.ID, err)
-	}
-	if len(assocs) == 0 {
-		return nil, nil, nil
 	}
 	enis, err := c.ec2.DescribeNetworkInterfaces(ctx, cloud.NetworkInterfaceFilter{
 		Tags: map[string]string{cloud.TagCluster: c.opts.ClusterName, cloud.TagTrunkENI: t.ID}})
@@ -145,7 +145,31 @@ func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk) ([
 		}
 		branches = append(branches, b)
 	}
-	return branches, foreign, nil
+	return append(branches, unassociatedWarm(enis, assocs)...), foreign, nil
+}
+
+// unassociatedWarm returns the trunk's branch ENIs made for a warm pool (tagged with the trunk
+// and no pod) that no association names, as warming branches. Their tags were written with
+// the create, so they are found even when the create's response was lost: adopting them is
+// what lets a restarted warmer resume instead of creating the same branch again, since the
+// ClientToken of a warm create is its process's (one per slot and groups would not do: EC2
+// binds a token to its ENI even after the ENI is deleted, so a slot could never be refilled).
+// A branch disassociated before a crash (its idle TTL was over, its cool-down long past) is
+// adopted too: once associated it is idle, and the releaser frees it again after its idle TTL
+// if it is above its warm target.
+func unassociatedWarm(enis []cloud.NetworkInterface, assocs []cloud.TrunkAssociation) []inventory.Branch {
+	associated := make(map[string]bool, len(assocs))
+	for _, a := range assocs {
+		associated[a.BranchID] = true
+	}
+	var out []inventory.Branch
+	for _, e := range enis {
+		if e.Type != cloud.InterfaceTypeBranch || associated[e.ID] || e.Tags[cloud.TagPodName] != "" {
+			continue
+		}
+		out = append(out, inventory.Branch{ENIID: e.ID, MAC: e.MAC, PrivateIP: e.PrivateIP, Groups: e.SecurityGroups, Warm: true})
+	}
+	return out
 }
 
 // owner returns the live pod a branch belongs to, nil if none: the pod annotated with it, or

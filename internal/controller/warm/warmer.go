@@ -32,6 +32,7 @@ import (
 type EC2 interface {
 	CreateNetworkInterface(ctx context.Context, in cloud.CreateNetworkInterfaceInput) (cloud.NetworkInterface, error)
 	AssociateTrunkInterface(ctx context.Context, trunkID, branchID string, vlan int, clientToken string) (cloud.TrunkAssociation, error)
+	ModifyNetworkInterfaceGroups(ctx context.Context, eniID string, groups []string) error
 }
 
 // Budget says whether a call of a purpose would be served now; nil means always.
@@ -133,8 +134,9 @@ func (w *Warmer) Warm(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+		keep := func(key string) int { return targets[key].n }
 		for _, key := range keys {
-			if err := w.fill(ctx, t, key, targets[key]); err != nil {
+			if err := w.fill(ctx, t, key, targets[key], keep); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -145,15 +147,20 @@ func (w *Warmer) Warm(ctx context.Context) error {
 // GroupsKeyOf is a branch's set of groups, as warm targets name them.
 func GroupsKeyOf(b inventory.Branch) string { return inventory.GroupsKey(b.Groups) }
 
-// fill makes warm branches of one set of groups on a node up to its target.
-func (w *Warmer) fill(ctx context.Context, t inventory.Trunk, key string, tg target) error {
+// fill makes warm branches of one set of groups on a node up to its target. When the trunk is
+// full it repurposes idle branches of other groups above their target (keep): one call each.
+func (w *Warmer) fill(ctx context.Context, t inventory.Trunk, key string, tg target, keep func(string) int) error {
 	for w.store.Idle(t.Node, key) < tg.n {
 		if !w.spare(key) {
 			return nil
 		}
 		b, err := w.store.ReserveWarm(t.Node, tg.groups, w.token(t.ID))
 		if errors.Is(err, inventory.ErrAtCapacity) {
-			return nil // the trunk is full: pods come first
+			var ok bool
+			if b, ok = w.store.Repurpose(t.Node, tg.groups, keep); !ok {
+				return nil // the trunk is full of what pods and targets hold: pods come first
+			}
+			err = nil
 		}
 		if err != nil {
 			return fmt.Errorf("reserving a warm branch on node %s: %w", t.Node, err)
@@ -206,8 +213,19 @@ func (w *Warmer) finish(ctx context.Context, t inventory.Trunk, b inventory.Bran
 			s.ENIID, s.MAC, s.PrivateIP, s.Groups = eni.ID, eni.MAC, eni.PrivateIP, inventory.SortedGroups(eni.SecurityGroups)
 		})
 	}
+	if b.Want != nil {
+		if err := w.ec2.ModifyNetworkInterfaceGroups(ctx, b.ENIID, b.Want); err != nil {
+			if !transient(err) {
+				w.store.Unrepurpose(t.Node, b.VLAN, w.clock.Now())
+			}
+			return w.failed(inventory.Branch{Groups: b.Want}, fmt.Errorf("changing the groups of idle branch %s on node %s to %v for a warm pool: %w", b.ENIID, t.Node, b.Want, err))
+		}
+		w.store.UpdateWarming(t.Node, b.VLAN, func(s *inventory.Branch) { s.Groups, s.Want = s.Want, nil })
+	}
 	if b.AssociationID == "" {
-		a, err := w.ec2.AssociateTrunkInterface(ctx, t.ID, b.ENIID, b.VLAN, "podsg-warm-assoc-"+b.ENIID)
+		// The VLAN is in the token: a branch adopted after a restart may have been associated
+		// before, on another VLAN, and EC2 refuses a token reused with other parameters.
+		a, err := w.ec2.AssociateTrunkInterface(ctx, t.ID, b.ENIID, b.VLAN, fmt.Sprintf("podsg-warm-assoc-%s-%d", b.ENIID, b.VLAN))
 		if err != nil {
 			return w.failed(b, fmt.Errorf("associating warm branch %s with trunk %s: %w", b.ENIID, t.ID, err))
 		}

@@ -1,8 +1,10 @@
 package warm_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/cloud/fake"
@@ -182,3 +184,145 @@ type spare struct {
 }
 
 func (s *spare) Spare(p cloud.Purpose) bool { s.asked = append(s.asked, p); return s.yes }
+
+// TestWarmResumesAfterARestart: a process that dies after a warm branch's create took effect
+// leaves an ENI of the trunk that no association and no pod names. The next incarnation
+// adopts it from its tags and associates it instead of creating another: the target is met
+// with exactly as many creates as warm branches.
+func TestWarmResumesAfterARestart(t *testing.T) {
+	two := int32(2)
+	w := worldtest.New(t)
+	w.AddNode("n1")
+	w.AddPolicy("p", worldtest.Groups, &two)
+	w.EC2.NextErrorAfterEffect(fake.ActionCreateNetworkInterface, fake.Unavailable(fake.ActionCreateNetworkInterface))
+	if err := w.Warmer.Warm(t.Context()); err == nil {
+		t.Fatal("want the lost response's error")
+	}
+	creates := w.EC2.Calls(fake.ActionCreateNetworkInterface)
+	w.Clock.Step(time.Second) // a new process starts later
+	w.Restart()
+	w.ReconcileNode("n1")
+	w.Warm()
+	w.Warm() // a second pass changes nothing
+	if n := w.EC2.Calls(fake.ActionCreateNetworkInterface) - creates; n != 1 {
+		t.Errorf("%d creates after the restart, want 1: the other warm branch is the adopted one", n)
+	}
+	if branches := w.EC2.NetworkInterfaces(cloud.InterfaceTypeBranch); len(branches) != 2 {
+		t.Errorf("%d branch ENIs, want the target 2", len(branches))
+	}
+	if got := warmCount(t, w, "n1", worldtest.Groups); got != 2 {
+		t.Errorf("%d warm branches, want 2", got)
+	}
+	w.ReconcileNode("n1")
+	w.RequireCapacity("n1", "4")
+}
+
+// TestWarmCountsCoolingAfterARestart: the warm branches a restart finds cool down afresh (their
+// last pod, if any, is unknown) and are parked after; they count toward the target meanwhile,
+// so the next incarnation makes none, and after the cool-down the node has exactly the target.
+func TestWarmCountsCoolingAfterARestart(t *testing.T) {
+	two := int32(2)
+	w := worldtest.New(t)
+	w.AddNode("n1")
+	w.AddPolicy("p", worldtest.Groups, &two)
+	w.Warm()
+	before := w.Mutations()
+	w.Clock.Step(time.Second)
+	w.Restart()
+	w.ReconcileNode("n1")
+	w.Warm()
+	if n := w.Mutations() - before; n != 0 {
+		t.Errorf("%d EC2 mutations after the restart while the warm branches cool down, want 0", n)
+	}
+	w.Release(worldtest.Cooldown)
+	w.Warm()
+	if n := w.Mutations() - before; n != 0 {
+		t.Errorf("%d EC2 mutations once they are parked, want 0", n)
+	}
+	if branches := w.EC2.NetworkInterfaces(cloud.InterfaceTypeBranch); len(branches) != 2 {
+		t.Errorf("%d branch ENIs, want the target 2", len(branches))
+	}
+	idle := 0
+	for _, b := range w.Store.Branches("n1") {
+		if b.Idle() && inventory.SameGroups(b.Groups, worldtest.Groups) {
+			idle++
+		}
+	}
+	if idle != 2 {
+		t.Errorf("%d idle branches of the groups after the cool-down, want 2", idle)
+	}
+}
+
+// TestWarmRepurposesParked: on a trunk full of parked branches the warmer does not wait for
+// their idle TTL; it changes the groups of those above their own warm target, with one call
+// each and no create.
+func TestWarmRepurposesParked(t *testing.T) {
+	two, three, four := int32(2), int32(3), int32(4)
+	tests := map[string]struct {
+		parkedTarget *int32 // the warm target of the parked branches' groups
+		want         int    // of them repurposed
+	}{
+		"no target for the parked groups": {want: 2},
+		"only those above their target":   {parkedTarget: &three, want: 1},
+		"none within their target":        {parkedTarget: &four, want: 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			w := worldtest.New(t)
+			w.AddNode("n1")
+			for i := range worldtest.BranchLimit {
+				w.AddPod(fmt.Sprint("old-", i), "n1")
+			}
+			for i := range worldtest.BranchLimit {
+				w.DeletePod(fmt.Sprint("old-", i))
+				w.ReconcilePod(fmt.Sprint("old-", i))
+			}
+			w.Release(worldtest.Cooldown)
+			w.AddPolicy("parked", worldtest.Groups, tc.parkedTarget)
+			w.AddPolicy("warm", worldtest.OtherGroups, &two)
+			before := w.Mutations()
+			w.Warm()
+			w.Warm() // a second pass changes nothing
+			if n := w.Mutations() - before; n != tc.want || w.EC2.Calls(fake.ActionModifyNetworkInterfaceAttribute) != tc.want {
+				t.Errorf("%d mutations, want %d changes of groups and nothing else", n, tc.want)
+			}
+			if got := warmCount(t, w, "n1", worldtest.OtherGroups); got != tc.want {
+				t.Errorf("%d warm branches of the other groups, want %d", got, tc.want)
+			}
+			for _, b := range w.Store.Branches("n1") {
+				if eni := w.ENI(b.ENIID); !inventory.SameGroups(eni.SecurityGroups, b.Groups) {
+					t.Errorf("branch %s carries %v in EC2, %v in the store", b.ENIID, eni.SecurityGroups, b.Groups)
+				}
+			}
+			w.ReconcileNode("n1")
+			w.RequireCapacity("n1", "4")
+		})
+	}
+}
+
+// TestWarmRepurposeOfAMissingGroup: a change of groups that cannot succeed (a group that does
+// not exist) gives the branch back, idle, instead of holding its slot in warming for ever.
+func TestWarmRepurposeOfAMissingGroup(t *testing.T) {
+	one := int32(1)
+	w := worldtest.New(t)
+	w.AddNode("n1")
+	for i := range worldtest.BranchLimit {
+		w.AddPod(fmt.Sprint("old-", i), "n1")
+		w.DeletePod(fmt.Sprint("old-", i))
+		w.ReconcilePod(fmt.Sprint("old-", i))
+	}
+	w.Release(worldtest.Cooldown)
+	w.AddPolicy("q", []string{"sg-0dddddddddddddddd"}, &one) // no such group
+	if err := w.Warmer.Warm(t.Context()); err == nil {
+		t.Fatal("want the missing group's error")
+	}
+	if u, _ := w.Store.Usage("n1"); u.Warming != 0 || u.Parked != worldtest.BranchLimit {
+		t.Fatalf("usage %+v, want every branch parked again", u)
+	}
+	// A pod still gets one and sets its groups.
+	w.NewPodWithGroups("web", "n1", worldtest.OtherGroups)
+	w.ReconcilePod("web")
+	if eni := w.ENI(w.Annotated("web").ENIID); !inventory.SameGroups(eni.SecurityGroups, worldtest.OtherGroups) {
+		t.Fatalf("the pod's branch carries %v", eni.SecurityGroups)
+	}
+}
