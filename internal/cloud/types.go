@@ -15,6 +15,9 @@ const (
 	TagPodUID    = "podsg.io/pod-uid"      // branch ENIs: the pod's UID (names can be reused)
 	TagNode      = "podsg.io/node"         // trunk and branch ENIs: the node name
 	TagTrunkENI  = "podsg.io/trunk-eni-id" // branch ENIs: the trunk they were made for
+	// TagNodeUID marks a trunk ENI with the UID of the Node it was made for: a node can be
+	// deleted and created again under its name (a new instance), and the old trunk is not its.
+	TagNodeUID = "podsg.io/node-uid"
 	// TagInstance marks the ENIs podsg-agent creates for pod IPs with the instance they are
 	// for, so that an agent restarting after a crash between create and attach finds and
 	// deletes the one it left behind.

@@ -60,8 +60,11 @@ func TestLiveGroupsUpdate(t *testing.T) {
 	if err := w.c.Get(t.Context(), client.ObjectKeyFromObject(p), p); err != nil {
 		t.Fatal(err)
 	}
+	// A patch, not an update: the status controller writes the policy's status at any time,
+	// and an update from this read would then fail on its stale resourceVersion.
+	before := p.DeepCopy()
 	p.Spec.SecurityGroups.Groups = now
-	if err := w.c.Update(t.Context(), p); err != nil {
+	if err := w.c.Patch(t.Context(), p, client.MergeFrom(before)); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {

@@ -23,9 +23,10 @@ import (
 // memory holds, whose pod (by their tags) is gone or finished and that no live pod's pod-eni
 // annotation names (a crash between create and associate, or before a cool-down ended; a
 // parked or warm branch a crash left unassociated), trunks whose node is gone (deleted while
-// podsg-controller was down) once they carry no branch. A reused branch keeps the tags of the
-// pod it was made for: the annotation of the pod that has it now is what owns it. An ENI is deleted only when it was already an orphan on the
-// previous sweep, so work in flight between two calls is never mistaken for a leak.
+// podsg-controller was down, or created again under its name: trunk.OfNode) once they carry
+// no branch. A reused branch keeps the tags of the pod it was made for: the annotation of the
+// pod that has it now is what owns it. An ENI is deleted only when it was already an orphan on
+// the previous sweep, so work in flight between two calls is never mistaken for a leak.
 type Sweeper struct {
 	kube        client.Reader
 	ec2         EC2
@@ -107,7 +108,10 @@ func (s *Sweeper) owned(ctx context.Context, e cloud.NetworkInterface, annotated
 		return true, nil
 	}
 	if e.Type == cloud.InterfaceTypeTrunk {
-		return s.exists(ctx, &corev1.Node{}, types.NamespacedName{Name: e.Tags[cloud.TagNode]}, "")
+		// A node of the trunk's name may be a new one, created again under that name.
+		n := &corev1.Node{}
+		ok, err := s.exists(ctx, n, types.NamespacedName{Name: e.Tags[cloud.TagNode]}, "")
+		return ok && trunk.OfNode(e, n), err
 	}
 	key := types.NamespacedName{Namespace: e.Tags[cloud.TagNamespace], Name: e.Tags[cloud.TagPodName]}
 	pod := &corev1.Pod{}

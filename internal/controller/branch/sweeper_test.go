@@ -200,6 +200,42 @@ func TestSweepNodeDeletedPodsRemain(t *testing.T) {
 	w.RequireENIs("both gone", all)
 }
 
+// TestSweepNodeRecreatedWhileDown: while podsg-controller is down, node n1 is deleted and a
+// new node of the same name (a new instance, a new UID) takes its place, and gets its own
+// trunk. The old node's trunk, on its old instance or detached from it (the instance was
+// terminated), is the old node's: the sweeper frees it as for a deleted node.
+func TestSweepNodeRecreatedWhileDown(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		detach bool
+	}{{"old instance runs", false}, {"old trunk detached", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, a, b, old := nodeDeletedWhileDown(t)
+			if tc.detach {
+				if err := w.EC2.DetachNetworkInterface(t.Context(), w.ENI(old).AttachmentID, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w.LosePod("a")
+			w.LosePod("b")
+			w.NewNode("n1", worldtest.InstanceType)
+			w.ReconcileNode("n1")
+			current, _ := w.Store.Trunk("n1")
+			if current.ID == old {
+				t.Fatalf("the new node n1 got the old node's trunk %s", old)
+			}
+			all := []string{a, b, old, current.ID}
+
+			w.Sweep()
+			w.RequireENIs("first sweep", all, all...)
+			w.Sweep()
+			w.RequireENIs("second sweep", all, current.ID)
+			w.Sweep()
+			w.RequireENIs("third sweep", all, current.ID)
+		})
+	}
+}
+
 // nodeDeletedWhileDown gives node n1 a trunk and the branches of pods a and b, then deletes
 // the node while podsg-controller is down (a fresh incarnation follows).
 func nodeDeletedWhileDown(t *testing.T) (w *worldtest.World, a, b, trunkID string) {

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -94,8 +95,18 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if _, asked := n.Labels[v1beta1.LabelHasTrunkAttached]; !asked {
 		return reconcile.Result{}, nil
 	}
-	// 1. A trunk, created or adopted (after a restart, from EC2).
-	if _, ok := c.store.Trunk(n.Name); !ok {
+	// 1. A trunk, created or adopted (after a restart, from EC2). One on another instance is
+	// the trunk of a node deleted and created again under this name: freed as for a deleted node.
+	t, ok := c.store.Trunk(n.Name)
+	if ok && replaced(t, n) {
+		logf.FromContext(ctx).Info("node created again under its name on another instance; freeing the old node's trunk",
+			"node", n.Name, "trunk", t.ID, "oldInstance", t.InstanceID)
+		if err := c.teardown(cloud.WithPurpose(ctx, cloud.PurposeCleanup), n.Name); err != nil {
+			return reconcile.Result{}, err
+		}
+		ok = false
+	}
+	if !ok {
 		ok, err := c.ensureTrunk(cloud.WithPurpose(ctx, cloud.PurposeNode), n)
 		if err != nil || !ok {
 			return reconcile.Result{}, err

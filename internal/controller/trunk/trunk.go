@@ -78,7 +78,7 @@ func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.In
 	eni, err := c.ec2.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{
 		SubnetID: inst.SubnetID, Description: TrunkDescription, SecurityGroups: inst.SecurityGroups,
 		Type: cloud.InterfaceTypeTrunk, ClientToken: "podsg-trunk-" + string(n.UID),
-		Tags: map[string]string{cloud.TagCluster: c.opts.ClusterName, cloud.TagNode: n.Name},
+		Tags: map[string]string{cloud.TagCluster: c.opts.ClusterName, cloud.TagNode: n.Name, cloud.TagNodeUID: string(n.UID)},
 	})
 	if err != nil {
 		return cloud.NetworkInterface{}, fmt.Errorf("creating trunk ENI: %w", err)

@@ -2,6 +2,7 @@ package trunk_test
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -189,6 +190,73 @@ func TestNodeDeleted(t *testing.T) {
 		t.Error("the inventory still has n1's trunk")
 	}
 	w.ReconcileNode("n1") // a stray request for the gone node: nothing left to do
+}
+
+// TestNodeRecreated: node n1 is deleted and created again under its name (a new instance)
+// before a reconcile saw it gone, so the one request finds the new node. The trunk the store
+// holds is the old node's: it and its branches are freed as for a deleted node, and the new
+// node gets a trunk of its own, with its full capacity.
+func TestNodeRecreated(t *testing.T) {
+	w := worldtest.New(t)
+	w.AddNode("n1")
+	w.AddNode("n2")
+	old, other := w.TrunkOf("n1").ID, w.TrunkOf("n2").ID
+	_, a := w.AddPod("a", "n1")
+	_, c := w.AddPod("c", "n2")
+
+	w.DeleteNode("n1")
+	w.LosePod("a")
+	n := w.NewNode("n1", worldtest.InstanceType)
+	w.ReconcileNode("n1")
+	current, ok := w.Store.Trunk("n1")
+	if !ok || current.ID == old {
+		t.Fatalf("the store's trunk of n1 = %+v (found %v), want a new one, not %s", current, ok, old)
+	}
+	if id, _ := cloud.InstanceID(n.Spec.ProviderID); current.InstanceID != id || w.ENI(current.ID).InstanceID != id {
+		t.Errorf("n1's trunk %s is on %s (EC2: %s), want the new instance %s", current.ID, current.InstanceID, w.ENI(current.ID).InstanceID, id)
+	}
+	w.RequireENIs("after the reconcile", []string{a, c, old, other, current.ID}, c, other, current.ID)
+	w.RequireCapacity("n1", strconv.Itoa(worldtest.BranchLimit))
+}
+
+// TestOfNode: which trunk tagged with a node's name is that node's.
+func TestOfNode(t *testing.T) {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", UID: "uid-new"},
+		Spec: corev1.NodeSpec{ProviderID: "aws:///us-west-2a/i-new"}}
+	noProvider := n.DeepCopy()
+	noProvider.Spec.ProviderID = ""
+	tags := func(uid string) map[string]string {
+		m := map[string]string{cloud.TagNode: "n1"}
+		if uid != "" {
+			m[cloud.TagNodeUID] = uid
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name     string
+		instance string // the trunk's, "" when detached
+		uid      string // its node-uid tag, "" when it has none
+		node     *corev1.Node
+		want     bool
+	}{
+		{"on the node's instance", "i-new", "uid-new", n, true},
+		{"on the node's instance, made for an earlier node of it", "i-new", "uid-old", n, true},
+		{"on another instance", "i-old", "uid-new", n, false},
+		{"on another instance, untagged", "i-old", "", n, false},
+		{"detached, made for the node", "", "uid-new", n, true},
+		{"detached, made for an earlier node", "", "uid-old", n, false},
+		{"detached, untagged (made before the tag)", "", "", n, true},
+		{"node's instance unknown, made for it", "i-new", "uid-new", noProvider, true},
+		{"node's instance unknown, made for an earlier node", "i-old", "uid-old", noProvider, false},
+		{"node's instance unknown, untagged", "i-old", "", noProvider, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := cloud.NetworkInterface{ID: "eni-trunk", Type: cloud.InterfaceTypeTrunk, InstanceID: tc.instance, Tags: tags(tc.uid)}
+			if got := trunk.OfNode(e, tc.node); got != tc.want {
+				t.Errorf("OfNode = %v, want %v", got, tc.want)
+			}
+		})
+	}
 }
 
 // TestTrunkAdoptsReusedAndParked: a fresh process rebuilds reuse from EC2 and the pods. A

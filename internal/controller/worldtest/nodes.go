@@ -26,7 +26,8 @@ func (w *World) AddNode(name string) *corev1.Node {
 
 // NewNode seeds an instance of instanceType with its primary ENI, and its Node asking for a
 // trunk (label vpc.amazonaws.com/has-trunk-attached=false, as podsg-agent sets it), without
-// reconciling.
+// reconciling. Each call makes a new instance and a new UID, also for a name used before (a
+// node deleted and created again).
 func (w *World) NewNode(name, instanceType string) *corev1.Node {
 	w.t.Helper()
 	w.instances++
@@ -35,7 +36,7 @@ func (w *World) NewNode(name, instanceType string) *corev1.Node {
 		SecurityGroups: []string{NodeGroup}, MaxBranches: BranchLimit}); err != nil {
 		w.t.Fatal(err)
 	}
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name),
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(fmt.Sprintf("uid-%s-%d", name, w.instances)),
 		Labels: map[string]string{v1beta1.LabelHasTrunkAttached: "false"}},
 		Spec: corev1.NodeSpec{ProviderID: "aws:///us-west-2a/" + id}}
 	if err := w.Kube.Create(w.t.Context(), n); err != nil {
