@@ -10,10 +10,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/podsg/podsg/internal/policy"
 )
 
 // Pods is what the agent knows of the pods of its node.
@@ -34,16 +37,31 @@ type podWatch struct {
 	changed chan struct{}
 }
 
-func newPodWatch(ctx context.Context, client kubernetes.Interface, nodeName string) (*podWatch, error) {
+// newPodWatch starts watching; gone is called with each pod that is deleted or turns terminal.
+func newPodWatch(ctx context.Context, client kubernetes.Interface, nodeName string, gone func(*corev1.Pod)) (*podWatch, error) {
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 10*time.Minute,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", nodeName).String()
 		}))
 	inf := factory.Core().V1().Pods()
 	w := &podWatch{client: client, lister: inf.Lister(), changed: make(chan struct{})}
-	notify := func(any) { w.notify() }
 	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: notify, UpdateFunc: func(_, n any) { w.notify() }, DeleteFunc: notify,
+		AddFunc: func(any) { w.notify() },
+		UpdateFunc: func(_, n any) {
+			if pod, ok := n.(*corev1.Pod); ok && policy.Terminal(pod) {
+				gone(pod)
+			}
+			w.notify()
+		},
+		DeleteFunc: func(o any) {
+			if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				o = d.Obj
+			}
+			if pod, ok := o.(*corev1.Pod); ok {
+				gone(pod)
+			}
+			w.notify()
+		},
 	}); err != nil {
 		return nil, fmt.Errorf("watching pods: %w", err)
 	}
@@ -68,6 +86,9 @@ func (w *podWatch) Changed() <-chan struct{} {
 	defer w.mu.Unlock()
 	return w.changed
 }
+
+// List returns the node's pods in the watch cache.
+func (w *podWatch) List() ([]*corev1.Pod, error) { return w.lister.List(labels.Everything()) }
 
 func (w *podWatch) Get(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
 	pod, err := w.lister.Pods(namespace).Get(name)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -190,7 +191,14 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 		// so wastes an ENI of pod IPs on instances that will never get a trunk.
 		ReserveTrunkSlot: o.EnablePodENI && typ.Trunking, IPsPerENI: typ.IPv4PerENI - 1, Targets: o.Targets, Cooldown: o.IPCooldown})
 	logTargets(log, o.Targets)
-	if err := syncPool(ctx, pool, store); err != nil {
+	// The watch comes first: syncPool holds the IPs of pods whose record is unusable, and
+	// the watch's events release them.
+	pods, err := newPodWatch(ctx, kube, o.NodeName, func(pod *corev1.Pod) { releaseClaim(ctx, pool, pod) })
+	if err != nil {
+		return nil, err
+	}
+	log.Info("watching the node's pods", "node", o.NodeName)
+	if err := syncPool(ctx, pool, store, pods); err != nil {
 		return nil, err
 	}
 	st := pool.Stats()
@@ -198,11 +206,6 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 	if err := configureNode(o.Alloc.Mode); err != nil {
 		return nil, err
 	}
-	pods, err := newPodWatch(ctx, kube, o.NodeName)
-	if err != nil {
-		return nil, err
-	}
-	log.Info("watching the node's pods", "node", o.NodeName)
 	n := &node{kube: kube, fillRequests: make(chan struct{}, 1), metrics: newMetrics(reg, pool)}
 	n.alloc = &allocator{cfg: o.Alloc, store: store, pods: pods, pool: pool, trunk: newTrunkFinder(ec2, inst.ID, 2*time.Second),
 		fill: func() {
@@ -218,25 +221,66 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 	return n, nil
 }
 
-// syncPool marks the IPs the node's records hold as used; a record that cannot be read is
-// reported and its IP stays free only if no other record claims it.
-func syncPool(ctx context.Context, pool *Pool, store *podstate.Store) error {
+// syncPool marks the IPs the node's records hold as used. If any record cannot be read, the
+// IPs the node's pods report and no readable record holds are held too (see claim.go): the
+// unreadable record's pod may still be running with one of them.
+func syncPool(ctx context.Context, pool *Pool, store *podstate.Store, pods nodePods) error {
+	log := logr.FromContextOrDiscard(ctx)
 	recs, errs := store.List()
 	for _, err := range errs {
-		logr.FromContextOrDiscard(ctx).Error(err, "unreadable pod network record")
+		log.Error(err, "unreadable pod network record")
 	}
-	inUse := map[netip.Addr]string{}
+	recorded := map[netip.Addr]string{}
 	for _, r := range recs {
 		if r.Kind == podstate.KindRegular {
-			inUse[r.IP] = r.Key()
+			recorded[r.IP] = r.Key()
 		}
+	}
+	inUse := maps.Clone(recorded)
+	var claims map[netip.Addr]string
+	if len(errs) > 0 {
+		list, err := pods.List()
+		if err != nil {
+			return fmt.Errorf("listing the node's pods to hold the IPs of unreadable records: %w", err)
+		}
+		claims = unrecordedPodIPs(list, recorded)
+		maps.Copy(inUse, claims)
+		log.Info("holding the IPs of the node's pods that no readable record holds", "ips", len(claims))
 	}
 	if err := pool.Sync(ctx, inUse); err != nil {
 		return err
 	}
+	if err := releaseGoneClaims(ctx, pool, pods, claims, recorded); err != nil {
+		return err
+	}
 	if err := pool.Fill(ctx); err != nil {
 		// Pods retry and keepWarm tries again: EC2 throttling must not stop the agent.
-		logr.FromContextOrDiscard(ctx).Error(err, "filling the pod IP pool")
+		log.Error(err, "filling the pod IP pool")
+	}
+	return nil
+}
+
+// nodePods lists the pods of the node.
+type nodePods interface {
+	List() ([]*corev1.Pod, error)
+}
+
+// releaseGoneClaims releases the claims of pods that went before Sync held their IPs: their
+// pod watch event came too early to release them.
+func releaseGoneClaims(ctx context.Context, pool *Pool, pods nodePods, claims, recorded map[netip.Addr]string) error {
+	if len(claims) == 0 {
+		return nil
+	}
+	list, err := pods.List()
+	if err != nil {
+		return fmt.Errorf("listing the node's pods: %w", err)
+	}
+	still := unrecordedPodIPs(list, recorded)
+	for ip, key := range claims {
+		if still[ip] != key {
+			pool.Release(ip) // nothing is allocated before syncPool returns
+			logr.FromContextOrDiscard(ctx).Info("released an IP held for a pod that went during the sync", "ip", ip)
+		}
 	}
 	return nil
 }
