@@ -22,6 +22,7 @@ import (
 	"github.com/podsg/podsg/internal/netpol"
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
+	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
 // probeTimeout bounds a probe the ruleset drops; probes run in parallel, so it is about what
@@ -73,9 +74,9 @@ func TestCompiledRulesMatchTheEvaluator(t *testing.T) {
 		}
 		for _, ip := range e.ips {
 			for _, p := range tcpPorts {
-				serveTCP(t, e.ns, net.JoinHostPort(ip, strconv.Itoa(p)))
+				vpctest.ServeTCP(t, e.ns, net.JoinHostPort(ip, strconv.Itoa(p)))
 			}
-			serveUDP(t, e.ns, net.JoinHostPort(ip, strconv.Itoa(udpPort)))
+			vpctest.ServeUDP(t, e.ns, net.JoinHostPort(ip, strconv.Itoa(udpPort)))
 		}
 	}
 
@@ -261,46 +262,6 @@ func applyNFT(t *testing.T, ns, script string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nft -f: %v\n%s\nruleset:\n%s", err, out, script)
 	}
-}
-
-// serveTCP answers every connection to addr inside ns with "ok\n".
-func serveTCP(t *testing.T, ns, addr string) {
-	t.Helper()
-	var ln net.Listener
-	if err := namespace.Do(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
-		t.Fatalf("listening on %s in %s: %v", addr, ns, err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, "ok\n")
-			_ = c.Close()
-		}
-	}()
-}
-
-// serveUDP echoes every datagram to addr inside ns.
-func serveUDP(t *testing.T, ns, addr string) {
-	t.Helper()
-	var pc net.PacketConn
-	if err := namespace.Do(ns, func() (err error) { pc, err = net.ListenPacket("udp", addr); return err }); err != nil {
-		t.Fatalf("listening on udp %s in %s: %v", addr, ns, err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
 }
 
 // probe connects from src (inside ns) to dst and reports whether the answer came back:
