@@ -1,10 +1,7 @@
 package netpol_test
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -264,59 +261,11 @@ func applyNFT(t *testing.T, ns, script string) {
 	}
 }
 
-// probe connects from src (inside ns) to dst and reports whether the answer came back:
-// silence until probeTimeout is a drop; anything else (a refusal) is an error, since every
-// probed port listens.
+// probe connects from src (inside ns) to dst and reports whether the answer came back
+// (vpctest.Probe and vpctest.Ping say what counts as an answer, a drop and an error).
 func probe(ns, src, dst string, proto corev1.Protocol, port int) (bool, error) {
 	if proto == netpol.ProtocolICMP {
-		return ping(ns, src, dst)
+		return vpctest.Ping(ns, src, dst, probeTimeout)
 	}
-	network := strings.ToLower(string(proto))
-	var passed bool
-	err := namespace.Do(ns, func() error {
-		d := net.Dialer{Timeout: probeTimeout}
-		if network == "udp" {
-			d.LocalAddr = &net.UDPAddr{IP: net.ParseIP(src)}
-		} else {
-			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
-		}
-		c, err := d.Dial(network, net.JoinHostPort(dst, strconv.Itoa(port)))
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(probeTimeout))
-		if network == "udp" {
-			if _, err := io.WriteString(c, "ok\n"); err != nil {
-				return err
-			}
-		}
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil {
-			return err
-		}
-		passed = line == "ok\n"
-		return nil
-	})
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return false, nil
-	}
-	if err == nil && !passed {
-		err = errors.New("unexpected answer")
-	}
-	return passed, err
-}
-
-// ping sends one echo request from src inside ns: a reply is allowed, none (exit 1) denied.
-func ping(ns, src, dst string) (bool, error) {
-	out, err := exec.Command("ip", "netns", "exec", ns, "ping", "-c1", "-W"+strconv.Itoa(int(probeTimeout/time.Second)), "-I", src, dst).CombinedOutput()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.As(err, &exit) && exit.ExitCode() == 1:
-		return false, nil
-	}
-	return false, fmt.Errorf("ping: %w: %s", err, out)
+	return vpctest.Probe(ns, src, dst, strings.ToLower(string(proto)), port, probeTimeout)
 }

@@ -1,10 +1,8 @@
 package reach_test
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -201,50 +199,13 @@ func (v *vpcBuilder) instance(name, subnet string, groups ...string) *host {
 	return &host{name: name, instance: *i.InstanceId, eni: *i.NetworkInterfaces[0].NetworkInterfaceId, ip: *i.PrivateIpAddress}
 }
 
-// probe sends the flow from inside ns to ip and reports whether it got through: an answer is
-// allowed, silence until probeTimeout is denied (the fabric drops without a word), and
-// anything else (a refusal, a missing route) is an error, since every probed port listens.
+// probe sends the flow from inside ns to ip and reports whether it got through (vpctest.Probe
+// and vpctest.Ping say what counts as an answer, a drop and an error).
 func probe(ns, ip string, f reach.Flow) (bool, error) {
 	if f.Protocol == cloud.ProtocolICMP {
-		out, err := exec.Command("ip", "netns", "exec", ns, "ping", "-c1", "-W"+strconv.Itoa(int(probeTimeout/time.Second)), ip).CombinedOutput()
-		var exit *exec.ExitError
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.As(err, &exit) && exit.ExitCode() == 1: // no reply
-			return false, nil
-		}
-		return false, fmt.Errorf("ping: %w: %s", err, out)
+		return vpctest.Ping(ns, "", ip, probeTimeout)
 	}
-	addr := net.JoinHostPort(ip, strconv.Itoa(f.Port))
-	var passed bool
-	err := namespace.Do(ns, func() error {
-		c, err := net.DialTimeout(f.Protocol, addr, probeTimeout)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(probeTimeout))
-		if f.Protocol == cloud.ProtocolUDP {
-			if _, err := c.Write([]byte("ok\n")); err != nil {
-				return err
-			}
-		}
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil {
-			return err
-		}
-		passed = line == "ok\n"
-		return nil
-	})
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return false, nil
-	}
-	if err == nil && !passed {
-		err = errors.New("unexpected answer")
-	}
-	return passed, err
+	return vpctest.Probe(ns, "", ip, f.Protocol, f.Port, probeTimeout)
 }
 
 // expectNoRootEscape checks with `ip route get` (never a connection) that the root namespace

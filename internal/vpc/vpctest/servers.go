@@ -1,9 +1,15 @@
 package vpctest
 
 import (
+	"bufio"
+	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os/exec"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
 )
@@ -48,4 +54,62 @@ func ServeUDP(t testing.TB, ns, addr string) {
 			_, _ = pc.WriteTo(buf[:n], from)
 		}
 	}()
+}
+
+// Probe connects over network ("tcp" or "udp") from inside ns to dst:port, from the address src
+// when it is not empty, and reports whether a server of ServeTCP or ServeUDP answered: an answer
+// is allowed, silence until timeout is a drop (the fabric and security groups drop without a
+// word), and anything else (a refusal, a missing route) is an error, since every probed port
+// listens.
+func Probe(ns, src, dst, network string, port int, timeout time.Duration) (bool, error) {
+	var passed bool
+	err := namespace.Do(ns, func() error {
+		d := net.Dialer{Timeout: timeout}
+		if src != "" && network == "udp" {
+			d.LocalAddr = &net.UDPAddr{IP: net.ParseIP(src)}
+		} else if src != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+		}
+		c, err := d.Dial(network, net.JoinHostPort(dst, strconv.Itoa(port)))
+		if err != nil {
+			return err
+		}
+		defer func() { _ = c.Close() }()
+		_ = c.SetDeadline(time.Now().Add(timeout))
+		if network == "udp" {
+			if _, err := io.WriteString(c, "ok\n"); err != nil {
+				return err
+			}
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return err
+		}
+		passed = line == "ok\n"
+		return nil
+	})
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return false, nil
+	}
+	if err == nil && !passed {
+		err = errors.New("unexpected answer")
+	}
+	return passed, err
+}
+
+// Ping sends one ICMP echo request from inside ns to dst (from src when not empty): a reply is
+// allowed, none within timeout (ping's exit status 1) a drop, anything else an error.
+func Ping(ns, src, dst string, timeout time.Duration) (bool, error) {
+	args := []string{"netns", "exec", ns, "ping", "-c1", "-W" + strconv.Itoa(int(timeout/time.Second))}
+	if src != "" {
+		args = append(args, "-I", src)
+	}
+	out, err := exec.Command("ip", append(args, dst)...).CombinedOutput()
+	if exit, ok := errors.AsType[*exec.ExitError](err); ok && exit.ExitCode() == 1 {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("ping: %w: %s", err, out)
+	}
+	return true, nil
 }
