@@ -18,20 +18,7 @@ import (
 // as STS fetches an EKS cluster's.
 func TestAWSCLIIAMSTS(t *testing.T) {
 	testenv.Require(t, testenv.AWSCLI)
-	aws, err := exec.LookPath("aws")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-vpc")
-	creds := filepath.Join(t.TempDir(), "credentials")
-	if err := os.WriteFile(creds, []byte("AKIDCONFORMANCE s3cr3t-conformance\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p, err := testenv.StartProcess(t, bin, "serve", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir(), "--credentials", creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := testenv.ListeningURL(t, p, "podsg-vpc listening on ")
+	aws, url, p := startSignedVPC(t)
 
 	iss := oidctest.Start(t)
 	now := time.Now()
@@ -41,7 +28,7 @@ func TestAWSCLIIAMSTS(t *testing.T) {
 	}
 	cmd := exec.CommandContext(t.Context(), "bash", "testdata/awscli-iam-sts.sh")
 	cmd.Env = append(os.Environ(), "ENDPOINT="+url, "ISSUER="+iss.URL, "PATH="+filepath.Dir(aws)+":"+os.Getenv("PATH"),
-		"AWS_ACCESS_KEY_ID=AKIDCONFORMANCE", "AWS_SECRET_ACCESS_KEY=s3cr3t-conformance",
+		"AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secret,
 		"TOKEN="+tok(sa, "sts.amazonaws.com", time.Hour),
 		"TOKEN_EXPIRED="+tok(sa, "sts.amazonaws.com", -time.Minute),
 		"TOKEN_OTHER_SA="+tok("system:serviceaccount:default:other", "sts.amazonaws.com", time.Hour),

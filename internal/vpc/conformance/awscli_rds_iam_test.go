@@ -100,10 +100,7 @@ func startRDSIAM(t *testing.T) *rdsIAM {
 		t.Fatal(err)
 	}
 	e := &rdsIAM{stateDir: filepath.Join(dir, "vpc"), aws: awsBin}
-	creds := filepath.Join(dir, "credentials")
-	if err := os.WriteFile(creds, []byte("AKIDCONFORMANCE s3cr3t-conformance\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	creds := writeCredentials(t, dir)
 	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-vpc")
 	// Registered before the server starts, so it runs after the server has stopped.
 	t.Cleanup(func() {
@@ -117,7 +114,7 @@ func startRDSIAM(t *testing.T) *rdsIAM {
 	}
 	e.url, e.server = testenv.ListeningURL(t, p, "podsg-vpc listening on "), p
 	t.Cleanup(func() { e.deleteDB(t) }) // before the server stops: it removes the PAM service file
-	c := vpctest.NewClient(e.url, "AKIDCONFORMANCE", "s3cr3t-conformance")
+	c := vpctest.NewClient(e.url, keyID, secret)
 	net := vpctest.NewTutorial(t, c, "10.78.0.0/16", "10.78.0.0/20")
 	run, err := c.RunInstances(t.Context(), &ec2.RunInstancesInput{ImageId: aws.String("ami-12345678"), SubnetId: aws.String(net.Subnet),
 		SecurityGroupIds: []string{net.ClientSG}, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
@@ -206,7 +203,7 @@ func (e *rdsIAM) awsAs(t *testing.T, creds []string, args ...string) string {
 func (e *rdsIAM) awsCmd(ctx context.Context, creds []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, e.aws, append([]string{"--endpoint-url", e.url, "--output", "json"}, args...)...)
 	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=us-west-2", "AWS_PAGER=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-		"AWS_ACCESS_KEY_ID=AKIDCONFORMANCE", "AWS_SECRET_ACCESS_KEY=s3cr3t-conformance", "AWS_SESSION_TOKEN=")
+		"AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_SESSION_TOKEN=")
 	if creds != nil {
 		cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+creds[0], "AWS_SECRET_ACCESS_KEY="+creds[1], "AWS_SESSION_TOKEN="+creds[2])
 	}

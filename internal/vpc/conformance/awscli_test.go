@@ -18,24 +18,11 @@ func TestMain(m *testing.M) {
 // real podsg-vpc binary, which verifies the signature of every request (--credentials).
 func TestAWSCLISession(t *testing.T) {
 	testenv.Require(t, testenv.AWSCLI)
-	aws, err := exec.LookPath("aws")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/podsg-vpc")
-	creds := filepath.Join(t.TempDir(), "credentials")
-	if err := os.WriteFile(creds, []byte("AKIDCONFORMANCE s3cr3t-conformance\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p, err := testenv.StartProcess(t, bin, "serve", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir(), "--credentials", creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := testenv.ListeningURL(t, p, "podsg-vpc listening on ")
+	aws, url, p := startSignedVPC(t)
 
 	cmd := exec.CommandContext(t.Context(), "bash", "testdata/awscli-session.sh")
 	cmd.Env = append(os.Environ(), "ENDPOINT="+url, "PATH="+filepath.Dir(aws)+":"+os.Getenv("PATH"),
-		"AWS_ACCESS_KEY_ID=AKIDCONFORMANCE", "AWS_SECRET_ACCESS_KEY=s3cr3t-conformance")
+		"AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secret)
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
