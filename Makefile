@@ -21,7 +21,7 @@ test: ## Every test tier this machine can run (installs Debian packages, builds 
 	hack/test.sh
 
 .PHONY: test-unit
-test-unit: ## The unit tier only: no root, no Kubernetes binaries, no other programs; seconds on a warm build cache.
+test-unit: ## The unit tier only: no root, no Kubernetes binaries, no other programs; about a minute on a warm build cache (docs/testing.md).
 	PODSG_TEST_TIER=unit $(GO) test -count=1 ./...
 
 .PHONY: test-moto
