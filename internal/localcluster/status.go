@@ -37,7 +37,10 @@ func Status(ctx context.Context, o Options, out io.Writer) error {
 			show(d.Name(), d)
 		}
 	}
-	show("podsg-controller", o.controllerDaemon(""))
+	_, _ = fmt.Fprintf(out, "podsg runs %s\n", modeName(o.HostProcesses))
+	if o.HostProcesses {
+		show("podsg-controller", o.controllerDaemon(""))
+	}
 	nodes, err := o.nodes()
 	if err != nil {
 		return err
@@ -50,7 +53,9 @@ func Status(ctx context.Context, o Options, out io.Writer) error {
 		for _, d := range node.Daemons() {
 			show(d.Name()+" "+spec.Name, d)
 		}
-		show("podsg-agent "+spec.Name, o.agentDaemon(spec, node, cluster.NodeCredentials{}))
+		if o.HostProcesses {
+			show("podsg-agent "+spec.Name, o.agentDaemon(spec, node, cluster.NodeCredentials{}))
+		}
 	}
 	if err := printOthers(out, o.StateDir, known); err != nil {
 		return err
@@ -58,6 +63,13 @@ func Status(ctx context.Context, o Options, out io.Writer) error {
 	if o.KubeBinDir != "" {
 		if _, err := os.Stat(o.Kubeconfig()); err == nil {
 			outs, err := o.kubectl(o.Kubeconfig())(ctx, "", "get", "nodes", "-o", "wide")
+			_, _ = fmt.Fprint(out, outs)
+			if err != nil || o.HostProcesses {
+				return err
+			}
+			// In-cluster, podsg's processes are these pods (their containers are among the
+			// processes naming the state dir above, as containerd's shims).
+			outs, err = o.kubectl(o.Kubeconfig())(ctx, "", "get", "pods", "--namespace=podsg-system", "-o", "wide")
 			_, _ = fmt.Fprint(out, outs)
 			return err
 		}
