@@ -214,7 +214,11 @@ func (o *Options) launchNode(ctx context.Context, cp *cluster.ControlPlane, net 
 			return nodeSpec{}, fmt.Errorf("stopping node %s, whose instance %s is gone: %w", old.Name, old.InstanceID, err)
 		}
 	}
-	step("node %s: instance %s (%s, %s), containerd, kubelet, kube-proxy, podsg-agent", spec.Name, inst.ID, InstanceType, inst.AZ)
+	components := "containerd, kubelet, kube-proxy (podsg-agent: its DaemonSet)"
+	if o.HostProcesses {
+		components = "containerd, kubelet, kube-proxy, podsg-agent"
+	}
+	step("node %s: instance %s (%s, %s), %s", spec.Name, inst.ID, InstanceType, inst.AZ, components)
 	// Recorded before starting, so that `down` also stops a node that failed halfway.
 	if err := writeJSON(o.path("nodes.json"), withNode(recorded, spec)); err != nil {
 		return nodeSpec{}, err
