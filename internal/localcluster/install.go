@@ -54,16 +54,11 @@ func (o *Options) podsgImages() ([]images.Image, error) {
 //     uses.
 //   - the agent: vxlan sub-interfaces, as the local VPC's trunks carry (VLAN on AWS).
 func installOverlay(vpcID string) string {
-	var crds []string
-	entries, _ := config.Install.ReadDir(config.CRDDir)
-	for _, e := range entries {
-		crds = append(crds, "- ../config/"+config.CRDDir+"/"+e.Name())
-	}
 	busybox, tag, _ := strings.Cut(images.Busybox, ":")
 	return `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-` + strings.Join(crds, "\n") + `
+- ../config/crd
 - ../config/controller
 - ../config/agent
 images:
