@@ -110,13 +110,16 @@ func (e *Enforcer) Admit(ctx context.Context, p LocalPod) error {
 	e.poke()
 	for {
 		e.mu.Lock()
-		applied, done, lastErr := e.applied, e.done, e.lastErr
+		applied, done := e.applied, e.done
 		e.mu.Unlock()
 		if applied >= want {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+			e.mu.Lock()
+			lastErr := e.lastErr
+			e.mu.Unlock()
 			if lastErr != nil {
 				return fmt.Errorf("waiting for pod %s's network policy rules: %w (last attempt: %w)", p.key(), ctx.Err(), lastErr)
 			}
