@@ -188,10 +188,9 @@ func (e *Evaluator) layerChains(base string, d Direction, pod *Pod, u *Universe,
 				counters[CounterName(r.Policy)] = r.Policy
 				verdict = dropStmt(r.Policy, o)
 			}
-			for _, m := range r.Matches {
-				for _, expr := range matchExprs(d, m) {
-					fmt.Fprintf(&b, "\t\t%s %s comment %s\n", expr, verdict, comment(r.String()))
-				}
+			c := comment(r.String())
+			for _, expr := range ruleExprs(d, r.Matches) {
+				fmt.Fprintf(&b, "\t\t%s %s comment %s\n", expr, verdict, c)
 			}
 		}
 		fmt.Fprintf(&b, "\t\t%s\n\t}\n", next)
@@ -200,15 +199,61 @@ func (e *Evaluator) layerChains(base string, d Direction, pod *Pod, u *Universe,
 	return out
 }
 
+// ruleExprs renders a rule's matches as nft expressions (the rule matches if any does). The
+// plain addresses of one family and port list go into one anonymous set (nft merges overlaps),
+// so that a selector matching many pods is one rule, not one per pod.
+func ruleExprs(d Direction, ms []Match) []string {
+	type group struct {
+		family string
+		nets   []string
+		ports  []PortRange
+	}
+	var out []string
+	var groups []*group
+	byKey := map[string]*group{}
+	for _, m := range ms {
+		if len(m.Except) > 0 || m.Net.Bits() == 0 {
+			out = append(out, matchExprs(d, m)...)
+			continue
+		}
+		family := "ip"
+		if m.Net.Addr().Is6() {
+			family = "ip6"
+		}
+		key := fmt.Sprint(family, m.Ports)
+		g := byKey[key]
+		if g == nil {
+			g = &group{family: family, ports: m.Ports}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.nets = append(g.nets, m.Net.String())
+	}
+	for _, g := range groups {
+		addr := fmt.Sprintf("%s %s %s", g.family, addrField(d), g.nets[0])
+		if len(g.nets) > 1 {
+			addr = fmt.Sprintf("%s %s { %s }", g.family, addrField(d), strings.Join(g.nets, ", "))
+		}
+		out = append(out, portExprs(addr, g.ports)...)
+	}
+	return out
+}
+
+// addrField is the peer's address: the source of what comes in, the destination of what goes
+// out.
+func addrField(d Direction) string {
+	if d == Egress {
+		return "daddr"
+	}
+	return "saddr"
+}
+
 // matchExprs renders a match as nft expressions, one per port range (the rule matches if any
 // does).
 func matchExprs(d Direction, m Match) []string {
-	family, field := "ip", "saddr"
+	family, field := "ip", addrField(d)
 	if m.Net.Addr().Is6() {
 		family = "ip6"
-	}
-	if d == Egress {
-		field = "daddr"
 	}
 	addr := fmt.Sprintf("%s %s %s", family, field, m.Net)
 	if m.Net.Bits() == 0 {
@@ -220,11 +265,16 @@ func matchExprs(d Direction, m Match) []string {
 	if len(m.Except) > 0 {
 		addr += fmt.Sprintf(" %s %s != { %s }", family, field, joinPrefixes(m.Except))
 	}
-	if len(m.Ports) == 0 {
+	return portExprs(addr, m.Ports)
+}
+
+// portExprs adds each port range to the address match.
+func portExprs(addr string, ports []PortRange) []string {
+	if len(ports) == 0 {
 		return []string{addr}
 	}
-	out := make([]string, 0, len(m.Ports))
-	for _, p := range m.Ports {
+	out := make([]string, 0, len(ports))
+	for _, p := range ports {
 		e := fmt.Sprintf("%s meta l4proto %s", addr, strings.ToLower(string(p.Protocol)))
 		switch {
 		case p.From == 0 && p.To == 0:
@@ -246,12 +296,16 @@ func joinPrefixes(ps []netip.Prefix) string {
 	return strings.Join(s, ", ")
 }
 
-// unsafe are the characters a comment drops: nft's quoted strings know no escapes.
-var unsafe = regexp.MustCompile(`[^A-Za-z0-9 ._/:()\[\],=-]`)
-
-// comment makes s an nft comment, quoted: safe characters only, at most 128 bytes.
+// comment makes s an nft comment, quoted: safe characters only (nft's quoted strings know no
+// escapes; others become _), at most 128 bytes.
 func comment(s string) string {
-	s = unsafe.ReplaceAllString(s, "_")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(" ._/:()[],=-", r):
+			return r
+		}
+		return '_'
+	}, s)
 	if len(s) > 128 {
 		s = s[:128]
 	}

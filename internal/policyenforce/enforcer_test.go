@@ -240,7 +240,7 @@ func TestCompileKnowsANewPodBeforeTheAPIServerHasItsIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(rs.Script, "ip saddr 10.0.0.9/32 meta l4proto tcp th dport 5432 return") {
+	if !strings.Contains(rs.Script, "ip saddr { 10.0.1.7/32, 10.0.0.9/32 } meta l4proto tcp th dport 5432 return") {
 		t.Fatalf("db does not admit the new web pod's address:\n%s", rs.Script)
 	}
 }
