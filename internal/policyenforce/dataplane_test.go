@@ -53,7 +53,8 @@ type rigPod struct {
 // reaches the fabric on 80 but not the client. Judged by real packets, for a strict and a
 // standard branch pod, both directions, with the answer of every allowed probe as the return
 // traffic; the node's own address reaches the isolated pods (probes); a pod whose veth the
-// ruleset does not know yet sends and receives nothing until it is admitted.
+// ruleset does not know yet sends and receives nothing until it is admitted; the stopped
+// agent's table keeps enforcing, and a restarted agent replaces it carrying the counts.
 func TestPodsObeyNetworkPolicyInEveryMode(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.Require(t, testenv.IPRoute2, testenv.NFTables, testenv.Ping)
@@ -168,6 +169,26 @@ func TestPodsObeyNetworkPolicyInEveryMode(t *testing.T) {
 	if denied["default/db"] == 0 || denied[netpol.UnknownPodPolicy] == 0 {
 		t.Errorf("denied packets by policy %v: want drops counted against default/db and the unknown pod", denied)
 	}
+
+	// The agent stops: the table stays and keeps enforcing. A new agent's first sync replaces
+	// it in one transaction and carries its counts on.
+	cancel()
+	<-done
+	done <- nil // for the cleanup
+	stillDenied := []flow{{"client->strict db:81 with the agent stopped", client.ns, "", strict.rec.IP.String(), 81, false},
+		{"client->standard db:80 with the agent stopped", client.ns, "", standard.rec.IP.String(), 80, true}}
+	probeAll(t, stillDenied, func(f flow) (string, string, string, int, bool) { return f.name, f.from, f.ip + "|" + f.to, f.port, f.want })
+	restarted := policyenforce.New(cfg, newFakeSource(in), policyenforce.NFT{Netns: node}, nil)
+	for _, p := range pods {
+		restarted.SetLocal(policyenforce.LocalPod{Namespace: "default", Name: p.name, HostVeth: p.rec.HostVeth, IP: p.rec.IP})
+	}
+	if err := restarted.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := restarted.Denied(context.Background()); got["default/db"] < denied["default/db"]+1 {
+		t.Errorf("after the restart default/db counts %d drops, before it %d and one more while stopped", got["default/db"], denied["default/db"])
+	}
+	probeAll(t, stillDenied, func(f flow) (string, string, string, int, bool) { return f.name, f.from, f.ip + "|" + f.to, f.port, f.want })
 	if t.Failed() {
 		t.Log(clustertest.InNetns(t, node, "nft", "list", "table", "inet", netpol.NFTTable))
 	}
