@@ -66,21 +66,27 @@ func StartWatch(ctx context.Context, kube kubernetes.Interface, cnp cnpclient.In
 		}
 	}
 	f.Start(ctx.Done())
-	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+	// A watch the agent may not list never syncs: give up with the reason instead of hanging.
+	sctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	for typ, ok := range f.WaitForCacheSync(sctx.Done()) {
 		if !ok {
-			return nil, "", fmt.Errorf("syncing the %v cache", typ)
+			return nil, "", fmt.Errorf("syncing the %v cache within %v (may the agent list and watch pods, namespaces, nodes and networkpolicies?)", typ, syncTimeout)
 		}
 	}
 	if cf != nil {
 		cf.Start(ctx.Done())
-		for typ, ok := range cf.WaitForCacheSync(ctx.Done()) {
+		for typ, ok := range cf.WaitForCacheSync(sctx.Done()) {
 			if !ok {
-				return nil, "", fmt.Errorf("syncing the %v cache", typ)
+				return nil, "", fmt.Errorf("syncing the %v cache within %v (may the agent list and watch clusternetworkpolicies?)", typ, syncTimeout)
 			}
 		}
 	}
 	return w, note, nil
 }
+
+// syncTimeout bounds the first sync of the watches.
+const syncTimeout = 2 * time.Minute
 
 func cnpServed(kube kubernetes.Interface) (bool, error) {
 	list, err := kube.Discovery().ServerResourcesForGroupVersion(cnpv1.SchemeGroupVersion.String())
