@@ -102,8 +102,12 @@ func CompileNode(e *Evaluator, u *Universe, pods []LocalPod, o NodeOptions) (Nod
 			if d == Egress {
 				match = "iifname"
 			}
-			hooks = append(hooks, fmt.Sprintf("%s %q jump %s_0 comment %s", match, lp.Interface, base, comment(lp.Pod.Namespace+"/"+lp.Pod.Name+" "+string(d))))
-			chains = append(chains, e.layerChains(base, d, lp.Pod, u, o, rs.Counters)...)
+			first, cs := e.layerChains(base, d, lp.Pod, u, o, rs.Counters)
+			if first == "" {
+				continue // no layer has a rule for this pod and direction: allowed
+			}
+			hooks = append(hooks, fmt.Sprintf("%s %q jump %s comment %s", match, lp.Interface, first, comment(lp.Pod.Namespace+"/"+lp.Pod.Name+" "+string(d))))
+			chains = append(chains, cs...)
 		}
 	}
 	if len(o.PodInterfaces) > 0 {
@@ -172,17 +176,32 @@ func dropStmt(policy string, o NodeOptions) string {
 	return s + " drop"
 }
 
-// layerChains renders one chain per layer for the pod's direction.
-func (e *Evaluator) layerChains(base string, d Direction, pod *Pod, u *Universe, o NodeOptions, counters map[string]string) []string {
+// layerChains renders one chain per layer that has rules for the pod's direction (a layer
+// without any passes everything to the next), and names the first; none when no layer has a
+// rule.
+func (e *Evaluator) layerChains(base string, d Direction, pod *Pod, u *Universe, o NodeOptions, counters map[string]string) (string, []string) {
+	type layerRules struct {
+		name  string
+		rules []Rule
+	}
+	var ls []layerRules
+	for _, l := range e.layers {
+		if rules := l.Rules(d, pod, u); len(rules) > 0 {
+			ls = append(ls, layerRules{l.Name(), rules})
+		}
+	}
+	if len(ls) == 0 {
+		return "", nil
+	}
 	var out []string
-	for li, l := range e.layers {
+	for li, l := range ls {
 		next := "return"
-		if li+1 < len(e.layers) {
+		if li+1 < len(ls) {
 			next = fmt.Sprintf("goto %s_%d", base, li+1)
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "\tchain %s_%d {\n\t\tcomment %s\n", base, li, comment(l.Name()))
-		for _, r := range l.Rules(d, pod, u) {
+		fmt.Fprintf(&b, "\tchain %s_%d {\n\t\tcomment %s\n", base, li, comment(l.name))
+		for _, r := range l.rules {
 			verdict := map[Verdict]string{Accept: "return", Deny: "drop", Pass: next}[r.Verdict]
 			if r.Verdict == Deny {
 				counters[CounterName(r.Policy)] = r.Policy
@@ -196,7 +215,7 @@ func (e *Evaluator) layerChains(base string, d Direction, pod *Pod, u *Universe,
 		fmt.Fprintf(&b, "\t\t%s\n\t}\n", next)
 		out = append(out, b.String())
 	}
-	return out
+	return base + "_0", out
 }
 
 // ruleExprs renders a rule's matches as nft expressions (the rule matches if any does). The

@@ -65,7 +65,8 @@ var dbLocal = policyenforce.LocalPod{Namespace: "prod", Name: "db", HostVeth: "e
 
 // TestSyncEnforcesTheNodesPods: the ruleset judges the local pod's veth by its policy (the
 // remote web pod's address admitted on 5432, the node's own address passed, the rest counted
-// and dropped against the policy), and drops what crosses an unknown pod veth.
+// and dropped against the policy; its egress, which no rule concerns, not at all), and drops
+// what crosses an unknown pod veth.
 func TestSyncEnforcesTheNodesPods(t *testing.T) {
 	nft := &fakeNFT{counters: map[string]netpol.CounterValue{}}
 	e := policyenforce.New(config(), newFakeSource(world()), nft, nil)
@@ -76,7 +77,7 @@ func TestSyncEnforcesTheNodesPods(t *testing.T) {
 	script := nft.last()
 	for _, want := range []string{
 		"table inet podsg_netpol\ndelete table inet podsg_netpol\n", // one transaction replaces the table
-		`oifname "enidb" jump`, `iifname "enidb" jump`,
+		`oifname "enidb" jump`,
 		`elements = { "enidb" }`,
 		"ip saddr 10.0.1.7/32 meta l4proto tcp th dport 5432 return",
 		"ip saddr 10.0.0.1/32", // the node's probes
@@ -88,6 +89,9 @@ func TestSyncEnforcesTheNodesPods(t *testing.T) {
 		if !strings.Contains(script, want) {
 			t.Errorf("the ruleset lacks %q:\n%s", want, script)
 		}
+	}
+	if strings.Contains(script, `iifname "enidb" jump`) {
+		t.Error("db's egress has chains, though no policy has a rule for it")
 	}
 	if strings.Contains(script, "log prefix") {
 		t.Error("logs drops without LogDenied")
