@@ -55,6 +55,7 @@ type rigPod struct {
 // traffic; the node's own address reaches the isolated pods (probes); a pod whose veth the
 // ruleset does not know yet sends and receives nothing until it is admitted; the stopped
 // agent's table keeps enforcing, and a restarted agent replaces it carrying the counts.
+// Services (a DNAT as kube-proxy's) are judged on their backends.
 func TestPodsObeyNetworkPolicyInEveryMode(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.Require(t, testenv.IPRoute2, testenv.NFTables, testenv.Ping)
@@ -143,6 +144,21 @@ func TestPodsObeyNetworkPolicyInEveryMode(t *testing.T) {
 			flow{"late->" + mode + " db:80 (late is not known yet)", late.ns, "", db.rec.IP.String(), 80, false},
 		)
 	}
+	// Services, as kube-proxy translates them (DNAT in prerouting at priority dstnat): judged
+	// on the backend. The db pods' egress admits the fabric on 80 and not the client, whatever
+	// the Service's own address.
+	kubeProxy(t, node, map[string]string{"10.96.0.10": strict.rec.IP.String(), "10.96.0.11": standard.rec.IP.String(),
+		"10.96.0.20": rigFabricIP, "10.96.0.21": client.rec.IP.String()})
+	flows = append(flows,
+		flow{"client->service of strict db:80", client.ns, "", "10.96.0.10", 80, true},
+		flow{"client->service of strict db:81", client.ns, "", "10.96.0.10", 81, false},
+		flow{"client->service of standard db:80", client.ns, "", "10.96.0.11", 80, true},
+		flow{"client->service of standard db:81", client.ns, "", "10.96.0.11", 81, false},
+		flow{"strict db->service of the fabric:80", strict.ns, "", "10.96.0.20", 80, true},
+		flow{"standard db->service of the fabric:80", standard.ns, "", "10.96.0.20", 80, true},
+		flow{"strict db->service of the client:80", strict.ns, "", "10.96.0.21", 80, false},
+		flow{"standard db->service of the client:80", standard.ns, "", "10.96.0.21", 80, false},
+	)
 	flows = append(flows,
 		flow{"fabric->client:81 (nothing isolates the client)", fabric, "", client.rec.IP.String(), 81, true},
 		flow{"client->late:80 (late is not known yet)", client.ns, "", late.rec.IP.String(), 80, false},
@@ -177,7 +193,9 @@ func TestPodsObeyNetworkPolicyInEveryMode(t *testing.T) {
 	done <- nil // for the cleanup
 	stillDenied := []flow{{"client->strict db:81 with the agent stopped", client.ns, "", strict.rec.IP.String(), 81, false},
 		{"client->standard db:80 with the agent stopped", client.ns, "", standard.rec.IP.String(), 80, true}}
-	probeAll(t, stillDenied, func(f flow) (string, string, string, int, bool) { return f.name, f.from, f.ip + "|" + f.to, f.port, f.want })
+	probeAll(t, stillDenied, func(f flow) (string, string, string, int, bool) {
+		return f.name, f.from, f.ip + "|" + f.to, f.port, f.want
+	})
 	restarted := policyenforce.New(cfg, newFakeSource(in), policyenforce.NFT{Netns: node}, nil)
 	for _, p := range pods {
 		restarted.SetLocal(policyenforce.LocalPod{Namespace: "default", Name: p.name, HostVeth: p.rec.HostVeth, IP: p.rec.IP})
@@ -188,7 +206,9 @@ func TestPodsObeyNetworkPolicyInEveryMode(t *testing.T) {
 	if got := restarted.Denied(context.Background()); got["default/db"] < denied["default/db"]+1 {
 		t.Errorf("after the restart default/db counts %d drops, before it %d and one more while stopped", got["default/db"], denied["default/db"])
 	}
-	probeAll(t, stillDenied, func(f flow) (string, string, string, int, bool) { return f.name, f.from, f.ip + "|" + f.to, f.port, f.want })
+	probeAll(t, stillDenied, func(f flow) (string, string, string, int, bool) {
+		return f.name, f.from, f.ip + "|" + f.to, f.port, f.want
+	})
 	if t.Failed() {
 		t.Log(clustertest.InNetns(t, node, "nft", "list", "table", "inet", netpol.NFTTable))
 	}
@@ -245,6 +265,21 @@ func branchRecord(name, ip string, vlan int, mac, mode string) *podstate.Record 
 		HostVeth: podnet.HostVethName(prefix, "default", name), VLAN: vlan, BranchMAC: mac,
 		SubnetCIDR: rigSubnet, SubInterface: podnet.SubInterfaceName(vlan), TrunkLink: "trunk0",
 		RouteTable: 100 + vlan, Mode: mode, TrunkGateway: netip.MustParseAddr(rigFabricIP)}
+}
+
+// kubeProxy translates each Service address to its backend, as kube-proxy's nftables mode does
+// (a nat chain on prerouting at priority dstnat), in the node's namespace.
+func kubeProxy(t *testing.T, node string, services map[string]string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("table ip kube-proxy {\n\tchain nat-prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n")
+	for svc, backend := range services {
+		fmt.Fprintf(&b, "\t\tip daddr %s dnat to %s\n", svc, backend)
+	}
+	b.WriteString("\t}\n}\n")
+	if err := (policyenforce.NFT{Netns: node}).Apply(context.Background(), b.String()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // fabricBranch gives the fabric the VPC's side of a branch ENI: the vxlan device of its VNI,
