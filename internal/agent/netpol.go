@@ -16,8 +16,12 @@ import (
 	"github.com/podsg/podsg/internal/policyenforce"
 )
 
-// startEnforcer starts the watches network policy enforcement needs.
+// startEnforcer starts the watches network policy enforcement needs (nil without
+// --network-policy).
 func startEnforcer(ctx context.Context, o Options, kube kubernetes.Interface, cfg *rest.Config, reg prometheus.Registerer) (*policyenforce.Enforcer, error) {
+	if !o.NetworkPolicy {
+		return nil, nil
+	}
 	cnp, err := cnpclient.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ClusterNetworkPolicy client: %w", err)
@@ -46,6 +50,9 @@ func enforceConfig(o Options) policyenforce.Config {
 // first ruleset: it replaces the one a previous agent left in one transaction, so a restart
 // opens no window, and it knows every running pod, so none is cut off.
 func firstEnforcement(ctx context.Context, e *policyenforce.Enforcer, store *podstate.Store, pods *podWatch) error {
+	if e == nil {
+		return nil
+	}
 	recs, _ := store.List() // syncPool logged the unreadable ones
 	for _, r := range recs {
 		if r.HostVeth == "" {

@@ -200,20 +200,13 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 		// so wastes an ENI of pod IPs on instances that will never get a trunk.
 		ReserveTrunkSlot: o.EnablePodENI && typ.Trunking, IPsPerENI: typ.IPv4PerENI - 1, Targets: o.Targets, Cooldown: o.IPCooldown})
 	logTargets(log, o.Targets)
-	var enforcer *policyenforce.Enforcer
-	if o.NetworkPolicy {
-		if enforcer, err = startEnforcer(ctx, o, kube, cfg, reg); err != nil {
-			return nil, err
-		}
+	enforcer, err := startEnforcer(ctx, o, kube, cfg, reg)
+	if err != nil {
+		return nil, err
 	}
 	// The watch comes first: syncPool holds the IPs of pods whose record is unusable, and
 	// the watch's events release them.
-	pods, err := newPodWatch(ctx, kube, o.NodeName, func(pod *corev1.Pod) {
-		releaseClaim(ctx, pool, pod)
-		if enforcer != nil {
-			enforcer.Forget(pod.Namespace, pod.Name)
-		}
-	})
+	pods, err := newPodWatch(ctx, kube, o.NodeName, podGone(ctx, pool, enforcer))
 	if err != nil {
 		return nil, err
 	}
@@ -226,10 +219,8 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 	if err := configureNode(o.Alloc.Mode); err != nil {
 		return nil, err
 	}
-	if enforcer != nil {
-		if err := firstEnforcement(ctx, enforcer, store, pods); err != nil {
-			return nil, err
-		}
+	if err := firstEnforcement(ctx, enforcer, store, pods); err != nil {
+		return nil, err
 	}
 	n := &node{kube: kube, fillRequests: make(chan struct{}, 1), metrics: newMetrics(reg, pool), enforcer: enforcer}
 	n.alloc = &allocator{cfg: o.Alloc, store: store, pods: pods, pool: pool, trunk: newTrunkFinder(ec2, inst.ID, 2*time.Second),
@@ -240,13 +231,24 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 			}
 		}}
 	n.alloc.cfg.EnablePodENI = o.EnablePodENI
-	if enforcer != nil {
+	if enforcer != nil { // a nil *Enforcer in the interface would not be nil
 		n.alloc.enforce = enforcer
 	}
 	if err := installCNI(o.CNIBinSource, o.CNIBinDir, o.CNIConfDir, o.CNI); err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// podGone is what the agent does when a pod of its node is deleted or turns terminal: release
+// the IP held for it, and stop enforcing policy for it.
+func podGone(ctx context.Context, pool *Pool, enforcer *policyenforce.Enforcer) func(*corev1.Pod) {
+	return func(pod *corev1.Pod) {
+		releaseClaim(ctx, pool, pod)
+		if enforcer != nil {
+			enforcer.Forget(pod.Namespace, pod.Name)
+		}
+	}
 }
 
 // syncPool marks the IPs the node's records hold as used. If any record cannot be read, the

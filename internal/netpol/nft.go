@@ -112,26 +112,39 @@ func CompileNode(e *Evaluator, u *Universe, pods []LocalPod, o NodeOptions) (Nod
 	}
 	if len(o.PodInterfaces) > 0 {
 		rs.Counters[CounterName(UnknownPodPolicy)] = UnknownPodPolicy
-		for _, dir := range []string{"iifname", "oifname"} {
-			for _, w := range o.PodInterfaces {
-				h := fmt.Sprintf("%s %q", dir, w)
-				if len(known) > 0 {
-					h += fmt.Sprintf(" %s != @pod_ifs", dir)
-				}
-				for _, not := range o.NotPodInterfaces {
-					h += fmt.Sprintf(" %s != %q", dir, not)
-				}
-				hooks = append(hooks, h+" "+dropStmt(UnknownPodPolicy, o)+" comment "+comment("pod not yet known"))
+		hooks = append(hooks, unknownPodHooks(len(known) > 0, o)...)
+	}
+	rs.Script = render(hooks, chains, known, rs.Counters, o.Carry)
+	return rs, nil
+}
+
+// unknownPodHooks drop what crosses a pod interface that no known pod owns.
+func unknownPodHooks(anyKnown bool, o NodeOptions) []string {
+	var hooks []string
+	for _, dir := range []string{"iifname", "oifname"} {
+		for _, w := range o.PodInterfaces {
+			h := fmt.Sprintf("%s %q", dir, w)
+			if anyKnown {
+				h += fmt.Sprintf(" %s != @pod_ifs", dir)
 			}
+			for _, not := range o.NotPodInterfaces {
+				h += fmt.Sprintf(" %s != %q", dir, not)
+			}
+			hooks = append(hooks, h+" "+dropStmt(UnknownPodPolicy, o)+" comment "+comment("pod not yet known"))
 		}
 	}
+	return hooks
+}
+
+// render writes the script that replaces the table.
+func render(hooks, chains, known []string, counters map[string]string, carry map[string]CounterValue) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\ntable inet %s {\n", NFTTable, NFTTable, NFTTable)
 	if len(known) > 0 {
 		fmt.Fprintf(&b, "\tset pod_ifs {\n\t\ttype ifname\n\t\telements = { %s }\n\t}\n", strings.Join(known, ", "))
 	}
-	for _, name := range slices.Sorted(maps.Keys(rs.Counters)) {
-		c := o.Carry[name]
+	for _, name := range slices.Sorted(maps.Keys(counters)) {
+		c := carry[name]
 		fmt.Fprintf(&b, "\tcounter %s {\n\t\tpackets %d bytes %d\n\t}\n", name, c.Packets, c.Bytes)
 	}
 	// kube-proxy (iptables or nftables mode) rewrites a Service's address in prerouting and
@@ -159,8 +172,7 @@ func CompileNode(e *Evaluator, u *Universe, pods []LocalPod, o NodeOptions) (Nod
 		b.WriteString(c)
 	}
 	b.WriteString("}\n")
-	rs.Script = b.String()
-	return rs, nil
+	return b.String()
 }
 
 // dropStmt counts a drop against the policy (and logs it, if asked) before dropping.

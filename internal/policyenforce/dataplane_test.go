@@ -2,6 +2,7 @@ package policyenforce_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -116,7 +117,12 @@ func TestPodsObeyNetworkPolicyInEveryMode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	})
 	for _, p := range pods[:3] { // "late" is not admitted yet
 		if err := e.Admit(ctx, policyenforce.LocalPod{Namespace: "default", Name: p.name, HostVeth: p.rec.HostVeth, IP: p.rec.IP}); err != nil {
 			t.Fatal(err)
@@ -189,7 +195,9 @@ func TestPodsObeyNetworkPolicyInEveryMode(t *testing.T) {
 	// The agent stops: the table stays and keeps enforcing. A new agent's first sync replaces
 	// it in one transaction and carries its counts on.
 	cancel()
-	<-done
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run: %v", err)
+	}
 	done <- nil // for the cleanup
 	stillDenied := []flow{{"client->strict db:81 with the agent stopped", client.ns, "", strict.rec.IP.String(), 81, false},
 		{"client->standard db:80 with the agent stopped", client.ns, "", standard.rec.IP.String(), 80, true}}

@@ -242,6 +242,13 @@ func (e *Enforcer) sync(ctx context.Context, local []LocalPod) error {
 // the node's pods to enforce. A policy the evaluator refuses is left out and returned as an
 // error (the API server validated it, so this is rare; the others still apply).
 func Compile(nodeName string, in Inputs, local []LocalPod) (*netpol.Evaluator, *netpol.Universe, []netpol.LocalPod, []error) {
+	eval, errs := evaluator(in)
+	u, pods := universe(nodeName, in, local)
+	return eval, u, pods, errs
+}
+
+// evaluator builds the layers of the policies it accepts, each checked alone.
+func evaluator(in Inputs) (*netpol.Evaluator, []error) {
 	var errs []error
 	var nps []networkingv1.NetworkPolicy
 	for _, np := range in.NetworkPolicies {
@@ -264,6 +271,11 @@ func Compile(nodeName string, in Inputs, local []LocalPod) (*netpol.Evaluator, *
 		errs = append(errs, err)
 		eval, _ = netpol.Standard(nil, nil)
 	}
+	return eval, errs
+}
+
+// universe is every pod and node as policies see them, and the node's pods to enforce.
+func universe(nodeName string, in Inputs, local []LocalPod) (*netpol.Universe, []netpol.LocalPod) {
 	nsLabels := map[string]map[string]string{}
 	for _, ns := range in.Namespaces {
 		nsLabels[ns.Name] = ns.Labels
@@ -303,7 +315,7 @@ func Compile(nodeName string, in Inputs, local []LocalPod) (*netpol.Evaluator, *
 	for _, n := range in.Nodes {
 		u.Nodes = append(u.Nodes, nodeOf(n))
 	}
-	return eval, u, pods, errs
+	return u, pods
 }
 
 func podOf(p *corev1.Pod, nsLabels map[string]map[string]string) *netpol.Pod {

@@ -2,6 +2,7 @@ package policyenforce_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -122,7 +123,7 @@ func TestAdmitReturnsOnceTheRulesetKnowsThePod(t *testing.T) {
 		t.Fatalf("Admit returned before a ruleset with the pod's veth was installed:\n%s", nft.last())
 	}
 	cancel()
-	if err := <-done; err != context.Canceled {
+	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run: %v", err)
 	}
 }
@@ -153,7 +154,9 @@ func TestRunFollowsChangesAndNeverDeletes(t *testing.T) {
 	e.Forget("prod", "db")
 	waitFor(t, nft.applied, func(s string) bool { return !strings.Contains(s, `"enidb"`) })
 	cancel()
-	<-done
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run: %v", err)
+	}
 	for _, s := range nft.scripts {
 		if !strings.HasPrefix(s, "table inet podsg_netpol\ndelete table inet podsg_netpol\ntable inet podsg_netpol {") {
 			t.Errorf("a ruleset that does not replace the table in one script:\n%s", s)

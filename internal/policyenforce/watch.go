@@ -58,7 +58,7 @@ func StartWatch(ctx context.Context, kube kubernetes.Interface, cnp cnpclient.In
 		infs = append(infs, cf.Policy().V1beta1().ClusterNetworkPolicies().Informer())
 		w.cnps = cf.Policy().V1beta1().ClusterNetworkPolicies().Lister()
 	} else {
-		note = "the API server does not serve " + cnpv1.SchemeGroupVersion.String() + " clusternetworkpolicies: enforcing NetworkPolicy only"
+		note = "the API server does not serve " + cnpv1.GroupVersion.String() + " clusternetworkpolicies: enforcing NetworkPolicy only"
 	}
 	for _, inf := range infs {
 		if _, err := inf.AddEventHandler(handler); err != nil {
@@ -89,12 +89,12 @@ func StartWatch(ctx context.Context, kube kubernetes.Interface, cnp cnpclient.In
 const syncTimeout = 2 * time.Minute
 
 func cnpServed(kube kubernetes.Interface) (bool, error) {
-	list, err := kube.Discovery().ServerResourcesForGroupVersion(cnpv1.SchemeGroupVersion.String())
+	list, err := kube.Discovery().ServerResourcesForGroupVersion(cnpv1.GroupVersion.String())
 	if err != nil {
 		if isNotFound(err) {
 			return false, nil
 		}
-		return false, fmt.Errorf("asking the API server whether it serves %s: %w", cnpv1.SchemeGroupVersion, err)
+		return false, fmt.Errorf("asking the API server whether it serves %s: %w", cnpv1.GroupVersion, err)
 	}
 	for _, r := range list.APIResources {
 		if r.Name == "clusternetworkpolicies" {

@@ -2,6 +2,7 @@ package policyenforce_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -40,7 +41,12 @@ func TestWatchTurnsAppliedPoliciesIntoTheRuleset(t *testing.T) {
 	e := policyenforce.New(config(), w, nft, nil)
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	}()
 
 	for _, p := range []*corev1.Pod{pod("prod", "db", node, "", map[string]string{"app": "db"}), pod("prod", "web", "node-b", "", map[string]string{"app": "web"})} {
 		p.Spec.Containers = []corev1.Container{{Name: "c", Image: "i"}}
