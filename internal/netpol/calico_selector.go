@@ -277,3 +277,13 @@ func (p *selParser) str() (string, error) {
 	p.pos += end + 2
 	return v, nil
 }
+
+// MatchCalicoSelector parses a Calico selector and matches it against labels (for tools and
+// tests: layers compile their selectors once).
+func MatchCalicoSelector(selector string, labels map[string]string) (bool, error) {
+	s, err := parseCalicoSelector(selector)
+	if err != nil {
+		return false, err
+	}
+	return s.matches(labels), nil
+}
