@@ -122,7 +122,7 @@ func TestReachExplains(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := runReach(t.Context(), r.c, r.pods, tc.src, tc.dst, tc.flow, &out)
+			err := runReach(t.Context(), r.c, r.pods, nil, tc.src, tc.dst, tc.flow, &out)
 			var coded interface{ ExitCode() int }
 			switch {
 			case tc.denied && (!errors.As(err, &coded) || coded.ExitCode() != 2):
@@ -214,7 +214,7 @@ func TestWriteVerdictPrefixLists(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
 			v := reach.Verdict{Flow: reach.Flow{Protocol: "tcp", Port: 443}, Egress: tc.egress, Ingress: tc.ingress}
-			if err := writeVerdict(&out, v); err != nil {
+			if err := writeVerdict(&out, v, nil); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.HasPrefix(out.String(), tc.want) {
