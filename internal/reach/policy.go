@@ -65,6 +65,7 @@ func LoadPolicies(ctx context.Context, c Cluster) (*Policies, error) {
 			return nil, fmt.Errorf("listing %s: %w", what, err)
 		}
 	}
+	slices.Sort(out.NotServed) // listed from a map: in a stable order for the explanation
 	nsLabels := map[string]map[string]string{}
 	for _, ns := range nss.Items {
 		nsLabels[ns.Name] = ns.Labels
