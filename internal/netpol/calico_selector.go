@@ -41,11 +41,11 @@ func (selAll) matches(map[string]string) bool { return true }
 
 // global() matches non-namespaced resources (host endpoints, global network sets); podsg
 // judges pods only, so it matches nothing.
-func (selGlobal) matches(map[string]string) bool   { return false }
-func (s selHas) matches(l map[string]string) bool  { _, ok := l[s.key]; return ok }
-func (s selNot) matches(l map[string]string) bool  { return !s.x.matches(l) }
-func (s selAnd) matches(l map[string]string) bool  { return s.a.matches(l) && s.b.matches(l) }
-func (s selOr) matches(l map[string]string) bool   { return s.a.matches(l) || s.b.matches(l) }
+func (selGlobal) matches(map[string]string) bool  { return false }
+func (s selHas) matches(l map[string]string) bool { _, ok := l[s.key]; return ok }
+func (s selNot) matches(l map[string]string) bool { return !s.x.matches(l) }
+func (s selAnd) matches(l map[string]string) bool { return s.a.matches(l) && s.b.matches(l) }
+func (s selOr) matches(l map[string]string) bool  { return s.a.matches(l) || s.b.matches(l) }
 func (s selCmp) matches(l map[string]string) bool {
 	v, ok := l[s.key]
 	switch s.op {

@@ -30,8 +30,8 @@
 // than default, icmp/notICMP, notProtocol, other protocols, http, services, source ports, named
 // notPorts, host-endpoint options; not served: GlobalNetworkSet, NetworkSet, HostEndpoint and
 // Calico's other resources. Log logs nothing yet; global() matches nothing (pods only).
-// Calico's exemption-free view holds: a pod's own node is not exempt from Calico's policies,
-// only from the Kubernetes NetworkPolicies among them.
+// A pod's own node is not exempt from Calico's policies (Calico has no such exemption), only
+// from the Kubernetes NetworkPolicies among them.
 //
 // Evaluator.Selecting lists the policies of every layer that apply to a pod (podsg explain);
 // PodFrom and NodeFrom build the model from Kubernetes objects.
