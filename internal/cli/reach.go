@@ -174,7 +174,7 @@ func kubeClients(kubeconfig string) (reach.Pods, reach.Cluster, error) {
 // policyScheme knows the built-in types and every policy API reach and explain read.
 func policyScheme() *runtime.Scheme {
 	s := explainScheme()
-	utilruntime.Must(cnpv1.AddToScheme(s))
+	utilruntime.Must(cnpv1.Install(s))
 	utilruntime.Must(calicov3.AddToScheme(s))
 	return s
 }

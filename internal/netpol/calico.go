@@ -169,23 +169,12 @@ func compileCalico(s *calicov3.PolicySpec, namespace string) (calicoPolicy, erro
 	if err != nil {
 		return calicoPolicy{}, fmt.Errorf("spec.selector: %w", err)
 	}
-	p := calicoPolicy{namespace: namespace, selector: sel, types: map[Direction]bool{}, rules: map[Direction][]calicoRule{}}
+	p := calicoPolicy{namespace: namespace, selector: sel, rules: map[Direction][]calicoRule{}}
 	if p.serviceAccounts, err = optionalSelector(s.ServiceAccountSelector, "spec.serviceAccountSelector"); err != nil {
 		return calicoPolicy{}, err
 	}
-	for i, t := range s.Types {
-		switch t {
-		case calicov3.PolicyTypeIngress:
-			p.types[Ingress] = true
-		case calicov3.PolicyTypeEgress:
-			p.types[Egress] = true
-		default:
-			return calicoPolicy{}, fmt.Errorf("spec.types[%d]: %q is not Ingress or Egress", i, t)
-		}
-	}
-	if len(s.Types) == 0 { // Calico's defaulting
-		p.types[Ingress] = len(s.Ingress) > 0 || len(s.Egress) == 0
-		p.types[Egress] = len(s.Egress) > 0
+	if p.types, err = calicoTypes(s); err != nil {
+		return calicoPolicy{}, err
 	}
 	for d, rules := range map[Direction][]calicov3.Rule{Ingress: s.Ingress, Egress: s.Egress} {
 		for i := range rules {
@@ -199,22 +188,31 @@ func compileCalico(s *calicov3.PolicySpec, namespace string) (calicoPolicy, erro
 	return p, nil
 }
 
+// calicoTypes are the directions the policy applies to: as given, or defaulted as Calico
+// does (Ingress, plus Egress with egress rules; only Egress with egress rules and no ingress).
+func calicoTypes(s *calicov3.PolicySpec) (map[Direction]bool, error) {
+	types := map[Direction]bool{}
+	for i, t := range s.Types {
+		switch t {
+		case calicov3.PolicyTypeIngress:
+			types[Ingress] = true
+		case calicov3.PolicyTypeEgress:
+			types[Egress] = true
+		default:
+			return nil, fmt.Errorf("spec.types[%d]: %q is not Ingress or Egress", i, t)
+		}
+	}
+	if len(s.Types) == 0 {
+		types[Ingress] = len(s.Ingress) > 0 || len(s.Egress) == 0
+		types[Egress] = len(s.Egress) > 0
+	}
+	return types, nil
+}
+
 func compileCalicoRule(field string, r *calicov3.Rule, namespace string) (calicoRule, error) {
 	out := calicoRule{name: field, action: r.Action}
-	if !slices.Contains([]calicov3.Action{calicov3.Allow, calicov3.Deny, calicov3.Log, calicov3.Pass}, r.Action) {
-		return calicoRule{}, fmt.Errorf("%s.action: %q is not Allow, Deny, Log or Pass", field, r.Action)
-	}
-	switch {
-	case r.NotProtocol != nil:
-		return calicoRule{}, fmt.Errorf("%s.notProtocol: not supported by podsg", field)
-	case r.ICMP != nil || r.NotICMP != nil:
-		return calicoRule{}, fmt.Errorf("%s: icmp and notICMP type/code matches are not supported by podsg", field)
-	case r.HTTP != nil:
-		return calicoRule{}, fmt.Errorf("%s.http: HTTP matches need Calico's application layer (Istio); podsg does not enforce them", field)
-	case r.IPVersion != nil && *r.IPVersion != 4 && *r.IPVersion != 6:
-		return calicoRule{}, fmt.Errorf("%s.ipVersion: %d is not 4 or 6", field, *r.IPVersion)
-	case len(r.Source.Ports) > 0 || len(r.Source.NotPorts) > 0:
-		return calicoRule{}, fmt.Errorf("%s.source: source ports are not supported by podsg", field)
+	if err := refuseRuleFields(field, r); err != nil {
+		return calicoRule{}, err
 	}
 	if r.IPVersion != nil {
 		out.family = *r.IPVersion
@@ -236,6 +234,26 @@ func compileCalicoRule(field string, r *calicov3.Rule, namespace string) (calico
 	return out, nil
 }
 
+// refuseRuleFields refuses the rule's fields podsg does not enforce, and what Calico refuses.
+func refuseRuleFields(field string, r *calicov3.Rule) error {
+	if !slices.Contains([]calicov3.Action{calicov3.Allow, calicov3.Deny, calicov3.Log, calicov3.Pass}, r.Action) {
+		return fmt.Errorf("%s.action: %q is not Allow, Deny, Log or Pass", field, r.Action)
+	}
+	switch {
+	case r.NotProtocol != nil:
+		return fmt.Errorf("%s.notProtocol: not supported by podsg", field)
+	case r.ICMP != nil || r.NotICMP != nil:
+		return fmt.Errorf("%s: icmp and notICMP type/code matches are not supported by podsg", field)
+	case r.HTTP != nil:
+		return fmt.Errorf("%s.http: HTTP matches need Calico's application layer (Istio); podsg does not enforce them", field)
+	case r.IPVersion != nil && *r.IPVersion != 4 && *r.IPVersion != 6:
+		return fmt.Errorf("%s.ipVersion: %d is not 4 or 6", field, *r.IPVersion)
+	case len(r.Source.Ports) > 0 || len(r.Source.NotPorts) > 0:
+		return fmt.Errorf("%s.source: source ports are not supported by podsg", field)
+	}
+	return nil
+}
+
 // calicoProtocol maps a rule's protocol (a name or a number) to the connection's.
 func calicoProtocol(p intstr.IntOrString) (corev1.Protocol, error) {
 	byNumber := map[int]corev1.Protocol{1: ProtocolICMP, 6: corev1.ProtocolTCP, 17: corev1.ProtocolUDP, 132: corev1.ProtocolSCTP}
@@ -245,7 +263,7 @@ func calicoProtocol(p intstr.IntOrString) (corev1.Protocol, error) {
 		}
 		return "", fmt.Errorf("protocol %d: podsg supports TCP (6), UDP (17), SCTP (132) and ICMP (1)", p.IntValue())
 	}
-	if n, err := strconv.Atoi(p.StrVal); err == nil {
+	if n, err := strconv.ParseInt(p.StrVal, 10, 32); err == nil {
 		return calicoProtocol(intstr.FromInt32(int32(n)))
 	}
 	switch strings.ToUpper(p.StrVal) {
@@ -256,25 +274,27 @@ func calicoProtocol(p intstr.IntOrString) (corev1.Protocol, error) {
 }
 
 func compileEntity(field string, e *calicov3.EntityRule, namespace string, proto corev1.Protocol) (calicoEntity, error) {
+	out, err := compileEntityPeers(field, e, namespace)
+	if err != nil || len(e.Ports) == 0 && len(e.NotPorts) == 0 {
+		return out, err
+	}
+	out.ports, out.notPorts, err = compileEntityPorts(field, e, proto)
+	return out, err
+}
+
+// compileEntityPeers compiles who the end is: nets and pod criteria.
+func compileEntityPeers(field string, e *calicov3.EntityRule, namespace string) (calicoEntity, error) {
 	var out calicoEntity
 	if e.Services != nil {
 		return out, fmt.Errorf("%s.services: not supported by podsg", field)
 	}
-	for i, n := range e.Nets {
-		c, err := cidr(n, fmt.Sprintf("%s.nets[%d]", field, i))
-		if err != nil {
-			return out, err
-		}
-		out.nets = append(out.nets, c)
-	}
-	for i, n := range e.NotNets {
-		c, err := cidr(n, fmt.Sprintf("%s.notNets[%d]", field, i))
-		if err != nil {
-			return out, err
-		}
-		out.notNets = append(out.notNets, c)
-	}
 	var err error
+	if out.nets, err = cidrs(field+".nets", e.Nets); err != nil {
+		return out, err
+	}
+	if out.notNets, err = cidrs(field+".notNets", e.NotNets); err != nil {
+		return out, err
+	}
 	if out.selector, err = optionalSelector(e.Selector, field+".selector"); err != nil {
 		return out, err
 	}
@@ -294,18 +314,33 @@ func compileEntity(field string, e *calicov3.EntityRule, namespace string, proto
 		}
 	}
 	out.pods = out.selector != nil || out.notSelector != nil || out.scope.namespaces != nil || out.scope.sa
-	if len(e.Ports) == 0 && len(e.NotPorts) == 0 {
-		return out, nil
+	return out, nil
+}
+
+func cidrs(field string, in []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, n := range in {
+		c, err := cidr(n, fmt.Sprintf("%s[%d]", field, i))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
+	return out, nil
+}
+
+// compileEntityPorts compiles the destination's ports and notPorts, which Calico accepts only
+// with a protocol that has ports.
+func compileEntityPorts(field string, e *calicov3.EntityRule, proto corev1.Protocol) (ports, notPorts []portSpec, err error) {
 	if proto != corev1.ProtocolTCP && proto != corev1.ProtocolUDP && proto != corev1.ProtocolSCTP {
-		return out, fmt.Errorf("%s: ports need the rule's protocol to be TCP, UDP or SCTP", field)
+		return nil, nil, fmt.Errorf("%s: ports need the rule's protocol to be TCP, UDP or SCTP", field)
 	}
 	for i, p := range e.Ports {
 		s, err := calicoPort(proto, p)
 		if err != nil {
-			return out, fmt.Errorf("%s.ports[%d]: %w", field, i, err)
+			return nil, nil, fmt.Errorf("%s.ports[%d]: %w", field, i, err)
 		}
-		out.ports = append(out.ports, s)
+		ports = append(ports, s)
 	}
 	for i, p := range e.NotPorts {
 		s, err := calicoPort(proto, p)
@@ -313,24 +348,24 @@ func compileEntity(field string, e *calicov3.EntityRule, namespace string, proto
 			err = fmt.Errorf("named ports in notPorts are not supported by podsg")
 		}
 		if err != nil {
-			return out, fmt.Errorf("%s.notPorts[%d]: %w", field, i, err)
+			return nil, nil, fmt.Errorf("%s.notPorts[%d]: %w", field, i, err)
 		}
-		out.notPorts = append(out.notPorts, s)
+		notPorts = append(notPorts, s)
 	}
-	if len(out.notPorts) > 0 && slices.ContainsFunc(out.ports, func(s portSpec) bool { return s.named != "" }) {
-		return out, fmt.Errorf("%s: named ports with notPorts are not supported by podsg", field)
+	if len(notPorts) > 0 && slices.ContainsFunc(ports, func(s portSpec) bool { return s.named != "" }) {
+		return nil, nil, fmt.Errorf("%s: named ports with notPorts are not supported by podsg", field)
 	}
-	return out, nil
+	return ports, notPorts, nil
 }
 
 // calicoPort reads 80, "80", "80:90" or a port name.
 func calicoPort(proto corev1.Protocol, p intstr.IntOrString) (portSpec, error) {
 	s := p.String()
 	lo, hi, isRange := strings.Cut(s, ":")
-	from, errFrom := strconv.Atoi(lo)
+	from, errFrom := strconv.ParseUint(lo, 10, 16)
 	to, errTo := from, error(nil)
 	if isRange {
-		to, errTo = strconv.Atoi(hi)
+		to, errTo = strconv.ParseUint(hi, 10, 16)
 	}
 	switch {
 	case errFrom != nil && !isRange:
@@ -339,14 +374,14 @@ func calicoPort(proto corev1.Protocol, p intstr.IntOrString) (portSpec, error) {
 		}
 		return portSpec{proto: proto, named: s}, nil
 	case errFrom != nil || errTo != nil:
-		return portSpec{}, fmt.Errorf("%q is not a port, a range FROM:TO nor a name", s)
-	case from < 0 || to > 65535 || from > to:
+		return portSpec{}, fmt.Errorf("%q is not within 0..65535 (FROM:TO with FROM <= TO), nor a name", s)
+	case from > to:
 		return portSpec{}, fmt.Errorf("%q is not within 0..65535 (FROM:TO with FROM <= TO)", s)
 	}
 	if from == 0 && to == 0 {
 		return portSpec{}, fmt.Errorf("port 0 matches no packet")
 	}
-	return portSpec{proto: proto, from: int32(max(from, 1)), to: int32(to)}, nil
+	return portSpec{proto: proto, from: int32(max(from, 1)), to: int32(to)}, nil //nolint:gosec // parsed as 16 bits
 }
 
 // Name implements Layer.
@@ -358,37 +393,19 @@ func (t *CalicoTier) Judge(d Direction, c Connection) Step {
 	var applied []string
 	calicoApplied := false
 	for _, e := range t.entries {
+		var applies bool
+		var step *Step
 		if e.knp != nil {
-			if !e.knp.selects(subject, d) {
-				continue
-			}
+			applies, step = e.judgeKNP(d, peer, c)
+		} else {
+			applies, step = e.judgeCalico(d, subject, c)
+			calicoApplied = calicoApplied || applies
+		}
+		if step != nil {
+			return *step
+		}
+		if applies {
 			applied = append(applied, e.name)
-			for _, r := range e.knp.rules[d] {
-				if r.matches(peer, c) {
-					return Step{Layer: CalicoTierLayer, Verdict: Accept, Policy: e.name, Rule: r.name,
-						Why: fmt.Sprintf("a rule of a NetworkPolicy selecting the pod allows %s (order %d in Calico's default tier)", d, KubernetesNetworkPolicyOrder)}
-				}
-			}
-			continue
-		}
-		p := e.calico
-		if !p.applies(subject, d) {
-			continue
-		}
-		applied, calicoApplied = append(applied, e.name), true
-		for _, r := range p.rules[d] {
-			if !r.matches(c) {
-				continue
-			}
-			switch r.action {
-			case calicov3.Allow:
-				return Step{Layer: CalicoTierLayer, Verdict: Accept, Policy: e.name, Rule: r.name, Why: "the first matching rule allows"}
-			case calicov3.Deny:
-				return Step{Layer: CalicoTierLayer, Verdict: Deny, Policy: e.name, Rule: r.name, Why: "the first matching rule denies"}
-			case calicov3.Pass:
-				return Step{Layer: CalicoTierLayer, Verdict: Pass, Policy: e.name, Rule: r.name, Why: "the first matching rule passes to the next tier"}
-			case calicov3.Log: // logs and goes on to the next rule
-			}
 		}
 	}
 	switch {
@@ -400,6 +417,39 @@ func (t *CalicoTier) Judge(d Direction, c Connection) Step {
 	}
 	return Step{Layer: CalicoTierLayer, Verdict: Deny, Policy: strings.Join(applied, ","), Rule: "(end of tier)",
 		Why: fmt.Sprintf("policies apply to the pod for %s and none of their rules allows this", d)}
+}
+
+// judgeKNP is a Kubernetes NetworkPolicy's say: whether it selects the pod, and the step of
+// its first rule that allows the connection, if one does.
+func (e tierEntry) judgeKNP(d Direction, peer Endpoint, c Connection) (bool, *Step) {
+	subject, _ := c.subject(d)
+	if !e.knp.selects(subject, d) {
+		return false, nil
+	}
+	for _, r := range e.knp.rules[d] {
+		if r.matches(peer, c) {
+			return true, &Step{Layer: CalicoTierLayer, Verdict: Accept, Policy: e.name, Rule: r.name,
+				Why: fmt.Sprintf("a rule of a NetworkPolicy selecting the pod allows %s (order %d in Calico's default tier)", d, KubernetesNetworkPolicyOrder)}
+		}
+	}
+	return true, nil
+}
+
+// judgeCalico is a Calico policy's say: whether it applies to the pod, and the step of its
+// first matching rule that Allows, Denies or Passes (Log goes on to the next rule).
+func (e tierEntry) judgeCalico(d Direction, subject *Pod, c Connection) (bool, *Step) {
+	if !e.calico.applies(subject, d) {
+		return false, nil
+	}
+	for _, r := range e.calico.rules[d] {
+		if !r.matches(c) || r.action == calicov3.Log {
+			continue
+		}
+		why := map[calicov3.Action]string{calicov3.Allow: "the first matching rule allows", calicov3.Deny: "the first matching rule denies",
+			calicov3.Pass: "the first matching rule passes to the next tier"}[r.action]
+		return true, &Step{Layer: CalicoTierLayer, Verdict: calicoVerdict(r.action), Policy: e.name, Rule: r.name, Why: why}
+	}
+	return true, nil
 }
 
 // applies reports whether the policy polices the pod's traffic in direction d.
@@ -424,11 +474,7 @@ func (r calicoRule) matches(c Connection) bool {
 
 // matches reports whether the end e of a connection is one the entity names (ports aside).
 func (en calicoEntity) matches(e Endpoint) bool {
-	if len(en.nets) > 0 && !slices.ContainsFunc(en.nets, func(n netip.Prefix) bool { return n.Contains(e.IP) }) ||
-		slices.ContainsFunc(en.notNets, func(n netip.Prefix) bool { return n.Contains(e.IP) }) {
-		return false
-	}
-	return !en.pods || en.podMatches(e.policyPod())
+	return en.inNets(e.IP) && (!en.pods || en.podMatches(e.policyPod()))
 }
 
 // podMatches applies the entity's pod criteria to pod (nil: not a pod). A selector or an

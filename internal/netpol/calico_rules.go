@@ -85,26 +85,21 @@ func (r calicoRule) resolve(d Direction, subject *Pod, u *Universe) []Match {
 	return resolve(d, subject, blocks, ports, u)
 }
 
-// blocks are the addresses the entity covers.
+// blocks are the addresses the entity covers: the pods it names, one address each, or, when
+// it names no pods, addresses (nets or everywhere) less notNets and the pods notSelector
+// excludes.
 func (en calicoEntity) blocks(u *Universe) []addrBlock {
-	inNets := func(ip netip.Addr) bool {
-		return (len(en.nets) == 0 || slices.ContainsFunc(en.nets, func(n netip.Prefix) bool { return n.Contains(ip) })) &&
-			!slices.ContainsFunc(en.notNets, func(n netip.Prefix) bool { return n.Contains(ip) })
-	}
-	explicit := en.scope.namespaces != nil || en.scope.sa
-	if en.pods && (explicit || en.selector != nil) {
-		// Pods only: those the criteria match, one address each.
+	if en.pods && (en.scope.namespaces != nil || en.scope.sa || en.selector != nil) {
 		var out []addrBlock
 		for _, p := range u.Pods {
 			for _, ip := range p.policyPodIPs() {
-				if inNets(ip) && en.podMatches(p) {
+				if en.inNets(ip) && en.podMatches(p) {
 					out = append(out, addrBlock{net: netip.PrefixFrom(ip, ip.BitLen())})
 				}
 			}
 		}
 		return out
 	}
-	// Addresses: the nets (or everywhere) less notNets and the pods notSelector excludes.
 	exclude := slices.Clone(en.notNets)
 	if en.notSelector != nil {
 		for _, p := range u.Pods {
@@ -119,10 +114,21 @@ func (en calicoEntity) blocks(u *Universe) []addrBlock {
 	if len(base) == 0 {
 		base = []netip.Prefix{everywhere[0].net, everywhere[1].net}
 	}
+	return netsExcept(base, exclude)
+}
+
+func (en calicoEntity) inNets(ip netip.Addr) bool {
+	return (len(en.nets) == 0 || slices.ContainsFunc(en.nets, func(n netip.Prefix) bool { return n.Contains(ip) })) &&
+		!slices.ContainsFunc(en.notNets, func(n netip.Prefix) bool { return n.Contains(ip) })
+}
+
+// netsExcept are the nets less the excluded prefixes: a net an exclusion covers is left out,
+// an exclusion within a net becomes its except (prefixes nest or are disjoint).
+func netsExcept(nets, exclude []netip.Prefix) []addrBlock {
 	var out []addrBlock
-	for _, b := range base {
+	for _, b := range nets {
 		if slices.ContainsFunc(exclude, func(x netip.Prefix) bool { return x.Bits() <= b.Bits() && x.Contains(b.Addr()) }) {
-			continue // wholly excluded
+			continue
 		}
 		blk := addrBlock{net: b}
 		for _, x := range exclude {

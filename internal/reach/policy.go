@@ -126,7 +126,7 @@ func hasAddr(ips []netip.Addr, ip netip.Addr) bool { return slices.Contains(ips,
 
 // Judge evaluates every policy layer for the flow between the two ends.
 func (p *Policies) Judge(src, dst Endpoint, f Flow) netpol.Result {
-	c := netpol.Connection{Src: p.Endpoint(src), Dst: p.Endpoint(dst), Port: int32(f.Port)}
+	c := netpol.Connection{Src: p.Endpoint(src), Dst: p.Endpoint(dst), Port: int32(f.Port)} //nolint:gosec // Flow.Validate bounds it to 0..65535
 	switch f.Protocol {
 	case cloud.ProtocolTCP:
 		c.Protocol = corev1.ProtocolTCP

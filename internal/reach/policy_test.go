@@ -29,7 +29,7 @@ const seedCalico = "../netpol/testdata/seed-003-calico.yaml"
 func policyScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(cnpv1.AddToScheme(s))
+	utilruntime.Must(cnpv1.Install(s))
 	utilruntime.Must(calicov3.AddToScheme(s))
 	return s
 }
