@@ -381,7 +381,7 @@ func calicoPort(proto corev1.Protocol, p intstr.IntOrString) (portSpec, error) {
 	if from == 0 && to == 0 {
 		return portSpec{}, fmt.Errorf("port 0 matches no packet")
 	}
-	return portSpec{proto: proto, from: int32(max(from, 1)), to: int32(to)}, nil //nolint:gosec // parsed as 16 bits
+	return portSpec{proto: proto, from: int32(max(from, 1)), to: int32(to)}, nil
 }
 
 // Name implements Layer.
