@@ -10,6 +10,7 @@
 //
 // +kubebuilder:object:generate=true
 // +groupName=projectcalico.org
+// +versionName=v3
 package calicov3
 
 import (
