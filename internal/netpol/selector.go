@@ -21,6 +21,16 @@ func selector(s *metav1.LabelSelector, field string) (labels.Selector, error) {
 	return sel, nil
 }
 
+// namespaceLabelSet is namespaceLabels copied into a map of its own, for a caller that adds
+// labels of its own.
+func namespaceLabelSet(p *Pod) labels.Set {
+	set := labels.Set{NamespaceNameLabel: p.Namespace}
+	for k, v := range p.NamespaceLabels {
+		set[k] = v
+	}
+	return set
+}
+
 // namespaceLabels are the pod's namespace's labels with the name label the apiserver adds,
 // read in place: selectors are matched against every pod for every rule, and copying the
 // labels into a new map each time was most of the cost of compiling a node's ruleset.
