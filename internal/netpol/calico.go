@@ -530,7 +530,7 @@ func calicoPodLabels(p *Pod) map[string]string {
 }
 
 func calicoNamespaceLabels(p *Pod) map[string]string {
-	l := map[string]string(namespaceLabels(p))
+	l := map[string]string(namespaceLabelSet(p))
 	l[CalicoNameLabel] = p.Namespace
 	return l
 }

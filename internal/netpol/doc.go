@@ -43,9 +43,11 @@
 // CompileNFT turns the same layers into the nftables ruleset a node enforces (Layer.Rules
 // resolves each layer's selectors into addresses and named ports into numbers). nftables was
 // taken without measuring it against tc eBPF: the project already programs nftables, and the
-// measurement belongs with the agent's benchmark. Not yet covered: ClusterNetworkPolicy's
+// measurement belongs with the agent's benchmark. CompileNode adds what a node's agent needs
+// (internal/policyenforce): drops of packets on pod interfaces it does not know yet, per-policy
+// named counters carried from one table to the next, optional logging. Not yet covered: ClusterNetworkPolicy's
 // domainNames peers (they match nothing: an address says nothing of a name without the DNS
-// answers), address sets (rules are one per peer address and port range), and a policy change
+// answers), named sets shared between rules (a rule's plain addresses go into one anonymous set), and a policy change
 // cutting connections already established (conntrack lets them carry on, as with most
 // implementations).
 package netpol
