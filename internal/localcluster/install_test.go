@@ -12,6 +12,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/podsg/podsg/config"
 	"github.com/podsg/podsg/internal/images"
 	"github.com/podsg/podsg/internal/testenv"
 )
@@ -58,6 +59,11 @@ func TestInstallOverlay(t *testing.T) {
 		}
 	}
 
+	// config/crd's kustomization lists its files by name: one added to bases/ (which the
+	// host-process install applies) must be listed too.
+	if bases, _ := config.CRDs.ReadDir(config.CRDDir); kinds["CustomResourceDefinition"] != len(bases) {
+		t.Errorf("rendered install has %d CRDs, config/%s %d: list the new ones in config/crd/kustomization.yaml", kinds["CustomResourceDefinition"], config.CRDDir, len(bases))
+	}
 	agent := ds.Spec.Template.Spec
 	for _, v := range agent.Volumes {
 		if v.HostPath != nil && !slices.Contains(hostDirs, v.HostPath.Path) {
