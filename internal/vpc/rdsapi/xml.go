@@ -54,7 +54,7 @@ func (a *API) render(db *rds.DBInstance) dbInstanceXML {
 		x.Endpoint = &struct {
 			Address string `xml:"Address"`
 			Port    int    `xml:"Port"`
-		}{db.Address, db.Port}
+		}{db.Hostname, db.Port}
 	}
 	for _, g := range db.SecurityGroupIDs {
 		x.VpcSecurityGroups = append(x.VpcSecurityGroups, struct {
