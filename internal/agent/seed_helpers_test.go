@@ -297,7 +297,7 @@ func (w *world) pgcheck(t *testing.T, podNS ns.NetNS) string {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(confDir) })
 	conf := "nameserver " + resolver.Address(netip.MustParsePrefix(seedVPCCIDR)).String() + "\n"
-	if err := os.WriteFile(filepath.Join(confDir, "resolv.conf"), []byte(conf), 0o644); err != nil { //nolint:gosec // as /etc/resolv.conf
+	if err := os.WriteFile(filepath.Join(confDir, "resolv.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("ip", "netns", "exec", filepath.Base(podNS.Path()), bin)

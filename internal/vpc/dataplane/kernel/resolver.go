@@ -143,7 +143,7 @@ func writeResolvConf(ns string, vpc *topo.VPC, region string) error {
 	if have, err := os.ReadFile(path); err == nil && string(have) == want {
 		return nil
 	}
-	if err := os.WriteFile(path, []byte(want), 0o644); err != nil { //nolint:gosec // readable like /etc/resolv.conf
+	if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
