@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
+	"github.com/podsg/podsg/internal/vpc/resolver"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -284,6 +288,18 @@ func (w *world) cniDel(t *testing.T, nodeNS string, podNS ns.NetNS, pod *corev1.
 func (w *world) pgcheck(t *testing.T, podNS ns.NetNS) string {
 	t.Helper()
 	bin := testenv.Build(t, "github.com/podsg/podsg/cmd/pgcheck")
+	// The database's endpoint is a hostname, which the VPC's resolver answers: the pod asks it
+	// as a pod with dnsPolicy Default does on a node whose DHCP options name it (there is no
+	// CoreDNS here). `ip netns exec` puts this file in place of /etc/resolv.conf.
+	confDir := namespace.ConfigDir(filepath.Base(podNS.Path()))
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(confDir) })
+	conf := "nameserver " + resolver.Address(netip.MustParsePrefix(seedVPCCIDR)).String() + "\n"
+	if err := os.WriteFile(filepath.Join(confDir, "resolv.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command("ip", "netns", "exec", filepath.Base(podNS.Path()), bin)
 	cmd.Env = []string{"HOST=" + w.dbHost, "DATABASE=postgres", "USER=postgres", "PASSWORD=secretpass"}
 	out, err := cmd.CombinedOutput()

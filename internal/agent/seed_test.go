@@ -17,6 +17,9 @@ import (
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
+// seedVPCCIDR is the tutorial VPC's CIDR.
+const seedVPCCIDR = "10.77.0.0/16"
+
 func TestMain(m *testing.M) {
 	testenv.Main(m)
 }
@@ -119,7 +122,7 @@ func newWorld(t *testing.T, db bool) *world {
 func (w *world) buildVPC(t *testing.T, db bool) {
 	t.Helper()
 	ctx := t.Context()
-	net := vpctest.NewTutorial(t, w.ec2, "10.77.0.0/16", "10.77.0.0/20")
+	net := vpctest.NewTutorial(t, w.ec2, seedVPCCIDR, "10.77.0.0/20")
 	w.vpc, w.sub, w.sgNode, w.sgClient = net.VPC, net.Subnet, net.NodeSG, net.ClientSG
 	sgDB := net.DBSG
 	sgHost := *must(w.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{VpcId: &w.vpc, GroupName: aws.String("host"), Description: aws.String("host")}))(t).GroupId

@@ -4,77 +4,36 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"net/netip"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/podsg/podsg/internal/cluster"
 	"github.com/podsg/podsg/internal/images"
+	"github.com/podsg/podsg/internal/vpc/resolver"
+	"github.com/podsg/podsg/internal/vpc/state"
 )
 
 // ClusterDNSIP is the kube-dns Service's ClusterIP, the kubelets' clusterDNS: the tenth address
 // of the Service CIDR (10.100.0.0/16), as on EKS.
 const ClusterDNSIP = "10.100.0.10"
 
-// The local VPC has no Amazon-provided DNS server. Until it has one, podsg runs a resolver in
-// the VPC on the host ENI's address (beside the API server), and CoreDNS forwards to it as it
-// forwards to the VPC's resolver on EKS. It answers what the Route 53 Resolver answers inside
-// a VPC without internet access: the instances' private DNS names
-// (ip-10-0-0-5.us-west-2.compute.internal) and NXDOMAIN for every other name.
-func (o *Options) resolverDaemon() cluster.Daemon {
-	return cluster.NewDaemon(cluster.DaemonOptions{Name: "vpc-resolver", Dir: o.path("run"), Bin: filepath.Join(o.KubeBinDir, "coredns"),
-		Home: o.path("resolver"), Args: []string{"-conf", o.path("resolver", "Corefile")}, Env: daemonEnv()})
-}
+// vpcResolver is the cluster VPC's resolver, which podsg-vpc serves at the VPC's base address
+// + 2 (AmazonProvidedDNS: instances' private DNS names, RDS endpoints, NXDOMAIN for the rest).
+// CoreDNS forwards to it as it forwards to the VPC's resolver on EKS.
+func vpcResolver() string { return resolver.Address(netip.MustParsePrefix(VPCCIDR)).String() }
 
-// resolverCorefile serves on hostIP:port only (53 in the cluster): the root namespace's other
-// addresses, and the machine's own resolver if any, are left alone.
-func resolverCorefile(hostIP string, port int) string {
-	p := strconv.Itoa(port)
-	return `compute.internal:` + p + ` {
-    bind ` + hostIP + `
-    template IN A ` + Region + `.compute.internal {
-        match "^ip-(?P<a>[0-9]+)-(?P<b>[0-9]+)-(?P<c>[0-9]+)-(?P<d>[0-9]+)[.]` + Region + `[.]compute[.]internal[.]$"
-        answer "{{ .Name }} 60 IN A {{ .Group.a }}.{{ .Group.b }}.{{ .Group.c }}.{{ .Group.d }}"
-    }
-    template IN AAAA ` + Region + `.compute.internal {
-        match "^ip-[0-9]+-[0-9]+-[0-9]+-[0-9]+[.]` + Region + `[.]compute[.]internal[.]$"
-        rcode NOERROR
-    }
-    template ANY ANY {
-        rcode NXDOMAIN
-    }
-}
-.:` + p + ` {
-    bind ` + hostIP + `
-    template ANY ANY {
-        rcode NXDOMAIN
-    }
-}
-`
-}
-
-// startResolver writes the resolver's Corefile and runs it, then waits until it answers.
-func (o *Options) startResolver(ctx context.Context, hostIP string) error {
-	if err := os.MkdirAll(o.path("resolver"), 0o700); err != nil {
-		return fmt.Errorf("creating the resolver's dir: %w", err)
-	}
-	if err := os.WriteFile(o.path("resolver", "Corefile"), []byte(resolverCorefile(hostIP, 53)), 0o600); err != nil {
-		return fmt.Errorf("writing the resolver's Corefile: %w", err)
-	}
-	d := o.resolverDaemon()
-	if _, err := d.Start(ctx); err != nil {
-		return err
-	}
-	// hostIP is the root namespace's own address: this query stays in the root namespace.
+// waitResolver waits until the VPC's resolver answers the host ENI's private DNS name. The
+// root namespace routes the VPC's CIDR through its host ENI into the fabric, where the
+// resolver listens: the query stays in namespaces podsg-vpc made.
+func waitResolver(ctx context.Context, hostIP string) error {
+	server := vpcResolver()
 	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var dialer net.Dialer
-		return dialer.DialContext(ctx, network, net.JoinHostPort(hostIP, "53"))
+		return dialer.DialContext(ctx, network, net.JoinHostPort(server, "53"))
 	}}
-	name := "ip-" + strings.ReplaceAll(hostIP, ".", "-") + "." + Region + ".compute.internal"
+	name := state.PrivateDNSName(Region, hostIP)
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		addrs, err := r.LookupHost(ctx, name)
@@ -88,7 +47,7 @@ func (o *Options) startResolver(ctx context.Context, hostIP string) error {
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for the VPC resolver on %s:53 (log: %s): %w (last: %w)", hostIP, d.LogFile(), err, last)
+		return fmt.Errorf("waiting for the VPC resolver on %s:53: %w (last: %w)", server, err, last)
 	}
 	return nil
 }

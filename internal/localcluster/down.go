@@ -93,7 +93,9 @@ func (o *Options) downSteps() []step {
 		steps = append(steps, failedStep("stopping the control plane", err))
 	}
 	return append(steps,
-		step{"stopping the VPC resolver", func(ctx context.Context) error { return o.resolverDaemon().Stop(ctx, 10*time.Second) }},
+		// A cluster that an older podsg brought up ran its own resolver (CoreDNS on the host
+		// ENI); podsg-vpc serves it now.
+		step{"stopping an older podsg's VPC resolver", func(ctx context.Context) error { return o.legacyResolverDaemon().Stop(ctx, 10*time.Second) }},
 		step{"stopping the local VPC (podsg-vpc)", func(ctx context.Context) error { return o.vpcDaemon().Stop(ctx, 10*time.Second) }},
 		step{"removing the local VPC's namespaces, links and routes (podsg-vpc cleanup)", o.cleanupVPC})
 }
@@ -151,4 +153,10 @@ func (o *Options) cleanupVPC(ctx context.Context) error {
 		return fmt.Errorf("%s cleanup: %w: %s", bin, err, strings.TrimSpace(string(msg)))
 	}
 	return nil
+}
+
+// legacyResolverDaemon is the resolver daemon older podsg versions ran, for down to stop.
+func (o *Options) legacyResolverDaemon() cluster.Daemon {
+	return cluster.NewDaemon(cluster.DaemonOptions{Name: "vpc-resolver", Dir: o.path("run"), Bin: filepath.Join(o.KubeBinDir, "coredns"),
+		Home: o.path("resolver"), Env: daemonEnv()})
 }

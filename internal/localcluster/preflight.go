@@ -20,7 +20,7 @@ const (
 
 var controlPlanePorts = cluster.Ports{Etcd: 2379, EtcdPeer: 2380, APIServer: 6443, Scheduler: 10259, ControllerManager: 10257}
 
-// expectedHostIP is the host ENI's address, where the API server and the VPC resolver listen:
+// expectedHostIP is the host ENI's address, where the API server listens:
 // the first free address of the first subnet (AWS keeps .0 to .3), as a new VPC gives it.
 const expectedHostIP = "10.0.0.4"
 
@@ -51,8 +51,6 @@ func rootBindings() []binding {
 		{"tcp", at(lo, webhookPort), "podsg-controller's webhooks"},
 		{"tcp", at(lo, controllerMetricsPort), "podsg-controller's metrics"},
 		{"tcp", at(lo, controllerHealthPort), "podsg-controller's health"},
-		{"udp", at(host, 53), "the VPC resolver"},
-		{"tcp", at(host, 53), "the VPC resolver"},
 	}
 }
 

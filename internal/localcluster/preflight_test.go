@@ -49,8 +49,10 @@ func TestCheckPorts(t *testing.T) {
 		{name: "all free", table: fakeSockets{socks: []socket{sock("tcp", "127.0.0.1:8080", 1), sock("udp", "127.0.0.53:53", 2)}}},
 		{name: "loopback port taken", table: fakeSockets{socks: []socket{sock("tcp", "127.0.0.1:8450", 1)}, held: map[uint64][]holder{1: {python}}},
 			want: []string{"127.0.0.1:8450/tcp (the local VPC's EC2 API, podsg-vpc) is taken", "pid 4242 (python3 -m http.server 8450)", "podsg local down --state-dir"}},
-		{name: "wildcard takes the host address", table: fakeSockets{socks: []socket{sock("udp", "0.0.0.0:53", 5)}, held: map[uint64][]holder{5: {dnsmasq}}},
-			want: []string{"10.0.0.4:53/udp (the VPC resolver) is taken", "0.0.0.0:53/udp is held by pid 77 (/usr/sbin/dnsmasq -k)"}},
+		{name: "wildcard takes the host address", table: fakeSockets{socks: []socket{sock("tcp", "0.0.0.0:6443", 5)}, held: map[uint64][]holder{5: {dnsmasq}}},
+			want: []string{"10.0.0.4:6443/tcp (kube-apiserver) is taken", "0.0.0.0:6443/tcp is held by pid 77 (/usr/sbin/dnsmasq -k)"}},
+		// The VPC resolver listens in the VPC's fabric namespace: the machine's own resolver is no clash.
+		{name: "the machine's DNS server", table: fakeSockets{socks: []socket{sock("udp", "0.0.0.0:53", 5), sock("tcp", "0.0.0.0:53", 6)}, held: map[uint64][]holder{5: {dnsmasq}, 6: {dnsmasq}}}},
 		{name: "IPv6 wildcard takes IPv4", table: fakeSockets{socks: []socket{sock("tcp", "[::]:9443", 6)}, held: map[uint64][]holder{6: {python}}},
 			want: []string{"127.0.0.1:9443/tcp (podsg-controller's webhooks) is taken", "pid 4242"}},
 		{name: "other protocol is no clash", table: fakeSockets{socks: []socket{sock("udp", "127.0.0.1:8450", 1)}, held: map[uint64][]holder{1: {python}}}},

@@ -31,7 +31,6 @@ func Status(ctx context.Context, o Options, out io.Writer) error {
 		_, _ = fmt.Fprintf(out, "%-34s %s\n", name, s)
 	}
 	show("podsg-vpc", o.vpcDaemon())
-	show("vpc-resolver", o.resolverDaemon())
 	if cp, err := o.controlPlane("127.0.0.1"); err == nil {
 		for _, d := range cp.Daemons() {
 			show(d.Name(), d)

@@ -116,8 +116,8 @@ func Up(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("waiting for the default ServiceAccount: %w", err)
 	}
-	step("CoreDNS: Deployment kube-system/coredns behind Service kube-dns (%s), forwarding to the VPC resolver at %s", ClusterDNSIP, net.HostIP)
-	if err := o.installCoreDNS(ctx, kubectl, net.HostIP); err != nil {
+	step("CoreDNS: Deployment kube-system/coredns behind Service kube-dns (%s), forwarding to the VPC resolver at %s", ClusterDNSIP, vpcResolver())
+	if err := o.installCoreDNS(ctx, kubectl, vpcResolver()); err != nil {
 		return err
 	}
 	return o.writeUserKubeconfig(cp.AdminKubeconfig())
@@ -137,8 +137,8 @@ func (o *Options) startVPC(ctx context.Context, step func(string, ...any)) (*net
 		return nil, err
 	}
 	step("VPC %s, subnets %s, cluster security group %s", net.VPCID, strings.Join(net.Subnets, " "), net.ClusterSG)
-	step("VPC resolver at %s:53 (instances' private DNS names; no internet, so NXDOMAIN for the rest)", net.HostIP)
-	if err := o.startResolver(ctx, net.HostIP); err != nil {
+	step("VPC resolver at %s:53 (AmazonProvidedDNS in podsg-vpc: private DNS names, RDS endpoints; no internet, so NXDOMAIN for the rest)", vpcResolver())
+	if err := waitResolver(ctx, net.HostIP); err != nil {
 		return nil, err
 	}
 	return net, nil

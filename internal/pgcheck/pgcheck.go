@@ -83,8 +83,19 @@ func query(ctx context.Context, c Config) (string, error) {
 	// The timeout bounds the whole attempt, like libpq's connect_timeout for a single host.
 	cctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
 	defer cancel()
+	// libpq names the address a hostname resolved to in its messages, even when the server
+	// itself answered (a PAM failure): remember it, as pgx's errors keep it only for dials.
+	var resolved []string
+	cfg.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
+		addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+		resolved = addrs
+		return addrs, err
+	}
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
+		if len(resolved) == 1 {
+			return "", &resolvedError{addr: resolved[0], err: err}
+		}
 		return "", err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
@@ -103,3 +114,12 @@ func hostLabel(host, addr string) string {
 	}
 	return strconv.Quote(host) + " (" + addr + ")"
 }
+
+// resolvedError is a connection error with the one address the hostname resolved to.
+type resolvedError struct {
+	addr string
+	err  error
+}
+
+func (e *resolvedError) Error() string { return e.err.Error() }
+func (e *resolvedError) Unwrap() error { return e.err }

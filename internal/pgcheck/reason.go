@@ -53,9 +53,14 @@ func isTimeout(err error) bool {
 	return errors.As(err, &netErr) && netErr.Timeout()
 }
 
-// remoteAddr digs the dialled address out of a *net.OpError, if there is one.
+// remoteAddr digs the dialled address out of a *net.OpError, if there is one, else the
+// address the hostname resolved to.
 func remoteAddr(err error) string {
 	var opErr *net.OpError
+	var res *resolvedError
+	if !errors.As(err, &opErr) && errors.As(err, &res) {
+		return res.addr
+	}
 	if errors.As(err, &opErr) && opErr.Addr != nil {
 		if tcp, ok := opErr.Addr.(*net.TCPAddr); ok {
 			return tcp.IP.String()

@@ -41,11 +41,12 @@ var (
 	PSQL        = Prereq{Package: "postgresql-client", Commands: []string{"psql"}}
 	IPerf3      = Prereq{Package: "iperf3", Commands: []string{"iperf3"}}
 	AWSCLI      = Prereq{Package: "awscli", Commands: []string{"aws"}}
+	Dig         = Prereq{Package: "bind9-dnsutils", Commands: []string{"dig"}}
 	GoToolchain = Prereq{Package: "", Commands: []string{"go"}} // not from Debian: make test runs under it
 )
 
 // AllPrereqs lists every prerequisite above, for the check against hack/packages.txt.
-var AllPrereqs = []Prereq{IPRoute2, NFTables, Conntrack, Ping, Coreutils, Containerd, Runc, CNIPlugins, Busybox, PostgreSQL, PAMScript, PSQL, IPerf3, AWSCLI, GoToolchain}
+var AllPrereqs = []Prereq{IPRoute2, NFTables, Conntrack, Ping, Coreutils, Containerd, Runc, CNIPlugins, Busybox, PostgreSQL, PAMScript, PSQL, IPerf3, AWSCLI, Dig, GoToolchain}
 
 // Missing says what of p this machine lacks, or "" when it has everything.
 func (p Prereq) Missing() string {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/podsg/podsg/internal/vpc/resolver"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/podsg/podsg/internal/vpc/rdsiam"
@@ -77,7 +79,7 @@ func (f fixedBytes) Read(b []byte) {
 type tokenFor map[string]string
 
 func (f tokenFor) Check(token string, target rdsiam.Target) error {
-	if f[target.User] != token || target.Host != "10.0.1.4" || target.Port != 5432 || target.ResourceID != "db-RES" {
+	if f[target.User] != token || target.Host != resolver.RDSEndpoint("iam", "us-west-2") || target.Port != 5432 || target.ResourceID != "db-RES" {
 		return fmt.Errorf("no: %s for %+v", token, target)
 	}
 	return nil
@@ -87,7 +89,7 @@ func (f tokenFor) Check(token string, target rdsiam.Target) error {
 // the server's socket: the server's answer is the helper's, and a database with IAM
 // authentication off lets nobody in this way.
 func TestAuthHelperOverTheSocket(t *testing.T) {
-	m := &Manager{opts: Options{Dir: t.TempDir(), Tokens: tokenFor{"alice": "good-token"}}, log: quietLog, authN: newAuthMetric()}
+	m := &Manager{opts: Options{Dir: t.TempDir(), Region: "us-west-2", Tokens: tokenFor{"alice": "good-token"}}, log: quietLog, authN: newAuthMetric()}
 	for _, db := range []*DBInstance{
 		{ID: "iam", Address: "10.0.1.4", Port: 5432, ResourceID: "db-RES", IAMAuth: true},
 		{ID: "noiam", Address: "10.0.1.4", Port: 5432, ResourceID: "db-RES"},

@@ -175,7 +175,7 @@ func (m *Manager) checkToken(req authRequest) error {
 	if !db.IAMAuth {
 		return fmt.Errorf("IAM database authentication is disabled on %s", db.ID)
 	}
-	return m.opts.Tokens.Check(req.Token, rdsiam.Target{Host: db.Address, Port: db.Port, ResourceID: db.ResourceID, User: req.User})
+	return m.opts.Tokens.Check(req.Token, rdsiam.Target{Host: db.Hostname, Port: db.Port, ResourceID: db.ResourceID, User: req.User})
 }
 
 // listenAuth starts the helpers' socket, owned by the postgres user (PostgreSQL's backends run

@@ -24,6 +24,7 @@ import (
 	"github.com/podsg/podsg/internal/pginstall"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/idgen"
+	"github.com/podsg/podsg/internal/vpc/resolver"
 	"github.com/podsg/podsg/internal/vpc/state"
 )
 
@@ -46,6 +47,8 @@ var ErrExists = errors.New("db instance already exists")
 type Options struct {
 	Store *state.Store
 	Names topo.Names
+	// Region names the instances' endpoint hostnames (default us-west-2, the VPC's default).
+	Region string
 	// Dir holds one directory per DB instance (metadata and data); it and
 	// its parents must be searchable by User.
 	Dir string
@@ -85,12 +88,15 @@ type ModifyInput struct {
 
 // DBInstance is a database instance as DescribeDBInstances reports it.
 type DBInstance struct {
-	ID               string    `json:"id"`
-	Status           string    `json:"status"`
-	Engine           string    `json:"engine"`
-	EngineVersion    string    `json:"engineVersion"`
-	InstanceClass    string    `json:"instanceClass"`
+	ID            string `json:"id"`
+	Status        string `json:"status"`
+	Engine        string `json:"engine"`
+	EngineVersion string `json:"engineVersion"`
+	InstanceClass string `json:"instanceClass"`
+	// Address is the ENI's private address, where PostgreSQL listens; Hostname the endpoint
+	// the API reports, which the VPC resolver resolves to Address and IAM tokens name.
 	Address          string    `json:"address"`
+	Hostname         string    `json:"-"`
 	Port             int       `json:"port"`
 	VPCID            string    `json:"vpcId"`
 	SubnetID         string    `json:"subnetId"`
@@ -126,6 +132,9 @@ func New(o Options) (*Manager, error) {
 	}
 	if o.User == "" {
 		o.User = "postgres"
+	}
+	if o.Region == "" {
+		o.Region = "us-west-2"
 	}
 	// PostgreSQL runs as o.User and must traverse this dir to reach its instance dirs.
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil { //nolint:gosec // others need search permission: see above
@@ -185,7 +194,8 @@ func (m *Manager) Create(ctx context.Context, in CreateInput) (*DBInstance, erro
 	}
 	db := &DBInstance{ID: in.ID, Status: StatusCreating, Engine: "postgres", EngineVersion: pginstall.Major, InstanceClass: in.InstanceClass,
 		Port: in.Port, SubnetID: in.SubnetID, SecurityGroupIDs: in.SecurityGroupIDs, MasterUsername: in.MasterUsername,
-		DBName: in.DBName, CreatedAt: time.Now().UTC(), ResourceID: newResourceID(idgen.Crypto{}), IAMAuth: in.IAMAuth}
+		DBName: in.DBName, CreatedAt: time.Now().UTC(), ResourceID: newResourceID(idgen.Crypto{}), IAMAuth: in.IAMAuth,
+		Hostname: resolver.RDSEndpoint(in.ID, m.opts.Region)}
 	if db.InstanceClass == "" {
 		db.InstanceClass = "db.t3.micro"
 	}
@@ -339,6 +349,7 @@ func (m *Manager) load(id string) (*DBInstance, error) {
 		// instance (a recreated one has another creation time), so it is stable.
 		db.ResourceID = legacyResourceID(&db)
 	}
+	db.Hostname = resolver.RDSEndpoint(db.ID, m.opts.Region)
 	return &db, nil
 }
 

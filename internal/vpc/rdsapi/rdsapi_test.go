@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podsg/podsg/internal/vpc/resolver"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -43,7 +45,7 @@ func (f *fakeDBs) Create(_ context.Context, in vpcrds.CreateInput) (*vpcrds.DBIn
 	}
 	f.last = in
 	db := &vpcrds.DBInstance{ID: in.ID, Status: vpcrds.StatusAvailable, Engine: "postgres", EngineVersion: "15", InstanceClass: "db.t3.micro",
-		Address: "10.0.1.4", Port: 5432, SubnetID: in.SubnetID, VPCID: "vpc-x", SecurityGroupIDs: in.SecurityGroupIDs,
+		Address: "10.0.1.4", Hostname: resolver.RDSEndpoint(in.ID, vpctest.Region), Port: 5432, SubnetID: in.SubnetID, VPCID: "vpc-x", SecurityGroupIDs: in.SecurityGroupIDs,
 		MasterUsername: in.MasterUsername, CreatedAt: time.Unix(0, 0), ResourceID: "db-FAKE" + in.ID, IAMAuth: in.IAMAuth}
 	f.dbs[in.ID] = db
 	return db, nil
@@ -131,7 +133,7 @@ func TestRDSOverTheSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := created.DBInstance
-	if aws.ToString(db.DBInstanceStatus) != "available" || aws.ToString(db.Endpoint.Address) != "10.0.1.4" || aws.ToInt32(db.Endpoint.Port) != 5432 ||
+	if aws.ToString(db.DBInstanceStatus) != "available" || aws.ToString(db.Endpoint.Address) != resolver.RDSEndpoint("demo", vpctest.Region) || aws.ToInt32(db.Endpoint.Port) != 5432 ||
 		len(db.VpcSecurityGroups) != 1 || aws.ToString(db.VpcSecurityGroups[0].VpcSecurityGroupId) != *sg.GroupId {
 		t.Fatalf("CreateDBInstance = %+v", db)
 	}
@@ -142,7 +144,7 @@ func TestRDSOverTheSDK(t *testing.T) {
 		t.Fatalf("CreateDBInstance: DbiResourceId %q, IAM auth %v; want db-FAKEdemo, off", aws.ToString(db.DbiResourceId), aws.ToBool(db.IAMDatabaseAuthenticationEnabled))
 	}
 	desc, err := rdsc.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String("demo")})
-	if err != nil || len(desc.DBInstances) != 1 || aws.ToString(desc.DBInstances[0].Endpoint.Address) != "10.0.1.4" {
+	if err != nil || len(desc.DBInstances) != 1 || aws.ToString(desc.DBInstances[0].Endpoint.Address) != resolver.RDSEndpoint("demo", vpctest.Region) {
 		t.Fatalf("DescribeDBInstances = %+v, %v", desc, err)
 	}
 	mod, err := rdsc.ModifyDBInstance(ctx, &rds.ModifyDBInstanceInput{DBInstanceIdentifier: aws.String("demo"), EnableIAMDatabaseAuthentication: aws.Bool(true), ApplyImmediately: aws.Bool(true)})

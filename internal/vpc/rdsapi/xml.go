@@ -50,11 +50,11 @@ func (a *API) render(db *rds.DBInstance) dbInstanceXML {
 		MasterUsername: db.MasterUsername, DBName: db.DBName, DbInstancePort: db.Port, AvailabilityZone: db.AvailabilityZone,
 		InstanceCreateTime: query.Time(db.CreatedAt), AllocatedStorage: 20, DbiResourceID: db.ResourceID, IAMAuthEnabled: db.IAMAuth,
 	}
-	if db.Status == rds.StatusAvailable && db.Address != "" {
+	if db.Status == rds.StatusAvailable && db.Hostname != "" {
 		x.Endpoint = &struct {
 			Address string `xml:"Address"`
 			Port    int    `xml:"Port"`
-		}{db.Address, db.Port}
+		}{db.Hostname, db.Port}
 	}
 	for _, g := range db.SecurityGroupIDs {
 		x.VpcSecurityGroups = append(x.VpcSecurityGroups, struct {

@@ -143,5 +143,8 @@ func (tx *Tx) DeleteSubnet(id string) error {
 // PrivateDNSName returns the EC2-style private DNS name for an address.
 func PrivateDNSName(region, ip string) string {
 	a := netip.MustParseAddr(ip).As4()
-	return fmt.Sprintf("ip-%d-%d-%d-%d.%s.compute.internal", a[0], a[1], a[2], a[3], region)
+	return fmt.Sprintf("ip-%d-%d-%d-%d.%s", a[0], a[1], a[2], a[3], PrivateDNSDomain(region))
 }
+
+// PrivateDNSDomain is the domain of a region's private DNS names, which the instances search.
+func PrivateDNSDomain(region string) string { return region + ".compute.internal" }

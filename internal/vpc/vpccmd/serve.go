@@ -234,7 +234,7 @@ func serverOptions(ctx context.Context, o serveOptions, store *state.Store, toke
 		checker := &rdsiam.Checker{Keys: connectKeys{creds: opts.Credentials, sessions: tokens}, Authorizer: tokens,
 			Region: store.Region(), Account: state.AccountID}
 		dbs, err := rds.New(rds.Options{Store: store, Names: topo.Names{ID: topo.IDFromStateDir(o.stateDir)}, Dir: filepath.Join(o.stateDir, "rds"),
-			Tokens: checker, Log: log.WithName("rds"), Registry: opts.Registry})
+			Region: store.Region(), Tokens: checker, Log: log.WithName("rds"), Registry: opts.Registry})
 		if err != nil {
 			return opts, err
 		}

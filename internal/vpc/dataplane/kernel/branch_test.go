@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/podsg/podsg/internal/podnet"
 	"github.com/podsg/podsg/internal/podstate"
+	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/state"
@@ -59,6 +61,14 @@ func TestBranchENI(t *testing.T) {
 	}
 	if err := tcpProbe(nodeNS, net.JoinHostPort(ipS, "8000")); err == nil {
 		t.Errorf("instance primary ENI (group not allowed) -> server passed")
+	}
+	// Everything the pod sends leaves through its branch, into the fabric: the VPC resolver
+	// answers it there, whatever its groups.
+	if testenv.Dig.Missing() == "" {
+		out, err := exec.Command("ip", "netns", "exec", pod, "dig", "+short", "+time=2", "@10.72.0.2", state.PrivateDNSName(region, ipS)).CombinedOutput()
+		if got := strings.TrimSpace(string(out)); err != nil || got != ipS {
+			t.Errorf("pod -> the VPC resolver through its branch: %q, %v; want %s", got, err, ipS)
+		}
 	}
 	// The pod cannot borrow the instance's address: the source check drops it.
 	if err := pingProbe(pod, ipS); err == nil {

@@ -45,7 +45,8 @@ type Options struct {
 type Dataplane struct {
 	opts  Options
 	names topo.Names
-	imds  *imdsServers // per-instance listeners: metadata, API endpoint
+	imds  *imdsServers  // per-instance listeners: metadata, API endpoint
+	dns   *vpcResolvers // per-VPC resolvers in the fabrics
 	// mu serialises Apply (the store already does) against Flows/Close.
 	mu sync.Mutex
 }
@@ -57,7 +58,8 @@ func New(o Options) (*Dataplane, error) {
 	if o.ID == "" {
 		return nil, fmt.Errorf("netns dataplane: an id is required")
 	}
-	return &Dataplane{opts: o, names: topo.Names{ID: o.ID}, imds: newIMDSServers(o.Region, o.IMDS, o.Log)}, nil
+	return &Dataplane{opts: o, names: topo.Names{ID: o.ID}, imds: newIMDSServers(o.Region, o.IMDS, o.Log),
+		dns: newVPCResolvers(o.Region)}, nil
 }
 
 // Names returns the naming scheme of this data path's kernel objects.
@@ -81,7 +83,7 @@ func (d *Dataplane) Apply(ctx context.Context, snap *state.Snapshot) error {
 // the next Apply.
 func (d *Dataplane) converge(ctx context.Context, des *topo.Desired) error {
 	err := d.build(ctx, des)
-	return errors.Join(err, d.imds.sync(des))
+	return errors.Join(err, d.imds.sync(des), d.dns.sync(des))
 }
 
 func (d *Dataplane) build(ctx context.Context, des *topo.Desired) error {
@@ -210,12 +212,13 @@ func (d *Dataplane) SetInstanceCredentials(src imds.CredentialSource) {
 	d.imds.creds.Store(&src)
 }
 
-// Close stops the metadata and API listeners and waits for their requests
+// Close stops the resolvers, the metadata and API listeners and waits for their requests
 // in flight; kernel state stays, so a restarted server picks it up.
 func (d *Dataplane) Close() error {
 	d.mu.Lock()
 	drained := d.imds.closeAll()
+	err := d.dns.closeAll()
 	d.mu.Unlock()
 	drained.wait()
-	return nil
+	return err
 }

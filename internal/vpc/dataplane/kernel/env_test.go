@@ -117,6 +117,9 @@ func (e *env) expectNothingLeft() {
 	if left, _ := namespace.List(names.Prefix()); len(left) > 0 {
 		e.t.Errorf("namespaces left: %v", left)
 	}
+	if left, _ := filepath.Glob(namespace.ConfigDir(names.Prefix()) + "*"); len(left) > 0 {
+		e.t.Errorf("namespace configurations left: %v", left)
+	}
 	out, _ := exec.Command("ip", "-o", "link").CombinedOutput()
 	if strings.Contains(string(out), names.RootLinkPrefix()) {
 		e.t.Errorf("root links left:\n%s", out)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
+	"github.com/podsg/podsg/internal/vpc/resolver"
 )
 
 const portVXLAN = topo.VXLANPort
@@ -28,7 +29,8 @@ const (
 // ensureFabric creates the VPC's router namespace: forwarding on, proxy
 // ARP on (it answers for every address, so even same-subnet traffic is
 // routed through it and filtered), the subnet gateways on lo, and the
-// VPC CIDR unreachable except for the /32 of each wired ENI.
+// VPC CIDR unreachable except for the /32 of each wired ENI; the VPC
+// resolver's address on lo too.
 func (d *Dataplane) ensureFabric(s *session, vpc *topo.VPC) error {
 	fresh := !namespace.Exists(vpc.Namespace)
 	if err := namespace.Create(vpc.Namespace); err != nil {
@@ -57,6 +59,8 @@ func (d *Dataplane) ensureFabric(s *session, vpc *topo.VPC) error {
 	for _, g := range vpc.Gateways {
 		addrs = append(addrs, host(g))
 	}
+	// The VPC's resolver (vpcResolvers) listens here.
+	addrs = append(addrs, host(resolver.Address(vpc.CIDR)))
 	if err := syncAddrs(h, lo, addrs); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -55,7 +56,8 @@ func (d *Dataplane) prune(s *session, des *topo.Desired) error {
 }
 
 // ensureInstances creates the namespace of every running instance, with
-// the table that makes it count hops for metadata replies.
+// the table that makes it count hops for metadata replies and the
+// resolv.conf naming its VPC's resolver.
 func (d *Dataplane) ensureInstances(s *session, des *topo.Desired) error {
 	for _, inst := range des.Instances {
 		if err := d.ensureGuestNS(s, inst.Namespace); err != nil {
@@ -64,6 +66,13 @@ func (d *Dataplane) ensureInstances(s *session, des *topo.Desired) error {
 		if d.opts.IMDS {
 			if err := d.ensureIMDSHop(s, inst.Namespace); err != nil {
 				return err
+			}
+		}
+		for _, vpc := range des.VPCs {
+			if vpc.ID == inst.State.VPCID {
+				if err := writeResolvConf(inst.Namespace, vpc, d.opts.Region); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -86,7 +95,13 @@ func removeNamespace(name string) error {
 		}
 		h.Close()
 	}
-	return namespace.Delete(name)
+	if err := namespace.Delete(name); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(namespace.ConfigDir(name)); err != nil {
+		return fmt.Errorf("removing the configuration of netns %s: %w", name, err)
+	}
+	return nil
 }
 
 func removeRootLinks(names topo.Names, keep map[string]bool) error {

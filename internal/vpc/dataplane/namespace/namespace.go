@@ -38,6 +38,10 @@ func Path(name string) string {
 	return filepath.Join(Dir, name)
 }
 
+// ConfigDir is where `ip netns exec NAME` finds the namespace's own configuration: iproute2
+// bind-mounts every file of /etc/netns/NAME over its namesake in /etc (resolv.conf above all).
+func ConfigDir(name string) string { return filepath.Join("/etc/netns", name) }
+
 // Exists reports whether the named namespace is mounted.
 func Exists(name string) bool {
 	if name == "" {
