@@ -40,7 +40,7 @@ func scaleSize(b *testing.B, name string, def int) int {
 	return n
 }
 
-// BenchmarkRestartAtScale restarts podsg-controller over a fleet of simulated trunk nodes
+// BenchmarkScaleControllerRestart restarts podsg-controller over a fleet of simulated trunk nodes
 // (PODSG_SCALE_NODES, default 200; issue 15's size is 1,700) with PODSG_SCALE_PODS_PER_NODE
 // (20) branch pods each: a real apiserver, the local VPC with EC2's throttling profile holding
 // the trunks and branches (seeded through its state layer), the production EC2 client and
@@ -53,7 +53,7 @@ func scaleSize(b *testing.B, name string, def int) int {
 //   - describes: the DescribeX requests the local VPC answered in that time.
 //
 // The cache sync of every pod and node is part of the restart.
-func BenchmarkRestartAtScale(b *testing.B) {
+func BenchmarkScaleControllerRestart(b *testing.B) {
 	nodes := scaleSize(b, "PODSG_SCALE_NODES", 200)
 	perNode := scaleSize(b, "PODSG_SCALE_PODS_PER_NODE", 20)
 	ctx := b.Context()

@@ -15,7 +15,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
-// scaleENIs is the size of BenchmarkDescribeNetworkInterfacesAtScale: PODSG_SCALE_ENIS,
+// scaleENIs is the size of BenchmarkScaleDescribeNetworkInterfaces: PODSG_SCALE_ENIS,
 // default 100,000 (issue 15's size; seeding takes about a minute on 2 cores).
 func scaleENIs(b *testing.B) int {
 	if v := os.Getenv("PODSG_SCALE_ENIS"); v != "" {
@@ -28,11 +28,11 @@ func scaleENIs(b *testing.B) int {
 	return 100000
 }
 
-// BenchmarkDescribeNetworkInterfacesAtScale pages (MaxResults 1000, the SDK's paginator over
+// BenchmarkScaleDescribeNetworkInterfaces pages (MaxResults 1000, the SDK's paginator over
 // HTTP) through a fleet's ENIs: trunk nodes of 50 branches each, tagged as a controller tags
 // them, PODSG_SCALE_ENIS ENIs in all. Each sub-benchmark is one filter; one op reads the whole
 // filtered set, and ms/page is one page's latency.
-func BenchmarkDescribeNetworkInterfacesAtScale(b *testing.B) {
+func BenchmarkScaleDescribeNetworkInterfaces(b *testing.B) {
 	const perNode = 50
 	total := scaleENIs(b)
 	env := vpctest.Start(b, vpctest.Options{Persist: true})

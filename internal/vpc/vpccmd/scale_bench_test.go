@@ -17,13 +17,13 @@ import (
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
-// BenchmarkStateLoadAfterKill9 is how long the podsg-vpc binary takes to serve again after
+// BenchmarkScaleStateLoadAfterKill9 is how long the podsg-vpc binary takes to serve again after
 // kill -9 with a fleet's state: PODSG_SCALE_ENIS ENIs (default 100,000) on trunk nodes of 50
 // branches each, seeded through the state layer into the state file. One op is a SIGKILL of
 // the running process, then a new one started on the same state directory, until it answers
 // a DescribeNetworkInterfaces: from the signal to the answer, the old process's exit and the
 // new one's start included (its listening line is polled every 50 ms).
-func BenchmarkStateLoadAfterKill9(b *testing.B) {
+func BenchmarkScaleStateLoadAfterKill9(b *testing.B) {
 	total := 100000
 	if v := os.Getenv("PODSG_SCALE_ENIS"); v != "" {
 		n, err := strconv.Atoi(v)
