@@ -71,11 +71,11 @@ func (c *Controller) startupBranches(trunkID string) ([]cloud.TrunkAssociation, 
 	return assocs, enis, true
 }
 
-// readStartup fills c.startup; called with its lock held, once.
-func (c *Controller) readStartup(ctx context.Context) error {
+// trunkNodeInstances returns the instance ids of the nodes that asked for a trunk.
+func (c *Controller) trunkNodeInstances(ctx context.Context) ([]string, error) {
 	var nodes corev1.NodeList
 	if err := c.kube.List(ctx, &nodes); err != nil {
-		return fmt.Errorf("listing nodes: %w", err)
+		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
 	var ids []string
 	for i := range nodes.Items {
@@ -87,8 +87,14 @@ func (c *Controller) readStartup(ctx context.Context) error {
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) == 0 {
-		return nil
+	return ids, nil
+}
+
+// readStartup fills c.startup; called with its lock held, once.
+func (c *Controller) readStartup(ctx context.Context) error {
+	ids, err := c.trunkNodeInstances(ctx)
+	if err != nil || len(ids) == 0 {
+		return err
 	}
 	insts, err := c.ec2.DescribeInstances(ctx, ids)
 	if err != nil {

@@ -60,24 +60,30 @@ func (l listing[T]) run(p query.Params) ([]T, string, error) {
 	if page.MaxResults == 0 {
 		page.MaxResults = l.defaultPage
 	}
-	matched := items
-	if len(filters) > 0 {
-		matched = nil
+	matched, err := l.filter(items, filters)
+	if err != nil {
+		return nil, "", err
 	}
+	out, next := query.Paginate(matched, l.key, page)
+	return out, next, nil
+}
+
+// filter returns the items every filter matches.
+func (l listing[T]) filter(items []T, filters []query.Filter) ([]T, error) {
+	if len(filters) == 0 {
+		return items, nil
+	}
+	var matched []T
 	for _, it := range items {
-		if len(filters) == 0 {
-			break
-		}
 		ok, err := query.Match(filters, l.fields(it))
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		if ok {
 			matched = append(matched, it)
 		}
 	}
-	out, next := query.Paginate(matched, l.key, page)
-	return out, next, nil
+	return matched, nil
 }
 
 // scan pages through l.ids (or what narrow returns): it starts where the previous page ended

@@ -38,7 +38,9 @@ func TestDescribeNetworkInterfacesPagesByIndex(t *testing.T) {
 		}
 		all = append(all, out.NetworkInterfaces...)
 	}
-	filter := func(name string, values ...string) types.Filter { return types.Filter{Name: aws.String(name), Values: values} }
+	filter := func(name string, values ...string) types.Filter {
+		return types.Filter{Name: aws.String(name), Values: values}
+	}
 	tests := map[string]struct {
 		filters []types.Filter
 		want    func(types.NetworkInterface) bool
@@ -47,9 +49,13 @@ func TestDescribeNetworkInterfacesPagesByIndex(t *testing.T) {
 		"common tag and type": {[]types.Filter{filter("tag:cluster", "c"), filter("interface-type", "branch")},
 			func(e types.NetworkInterface) bool { return tagOf(e, "cluster") == "c" && e.InterfaceType == "branch" }},
 		"instance": {[]types.Filter{filter("attachment.instance-id", fleet[2].Instance)},
-			func(e types.NetworkInterface) bool { return e.Attachment != nil && aws.ToString(e.Attachment.InstanceId) == fleet[2].Instance }},
+			func(e types.NetworkInterface) bool {
+				return e.Attachment != nil && aws.ToString(e.Attachment.InstanceId) == fleet[2].Instance
+			}},
 		"two values": {[]types.Filter{filter("tag:node", "node-1", "node-3")},
-			func(e types.NetworkInterface) bool { return tagOf(e, "node") == "node-1" || tagOf(e, "node") == "node-3" }},
+			func(e types.NetworkInterface) bool {
+				return tagOf(e, "node") == "node-1" || tagOf(e, "node") == "node-3"
+			}},
 		"wildcard": {[]types.Filter{filter("tag:node", "node-?"), filter("tag:third", "yes")},
 			func(e types.NetworkInterface) bool { return tagOf(e, "third") == "yes" }},
 	}
