@@ -46,8 +46,10 @@ images: build ## Write the podsg-agent and podsg-controller image archives (OCI 
 
 .PHONY: generate
 generate: ## Regenerate deepcopy, CRDs, RBAC and webhook manifests from the markers.
-	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/... paths=./internal/netpol/calicov3/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	@# Calico's API has a float (order): allowed there only, where Calico's own CRDs have it.
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./internal/netpol/calicov3/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=podsg-controller webhook paths=./internal/... \
 		output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 
@@ -59,8 +61,8 @@ lint: ## Run golangci-lint with .golangci.yml.
 verify: generate lint ## Fail if generated code or go.mod is stale, or lint/vet complain.
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
-	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate' and commit" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- api config)" || { git status --porcelain -- api config; echo "untracked generated files: commit them" >&2; exit 1; }
+	@git diff --exit-code -- api config internal/netpol/calicov3 || { echo "generated files are stale: run 'make generate' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- api config internal/netpol/calicov3)" || { git status --porcelain -- api config internal/netpol/calicov3; echo "untracked generated files: commit them" >&2; exit 1; }
 
 .PHONY: bench
 bench: ## Run the benchmarks (speed and memory targets).

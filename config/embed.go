@@ -19,3 +19,10 @@ const CRDDir = "crd/bases"
 //
 //go:embed webhook/manifests.yaml
 var WebhookManifests []byte
+
+// Install holds the kustomizations an AWS user applies (crd, rbac, controller, agent; webhook
+// for reference), so that `podsg local up` installs podsg from exactly these files: it writes
+// them out beside a small overlay of what differs locally and runs `kubectl apply -k`.
+//
+//go:embed crd rbac controller agent webhook
+var Install embed.FS

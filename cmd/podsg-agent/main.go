@@ -45,6 +45,8 @@ func main() {
 	flag.StringVar(&o.StateDir, "state-dir", cni.DefaultStateDir, "per-container network records, shared with the CNI plugin")
 	flag.StringVar(&o.Socket, "socket", cni.DefaultAgentSocket, "unix socket the CNI plugin talks to")
 	flag.StringVar(&o.HealthAddr, "health-addr", "127.0.0.1:8482", "serves /healthz, /readyz and /metrics; empty disables")
+	flag.BoolVar(&o.NetworkPolicy, "network-policy", false, "enforce NetworkPolicy and ClusterNetworkPolicy on the node's pods (one nftables table, inet podsg_netpol; needs the nft command and list/watch of pods, namespaces, nodes and the policies)")
+	flag.BoolVar(&o.LogDenied, "log-denied-packets", false, "log each packet network policy drops (kernel log, prefix \"podsg-netpol deny <policy>\")")
 	flag.StringVar(&o.CNIBinSource, "cni-bin-source", "", "podsg-cni binary to install; empty installs none")
 	flag.StringVar(&o.CNIBinDir, "cni-bin-dir", "/opt/cni/bin", "where container runtimes look for CNI plugins")
 	flag.StringVar(&o.CNIConfDir, "cni-conf-dir", "/etc/cni/net.d", "where container runtimes look for CNI configuration")

@@ -16,6 +16,7 @@ import (
 	"github.com/podsg/podsg/internal/podnet"
 	"github.com/podsg/podsg/internal/podstate"
 	"github.com/podsg/podsg/internal/policy"
+	"github.com/podsg/podsg/internal/policyenforce"
 )
 
 // AllocConfig shapes the records the allocator writes.
@@ -47,26 +48,58 @@ type allocator struct {
 	pool  *Pool
 	trunk *trunkFinder
 	fill  func() // asks for more IPs, without waiting
+	// enforce is the node's network policy enforcement (nil: none): an ADD returns only once
+	// the pod's rules are installed, and a DEL forgets the pod.
+	enforce Enforcement
 
 	mu sync.Mutex // one allocation at a time: records and the pool change together
 }
 
+// Enforcement is what the allocator needs of network policy enforcement
+// (policyenforce.Enforcer).
+type Enforcement interface {
+	Admit(ctx context.Context, p policyenforce.LocalPod) error
+	Forget(namespace, name string)
+}
+
+// admitWait bounds how long an ADD waits for the pod's network policy rules; past it the ADD
+// is retried (the pod's veth stays dropped meanwhile, see internal/policyenforce).
+const admitWait = 10 * time.Second
+
+// Add allocates the pod's network and, with enforcement, waits until the node's ruleset knows
+// the pod, so that the pod's first packet is judged by its policies.
 func (a *allocator) Add(ctx context.Context, req agentapi.AddRequest) (*podstate.Record, error) {
+	rec, pod, err := a.add(ctx, req)
+	if err != nil || a.enforce == nil {
+		return rec, err
+	}
+	actx, cancel := context.WithTimeout(ctx, admitWait)
+	defer cancel()
+	if err := a.enforce.Admit(actx, policyenforce.LocalPod{Namespace: rec.PodNamespace, Name: rec.PodName,
+		HostVeth: rec.HostVeth, IP: rec.IP, Pod: pod}); err != nil {
+		return nil, retryable{err}
+	}
+	return rec, nil
+}
+
+func (a *allocator) add(ctx context.Context, req agentapi.AddRequest) (*podstate.Record, *corev1.Pod, error) {
 	rec, err := a.store.Get(req.ContainerID, req.IfName)
 	if err == nil {
-		return rec, nil // a retried ADD gets what the first one allocated
+		// A retried ADD gets what the first one allocated (the enforcer finds its pod in the
+		// watch).
+		return rec, nil, nil
 	}
 	// An unusable record must not block the container forever: this ADD writes a new one (a
 	// leased IP stays the container's, Allocate returns it again).
 	if err := a.setAsideIfCorrupt(ctx, err, req.ContainerID, req.IfName); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pod, err := a.pods.Get(ctx, req.PodNamespace, req.PodName)
 	if err != nil {
-		return nil, fmt.Errorf("getting pod %s/%s: %w", req.PodNamespace, req.PodName, err)
+		return nil, nil, fmt.Errorf("getting pod %s/%s: %w", req.PodNamespace, req.PodName, err)
 	}
 	if req.PodUID != "" && string(pod.UID) != req.PodUID {
-		return nil, retryable{fmt.Errorf("pod %s/%s has UID %s, the runtime asked for %s: waiting for the API server to catch up", req.PodNamespace, req.PodName, pod.UID, req.PodUID)}
+		return nil, nil, retryable{fmt.Errorf("pod %s/%s has UID %s, the runtime asked for %s: waiting for the API server to catch up", req.PodNamespace, req.PodName, pod.UID, req.PodUID)}
 	}
 	rec = &podstate.Record{Version: podstate.Version, ContainerID: req.ContainerID, IfName: req.IfName, Netns: req.Netns,
 		PodNamespace: req.PodNamespace, PodName: req.PodName, PodUID: string(pod.UID)}
@@ -76,15 +109,15 @@ func (a *allocator) Add(ctx context.Context, req agentapi.AddRequest) (*podstate
 		err = a.regular(rec)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := a.store.Put(rec); err != nil {
 		if rec.Kind == podstate.KindRegular {
 			a.pool.Release(rec.IP)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return rec, nil
+	return rec, pod, nil
 }
 
 func (a *allocator) regular(rec *podstate.Record) error {
@@ -195,7 +228,13 @@ func (a *allocator) Del(ctx context.Context, req agentapi.DelRequest) error {
 		a.pool.Release(rec.IP)
 		a.mu.Unlock()
 	}
-	return a.store.Delete(req.ContainerID, req.IfName)
+	if err := a.store.Delete(req.ContainerID, req.IfName); err != nil {
+		return err
+	}
+	if a.enforce != nil {
+		a.enforce.Forget(rec.PodNamespace, rec.PodName)
+	}
+	return nil
 }
 
 // forgetUnusable is Del for a container whose record cannot be read: the plugin has torn its

@@ -28,6 +28,7 @@ import (
 	"github.com/podsg/podsg/internal/cloud/instancetypes"
 	"github.com/podsg/podsg/internal/cni"
 	"github.com/podsg/podsg/internal/podstate"
+	"github.com/podsg/podsg/internal/policyenforce"
 )
 
 // Options configure the node agent (flags of podsg-agent).
@@ -50,6 +51,10 @@ type Options struct {
 	Socket   string
 	// HealthAddr serves /healthz, /readyz and /metrics over HTTP; "" serves none.
 	HealthAddr string
+
+	// NetworkPolicy enforces NetworkPolicy and ClusterNetworkPolicy on the node's pods
+	// (internal/policyenforce); LogDenied also logs each dropped packet (nft log).
+	NetworkPolicy, LogDenied bool
 
 	// CNI installation: the plugin binary to copy (none when ""), where to, and its config.
 	CNIBinSource, CNIBinDir, CNIConfDir string
@@ -136,6 +141,9 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		g.Go(func() error { return keepWarm(ctx, n.alloc.pool, n.fillRequests) })
+		if n.enforcer != nil {
+			g.Go(func() error { return n.enforcer.Run(ctx) })
+		}
 		if o.EnablePodENI {
 			g.Go(func() error {
 				if err := requestTrunk(ctx, n.kube, o.NodeName); err != nil {
@@ -159,6 +167,7 @@ type node struct {
 	alloc        *allocator
 	fillRequests chan struct{}
 	metrics      *metrics
+	enforcer     *policyenforce.Enforcer // nil without --network-policy
 }
 
 // start learns the instance, loads the pod IP pool from EC2 and the node's records, applies
@@ -178,7 +187,7 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 	if err != nil {
 		return nil, err
 	}
-	kube, err := kubeClient(o.Kubeconfig)
+	kube, cfg, err := kubeClient(o.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -191,9 +200,13 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 		// so wastes an ENI of pod IPs on instances that will never get a trunk.
 		ReserveTrunkSlot: o.EnablePodENI && typ.Trunking, IPsPerENI: typ.IPv4PerENI - 1, Targets: o.Targets, Cooldown: o.IPCooldown})
 	logTargets(log, o.Targets)
+	enforcer, err := startEnforcer(ctx, o, kube, cfg, reg)
+	if err != nil {
+		return nil, err
+	}
 	// The watch comes first: syncPool holds the IPs of pods whose record is unusable, and
 	// the watch's events release them.
-	pods, err := newPodWatch(ctx, kube, o.NodeName, func(pod *corev1.Pod) { releaseClaim(ctx, pool, pod) })
+	pods, err := newPodWatch(ctx, kube, o.NodeName, podGone(ctx, pool, enforcer))
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +219,10 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 	if err := configureNode(o.Alloc.Mode); err != nil {
 		return nil, err
 	}
-	n := &node{kube: kube, fillRequests: make(chan struct{}, 1), metrics: newMetrics(reg, pool)}
+	if err := firstEnforcement(ctx, enforcer, store, pods); err != nil {
+		return nil, err
+	}
+	n := &node{kube: kube, fillRequests: make(chan struct{}, 1), metrics: newMetrics(reg, pool), enforcer: enforcer}
 	n.alloc = &allocator{cfg: o.Alloc, store: store, pods: pods, pool: pool, trunk: newTrunkFinder(ec2, inst.ID, 2*time.Second),
 		fill: func() {
 			select {
@@ -215,10 +231,24 @@ func start(ctx context.Context, o Options, reg prometheus.Registerer) (*node, er
 			}
 		}}
 	n.alloc.cfg.EnablePodENI = o.EnablePodENI
+	if enforcer != nil { // a nil *Enforcer in the interface would not be nil
+		n.alloc.enforce = enforcer
+	}
 	if err := installCNI(o.CNIBinSource, o.CNIBinDir, o.CNIConfDir, o.CNI); err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// podGone is what the agent does when a pod of its node is deleted or turns terminal: release
+// the IP held for it, and stop enforcing policy for it.
+func podGone(ctx context.Context, pool *Pool, enforcer *policyenforce.Enforcer) func(*corev1.Pod) {
+	return func(pod *corev1.Pod) {
+		releaseClaim(ctx, pool, pod)
+		if enforcer != nil {
+			enforcer.Forget(pod.Namespace, pod.Name)
+		}
+	}
 }
 
 // syncPool marks the IPs the node's records hold as used. If any record cannot be read, the
@@ -348,7 +378,7 @@ func requestTrunk(ctx context.Context, kube kubernetes.Interface, node string) e
 	return nil
 }
 
-func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+func kubeClient(kubeconfig string) (kubernetes.Interface, *rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if kubeconfig == "" {
@@ -357,7 +387,8 @@ func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
 		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
+		return nil, nil, fmt.Errorf("loading the kubeconfig: %w", err)
 	}
-	return kubernetes.NewForConfig(cfg)
+	kube, err := kubernetes.NewForConfig(cfg)
+	return kube, cfg, err
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/explain"
+	"github.com/podsg/podsg/internal/netpol"
+	"github.com/podsg/podsg/internal/reach"
 )
 
 func newExplain() *cobra.Command {
@@ -70,7 +72,7 @@ AWS explain says that it cannot. It only reads; nothing is changed.`,
 			if err != nil {
 				return fmt.Errorf("loading kubeconfig: %w", err)
 			}
-			kube, err := client.New(cfg, client.Options{Scheme: explainScheme()})
+			kube, err := client.New(cfg, client.Options{Scheme: policyScheme()})
 			if err != nil {
 				return fmt.Errorf("creating a Kubernetes client: %w", err)
 			}
@@ -107,8 +109,46 @@ func explainPod(ctx context.Context, kube client.Reader, ec2 explain.EC2, authz 
 	if authz != nil {
 		r.CheckRDS(ctx, authz, db)
 	}
-	_, err = io.WriteString(out, explain.Render(r))
-	return err
+	if _, err = io.WriteString(out, explain.Render(r)); err != nil {
+		return err
+	}
+	return writeSelectingPolicies(ctx, kube, key, out)
+}
+
+// writeSelectingPolicies lists the network policies of every layer that apply to the pod;
+// a cluster whose policies cannot be read says so instead of failing the explanation.
+func writeSelectingPolicies(ctx context.Context, kube client.Reader, key types.NamespacedName, out io.Writer) error {
+	w := &lineWriter{out: out}
+	w.printf("\nNetwork policies selecting the pod (in the order they apply):\n")
+	ps, err := reach.LoadPolicies(ctx, kube)
+	if err != nil {
+		w.printf("  could not be read: %v\n", err)
+		return w.err
+	}
+	var pod *netpol.Pod
+	for _, p := range ps.Pods {
+		if p.Namespace == key.Namespace && p.Name == key.Name {
+			pod = p
+		}
+	}
+	sels := ps.Evaluator.Selecting(pod)
+	switch {
+	case pod != nil && pod.HostNetwork:
+		w.printf("  none: a host-network pod is not selected by network policies\n")
+	case len(sels) == 0:
+		w.printf("  none: every connection to and from it is allowed by network policy\n")
+	}
+	for _, s := range sels {
+		dirs := make([]string, len(s.Directions))
+		for i, d := range s.Directions {
+			dirs[i] = string(d)
+		}
+		w.printf("  %s: %s (%s)\n", s.Layer, s.Policy, orNone(strings.Join(dirs, ", ")))
+	}
+	if len(ps.NotServed) > 0 {
+		w.printf("  (the cluster does not serve %s)\n", strings.Join(ps.NotServed, ", "))
+	}
+	return w.err
 }
 
 // podKey reads NAMESPACE/NAME, or NAME in the kubeconfig context's namespace, as kubectl does.

@@ -61,6 +61,27 @@ func TestExplainCommand(t *testing.T) {
 		}
 	}
 
+	if !strings.Contains(out.String(), "Network policies selecting the pod (in the order they apply):\n  none: every connection to and from it is allowed by network policy\n") {
+		t.Errorf("output lacks that no policy selects the pod:\n%s", out.String())
+	}
+
+	// The seed's Calico policies select every pod: explain lists them in Calico's order.
+	if _, err := env.Kubectl(t.Context(), "", "apply", "-f", "../netpol/testdata/seed-003-calico.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := Run(t.Context(), args, &out, &errOut); code != 0 {
+		t.Fatalf("exit code %d, stderr:\n%s", code, errOut.String())
+	}
+	want := "Network policies selecting the pod (in the order they apply):\n" +
+		"  Calico default tier: GlobalNetworkPolicy allow-dns-egress (egress)\n" +
+		"  Calico default tier: GlobalNetworkPolicy default-deny (ingress, egress)\n" +
+		"  Calico default tier: NetworkPolicy.projectcalico.org default/netpol-sa-demo (ingress)\n" +
+		"  (the cluster does not serve ClusterNetworkPolicy (policy.networking.k8s.io))\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+
 	out.Reset()
 	errOut.Reset()
 	args = []string{"explain", "pod", "default/nope", "--kubeconfig", env.Kubeconfig}

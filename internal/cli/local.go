@@ -49,6 +49,8 @@ The cluster is up.
 	}
 	localFlags(up, &o)
 	up.Flags().IntVar(&o.Nodes, "nodes", 2, "number of nodes, spread over the VPC's two subnets (zones)")
+	up.Flags().BoolVar(&o.HostProcesses, "host-processes", false,
+		"run podsg-controller and podsg-agent as host processes (logs and pid files in the state dir, for debugging) instead of installing them in the cluster from config/ and their images, as on AWS")
 	down := &cobra.Command{
 		Use:   "down",
 		Short: "Stop everything and remove the state: no process, namespace, link, mount or cgroup stays (else it says what is left and fails)",

@@ -11,11 +11,17 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	cnpv1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	"github.com/podsg/podsg/internal/cloud"
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
+	"github.com/podsg/podsg/internal/netpol"
+	"github.com/podsg/podsg/internal/netpol/calicov3"
 	"github.com/podsg/podsg/internal/reach"
 )
 
@@ -36,6 +42,7 @@ func (e *exitError) ExitCode() int { return e.code }
 
 type reachOptions struct {
 	region, endpoint, kubeconfig string
+	noPolicies                   bool
 	flow                         reach.Flow
 }
 
@@ -43,11 +50,17 @@ func newReach() *cobra.Command {
 	o := reachOptions{flow: reach.Flow{Protocol: cloud.ProtocolTCP}}
 	cmd := &cobra.Command{
 		Use:   "reach SRC DST",
-		Short: "Explain whether security groups let SRC open a connection to DST",
-		Long: `Decide, from EC2 security groups alone, whether SRC may open a connection (or send the
-first packet of a UDP or ICMP flow) to DST, and name the rules that decide it: an egress rule
-of one of the source ENI's groups and an ingress rule of one of the destination ENI's groups
-must both allow it; replies are always allowed (security groups are stateful).
+		Short: "Explain whether security groups and network policies let SRC open a connection to DST",
+		Long: `Decide whether SRC may open a connection (or send the first packet of a UDP or ICMP flow)
+to DST, and name the rules that decide it, at every layer:
+  - EC2 security groups: an egress rule of one of the source ENI's groups and an ingress rule
+    of one of the destination ENI's groups must both allow it;
+  - network policy, when a cluster is known (a pod is named, or --kubeconfig is given): for
+    egress from the source pod and ingress to the destination pod, the ClusterNetworkPolicy
+    Admin tier, then Calico's default tier (Calico's GlobalNetworkPolicy and NetworkPolicy,
+    with every Kubernetes NetworkPolicy at order 1000 among them, as Calico orders them),
+    then the Baseline tier; each layer's verdict is shown until one decides.
+Replies are always allowed (both are stateful).
 
 SRC and DST are each one of:
   eni-…                  a network interface (its primary private address)
@@ -55,9 +68,11 @@ SRC and DST are each one of:
   pod/NAMESPACE/NAME     a pod: its branch ENI (vpc.amazonaws.com/pod-eni annotation), or
                          else the node's ENI that holds the pod's IP (needs a kubeconfig)
 
-Exit status: 0 allowed, 2 denied, 1 error (the verdict could not be decided).
-reach reads EC2 only; it sends no packet. NACLs, routes and prefix-list contents are not
-checked.`,
+An address that is a pod's (or a node's) is judged as that pod (node) by the policies.
+
+Exit status: 0 allowed, 2 denied (by either), 1 error (the verdict could not be decided).
+reach reads EC2 and Kubernetes only; it sends no packet. NACLs, routes and prefix-list
+contents are not checked.`,
 		Example: `  podsg reach pod/default/postgres-test 10.0.0.10 --port 5432 --ec2-endpoint http://127.0.0.1:8450
   podsg reach eni-0123456789abcdef0 pod/shop/web-7d4b9 --protocol icmp`,
 		Args: cobra.ExactArgs(2),
@@ -70,12 +85,16 @@ checked.`,
 				return err
 			}
 			var pods reach.Pods
-			if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, reach.PodPrefix) }) {
-				if pods, err = kubePods(o.kubeconfig); err != nil {
+			var cluster reach.Cluster
+			if o.kubeconfig != "" || slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, reach.PodPrefix) }) {
+				if pods, cluster, err = kubeClients(o.kubeconfig); err != nil {
 					return err
 				}
 			}
-			return runReach(cmd.Context(), c, pods, args[0], args[1], o.flow, cmd.OutOrStdout())
+			if o.noPolicies {
+				cluster = nil
+			}
+			return runReach(cmd.Context(), c, pods, cluster, args[0], args[1], o.flow, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -85,7 +104,8 @@ checked.`,
 	f.IntVar(&o.flow.ICMPCode, "icmp-code", 0, "ICMP code")
 	f.StringVar(&o.region, "region", "us-west-2", "AWS region")
 	f.StringVar(&o.endpoint, "ec2-endpoint", "", "EC2 endpoint URL; empty for AWS (the local VPC's URL otherwise)")
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for pod/… endpoints (default: $KUBECONFIG, then ~/.kube/config)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for pod/… endpoints and network policies (default: $KUBECONFIG, then ~/.kube/config)")
+	f.BoolVar(&o.noPolicies, "no-policies", false, "judge security groups only, not the cluster's network policies")
 	return cmd
 }
 
@@ -106,35 +126,57 @@ func (o *reachOptions) validate(cmd *cobra.Command) error {
 	return o.flow.Validate()
 }
 
-// runReach loads both ends from EC2 (and Kubernetes), evaluates the flow and writes the
-// explanation; a denied flow is an exitError with exitDenied.
-func runReach(ctx context.Context, ec2 reach.EC2, pods reach.Pods, src, dst string, f reach.Flow, out io.Writer) error {
+// runReach loads both ends from EC2 (and Kubernetes), evaluates the flow against security
+// groups and, with a cluster, every policy layer, and writes the explanation; a flow either
+// denies is an exitError with exitDenied.
+func runReach(ctx context.Context, ec2 reach.EC2, pods reach.Pods, cluster reach.Cluster, src, dst string, f reach.Flow, out io.Writer) error {
 	in, err := reach.Load(ctx, ec2, pods, src, dst)
 	if err != nil {
 		return err
 	}
 	v := reach.Evaluate(in, f)
-	if err := writeVerdict(out, v); err != nil {
+	var pol *policyVerdict
+	if cluster != nil {
+		ps, err := reach.LoadPolicies(ctx, cluster)
+		if err != nil {
+			return err
+		}
+		pol = &policyVerdict{Result: ps.Judge(in.Src, in.Dst, f), NotServed: ps.NotServed}
+	}
+	if err := writeVerdict(out, v, pol); err != nil {
 		return err
 	}
-	if !v.Allowed {
+	if !v.Allowed || pol != nil && !pol.Allowed {
 		return &exitError{code: exitDenied, msg: fmt.Sprintf("%s from %s to %s is denied", f, src, dst)}
 	}
 	return nil
 }
 
-func kubePods(kubeconfig string) (reach.Pods, error) {
+// kubeClients reads pods (for pod/… endpoints) and lists the cluster's policy state.
+func kubeClients(kubeconfig string) (reach.Pods, reach.Cluster, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
+		return nil, nil, fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("building the Kubernetes client: %w", err)
+		return nil, nil, fmt.Errorf("building the Kubernetes client: %w", err)
 	}
-	return clientsetPods{cs}, nil
+	c, err := client.New(cfg, client.Options{Scheme: policyScheme()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the Kubernetes client: %w", err)
+	}
+	return clientsetPods{cs}, c, nil
+}
+
+// policyScheme knows the built-in types and every policy API reach and explain read.
+func policyScheme() *runtime.Scheme {
+	s := explainScheme()
+	utilruntime.Must(cnpv1.Install(s))
+	utilruntime.Must(calicov3.AddToScheme(s))
+	return s
 }
 
 // clientsetPods reads pods through a clientset.
@@ -144,10 +186,18 @@ func (p clientsetPods) GetPod(ctx context.Context, namespace, name string) (*cor
 	return p.cs.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
 }
 
-// writeVerdict explains v: the verdict line, then each side's ENI, groups and deciding rules.
-func writeVerdict(out io.Writer, v reach.Verdict) error {
+// policyVerdict is the policy layers' answer, and the policy APIs the cluster does not serve.
+type policyVerdict struct {
+	netpol.Result
+	NotServed []string
+}
+
+// writeVerdict explains v and pol (nil: policies not checked): the verdict line, then each
+// side's ENI, groups and deciding rules, then each direction's policy layers.
+func writeVerdict(out io.Writer, v reach.Verdict, pol *policyVerdict) error {
 	verdict := "DENIED"
 	switch {
+	case pol != nil && !pol.Allowed:
 	case v.Allowed:
 		verdict = "ALLOWED"
 	case undecided(v.Egress) && (v.Ingress.Allowed() || undecided(v.Ingress)) || undecided(v.Ingress) && v.Egress.Allowed():
@@ -158,13 +208,50 @@ func writeVerdict(out io.Writer, v reach.Verdict) error {
 	if v.Local != "" {
 		w.printf("security groups do not apply: %s\n", v.Local)
 	}
-	w.printf("\n")
+	w.printf("\nSecurity groups: %s\n", allowedWord(v.Allowed))
 	writeSide(w, v, v.Egress, true)
 	writeSide(w, v, v.Ingress, false)
-	if v.Allowed && v.Local == "" {
-		w.printf("\nReplies are allowed too: security groups are stateful.\n")
+	if pol != nil {
+		writePolicies(w, v, pol)
+	}
+	if v.Allowed && v.Local == "" && (pol == nil || pol.Allowed) {
+		w.printf("\nReplies are allowed too: security groups and policies are stateful.\n")
 	}
 	return w.err
+}
+
+// writePolicies explains each direction's policy layers: every layer's step until one decided.
+func writePolicies(w *lineWriter, v reach.Verdict, pol *policyVerdict) {
+	w.printf("\nNetwork policy: %s (ClusterNetworkPolicy Admin tier, then Calico's default tier with NetworkPolicy at order %d, then Baseline tier)\n",
+		allowedWord(pol.Allowed), netpol.KubernetesNetworkPolicyOrder)
+	for _, side := range []struct {
+		dir string
+		e   reach.Endpoint
+		j   netpol.Judgement
+	}{{"egress from", v.Src, pol.Egress}, {"ingress to", v.Dst, pol.Ingress}} {
+		if !side.j.Enforced {
+			w.printf("%s %s: no policy applies (not a pod, a host-network pod, or the pod itself)\n", side.dir, endpointString(side.e))
+			continue
+		}
+		how := "allowed: no layer decided, and Kubernetes allows by default"
+		if d, ok := side.j.Decider(); ok {
+			how = fmt.Sprintf("%s by %s: %s %s", strings.ToLower(allowedWord(side.j.Allowed)), d.Layer, d.Policy, d.Rule)
+		}
+		w.printf("%s %s: %s\n", side.dir, endpointString(side.e), how)
+		for _, s := range side.j.Steps {
+			w.printf("  %s\n", s)
+		}
+	}
+	if len(pol.NotServed) > 0 {
+		w.printf("(the cluster does not serve %s: no such policy applies)\n", strings.Join(pol.NotServed, ", "))
+	}
+}
+
+func allowedWord(allowed bool) string {
+	if allowed {
+		return "ALLOWED"
+	}
+	return "DENIED"
 }
 
 func writeSide(w *lineWriter, v reach.Verdict, s reach.Side, egress bool) {

@@ -3,15 +3,20 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+	crfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/yaml"
 
 	"github.com/podsg/podsg/internal/cloud"
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
+	"github.com/podsg/podsg/internal/netpol/calicov3"
 	"github.com/podsg/podsg/internal/reach"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
@@ -122,7 +127,7 @@ func TestReachExplains(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := runReach(t.Context(), r.c, r.pods, tc.src, tc.dst, tc.flow, &out)
+			err := runReach(t.Context(), r.c, r.pods, nil, tc.src, tc.dst, tc.flow, &out)
 			var coded interface{ ExitCode() int }
 			switch {
 			case tc.denied && (!errors.As(err, &coded) || coded.ExitCode() != 2):
@@ -214,7 +219,7 @@ func TestWriteVerdictPrefixLists(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
 			v := reach.Verdict{Flow: reach.Flow{Protocol: "tcp", Port: 443}, Egress: tc.egress, Ingress: tc.ingress}
-			if err := writeVerdict(&out, v); err != nil {
+			if err := writeVerdict(&out, v, nil); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.HasPrefix(out.String(), tc.want) {
@@ -224,5 +229,50 @@ func TestWriteVerdictPrefixLists(t *testing.T) {
 				t.Errorf("output does not name the prefix-list rule:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestReachWithPolicies: with a cluster, reach judges the policy layers too; the seed's
+// Calico default-deny denies what security groups allow, and the explanation names the layer,
+// the policies and the rule at each direction.
+func TestReachWithPolicies(t *testing.T) {
+	r := newReachVPC(t)
+	seed, err := os.ReadFile("../netpol/testdata/seed-003-calico.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := []crclient.Object{&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "postgres-test"},
+		Status: corev1.PodStatus{PodIP: r.client.PrivateIP}}}
+	for _, doc := range strings.Split(string(seed), "\n---\n") {
+		var o crclient.Object = &calicov3.GlobalNetworkPolicy{}
+		if strings.Contains(doc, "kind: NetworkPolicy") {
+			o = &calicov3.NetworkPolicy{}
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), o); err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, o)
+	}
+	cluster := crfake.NewClientBuilder().WithScheme(policyScheme()).WithObjects(objs...).Build()
+	var out bytes.Buffer
+	err = runReach(t.Context(), r.c, r.pods, cluster, "pod/default/postgres-test", r.db.PrivateIP, reach.Flow{Protocol: "tcp", Port: 5432}, &out)
+	var coded interface{ ExitCode() int }
+	if !errors.As(err, &coded) || coded.ExitCode() != 2 {
+		t.Fatalf("err = %v, want one with exit code 2:\n%s", err, out.String())
+	}
+	for _, w := range []string{
+		"DENIED: tcp 5432 from pod/default/postgres-test (" + r.client.PrivateIP + ") to " + r.db.PrivateIP + "\n",
+		"Security groups: ALLOWED\n",
+		"Network policy: DENIED (ClusterNetworkPolicy Admin tier, then Calico's default tier with NetworkPolicy at order 1000, then Baseline tier)\n",
+		"egress from pod/default/postgres-test (" + r.client.PrivateIP + "): denied by Calico default tier: GlobalNetworkPolicy allow-dns-egress,GlobalNetworkPolicy default-deny (end of tier)\n",
+		"  ClusterNetworkPolicy Admin tier: NoDecision (",
+		"ingress to " + r.db.PrivateIP + ": no policy applies (not a pod",
+	} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "Replies are allowed") {
+		t.Errorf("a denied flow's explanation speaks of replies:\n%s", out.String())
 	}
 }

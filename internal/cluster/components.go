@@ -46,6 +46,10 @@ func (c *ControlPlane) apiserver() daemon {
 		"--service-account-key-file=" + p.path("sa", "pub"), "--service-account-signing-key-file=" + p.path("sa", "key"),
 		"--service-cluster-ip-range=" + c.opts.ServiceCIDR,
 		"--allow-privileged=true", "--profiling=false",
+		// Webhooks registered by Service (podsg-controller in-cluster) are dialled at the
+		// Service's endpoints, the pods' addresses, as EKS's control plane, which runs no
+		// kube-proxy either, reaches them: the apiserver's namespace has no route to ClusterIPs.
+		"--enable-aggregator-routing=true",
 		// logs/exec: the apiserver dials the kubelet at the node's InternalIP (never a hostname,
 		// which would mean a DNS lookup) and verifies its serving certificate with our CA.
 		"--kubelet-preferred-address-types=InternalIP",

@@ -57,6 +57,11 @@ type NodeOptions struct {
 	// ClusterDNS is the kubelet's clusterDNS: the kube-dns Service's ClusterIP that pods with
 	// dnsPolicy ClusterFirst get as their nameserver. Empty: pods get no nameserver.
 	ClusterDNS string
+	// PrivateHostDirs are host paths that containerd and the kubelet of this node (and so its
+	// pods' hostPath volumes and the CNI plugins containerd runs) see as the node's own
+	// directories, as each EC2 instance has its own: see mountns.go. Empty: they share the
+	// host's file system.
+	PrivateHostDirs []string
 }
 
 // Node is a running node.
@@ -111,14 +116,14 @@ func (n *Node) CNIBinDir() string { return n.path("cni", "bin") }
 func (n *Node) cgroupRoot() string { return "/podsg/" + n.opts.Name }
 
 func (n *Node) containerd() daemon {
-	return daemon{
+	return n.inMountNS(daemon{
 		name: "containerd", dir: n.path("run"), bin: n.opts.ContainerdBin, netns: n.opts.Netns, home: n.opts.StateDir,
 		args: []string{"--config", n.path("containerd", "config.toml")}, killWithParent: n.opts.KillWithParent,
-	}
+	})
 }
 
 func (n *Node) kubelet() daemon {
-	return daemon{
+	return n.inMountNS(daemon{
 		name: "kubelet", dir: n.path("run"), bin: n.opts.KubeletBin, netns: n.opts.Netns, home: n.opts.StateDir,
 		killWithParent: n.opts.KillWithParent,
 		args: append([]string{
@@ -126,7 +131,7 @@ func (n *Node) kubelet() daemon {
 			"--root-dir=" + n.path("kubelet"), "--hostname-override=" + n.opts.Name,
 			"--node-ip=" + n.opts.NodeIP, "--v=1",
 		}, n.nodeLabelsFlag()...),
-	}
+	})
 }
 
 // kubeProxy starts only when opts.KubeProxyBin is set; Stop looks for it anyway (by its
@@ -174,6 +179,9 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("writing containerd config: %w", err)
 	}
 	if err := n.writeCNI(); err != nil {
+		return err
+	}
+	if err := n.ensureMountNS(ctx); err != nil {
 		return err
 	}
 	ctrd := n.containerd()

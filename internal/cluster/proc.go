@@ -30,6 +30,9 @@ type daemon struct {
 	home string
 	// netns is the path of the network namespace to start it in; "" is the caller's.
 	netns string
+	// mountNS is the path of a mount namespace (bound on a file) to start it in; "" is the
+	// caller's.
+	mountNS string
 	// env is the process's environment; nil inherits the caller's.
 	env []string
 	// killWithParent makes the kernel SIGKILL the process when its starter dies: right for
@@ -170,7 +173,8 @@ func (d daemon) start(ctx context.Context) (int, error) {
 	}
 	defer func() { _ = logFile.Close() }()
 	// Not CommandContext: the daemon must outlive ctx, which only bounds starting it.
-	cmd := exec.Command(d.bin, d.args...)
+	bin, args := d.wrapped()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = d.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// A session of its own: no terminal signal reaches it, and Down signals the whole group.

@@ -81,7 +81,12 @@ func (o *Options) downSteps() []step {
 	for _, spec := range nodes {
 		steps = append(steps, o.nodeStopSteps(spec)...)
 	}
-	steps = append(steps, step{"stopping podsg-controller", func(ctx context.Context) error { return o.controllerDaemon("").Stop(ctx, 10*time.Second) }})
+	if o.HostProcesses {
+		steps = append(steps, step{"stopping podsg-controller", func(ctx context.Context) error { return o.controllerDaemon("").Stop(ctx, 10*time.Second) }})
+	} else {
+		// The nodes' pods are gone with the nodes, podsg-controller's and podsg-agent's too.
+		steps = append(steps, step{"removing the host directories the nodes' own stood in for", o.removeHostDirs})
+	}
 	if cp, err := o.controlPlane("127.0.0.1"); err == nil {
 		steps = append(steps, step{"stopping the control plane", cp.Down})
 	} else {
@@ -99,11 +104,12 @@ func (o *Options) nodeStopSteps(spec nodeSpec) []step {
 	if err != nil {
 		return []step{failedStep("stopping node "+spec.Name, err)}
 	}
-	agent := o.agentDaemon(spec, node, cluster.NodeCredentials{})
-	return []step{
-		{"stopping podsg-agent on " + spec.Name, func(ctx context.Context) error { return agent.Stop(ctx, 10*time.Second) }},
-		{"stopping node " + spec.Name + " (kube-proxy, kubelet, pods, containerd)", node.Stop},
+	stopNode := step{"stopping node " + spec.Name + " (kube-proxy, kubelet, pods, containerd)", node.Stop}
+	if !o.HostProcesses {
+		return []step{stopNode} // podsg-agent is one of its pods
 	}
+	agent := o.agentDaemon(spec, node, cluster.NodeCredentials{})
+	return []step{{"stopping podsg-agent on " + spec.Name, func(ctx context.Context) error { return agent.Stop(ctx, 10*time.Second) }}, stopNode}
 }
 
 // stopNode runs nodeStopSteps, all of them whatever each does.

@@ -31,7 +31,9 @@ import (
 // them; between every two pods, on one node or across nodes, what gets through is exactly
 // what `podsg reach` says of their security groups; `podsg local node remove` of a node with
 // branch pods reschedules its pods, frees its trunk and branches in EC2 and leaves nothing of
-// it in the kernel; `node add` brings a node back; `podsg local down` leaves nothing.
+// it in the kernel; `node add` brings a node back; `podsg local down` leaves nothing. podsg
+// itself runs in-cluster, as installed from config/: two podsg-controller pods, of which killing
+// the leader hands over to the other.
 func TestCluster(t *testing.T) {
 	testenv.RequireRoot(t)
 	o := localcluster.Options{Nodes: 3, KubeBinDir: testenv.KubeBinDir(t), BinDir: buildAll(t), StateDir: varLibStateDir(t)}
@@ -67,6 +69,9 @@ func TestCluster(t *testing.T) {
 		pods := c.pods()
 		c.expectDNSNeedsRule(pods, app)
 		c.checkServices(pods)
+	})
+	t.Run("podsg-controller leader handover", func(t *testing.T) {
+		c.with(t).checkControllerHandover()
 	})
 	t.Run("node remove", func(t *testing.T) {
 		c.with(t).removeBusiestNode()

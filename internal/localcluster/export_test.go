@@ -6,8 +6,10 @@ import (
 )
 
 // StartFakeVPCAndController is the part of Up a test without root can do: record o's binary
-// directories and start podsg-vpc and podsg-controller from o.BinDir with Up's arguments.
+// directories and start podsg-vpc and podsg-controller from o.BinDir with Up's arguments, as
+// `up --host-processes` does (the mode it records).
 func StartFakeVPCAndController(ctx context.Context, o Options) error {
+	o.HostProcesses = true
 	if err := o.absStateDir(); err != nil {
 		return err
 	}

@@ -50,11 +50,21 @@ func (o *Options) nodeOptions(spec nodeSpec, creds cluster.NodeCredentials, imgs
 		Images: imgs, ExternalCNI: true,
 		// Pods have VPC addresses: the VPC's CIDR is the cluster's.
 		KubeProxyBin: filepath.Join(o.KubeBinDir, "kube-proxy"), ClusterCIDR: VPCCIDR, ClusterDNS: ClusterDNSIP,
+		PrivateHostDirs: o.privateHostDirs(),
 		Labels: map[string]string{
 			// What the AWS cloud provider would label the node with.
 			"topology.kubernetes.io/region": Region, "topology.kubernetes.io/zone": spec.zone(),
 			"node.kubernetes.io/instance-type": InstanceType,
 		}}
+}
+
+// privateHostDirs are the host paths each node has to itself: in-cluster, those of the agent
+// DaemonSet's hostPath volumes; as host processes, none (each agent is told its own paths).
+func (o *Options) privateHostDirs() []string {
+	if o.HostProcesses {
+		return nil
+	}
+	return hostDirs
 }
 
 func (o *Options) agentDaemon(spec nodeSpec, node *cluster.Node, creds cluster.NodeCredentials) cluster.Daemon {
@@ -81,6 +91,9 @@ func (o *Options) startNode(ctx context.Context, cp *cluster.ControlPlane, spec 
 	}
 	if err := node.Start(ctx); err != nil {
 		return fmt.Errorf("starting node %s: %w", spec.Name, err)
+	}
+	if !o.HostProcesses {
+		return nil // the DaemonSet runs podsg-agent
 	}
 	if _, err := o.agentDaemon(spec, node, creds).Start(ctx); err != nil {
 		return fmt.Errorf("starting podsg-agent on %s: %w", spec.Name, err)

@@ -40,6 +40,11 @@ type Options struct {
 	// BinDir holds podsg's binaries: podsg-vpc, podsg-controller, podsg-agent, podsg-cni, pgcheck.
 	// Down and Status take both directories from what Up recorded when they are empty.
 	BinDir string
+	// HostProcesses runs podsg-controller and podsg-agent as processes on the host (in each
+	// instance's network namespace for the agents) instead of installing them in the cluster
+	// from config/ and their images: for debugging them with the host's tools. Down, Status
+	// and the node commands take it from what Up recorded.
+	HostProcesses bool
 	// sockets is where up's preflight looks up who holds its ports, nil the host's /proc;
 	// binds are the addresses it checks, nil rootBindings(). Tests set them.
 	sockets socketTable

@@ -37,7 +37,10 @@ func Status(ctx context.Context, o Options, out io.Writer) error {
 			show(d.Name(), d)
 		}
 	}
-	show("podsg-controller", o.controllerDaemon(""))
+	_, _ = fmt.Fprintf(out, "podsg runs %s\n", modeName(o.HostProcesses))
+	if o.HostProcesses {
+		show("podsg-controller", o.controllerDaemon(""))
+	}
 	nodes, err := o.nodes()
 	if err != nil {
 		return err
@@ -50,19 +53,35 @@ func Status(ctx context.Context, o Options, out io.Writer) error {
 		for _, d := range node.Daemons() {
 			show(d.Name()+" "+spec.Name, d)
 		}
-		show("podsg-agent "+spec.Name, o.agentDaemon(spec, node, cluster.NodeCredentials{}))
+		if o.HostProcesses {
+			show("podsg-agent "+spec.Name, o.agentDaemon(spec, node, cluster.NodeCredentials{}))
+		}
 	}
 	if err := printOthers(out, o.StateDir, known); err != nil {
 		return err
 	}
-	if o.KubeBinDir != "" {
-		if _, err := os.Stat(o.Kubeconfig()); err == nil {
-			outs, err := o.kubectl(o.Kubeconfig())(ctx, "", "get", "nodes", "-o", "wide")
-			_, _ = fmt.Fprint(out, outs)
-			return err
-		}
+	if o.KubeBinDir == "" {
+		return nil
 	}
-	return nil
+	if _, err := os.Stat(o.Kubeconfig()); err != nil {
+		return nil //nolint:nilerr // no cluster to ask
+	}
+	return o.printCluster(ctx, out)
+}
+
+// printCluster prints the nodes as the API server sees them and, in-cluster, podsg's pods:
+// podsg's processes then (their containers are among the processes naming the state dir, as
+// containerd's shims' children).
+func (o *Options) printCluster(ctx context.Context, out io.Writer) error {
+	kubectl := o.kubectl(o.Kubeconfig())
+	outs, err := kubectl(ctx, "", "get", "nodes", "-o", "wide")
+	_, _ = fmt.Fprint(out, outs)
+	if err != nil || o.HostProcesses {
+		return err
+	}
+	outs, err = kubectl(ctx, "", "get", "pods", "--namespace=podsg-system", "-o", "wide")
+	_, _ = fmt.Fprint(out, outs)
+	return err
 }
 
 // printOthers lists the processes naming dir that are none of the daemons: containerd shims,

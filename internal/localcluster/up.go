@@ -91,8 +91,21 @@ func Up(ctx context.Context, o Options, out io.Writer) error {
 		return err
 	}
 	kubectl := o.kubectl(cp.AdminKubeconfig())
+	if !o.HostProcesses {
+		// Before the nodes are Ready: they only turn Ready once podsg-agent has written the CNI
+		// configuration, and its DaemonSet, on the host network, tolerates NotReady nodes.
+		step("podsg: kubectl apply -k of config/ (CRD, RBAC, podsg-controller Deployment and webhook Service, podsg-agent DaemonSet), overlay %s", o.path("install", "local"))
+		if err := o.installPodsg(ctx, kubectl, net.VPCID); err != nil {
+			return err
+		}
+	}
 	if err := o.waitNodesReady(ctx, kubectl, nodeNames(nodes)); err != nil {
 		return err
+	}
+	if !o.HostProcesses {
+		if err := o.waitPodsg(ctx, kubectl); err != nil {
+			return err
+		}
 	}
 	// Pods need their namespace's default ServiceAccount, which kube-controller-manager
 	// creates shortly after start: a cluster is only ready for users once it exists.
@@ -142,6 +155,9 @@ func (o *Options) startControlPlane(ctx context.Context, net *network, step func
 	if err := cp.Up(ctx); err != nil {
 		return nil, err
 	}
+	if !o.HostProcesses {
+		return cp, nil // podsg comes with the nodes, in-cluster (installPodsg)
+	}
 	// The CRD, and the namespace of podsg-controller's lease and webhook certificate (in a
 	// real cluster, config/controller's kustomization creates it).
 	manifests := crdManifests() + "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: podsg-system\n"
@@ -162,8 +178,11 @@ func (o *Options) startNodes(ctx context.Context, cp *cluster.ControlPlane, net 
 	if err != nil {
 		return nil, err
 	}
-	imgs, err := o.images()
+	imgs, err := o.nodeImages()
 	if err != nil {
+		return nil, err
+	}
+	if err := o.recordHostDirs(); err != nil {
 		return nil, err
 	}
 	var started []nodeSpec
@@ -195,7 +214,11 @@ func (o *Options) launchNode(ctx context.Context, cp *cluster.ControlPlane, net 
 			return nodeSpec{}, fmt.Errorf("stopping node %s, whose instance %s is gone: %w", old.Name, old.InstanceID, err)
 		}
 	}
-	step("node %s: instance %s (%s, %s), containerd, kubelet, kube-proxy, podsg-agent", spec.Name, inst.ID, InstanceType, inst.AZ)
+	components := "containerd, kubelet, kube-proxy (podsg-agent: its DaemonSet)"
+	if o.HostProcesses {
+		components = "containerd, kubelet, kube-proxy, podsg-agent"
+	}
+	step("node %s: instance %s (%s, %s), %s", spec.Name, inst.ID, InstanceType, inst.AZ, components)
 	// Recorded before starting, so that `down` also stops a node that failed halfway.
 	if err := writeJSON(o.path("nodes.json"), withNode(recorded, spec)); err != nil {
 		return nodeSpec{}, err
@@ -271,6 +294,27 @@ func crdManifests() string {
 	return b.String()
 }
 
+// nodeImages are the images every node imports: images(), and in-cluster podsg's own.
+func (o *Options) nodeImages() ([]images.Image, error) {
+	imgs, err := o.images()
+	if err != nil || o.HostProcesses {
+		return imgs, err
+	}
+	own, err := o.podsgImages()
+	if err != nil {
+		return nil, err
+	}
+	return append(imgs, own...), nil
+}
+
+// modeName says how podsg runs in a cluster of that mode.
+func modeName(hostProcesses bool) string {
+	if hostProcesses {
+		return "as host processes (--host-processes)"
+	}
+	return "in-cluster"
+}
+
 func (o *Options) images() ([]images.Image, error) {
 	bb, err := images.BusyboxFiles(images.BusyboxBin)
 	if err != nil {
@@ -294,6 +338,8 @@ func (o *Options) images() ([]images.Image, error) {
 type binaries struct {
 	KubeBinDir string `json:"kubeBinDir"`
 	BinDir     string `json:"binDir"`
+	// HostProcesses is the mode `up` ran podsg in.
+	HostProcesses bool `json:"hostProcesses,omitempty"`
 }
 
 func (o *Options) remember() error {
@@ -305,7 +351,13 @@ func (o *Options) remember() error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(o.path("binaries.json"), binaries{KubeBinDir: kube, BinDir: bin})
+	var old binaries
+	if data, err := os.ReadFile(o.path("binaries.json")); err == nil && json.Unmarshal(data, &old) == nil && old.HostProcesses != o.HostProcesses {
+		if _, running := o.vpcDaemon().Running(); running {
+			return fmt.Errorf("the local cluster at %s runs podsg %s: run podsg local down first to change that", o.StateDir, modeName(old.HostProcesses))
+		}
+	}
+	return writeJSON(o.path("binaries.json"), binaries{KubeBinDir: kube, BinDir: bin, HostProcesses: o.HostProcesses})
 }
 
 // recall fills the binary directories not given with those `up` recorded. Without a record
@@ -318,6 +370,7 @@ func (o *Options) recall() {
 	if o.KubeBinDir == "" {
 		o.KubeBinDir = b.KubeBinDir
 	}
+	o.HostProcesses = b.HostProcesses
 	if o.BinDir == "" {
 		o.BinDir = b.BinDir
 	}

@@ -24,6 +24,9 @@ type Pod struct {
 	// NamespaceLabels are the labels of the pod's namespace; NamespaceNameLabel is implied.
 	NamespaceLabels map[string]string
 	ServiceAccount  string
+	// ServiceAccountLabels are the labels of the pod's ServiceAccount (Calico's
+	// serviceAccounts selectors match them).
+	ServiceAccountLabels map[string]string
 	// Ports are the containers' ports, which named policy ports resolve against.
 	Ports []corev1.ContainerPort
 	IPs   []netip.Addr

@@ -233,12 +233,16 @@ func (l *NetworkPolicies) Judge(d Direction, c Connection) Step {
 func (l *NetworkPolicies) selecting(pod *Pod, d Direction) []*npPolicy {
 	var out []*npPolicy
 	for i := range l.policies {
-		p := &l.policies[i]
-		if p.namespace == pod.Namespace && p.types[d] && p.pods.Matches(labels.Set(pod.Labels)) {
+		if p := &l.policies[i]; p.selects(pod, d) {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// selects reports whether the policy isolates the pod for d.
+func (p *npPolicy) selects(pod *Pod, d Direction) bool {
+	return p.namespace == pod.Namespace && p.types[d] && p.pods.Matches(labels.Set(pod.Labels))
 }
 
 func (r npRule) matches(peer Endpoint, c Connection) bool {

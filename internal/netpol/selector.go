@@ -21,14 +21,32 @@ func selector(s *metav1.LabelSelector, field string) (labels.Selector, error) {
 	return sel, nil
 }
 
-// namespaceLabels are the pod's namespace's labels with the name label the apiserver adds.
-func namespaceLabels(p *Pod) labels.Set {
+// namespaceLabelSet is namespaceLabels copied into a map of its own, for a caller that adds
+// labels of its own.
+func namespaceLabelSet(p *Pod) labels.Set {
 	set := labels.Set{NamespaceNameLabel: p.Namespace}
 	for k, v := range p.NamespaceLabels {
 		set[k] = v
 	}
 	return set
 }
+
+// namespaceLabels are the pod's namespace's labels with the name label the apiserver adds,
+// read in place: selectors are matched against every pod for every rule, and copying the
+// labels into a new map each time was most of the cost of compiling a node's ruleset.
+type namespaceLabels struct{ p *Pod }
+
+func (n namespaceLabels) Lookup(k string) (string, bool) {
+	if k == NamespaceNameLabel {
+		return n.p.Namespace, true
+	}
+	v, ok := n.p.NamespaceLabels[k]
+	return v, ok
+}
+
+func (n namespaceLabels) Has(k string) bool { _, ok := n.Lookup(k); return ok }
+
+func (n namespaceLabels) Get(k string) string { v, _ := n.Lookup(k); return v }
 
 // podSelection selects pods by namespace and pod labels; a nil selector matches every one.
 type podSelection struct {
@@ -39,8 +57,8 @@ func (s podSelection) matches(p *Pod) bool {
 	if p == nil {
 		return false
 	}
-	return (s.namespaces == nil || s.namespaces.Matches(namespaceLabels(p))) &&
-		(s.pods == nil || s.pods.Matches(labels.Set(p.Labels)))
+	return (s.pods == nil || s.pods.Matches(labels.Set(p.Labels))) &&
+		(s.namespaces == nil || s.namespaces.Matches(namespaceLabels{p}))
 }
 
 // cidr parses a CIDR as the API gives it; a host address with bits set (10.0.0.1/24) is taken

@@ -1,0 +1,86 @@
+package policyenforce_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	cnpv1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
+	cnpclient "sigs.k8s.io/network-policy-api/pkg/client/clientset/versioned"
+
+	"github.com/podsg/podsg/internal/netpol"
+	"github.com/podsg/podsg/internal/policyenforce"
+	"github.com/podsg/podsg/internal/testenv"
+)
+
+// TestWatchTurnsAppliedPoliciesIntoTheRuleset: against a real API server with podsg's CRDs
+// (the ClusterNetworkPolicy CRD among them), the agent's watches see a pod get its address,
+// a NetworkPolicy and a ClusterNetworkPolicy applied, and each reaches the installed ruleset.
+func TestWatchTurnsAppliedPoliciesIntoTheRuleset(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kube := kubernetes.NewForConfigOrDie(env.Config)
+	cnp := cnpclient.NewForConfigOrDie(env.Config)
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w, note, err := policyenforce.StartWatch(ctx, kube, cnp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if note != "" {
+		t.Fatalf("ClusterNetworkPolicy not served: %s", note)
+	}
+	nft := &fakeNFT{counters: map[string]netpol.CounterValue{}, applied: make(chan string, 100)}
+	e := policyenforce.New(config(), w, nft, nil)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	for _, p := range []*corev1.Pod{pod("prod", "db", node, "", map[string]string{"app": "db"}), pod("prod", "web", "node-b", "", map[string]string{"app": "web"})} {
+		p.Spec.Containers = []corev1.Container{{Name: "c", Image: "i"}}
+		created, err := kube.CoreV1().Pods("prod").Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Name == "web" { // the kubelet of node-b reports web's address
+			created.Status.PodIPs = []corev1.PodIP{{IP: "10.0.1.7"}}
+			created.Status.PodIP = "10.0.1.7"
+			if _, err := kube.CoreV1().Pods("prod").UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := e.Admit(ctx, policyenforce.LocalPod{Namespace: "prod", Name: "db", HostVeth: "enidb", IP: netip.MustParseAddr("10.0.0.5")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kube.NetworkingV1().NetworkPolicies("prod").Create(ctx, dbPolicy(), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, nft.applied, func(s string) bool {
+		return strings.Contains(s, "ip saddr 10.0.1.7/32 meta l4proto tcp th dport 5432 return") &&
+			strings.Contains(s, "counter name "+netpol.CounterName("prod/db")+" drop")
+	})
+	deny := &cnpv1.ClusterNetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "no-egress-10-2"},
+		Spec: cnpv1.ClusterNetworkPolicySpec{Tier: cnpv1.AdminTier, Priority: 5,
+			Subject: cnpv1.ClusterNetworkPolicySubject{Namespaces: &metav1.LabelSelector{}},
+			Egress: []cnpv1.ClusterNetworkPolicyEgressRule{{Name: "ten-two", Action: cnpv1.ClusterNetworkPolicyRuleActionDeny,
+				To: []cnpv1.ClusterNetworkPolicyEgressPeer{{Networks: []cnpv1.CIDR{"10.2.0.0/16"}}}}}}}
+	if _, err := cnp.PolicyV1beta1().ClusterNetworkPolicies().Create(ctx, deny, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, nft.applied, func(s string) bool {
+		return strings.Contains(s, "ip daddr 10.2.0.0/16 counter name "+netpol.CounterName("no-egress-10-2")+" drop")
+	})
+}
