@@ -68,6 +68,10 @@ verify: generate lint ## Fail if generated code or go.mod is stale, or lint/vet 
 bench: ## Run the benchmarks (speed and memory targets).
 	hack/bench.sh
 
+.PHONY: bench-scale
+bench-scale: ## Scale benchmarks: the local VPC with 100,000 ENIs, podsg-controller's restart over simulated trunk nodes (~15 min; README).
+	hack/bench-scale.sh
+
 .PHONY: clean
 clean: ## Remove build outputs (not the cached Kubernetes binaries).
 	rm -rf $(BIN)

@@ -7,4 +7,5 @@ export KUBEBUILDER_ASSETS
 # The controller benchmark alone runs twice (with branch reuse and without) through EC2's
 # documented throttling, creating 1,000 branch ENIs and, without reuse, a thousand more for a
 # rolling update: ~35 min. Alone: go test -run '^$' -bench . ./internal/controller/
-go test -run '^$' -bench . -benchmem -benchtime "${BENCHTIME:-1x}" -timeout 90m ./...
+# The scale benchmarks (BenchmarkScale*: fleets of thousands of nodes) are make bench-scale's.
+go test -run '^$' -bench . -skip '^BenchmarkScale' -benchmem -benchtime "${BENCHTIME:-1x}" -timeout 90m ./...

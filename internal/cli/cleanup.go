@@ -17,7 +17,7 @@ import (
 // cleanupEC2 is what `podsg cleanup` needs of EC2.
 type cleanupEC2 interface {
 	DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error)
-	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
+	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkIDs ...string) ([]cloud.TrunkAssociation, error)
 	DisassociateTrunkInterface(ctx context.Context, associationID, clientToken string) error
 	DetachNetworkInterface(ctx context.Context, attachmentID string, force bool) error
 	DeleteNetworkInterface(ctx context.Context, id string) error

@@ -96,6 +96,10 @@ func (k *killer) DescribeInstance(ctx context.Context, id string) (cloud.Instanc
 	return describe(ctx, k, func(ctx context.Context) (cloud.Instance, error) { return k.EC2.DescribeInstance(ctx, id) })
 }
 
+func (k *killer) DescribeInstances(ctx context.Context, ids []string) ([]cloud.Instance, error) {
+	return describe(ctx, k, func(ctx context.Context) ([]cloud.Instance, error) { return k.EC2.DescribeInstances(ctx, ids) })
+}
+
 func (k *killer) DescribeSubnet(ctx context.Context, id string) (cloud.Subnet, error) {
 	return describe(ctx, k, func(ctx context.Context) (cloud.Subnet, error) { return k.EC2.DescribeSubnet(ctx, id) })
 }
@@ -112,9 +116,9 @@ func (k *killer) DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkI
 	})
 }
 
-func (k *killer) DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error) {
+func (k *killer) DescribeTrunkInterfaceAssociations(ctx context.Context, trunkIDs ...string) ([]cloud.TrunkAssociation, error) {
 	return describe(ctx, k, func(ctx context.Context) ([]cloud.TrunkAssociation, error) {
-		return k.EC2.DescribeTrunkInterfaceAssociations(ctx, trunkID)
+		return k.EC2.DescribeTrunkInterfaceAssociations(ctx, trunkIDs...)
 	})
 }
 

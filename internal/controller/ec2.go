@@ -12,6 +12,7 @@ import (
 // tests pass internal/cloud/fake.
 type EC2 interface {
 	DescribeInstance(ctx context.Context, id string) (cloud.Instance, error)
+	DescribeInstances(ctx context.Context, ids []string) ([]cloud.Instance, error)
 	DescribeSubnet(ctx context.Context, id string) (cloud.Subnet, error)
 	DescribeSecurityGroups(ctx context.Context, ids []string) ([]cloud.SecurityGroup, error)
 	CreateNetworkInterface(ctx context.Context, in cloud.CreateNetworkInterfaceInput) (cloud.NetworkInterface, error)
@@ -21,7 +22,7 @@ type EC2 interface {
 	DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error)
 	AssociateTrunkInterface(ctx context.Context, trunkID, branchID string, vlan int, clientToken string) (cloud.TrunkAssociation, error)
 	DisassociateTrunkInterface(ctx context.Context, associationID, clientToken string) error
-	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
+	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkIDs ...string) ([]cloud.TrunkAssociation, error)
 	CreateTags(ctx context.Context, ids []string, tags map[string]string) error
 	ModifyNetworkInterfaceGroups(ctx context.Context, eniID string, groups []string) error
 }

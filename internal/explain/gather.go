@@ -31,7 +31,7 @@ import (
 type EC2 interface {
 	reach.EC2
 	DescribeInstance(ctx context.Context, id string) (cloud.Instance, error)
-	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
+	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkIDs ...string) ([]cloud.TrunkAssociation, error)
 }
 
 // maxEvents bounds the events shown: the latest ones say where allocation stands.

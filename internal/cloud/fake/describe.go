@@ -16,11 +16,34 @@ func (f *EC2) DescribeInstance(ctx context.Context, id string) (cloud.Instance, 
 	if err != nil {
 		return cloud.Instance{}, err
 	}
-	in, ok := f.instances[id]
-	if !ok {
+	if _, ok := f.instances[id]; !ok {
 		return cloud.Instance{}, f.end(flt, apiErr(ActionDescribeInstance, "InvalidInstanceID.NotFound", cloud.ErrNotFound,
 			"The instance ID '%s' does not exist", id))
 	}
+	return f.instance(id), f.end(flt, nil)
+}
+
+// DescribeInstances returns the instances of ids that exist, in one call (the fake has no
+// pages), as EC2 does with an instance-id filter: a missing one is left out.
+func (f *EC2) DescribeInstances(ctx context.Context, ids []string) ([]cloud.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	flt, err := f.begin(ctx, ActionDescribeInstance)
+	if err != nil {
+		return nil, err
+	}
+	var out []cloud.Instance
+	for _, id := range ids {
+		if _, ok := f.instances[id]; ok {
+			out = append(out, f.instance(id))
+		}
+	}
+	return out, f.end(flt, nil)
+}
+
+// instance renders an existing instance with its attached ENIs, primary first.
+func (f *EC2) instance(id string) cloud.Instance {
+	in := f.instances[id]
 	sn := f.subnets[in.SubnetID]
 	out := cloud.Instance{
 		ID: in.ID, Type: in.Type, AvailabilityZone: sn.AvailabilityZone, VPCID: sn.VPCID,
@@ -35,7 +58,7 @@ func (f *EC2) DescribeInstance(ctx context.Context, id string) (cloud.Instance, 
 	if len(out.NetworkInterfaces) > 0 {
 		out.PrivateIP = out.NetworkInterfaces[0].PrivateIP
 	}
-	return out, f.end(flt, nil)
+	return out
 }
 
 // DescribeSubnet returns a subnet.

@@ -1,6 +1,7 @@
 package fake
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -120,8 +121,9 @@ func (f *EC2) DisassociateTrunkInterface(ctx context.Context, associationID, cli
 	return f.end(flt, nil)
 }
 
-// DescribeTrunkInterfaceAssociations lists the associations of a trunk, sorted by VLAN.
-func (f *EC2) DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error) {
+// DescribeTrunkInterfaceAssociations lists the associations of the trunks, in one call (the
+// fake has no pages), sorted by trunk and VLAN.
+func (f *EC2) DescribeTrunkInterfaceAssociations(ctx context.Context, trunkIDs ...string) ([]cloud.TrunkAssociation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	flt, err := f.begin(ctx, ActionDescribeTrunkInterfaceAssociations)
@@ -130,11 +132,13 @@ func (f *EC2) DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID st
 	}
 	var out []cloud.TrunkAssociation
 	for _, a := range f.assocs {
-		if a.TrunkID == trunkID {
+		if slices.Contains(trunkIDs, a.TrunkID) {
 			out = append(out, a)
 		}
 	}
-	slices.SortFunc(out, func(a, b cloud.TrunkAssociation) int { return a.VLAN - b.VLAN })
+	slices.SortFunc(out, func(a, b cloud.TrunkAssociation) int {
+		return cmp.Or(strings.Compare(a.TrunkID, b.TrunkID), a.VLAN-b.VLAN)
+	})
 	return out, f.end(flt, nil)
 }
 

@@ -40,7 +40,7 @@ type EC2 interface {
 	DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error)
 	AssociateTrunkInterface(ctx context.Context, trunkID, branchID string, vlan int, clientToken string) (cloud.TrunkAssociation, error)
 	DisassociateTrunkInterface(ctx context.Context, associationID, clientToken string) error
-	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
+	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkIDs ...string) ([]cloud.TrunkAssociation, error)
 	ModifyNetworkInterfaceGroups(ctx context.Context, eniID string, groups []string) error
 }
 

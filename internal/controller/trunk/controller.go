@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,13 +39,14 @@ import (
 // EC2 is what the trunk controller calls. Errors are classified into cloud's kinds.
 type EC2 interface {
 	DescribeInstance(ctx context.Context, id string) (cloud.Instance, error)
+	DescribeInstances(ctx context.Context, ids []string) ([]cloud.Instance, error)
 	DescribeSubnet(ctx context.Context, id string) (cloud.Subnet, error)
 	CreateNetworkInterface(ctx context.Context, in cloud.CreateNetworkInterfaceInput) (cloud.NetworkInterface, error)
 	AttachNetworkInterface(ctx context.Context, eniID, instanceID string, deviceIndex int) (string, error)
 	DetachNetworkInterface(ctx context.Context, attachmentID string, force bool) error
 	DeleteNetworkInterface(ctx context.Context, id string) error
 	DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error)
-	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkID string) ([]cloud.TrunkAssociation, error)
+	DescribeTrunkInterfaceAssociations(ctx context.Context, trunkIDs ...string) ([]cloud.TrunkAssociation, error)
 	DisassociateTrunkInterface(ctx context.Context, associationID, clientToken string) error
 }
 
@@ -65,6 +67,8 @@ type Controller struct {
 	clock    clock.Clock
 	opts     Options
 	changes  <-chan event.GenericEvent
+	startup  startup
+	subnets  sync.Map // subnet id → cloud.Subnet
 }
 
 // New returns a trunk controller. changes carries nodes whose capacity the store changed.

@@ -27,9 +27,11 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, v1beta1.ReasonUnsupported, "InitTrunk", "%v", err)
 		return false, nil
 	}
-	inst, err := c.ec2.DescribeInstance(ctx, instanceID)
-	if err != nil {
-		return false, fmt.Errorf("describing instance %s: %w", instanceID, err)
+	inst, ok := c.startupInstance(ctx, instanceID)
+	if !ok {
+		if inst, err = c.ec2.DescribeInstance(ctx, instanceID); err != nil {
+			return false, fmt.Errorf("describing instance %s: %w", instanceID, err)
+		}
 	}
 	limit, known := c.limits.Branches(inst.Type)
 	if limit == 0 {
@@ -41,9 +43,9 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 			"instance type %s %s; pods with security groups cannot run on this node", inst.Type, why)
 		return false, nil
 	}
-	subnet, err := c.ec2.DescribeSubnet(ctx, inst.SubnetID)
+	subnet, err := c.subnet(ctx, inst.SubnetID)
 	if err != nil {
-		return false, fmt.Errorf("describing subnet %s: %w", inst.SubnetID, err)
+		return false, err
 	}
 	eni, err := c.trunkENI(ctx, n, inst)
 	if err != nil {
@@ -64,6 +66,20 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 	c.recorder.Eventf(n, nil, corev1.EventTypeNormal, v1beta1.ReasonTrunkInitiated, "InitTrunk",
 		"trunk ENI %s attached; %d branch ENIs available", eni.ID, limit)
 	return true, nil
+}
+
+// subnet returns a subnet, read once per controller: a subnet's CIDR never changes, and a
+// fleet's nodes share a few subnets.
+func (c *Controller) subnet(ctx context.Context, id string) (cloud.Subnet, error) {
+	if s, ok := c.subnets.Load(id); ok {
+		return s.(cloud.Subnet), nil
+	}
+	s, err := c.ec2.DescribeSubnet(ctx, id)
+	if err != nil {
+		return cloud.Subnet{}, fmt.Errorf("describing subnet %s: %w", id, err)
+	}
+	c.subnets.Store(id, s)
+	return s, nil
 }
 
 // trunkENI returns the attached trunk of the instance, attaching one podsg created before (a
@@ -107,14 +123,17 @@ func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.In
 // alone; their VLANs are never reused. A branch ENI made for the trunk's warm pool and not
 // associated (a crash between create and associate) is returned as warming, to be associated.
 func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk) ([]inventory.Branch, []int, error) {
-	assocs, err := c.ec2.DescribeTrunkInterfaceAssociations(ctx, t.ID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("describing associations of trunk %s: %w", t.ID, err)
-	}
-	enis, err := c.ec2.DescribeNetworkInterfaces(ctx, cloud.NetworkInterfaceFilter{
-		Tags: map[string]string{cloud.TagCluster: c.opts.ClusterName, cloud.TagTrunkENI: t.ID}})
-	if err != nil {
-		return nil, nil, fmt.Errorf("describing branch ENIs of trunk %s: %w", t.ID, err)
+	assocs, enis, ok := c.startupBranches(t.ID)
+	if !ok {
+		var err error
+		if assocs, err = c.ec2.DescribeTrunkInterfaceAssociations(ctx, t.ID); err != nil {
+			return nil, nil, fmt.Errorf("describing associations of trunk %s: %w", t.ID, err)
+		}
+		enis, err = c.ec2.DescribeNetworkInterfaces(ctx, cloud.NetworkInterfaceFilter{
+			Tags: map[string]string{cloud.TagCluster: c.opts.ClusterName, cloud.TagTrunkENI: t.ID}})
+		if err != nil {
+			return nil, nil, fmt.Errorf("describing branch ENIs of trunk %s: %w", t.ID, err)
+		}
 	}
 	owners, err := annotatedOn(ctx, c.kube, t.Node)
 	if err != nil {

@@ -272,7 +272,16 @@ func (a *API) describeInstances(_ context.Context, req *query.Request) (query.Re
 				return slices.DeleteFunc(tx.Instances(), func(i *state.Instance) bool { return !visible(i) })
 			},
 			key:    func(i *state.Instance) string { return i.ID },
-			fields: instanceFields(tx), sample: &state.Instance{}, minPage: 5, maxPage: 1000,
+			fields: instanceFields(tx), sample: &state.Instance{}, minPage: 5, maxPage: 1000, ids: tx.InstanceIDs,
+			narrow: func(filters []query.Filter) ([]string, bool) {
+				return narrowBy(filters, func(name, value string) (int, func() []string, bool) {
+					if name != "instance-id" {
+						return 0, nil, false
+					}
+					// A missing instance is left out by the scan's get.
+					return 1, func() []string { return []string{value} }, true
+				})
+			},
 		}
 		page, next, err := l.run(req.Params)
 		resp.Reservations, resp.NextToken = reservations(tx, page), next

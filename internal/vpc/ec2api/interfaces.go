@@ -3,6 +3,7 @@ package ec2api
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/podsg/podsg/internal/vpc/apierr"
 	"github.com/podsg/podsg/internal/vpc/query"
@@ -100,6 +101,28 @@ func eniFields(tx *state.Tx) func(*state.ENI) query.Fields {
 			}
 			return query.TagFields(e.Tags, name)
 		}
+	}
+}
+
+// eniNarrow answers the filters that name an ENI's instance, subnet or a tag with literal
+// values from the state's indexes. The controllers of a cluster of thousands of nodes
+// filter by tag and by instance.
+func eniNarrow(tx *state.Tx) func([]query.Filter) ([]string, bool) {
+	return func(filters []query.Filter) ([]string, bool) {
+		return narrowBy(filters, func(name, value string) (int, func() []string, bool) {
+			index, key := state.ENIsByInstance, ""
+			switch {
+			case name == "attachment.instance-id":
+			case name == "subnet-id":
+				index = state.ENIsBySubnet
+			case strings.HasPrefix(name, "tag:"):
+				index, key = state.ENIsByTag, strings.TrimPrefix(name, "tag:")
+			default:
+				return 0, nil, false
+			}
+			n, ids := tx.ENIsBy(index, key, value)
+			return n, ids, true
+		})
 	}
 }
 
@@ -220,7 +243,7 @@ func (a *API) describeNetworkInterfaces(_ context.Context, req *query.Request) (
 		l := listing[*state.ENI]{
 			idParam: "NetworkInterfaceId", idPrefix: "eni", get: tx.NetworkInterface, all: tx.NetworkInterfaces,
 			key: func(e *state.ENI) string { return e.ID }, fields: eniFields(tx), sample: &state.ENI{},
-			minPage: 5, maxPage: 1000,
+			minPage: 5, maxPage: 1000, ids: tx.NetworkInterfaceIDs, narrow: eniNarrow(tx),
 		}
 		page, next, err := l.run(req.Params)
 		resp.NetworkInterfaceSet = make([]xmlENI, 0, len(page))

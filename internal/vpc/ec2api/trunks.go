@@ -91,7 +91,16 @@ func (a *API) describeTrunkInterfaceAssociations(_ context.Context, req *query.R
 		l := listing[*state.TrunkAssociation]{
 			idParam: "AssociationId", idPrefix: "trunk-assoc", get: tx.TrunkAssociation, all: tx.TrunkAssociations,
 			key: func(a *state.TrunkAssociation) string { return a.ID }, fields: associationFields,
-			sample: &state.TrunkAssociation{}, minPage: 5, maxPage: 255,
+			sample: &state.TrunkAssociation{}, minPage: 5, maxPage: 255, ids: tx.TrunkAssociationIDs,
+			narrow: func(filters []query.Filter) ([]string, bool) {
+				return narrowBy(filters, func(name, value string) (int, func() []string, bool) {
+					if name != "trunk-interface-association.trunk-interface-id" {
+						return 0, nil, false
+					}
+					n, ids := tx.AssociationsOfTrunk(value)
+					return n, ids, true
+				})
+			},
 		}
 		page, next, err := l.run(req.Params)
 		for _, a := range page {

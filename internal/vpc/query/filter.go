@@ -81,9 +81,16 @@ func TagFields(tags map[string]string, name string) ([]string, bool) {
 	return nil, false
 }
 
+// Literal reports whether an EC2 filter pattern has no wildcard or escape, so it matches
+// only itself.
+func Literal(pattern string) bool { return !strings.ContainsAny(pattern, `*?\`) }
+
 // Glob matches s against an EC2 filter pattern: * is any run of characters,
 // ? any single character, and a backslash escapes the next one.
 func Glob(pattern, s string) bool {
+	if Literal(pattern) {
+		return pattern == s
+	}
 	p, str := []rune(pattern), []rune(s)
 	// Iterative matcher with single-star backtracking: linear in practice
 	// and no recursion for fuzzed input.

@@ -25,6 +25,8 @@ type model struct {
 	ipOwner        map[string]map[string]string // subnet → ip → eni
 	macOwner       map[string]string            // mac → eni
 	enisByInstance map[string]set               // instance → enis
+	enisBySubnet   map[string]set               // subnet → enis (describe filter subnet-id)
+	enisByTag      map[string]set               // tagKey(key, value) → enis (describe filter tag:KEY)
 	enisByGroup    map[string]set               // security group → enis using it
 	ruleRefs       map[string]set               // security group → groups whose rules reference it
 	subnetsByVPC   map[string]set
@@ -37,6 +39,14 @@ type model struct {
 }
 
 type set map[string]struct{}
+
+func (s set) ids() []string {
+	out := make([]string, 0, len(s))
+	for id := range s {
+		out = append(out, id)
+	}
+	return out
+}
 
 func addTo(m map[string]set, key, member string) {
 	s := m[key]
@@ -74,6 +84,8 @@ func newModel() *model {
 		ipOwner:        map[string]map[string]string{},
 		macOwner:       map[string]string{},
 		enisByInstance: map[string]set{},
+		enisBySubnet:   map[string]set{},
+		enisByTag:      map[string]set{},
 		enisByGroup:    map[string]set{},
 		ruleRefs:       map[string]set{},
 		subnetsByVPC:   map[string]set{},
@@ -163,6 +175,10 @@ func (m *model) reindexENI(old, cur *ENI) {
 		if old.Attachment != nil {
 			removeFrom(m.enisByInstance, old.Attachment.InstanceID, old.ID)
 		}
+		removeFrom(m.enisBySubnet, old.SubnetID, old.ID)
+		for k, v := range old.Tags {
+			removeFrom(m.enisByTag, tagKey(k, v), old.ID)
+		}
 	}
 	if cur != nil {
 		owners := m.ipOwner[cur.SubnetID]
@@ -180,8 +196,15 @@ func (m *model) reindexENI(old, cur *ENI) {
 		if cur.Attachment != nil {
 			addTo(m.enisByInstance, cur.Attachment.InstanceID, cur.ID)
 		}
+		addTo(m.enisBySubnet, cur.SubnetID, cur.ID)
+		for k, v := range cur.Tags {
+			addTo(m.enisByTag, tagKey(k, v), cur.ID)
+		}
 	}
 }
+
+// tagKey is the enisByTag key of one tag; NUL cannot occur in a tag key.
+func tagKey(key, value string) string { return key + "\x00" + value }
 
 func (m *model) reindexAssoc(old, cur *TrunkAssociation) {
 	if old != nil {

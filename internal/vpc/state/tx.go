@@ -92,6 +92,51 @@ func (tx *Tx) Instances() []*Instance { return tx.m.instances.list() }
 // NetworkInterfaces lists ENIs in id order.
 func (tx *Tx) NetworkInterfaces() []*ENI { return tx.m.enis.list() }
 
+// NetworkInterfaceIDs returns every ENI id in order. The slice is the table's own: read it
+// inside the transaction only, and never modify it.
+func (tx *Tx) NetworkInterfaceIDs() []string { return tx.m.enis.sorted }
+
+// ENIIndex names a secondary index of ENIs that DescribeNetworkInterfaces can narrow by.
+type ENIIndex int
+
+// The ENI indexes: by attached instance, by subnet, by tag.
+const (
+	ENIsByInstance ENIIndex = iota
+	ENIsBySubnet
+	ENIsByTag
+)
+
+// ENIsBy returns how many ENIs have value in an index field (for ENIsByTag, the tag key and
+// its value), and a function listing their ids in no order. A describe call with a filter on
+// that field reads these instead of every ENI, and counts first to pick the narrowest filter.
+func (tx *Tx) ENIsBy(index ENIIndex, key, value string) (int, func() []string) {
+	var s set
+	switch index {
+	case ENIsByInstance:
+		s = tx.m.enisByInstance[value]
+	case ENIsBySubnet:
+		s = tx.m.enisBySubnet[value]
+	case ENIsByTag:
+		s = tx.m.enisByTag[tagKey(key, value)]
+	}
+	return len(s), s.ids
+}
+
+// AssociationsOfTrunk returns how many associations a trunk has, and a function listing
+// their ids in no order.
+func (tx *Tx) AssociationsOfTrunk(trunkID string) (int, func() []string) {
+	s := tx.m.assocsByTrunk[trunkID]
+	return len(s), s.ids
+}
+
+// InstanceIDs returns every instance id in order (terminated ones too). The slice is the
+// table's own: read it inside the transaction only, and never modify it.
+func (tx *Tx) InstanceIDs() []string { return tx.m.instances.sorted }
+
+// TrunkAssociationIDs returns every association id in order. The slice is the table's own:
+// read it inside the transaction only, and never modify it.
+func (tx *Tx) TrunkAssociationIDs() []string { return tx.m.assocs.sorted }
+
 // TrunkAssociations lists associations in id order.
 func (tx *Tx) TrunkAssociations() []*TrunkAssociation { return tx.m.assocs.list() }
 

@@ -17,7 +17,7 @@ func TestMain(m *testing.M) {
 
 // startBinary runs podsg-vpc serve on a free loopback port and returns its
 // URL once it printed its listening line.
-func startBinary(t *testing.T, bin, stateDir string) (*testenv.Process, string) {
+func startBinary(t testing.TB, bin, stateDir string) (*testenv.Process, string) {
 	t.Helper()
 	p, err := testenv.StartProcess(t, bin, "serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir)
 	if err != nil {
