@@ -76,8 +76,7 @@ func TestExplainCommand(t *testing.T) {
 	want := "Network policies selecting the pod (in the order they apply):\n" +
 		"  Calico default tier: GlobalNetworkPolicy allow-dns-egress (egress)\n" +
 		"  Calico default tier: GlobalNetworkPolicy default-deny (ingress, egress)\n" +
-		"  Calico default tier: NetworkPolicy.projectcalico.org default/netpol-sa-demo (ingress)\n" +
-		"  (the cluster does not serve ClusterNetworkPolicy (policy.networking.k8s.io))\n"
+		"  Calico default tier: NetworkPolicy.projectcalico.org default/netpol-sa-demo (ingress)\n"
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("output lacks %q:\n%s", want, out.String())
 	}
