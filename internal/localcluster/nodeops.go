@@ -59,7 +59,7 @@ func AddNode(ctx context.Context, o Options, out io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	imgs, err := o.images()
+	imgs, err := o.nodeImages()
 	if err != nil {
 		return "", err
 	}
