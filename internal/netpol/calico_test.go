@@ -389,27 +389,6 @@ spec:
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		checked, allowed := 0, 0
-		for _, src := range endpoints {
-			for _, dst := range endpoints {
-				if src.IP == dst.IP {
-					continue
-				}
-				for _, c := range matrixFlows(src, dst) {
-					want := e.Evaluate(c).Allowed
-					if got := walk(e, netpol.Egress, c, u) && walk(e, netpol.Ingress, c, u); got != want {
-						t.Errorf("%s: %s: the rules say allowed=%v, Evaluate %v", name, c, got, want)
-					}
-					checked++
-					if want {
-						allowed++
-					}
-				}
-			}
-		}
-		if allowed == 0 || allowed == checked {
-			t.Errorf("%s: %d of %d connections allowed: the set tests nothing", name, allowed, checked)
-		}
-		t.Logf("%s: %d connections checked, %d allowed", name, checked, allowed)
+		checkRulesAgree(t, name, e, u, endpoints)
 	}
 }
