@@ -164,7 +164,7 @@ func (w *world) startAgent(t *testing.T, nodeNS string, podENI bool, extra ...st
 			return testenv.Abort(fmt.Errorf("the agent: %w\n%s", err, p.LogTail()))
 		}
 		if _, err := os.Stat(w.socket); err != nil {
-			return fmt.Errorf("the agent does not serve yet: %w", err)
+			return fmt.Errorf("the agent does not serve yet: %w; its log so far:\n%s", err, p.LogTail())
 		}
 		n := &corev1.Node{}
 		if err := w.kube.Client.Get(ctx, client.ObjectKey{Name: "node-1"}, n); err != nil {
