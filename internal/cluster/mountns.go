@@ -1,15 +1,15 @@
 package cluster
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
+	"time"
 )
 
 // The node's mount namespace: on EC2 every instance has its own /opt/cni/bin, /etc/cni/net.d,
@@ -22,13 +22,31 @@ import (
 // containers, and the host's mounts are private here, so nothing would propagate between two
 // namespaces.
 //
-// The namespace is kept by a bind mount of it on a file in the state dir (as `ip netns` keeps
-// network namespaces), so that containerd and the kubelet can enter it separately (nsenter)
-// and a later podsg finds it. Stop's unmount of everything under the state dir releases it;
-// the mounts inside go with it once its last process is gone.
+// A process keeps the namespace alive: the holder, a daemon like the others (pid file, found
+// again by a later podsg, stopped by Stop), which does nothing but wait. containerd and the
+// kubelet enter its namespace through /proc/PID/ns/mnt. The namespace is not bound on a file as
+// `ip netns` keeps network namespaces: the kernel refuses to bind a mount namespace that is not
+// newer than the binder's own, and since Linux 6.18 namespace ids come from per-CPU batches, so
+// a namespace made on the other CPU is often "older" than that of its creator — the bind failed
+// with EINVAL whenever podsg itself ran in a mount namespace of its own (CI, hack/fresh-run.sh).
 
-// mountNSFile is the node's mount namespace, bound on a file.
-func (n *Node) mountNSFile() string { return n.path("mnt", "ns") }
+// holdScript waits forever; its child sleep goes with it when Stop signals the group.
+const holdScript = "while :; do sleep 86400; done"
+
+// mountHolder is the process that holds the node's mount namespace. Its command line
+// (`sh -c SCRIPT NAME STATEDIR`) names the state dir, which is what identifies it in /proc.
+func (n *Node) mountHolder() daemon {
+	return daemon{
+		name: "mount-namespace", dir: n.path("run"), bin: "/bin/sh", home: n.opts.StateDir,
+		args:       []string{"-c", holdScript, "podsg-node-mount-namespace", n.opts.StateDir},
+		newMountNS: true, killWithParent: n.opts.KillWithParent,
+	}
+}
+
+// mountNSReady marks a holder whose namespace has all its bind mounts: a podsg interrupted
+// between starting the holder and binding leaves a holder without it, which the next one
+// replaces.
+func (n *Node) mountNSReady() string { return n.path("run", "mount-namespace.ready") }
 
 // privateDir is the node's own directory that stands for host path p. The CNI directories are
 // those containerd's configuration names: the node's /opt/cni/bin and /etc/cni/net.d.
@@ -51,27 +69,17 @@ func (n *Node) ensureMountNS(ctx context.Context) error {
 	if len(n.opts.PrivateHostDirs) == 0 {
 		return nil
 	}
-	file := n.mountNSFile()
-	if isNSMount(file) {
-		return nil
-	}
-	dir := filepath.Dir(file)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	// A namespace can only be bound on a file whose mount does not propagate (the kernel
-	// refuses loops): give the directory a private mount of its own, whatever the host's
-	// propagation (systemd makes / shared).
-	if !isMountPoint(dir) {
-		if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("bind-mounting %s: %w", dir, err)
+	holder := n.mountHolder()
+	if _, ok := holder.running(); ok {
+		if _, err := os.Stat(n.mountNSReady()); err == nil {
+			return nil
+		}
+		if err := holder.stop(ctx, 5*time.Second); err != nil {
+			return fmt.Errorf("replacing the half-made mount namespace of node %s: %w", n.opts.Name, err)
 		}
 	}
-	if err := unix.Mount("", dir, "", unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("making %s private: %w", dir, err)
-	}
-	if err := os.WriteFile(file, nil, 0o600); err != nil {
-		return fmt.Errorf("creating %s: %w", file, err)
+	if err := os.Remove(n.mountNSReady()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", n.mountNSReady(), err)
 	}
 	var script strings.Builder
 	for _, p := range n.opts.PrivateHostDirs {
@@ -85,15 +93,34 @@ func (n *Node) ensureMountNS(ctx context.Context) error {
 		}
 		fmt.Fprintf(&script, "mount --bind %s %s\n", shellQuote(own), shellQuote(p))
 	}
-	// slave: the host's later mounts still reach the node (where / is shared), the node's
-	// never reach the host.
-	cmd := exec.CommandContext(ctx, "unshare", "--mount="+file, "--propagation=slave", "/bin/sh", "-ec", script.String())
+	pid, err := holder.start(ctx)
+	if err != nil {
+		return fmt.Errorf("creating the mount namespace of node %s: %w", n.opts.Name, err)
+	}
+	// The binds happen in the holder's namespace, after it exists: nsenter reports each
+	// mount's error here, where a script inside the holder could only log it.
+	cmd := exec.CommandContext(ctx, "nsenter", "--mount="+mountNSOf(pid), "--", "/bin/sh", "-ec", script.String())
 	if out, err := cmd.CombinedOutput(); err != nil {
-		_ = unix.Unmount(file, unix.MNT_DETACH)
-		return fmt.Errorf("creating the mount namespace of node %s: %w: %s", n.opts.Name, err, strings.TrimSpace(string(out)))
+		_ = holder.stop(ctx, 5*time.Second)
+		return fmt.Errorf("bind-mounting the private directories of node %s: %w: %s", n.opts.Name, err, strings.TrimSpace(string(out)))
+	}
+	if err := os.WriteFile(n.mountNSReady(), nil, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", n.mountNSReady(), err)
 	}
 	return nil
 }
+
+// releaseMountNS stops the holder; the namespace, and the mounts in it, go once the node's
+// other processes in it have gone too.
+func (n *Node) releaseMountNS(ctx context.Context) error {
+	err := n.mountHolder().stop(ctx, 5*time.Second)
+	if rmErr := os.Remove(n.mountNSReady()); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+		err = errors.Join(err, fmt.Errorf("removing %s: %w", n.mountNSReady(), rmErr))
+	}
+	return err
+}
+
+func mountNSOf(pid int) string { return "/proc/" + strconv.Itoa(pid) + "/ns/mnt" }
 
 // inMountNS is the daemon's command run inside the node's mount namespace, if it has one:
 // nsenter execs it in place, so the pid and, once exec'd, the command line are the daemon's.
@@ -101,39 +128,27 @@ func (n *Node) inMountNS(d daemon) daemon {
 	if len(n.opts.PrivateHostDirs) == 0 {
 		return d
 	}
-	d.mountNS = n.mountNSFile()
+	h := n.mountHolder()
+	d.mountNSHolder = &h
 	return d
 }
 
-// wrapped is the program and arguments that start d: nsenter into its mount namespace first
-// when it has one.
-func (d daemon) wrapped() (string, []string) {
-	if d.mountNS == "" {
-		return d.bin, d.args
+// wrapped is the program and arguments that start d: nsenter into its holder's mount
+// namespace first when it has one, unshare a new one when it is a holder.
+func (d daemon) wrapped() (string, []string, error) {
+	switch {
+	case d.newMountNS:
+		// slave: the host's later mounts still reach the node (where / is shared), the node's
+		// never reach the host.
+		return "unshare", append([]string{"--mount", "--propagation=slave", "--", d.bin}, d.args...), nil
+	case d.mountNSHolder != nil:
+		pid, ok := d.mountNSHolder.running()
+		if !ok {
+			return "", nil, fmt.Errorf("%s: the node's mount namespace is gone (%s does not run)", d.name, d.mountNSHolder.name)
+		}
+		return "nsenter", append([]string{"--mount=" + mountNSOf(pid), "--", d.bin}, d.args...), nil
 	}
-	return "nsenter", append([]string{"--mount=" + d.mountNS, "--", d.bin}, d.args...)
+	return d.bin, d.args, nil
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-// isNSMount reports whether path is a mounted namespace file (nsfs).
-func isNSMount(path string) bool {
-	var st unix.Statfs_t
-	return unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
-}
-
-// isMountPoint reports whether dir is a mount point in the caller's mount namespace.
-func isMountPoint(dir string) bool {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	defer func() { _ = f.Close() }()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) >= 5 && unescapeMount(fields[4]) == dir {
-			return true
-		}
-	}
-	return false
-}

@@ -232,8 +232,9 @@ func (n *Node) KubeletLog() string    { return n.kubelet().logFile() }
 func (n *Node) ContainerdLog() string { return n.containerd().logFile() }
 
 // Stop tears the node down: kubelet, every pod (through CRI, so containerd runs the CNI DEL
-// and removes the pods' namespaces), containerd and any shim left, the node's cgroups, every
-// mount under the state dir, the kubelet's /var/log/containers links, and the state dir.
+// and removes the pods' namespaces), containerd and any shim left, the holder of its mount
+// namespace, the node's cgroups, every mount under the state dir, the kubelet's
+// /var/log/containers links, and the state dir.
 // It keeps going after errors and reports them all.
 func (n *Node) Stop(ctx context.Context) error {
 	ctx = logr.NewContext(ctx, logr.FromContextOrDiscard(ctx).WithValues("node", n.opts.Name))
@@ -248,11 +249,13 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	add(n.containerd().stop(ctx, 10*time.Second))
 	add(killShims(n.ContainerdSocket()))
+	// Looked for even without PrivateHostDirs: a Node made from other options stops it too.
+	add(n.releaseMountNS(ctx))
 	add(removeCgroups(ctx, n.cgroupRoot()))
 	add(unmountUnder(n.opts.StateDir))
 	add(removeContainerLogLinks(n.opts.StateDir))
 	add(n.removeHostLeftovers(ids))
-	for _, d := range []daemon{n.kubeProxy(), n.kubelet(), n.containerd()} {
+	for _, d := range []daemon{n.kubeProxy(), n.kubelet(), n.containerd(), n.mountHolder()} {
 		if pid, ok := d.running(); ok {
 			// Its pid file is the record a later Stop needs: keep the state dir.
 			add(fmt.Errorf("node state %s kept: %s (pid %d) still runs", n.opts.StateDir, d.name, pid))
@@ -270,6 +273,9 @@ func (n *Node) Daemons() []Daemon {
 	ds := []Daemon{{n.containerd()}, {n.kubelet()}}
 	if n.opts.KubeProxyBin != "" {
 		ds = append(ds, Daemon{n.kubeProxy()})
+	}
+	if len(n.opts.PrivateHostDirs) != 0 {
+		ds = append(ds, Daemon{n.mountHolder()})
 	}
 	return ds
 }

@@ -30,9 +30,10 @@ type daemon struct {
 	home string
 	// netns is the path of the network namespace to start it in; "" is the caller's.
 	netns string
-	// mountNS is the path of a mount namespace (bound on a file) to start it in; "" is the
-	// caller's.
-	mountNS string
+	// mountNSHolder, when set, is the daemon whose mount namespace it starts in (see
+	// mountns.go); nil is the caller's. newMountNS starts it in a new one: it is a holder.
+	mountNSHolder *daemon
+	newMountNS    bool
 	// env is the process's environment; nil inherits the caller's.
 	env []string
 	// killWithParent makes the kernel SIGKILL the process when its starter dies: right for
@@ -173,7 +174,10 @@ func (d daemon) start(ctx context.Context) (int, error) {
 	}
 	defer func() { _ = logFile.Close() }()
 	// Not CommandContext: the daemon must outlive ctx, which only bounds starting it.
-	bin, args := d.wrapped()
+	bin, args, err := d.wrapped()
+	if err != nil {
+		return 0, err
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = d.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
