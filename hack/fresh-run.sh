@@ -10,7 +10,12 @@
 # Afterwards, still in that mount namespace, it fails if CMD left:
 #   - a network namespace (`ip netns list` not empty), or `ip netns list` printing an error;
 #   - a mount that was not there before CMD;
-#   - a process (any process in this mount namespace but the script itself), which it then kills.
+#   - a process (any process in this mount namespace but the script itself, or anywhere with
+#     PODSG_FRESH_RUN_INSIDE=1 in its environment: a node's daemons run in mount namespaces of
+#     their own), which it then kills;
+#   - a link, route or rule in the root network namespace that was not there before CMD (the
+#     network namespace is the machine's: another test run on the machine at the same time
+#     would show here too).
 set -euo pipefail
 
 if [ "${PODSG_FRESH_RUN_INSIDE:-}" != 1 ]; then
@@ -20,6 +25,13 @@ fi
 
 mount -t tmpfs -o mode=0755 tmpfs /run
 mounts_before=$(awk '{print $5}' /proc/self/mountinfo | sort)
+net_state() {
+  ip -o link show | awk -F': ' '{print "link " $2}' | sed 's/@.*//'
+  ip route show table all | grep -v -E '^(local|broadcast|multicast) ' | sed 's/^/route /'
+  ip -6 route show table all | grep -v -E '^(local|multicast|anycast) ' | sed 's/^/route6 /'
+  ip rule show | sed 's/^/rule /'
+}
+net_before=$(net_state | sort)
 
 status=0
 "$@" || status=$?
@@ -31,12 +43,17 @@ ns_out=$(ip netns list 2>&1)
 new_mounts=$(comm -13 <(echo "$mounts_before") <(awk '{print $5}' /proc/self/mountinfo | sort) | grep -v '^/run/netns$' || true)
 [ -z "$new_mounts" ] || leaks+=("mounts:"$'\n'"$new_mounts")
 
+new_net=$(comm -13 <(echo "$net_before") <(net_state | sort) || true)
+[ -z "$new_net" ] || leaks+=("in the root network namespace:"$'\n'"$new_net")
+
 me=$(readlink /proc/$$/ns/mnt)
 procs=()
 for p in /proc/[0-9]*; do
   pid=${p#/proc/}
   [ "$pid" = $$ ] && continue
-  [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$me" ] || continue
+  if [ "$(readlink "$p/ns/mnt" 2>/dev/null)" != "$me" ]; then
+    { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qx 'PODSG_FRESH_RUN_INSIDE=1' || continue
+  fi
   cmdline=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
   [ -n "$cmdline" ] || continue # a zombie, or gone meanwhile
   procs+=("$pid $cmdline")
