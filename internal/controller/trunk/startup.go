@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -90,51 +91,67 @@ func (c *Controller) trunkNodeInstances(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// readStartup fills c.startup; called with its lock held, once.
+// readStartup fills c.startup; called with its lock held, once. The cluster's ENIs are read
+// while the instances and then their trunks' associations are: the two reads page through
+// tens of thousands of entries each at fleet size, and neither needs the other.
 func (c *Controller) readStartup(ctx context.Context) error {
 	ids, err := c.trunkNodeInstances(ctx)
 	if err != nil || len(ids) == 0 {
 		return err
 	}
-	insts, err := c.ec2.DescribeInstances(ctx, ids)
-	if err != nil {
-		return fmt.Errorf("describing %d instances: %w", len(ids), err)
-	}
-	enis, err := c.ec2.DescribeNetworkInterfaces(ctx, cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagCluster: c.opts.ClusterName}})
-	if err != nil {
-		return fmt.Errorf("describing the cluster's ENIs: %w", err)
-	}
-	s := &c.startup
-	s.instances = make(map[string]cloud.Instance, len(insts))
-	s.assocs = map[string][]cloud.TrunkAssociation{}
+	start := c.clock.Now()
+	var enis []cloud.NetworkInterface
+	g, gctx := errgroup.WithContext(ctx) // one read failing ends the other: the batch is dropped
+	g.Go(func() error {
+		var err error
+		enis, err = c.ec2.DescribeNetworkInterfaces(gctx, cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagCluster: c.opts.ClusterName}})
+		if err != nil {
+			return fmt.Errorf("describing the cluster's ENIs: %w", err)
+		}
+		return nil
+	})
+	instances := map[string]cloud.Instance{}
+	assocs := map[string][]cloud.TrunkAssociation{}
 	var trunks []string
-	for _, inst := range insts {
-		s.instances[inst.ID] = inst
-		for _, e := range inst.NetworkInterfaces {
-			if e.Type == cloud.InterfaceTypeTrunk {
-				trunks = append(trunks, e.ID)
-				s.assocs[e.ID] = nil // read: none is an answer too
+	g.Go(func() error {
+		insts, err := c.ec2.DescribeInstances(gctx, ids)
+		if err != nil {
+			return fmt.Errorf("describing %d instances: %w", len(ids), err)
+		}
+		for _, inst := range insts {
+			instances[inst.ID] = inst
+			for _, e := range inst.NetworkInterfaces {
+				if e.Type == cloud.InterfaceTypeTrunk {
+					trunks = append(trunks, e.ID)
+					assocs[e.ID] = nil // read: none is an answer too
+				}
 			}
 		}
+		if len(trunks) == 0 {
+			return nil
+		}
+		all, err := c.ec2.DescribeTrunkInterfaceAssociations(gctx, trunks...)
+		if err != nil {
+			return fmt.Errorf("describing the associations of %d trunks: %w", len(trunks), err)
+		}
+		for _, a := range all {
+			assocs[a.TrunkID] = append(assocs[a.TrunkID], a)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
 	}
+	s := &c.startup
+	s.instances, s.assocs = instances, assocs
 	s.branches = map[string][]cloud.NetworkInterface{}
 	for _, e := range enis {
 		if t := e.Tags[cloud.TagTrunkENI]; t != "" {
 			s.branches[t] = append(s.branches[t], e)
 		}
 	}
-	if len(trunks) > 0 {
-		assocs, err := c.ec2.DescribeTrunkInterfaceAssociations(ctx, trunks...)
-		if err != nil {
-			s.instances, s.branches, s.assocs = nil, nil, nil
-			return fmt.Errorf("describing the associations of %d trunks: %w", len(trunks), err)
-		}
-		for _, a := range assocs {
-			s.assocs[a.TrunkID] = append(s.assocs[a.TrunkID], a)
-		}
-	}
 	s.expires = c.clock.Now().Add(startupTTL)
-	logf.FromContext(ctx).Info("read the cluster's trunks in one batch", "nodes", len(ids), "instances", len(insts),
-		"trunks", len(trunks), "enis", len(enis))
+	logf.FromContext(ctx).Info("read the cluster's trunks in one batch", "nodes", len(ids), "instances", len(instances),
+		"trunks", len(trunks), "enis", len(enis), "took", c.clock.Since(start).String())
 	return nil
 }

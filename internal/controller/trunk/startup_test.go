@@ -5,8 +5,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/worldtest"
 )
@@ -60,4 +62,105 @@ func TestRestartReadsDoNotGrowWithNodes(t *testing.T) {
 		t.Fatalf("%d describe calls per restart, want at most 5: %v", total, calls[30])
 	}
 	t.Logf("describe calls per restart: %v (%v)", calls[30], slices.Sorted(maps.Keys(calls[30])))
+}
+
+// TestConcurrentReconcilesAdoptAndCreateOnce runs the trunk controller's reconciles of many
+// nodes at once, as its worker pool does: after a restart, 20 nodes with 2 pods each are
+// adopted while 10 new nodes get their first trunk, every node reconciled twice (its capacity
+// change enqueues it again) by 8 workers. Every node ends with exactly one trunk, on its
+// instance, the adopted ones with their pods' branches in use and nothing else; the only
+// mutating calls are the new trunks' create and attach, once each; and the adoption still
+// reads in one batch.
+func TestConcurrentReconcilesAdoptAndCreateOnce(t *testing.T) {
+	const adopted, fresh, workers = 20, 10, 8
+	w := worldtest.New(t)
+	var names []string
+	for i := range adopted {
+		node := fmt.Sprint("old-", i)
+		w.AddNode(node)
+		w.AddPod(node+"-a", node)
+		w.AddPod(node+"-b", node)
+		names = append(names, node)
+	}
+	for i := range fresh {
+		node := fmt.Sprint("new-", i)
+		w.NewNode(node, worldtest.InstanceType)
+		names = append(names, node)
+	}
+	branchesBefore := len(w.EC2.NetworkInterfaces(cloud.InterfaceTypeBranch))
+	before := len(w.EC2.CallLog())
+	w.Restart()
+
+	queue := make(chan string, 2*len(names))
+	for _, n := range names {
+		queue <- n
+	}
+	for _, n := range names {
+		queue <- n
+	}
+	close(queue)
+	errs := make(chan error, 2*len(names))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for n := range queue {
+				if err := w.TryReconcileNode(n); err != nil {
+					errs <- fmt.Errorf("node %s: %w", n, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+
+	trunks := map[string]int{}
+	for _, e := range w.EC2.NetworkInterfaces(cloud.InterfaceTypeTrunk) {
+		trunks[e.Tags[cloud.TagNode]]++
+	}
+	for _, n := range names {
+		if trunks[n] != 1 {
+			t.Errorf("node %s has %d trunk ENIs in EC2, want 1", n, trunks[n])
+		}
+		tr, ok := w.Store.Trunk(n)
+		if !ok {
+			t.Errorf("node %s has no trunk in the inventory", n)
+			continue
+		}
+		if inst, _ := cloud.InstanceID(w.Node(n).Spec.ProviderID); w.TrunkOf(n).InstanceID != inst || tr.InstanceID != inst {
+			t.Errorf("node %s: trunk on %s (inventory %s), want its instance %s", n, w.TrunkOf(n).InstanceID, tr.InstanceID, inst)
+		}
+		want := inventory.Usage{Limit: worldtest.BranchLimit}
+		if strings.HasPrefix(n, "old-") {
+			want.InUse = 2
+		}
+		if u, _ := w.Store.Usage(n); u != want {
+			t.Errorf("node %s: %+v, want %+v", n, u, want)
+		}
+	}
+	if got := len(w.EC2.NetworkInterfaces(cloud.InterfaceTypeBranch)); got != branchesBefore {
+		t.Errorf("%d branch ENIs after the restart, want the %d there were", got, branchesBefore)
+	}
+	calls := map[string]int{}
+	for _, c := range w.EC2.CallLog()[before:] {
+		calls[c.Action]++
+	}
+	for action, n := range calls {
+		switch {
+		case action == "CreateNetworkInterface" || action == "AttachNetworkInterface":
+			if n != fresh {
+				t.Errorf("%d %s calls, want one per new node (%d)", n, action, fresh)
+			}
+		case !strings.HasPrefix(action, "Describe"):
+			t.Errorf("%d %s calls: the restart made a mutating call besides the new trunks", n, action)
+		}
+	}
+	// One batched read of the instances, the ENIs and the associations for all 30; the new
+	// nodes' trunks are created, not read again.
+	if calls["DescribeInstances"] != 1 || calls["DescribeInstance"] != 0 {
+		t.Errorf("instances read %d times in a batch and %d one by one, want once in a batch: %v",
+			calls["DescribeInstances"], calls["DescribeInstance"], calls)
+	}
 }
