@@ -156,7 +156,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 		return nil, fmt.Errorf("registering the trunk controller: %w", err)
 	}
 	pods := branch.New(mgr.GetClient(), ec2, store, rec, cfg.Clock, branch.Options{
-		ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Identity: cfg.ControllerUsername, TrunkWanted: nodeChanged})
+		ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Identity: cfg.ControllerUsername,
+		TrunkWanted: func(node string) { trunks.Want(node); nodeChanged(node) }})
 	podOpts := opts
 	podOpts.MaxConcurrentReconciles = cfg.PodWorkers
 	if err := pods.Register(mgr, podOpts); err != nil {

@@ -28,25 +28,73 @@ const startupTTL = 5 * time.Minute
 // per node, as a node that joins later needs nothing of the others.
 type startup struct {
 	mu        sync.Mutex
-	done      bool
+	ready     chan struct{} // made by the first reader, closed when the batch read ended
 	expires   time.Time
 	instances map[string]cloud.Instance           // by instance id
 	branches  map[string][]cloud.NetworkInterface // cluster ENIs by their trunk tag
 	assocs    map[string][]cloud.TrunkAssociation // by trunk id; only read trunks have an entry
+	// wanted are the nodes pods wait on (Want): they do not wait for the batch, which pages
+	// through every ENI of the cluster (half a minute at 1,700 nodes on a busy machine), but
+	// read on their own, four describes each.
+	wanted map[string]bool
+	// alone are the instances read on their own while the batch was under way: the batch
+	// drops them, so that nothing later adopts from a read older than what their node did.
+	alone map[string]bool
 }
 
-// instance returns the node's instance from the start-up read, if it holds it, and forgets it.
-func (c *Controller) startupInstance(ctx context.Context, id string) (cloud.Instance, bool) {
+// Want marks a node as one a pod waits on, until it has its trunk: if the start-up read is
+// still under way, the node is read on its own instead of waiting for it.
+func (c *Controller) Want(nodeName string) {
 	s := &c.startup
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.done {
-		s.done = true
+	if s.wanted == nil {
+		s.wanted = map[string]bool{}
+	}
+	s.wanted[nodeName] = true
+}
+
+// startupInstance returns the node's instance from the start-up read, if it holds it, and
+// forgets it. The first caller reads; the others wait for that read, unless a pod waits on
+// their node.
+func (c *Controller) startupInstance(ctx context.Context, nodeName, id string) (cloud.Instance, bool) {
+	s := &c.startup
+	s.mu.Lock()
+	first := s.ready == nil
+	if first {
+		s.ready = make(chan struct{})
+	}
+	ready, wanted := s.ready, s.wanted[nodeName]
+	delete(s.wanted, nodeName) // asked once: adopted now, or read again on its own after a failure
+	s.mu.Unlock()
+	switch {
+	case first:
 		if err := c.readStartup(ctx); err != nil {
 			// Nothing lost: every node reads on its own, as it would without the batch.
 			logf.FromContext(ctx).Info("batched start-up read failed; reading node by node", "error", err.Error())
 		}
+		close(ready)
+	case wanted:
+		select {
+		case <-ready:
+		default:
+			s.mu.Lock()
+			if s.alone == nil {
+				s.alone = map[string]bool{}
+			}
+			s.alone[id] = true
+			s.mu.Unlock()
+			return cloud.Instance{}, false
+		}
+	default:
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return cloud.Instance{}, false
+		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if c.clock.Now().After(s.expires) {
 		s.instances, s.branches, s.assocs = nil, nil, nil
 		return cloud.Instance{}, false
@@ -91,7 +139,7 @@ func (c *Controller) trunkNodeInstances(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// readStartup fills c.startup; called with its lock held, once. The cluster's ENIs are read
+// readStartup fills c.startup; called once, by the first node's reconcile, without its lock. The cluster's ENIs are read
 // while the instances and then their trunks' associations are: the two reads page through
 // tens of thousands of entries each at fleet size, and neither needs the other.
 func (c *Controller) readStartup(ctx context.Context) error {
@@ -142,15 +190,21 @@ func (c *Controller) readStartup(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	s := &c.startup
-	s.instances, s.assocs = instances, assocs
-	s.branches = map[string][]cloud.NetworkInterface{}
+	branches := map[string][]cloud.NetworkInterface{}
 	for _, e := range enis {
 		if t := e.Tags[cloud.TagTrunkENI]; t != "" {
-			s.branches[t] = append(s.branches[t], e)
+			branches[t] = append(branches[t], e)
 		}
 	}
+	s := &c.startup
+	s.mu.Lock()
+	for id := range s.alone {
+		delete(instances, id)
+	}
+	s.alone = nil
+	s.instances, s.assocs, s.branches = instances, assocs, branches
 	s.expires = c.clock.Now().Add(startupTTL)
+	s.mu.Unlock()
 	logf.FromContext(ctx).Info("read the cluster's trunks in one batch", "nodes", len(ids), "instances", len(instances),
 		"trunks", len(trunks), "enis", len(enis), "took", c.clock.Since(start).String())
 	return nil

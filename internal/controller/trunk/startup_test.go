@@ -1,6 +1,7 @@
 package trunk_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -8,8 +9,15 @@ import (
 	"sync"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
 	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/cloud/fake"
 	"github.com/podsg/podsg/internal/controller/inventory"
+	"github.com/podsg/podsg/internal/controller/limits"
+	"github.com/podsg/podsg/internal/controller/trunk"
 	"github.com/podsg/podsg/internal/controller/worldtest"
 )
 
@@ -162,5 +170,75 @@ func TestConcurrentReconcilesAdoptAndCreateOnce(t *testing.T) {
 	if calls["DescribeInstances"] != 1 || calls["DescribeInstance"] != 0 {
 		t.Errorf("instances read %d times in a batch and %d one by one, want once in a batch: %v",
 			calls["DescribeInstances"], calls["DescribeInstance"], calls)
+	}
+}
+
+// gatedEC2 holds the start-up read of the cluster's ENIs (the tag filter on the cluster
+// alone) until gate closes, telling entered when it starts.
+type gatedEC2 struct {
+	*fake.EC2
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedEC2) DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error) {
+	if len(f.Tags) == 1 && f.Tags[cloud.TagCluster] != "" {
+		close(g.entered)
+		<-g.gate
+	}
+	return g.EC2.DescribeNetworkInterfaces(ctx, f)
+}
+
+// TestWantedNodeDoesNotWaitForTheBatch: after a restart, the first node's reconcile reads the
+// whole cluster in one batch; a node a pod waits on (Want) is adopted meanwhile from reads of
+// its own, exactly, and the nodes nobody waits on are adopted from the batch once it is done.
+func TestWantedNodeDoesNotWaitForTheBatch(t *testing.T) {
+	w := worldtest.New(t)
+	for _, n := range []string{"wanted", "first", "other"} {
+		w.AddNode(n)
+		w.AddPod(n+"-a", n)
+		w.AddPod(n+"-b", n)
+	}
+	w.Restart()
+	tab := limits.MustDefault()
+	tab.Set(worldtest.InstanceType, worldtest.BranchLimit)
+	ec2 := &gatedEC2{EC2: w.EC2, entered: make(chan struct{}), gate: make(chan struct{})}
+	ctl := trunk.New(w.Kube, ec2, w.Store, tab, events.NewFakeRecorder(100), w.Clock, nil,
+		trunk.Options{ClusterName: worldtest.Cluster, Cooldown: worldtest.Cooldown})
+	reconcile := func(node string) error {
+		_, err := ctl.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Name: node}})
+		return err
+	}
+	// The fake counts DescribeInstance and DescribeInstances as one action.
+	before := w.EC2.Calls(fake.ActionDescribeInstance)
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- reconcile("first") }()
+	<-ec2.entered // the batch is under way, and stays so until the gate opens
+
+	ctl.Want("wanted")
+	if err := reconcile("wanted"); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := w.Store.Usage("wanted"); u != (inventory.Usage{Limit: worldtest.BranchLimit, InUse: 2}) {
+		t.Fatalf("the wanted node while the batch is under way: %+v, want its 2 pods in use", u)
+	}
+	if _, ok := w.Store.Trunk("first"); ok {
+		t.Fatal("the node that started the batch is adopted before the batch ended")
+	}
+
+	close(ec2.gate)
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := reconcile("other"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"wanted", "first", "other"} {
+		if u, _ := w.Store.Usage(n); u != (inventory.Usage{Limit: worldtest.BranchLimit, InUse: 2}) {
+			t.Errorf("node %s: %+v, want its 2 pods in use", n, u)
+		}
+	}
+	if got := w.EC2.Calls(fake.ActionDescribeInstance) - before; got != 2 {
+		t.Fatalf("%d instance reads, want 2: the batch and the wanted node's own; the others come from the batch", got)
 	}
 }
