@@ -149,7 +149,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 		return nil, fmt.Errorf("indexing pods by node: %w", err)
 	}
 	trunks := trunk.New(mgr.GetClient(), ec2, store, cfg.Limits, rec, cfg.Clock, changes,
-		trunk.Options{ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown})
+		trunk.Options{ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Again: changes})
 	nodeOpts := opts
 	nodeOpts.MaxConcurrentReconciles = cfg.NodeWorkers
 	if err := trunks.Register(mgr, nodeOpts); err != nil {

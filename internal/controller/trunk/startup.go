@@ -8,6 +8,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/podsg/podsg/api/v1beta1"
@@ -40,6 +42,11 @@ type startup struct {
 	// alone are the instances read on their own while the batch was under way: the batch
 	// drops them, so that nothing later adopts from a read older than what their node did.
 	alone map[string]bool
+	// done: the batch read ended. putOff are the nodes that came while it ran, with
+	// Options.Again set: sent there when it ends, instead of holding a worker each meanwhile
+	// (all of them, and a wanted node would find none free).
+	done   bool
+	putOff []string
 }
 
 // Want marks a node as one a pod waits on, until it has its trunk: if the start-up read is
@@ -55,9 +62,9 @@ func (c *Controller) Want(nodeName string) {
 }
 
 // startupInstance returns the node's instance from the start-up read, if it holds it, and
-// forgets it. The first caller reads; the others wait for that read, unless a pod waits on
-// their node.
-func (c *Controller) startupInstance(ctx context.Context, nodeName, id string) (cloud.Instance, bool) {
+// forgets it. The first caller reads; the others wait for that read (or, with Options.Again,
+// are put off until it ends: later is true), unless a pod waits on their node.
+func (c *Controller) startupInstance(ctx context.Context, nodeName, id string) (inst cloud.Instance, batched, later bool) {
 	s := &c.startup
 	s.mu.Lock()
 	first := s.ready == nil
@@ -66,42 +73,62 @@ func (c *Controller) startupInstance(ctx context.Context, nodeName, id string) (
 	}
 	ready, wanted := s.ready, s.wanted[nodeName]
 	delete(s.wanted, nodeName) // asked once: adopted now, or read again on its own after a failure
-	s.mu.Unlock()
 	switch {
-	case first:
+	case first, s.done:
+	case wanted:
+		// Read on its own: the batch is under way and a pod waits.
+		if s.alone == nil {
+			s.alone = map[string]bool{}
+		}
+		s.alone[id] = true
+		s.mu.Unlock()
+		return cloud.Instance{}, false, false
+	case c.opts.Again != nil:
+		s.putOff = append(s.putOff, nodeName)
+		s.mu.Unlock()
+		return cloud.Instance{}, false, true
+	}
+	s.mu.Unlock()
+	if first {
 		if err := c.readStartup(ctx); err != nil {
 			// Nothing lost: every node reads on its own, as it would without the batch.
 			logf.FromContext(ctx).Info("batched start-up read failed; reading node by node", "error", err.Error())
 		}
+		s.mu.Lock()
+		s.done = true
+		putOff := s.putOff
+		s.putOff = nil
+		s.mu.Unlock()
 		close(ready)
-	case wanted:
-		select {
-		case <-ready:
-		default:
-			s.mu.Lock()
-			if s.alone == nil {
-				s.alone = map[string]bool{}
-			}
-			s.alone[id] = true
-			s.mu.Unlock()
-			return cloud.Instance{}, false
+		if len(putOff) > 0 {
+			go c.again(ctx, putOff)
 		}
-	default:
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			return cloud.Instance{}, false
-		}
+	}
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return cloud.Instance{}, false, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.clock.Now().After(s.expires) {
 		s.instances, s.branches, s.assocs = nil, nil, nil
-		return cloud.Instance{}, false
+		return cloud.Instance{}, false, false
 	}
-	inst, ok := s.instances[id]
+	inst, batched = s.instances[id]
 	delete(s.instances, id)
-	return inst, ok
+	return inst, batched, false
+}
+
+// again sends the nodes put off during the batch read to Options.Again, to be reconciled now.
+func (c *Controller) again(ctx context.Context, nodes []string) {
+	for _, n := range nodes {
+		select {
+		case c.opts.Again <- event.GenericEvent{Object: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}}:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // startupBranches returns a trunk's associations and the cluster's ENIs tagged with it from

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/podsg/podsg/internal/cloud"
@@ -191,7 +192,8 @@ func (g *gatedEC2) DescribeNetworkInterfaces(ctx context.Context, f cloud.Networ
 
 // TestWantedNodeDoesNotWaitForTheBatch: after a restart, the first node's reconcile reads the
 // whole cluster in one batch; a node a pod waits on (Want) is adopted meanwhile from reads of
-// its own, exactly, and the nodes nobody waits on are adopted from the batch once it is done.
+// its own, exactly; a node nobody waits on is put off without holding a worker, sent to
+// Options.Again when the batch is done, and adopted from it.
 func TestWantedNodeDoesNotWaitForTheBatch(t *testing.T) {
 	w := worldtest.New(t)
 	for _, n := range []string{"wanted", "first", "other"} {
@@ -203,8 +205,9 @@ func TestWantedNodeDoesNotWaitForTheBatch(t *testing.T) {
 	tab := limits.MustDefault()
 	tab.Set(worldtest.InstanceType, worldtest.BranchLimit)
 	ec2 := &gatedEC2{EC2: w.EC2, entered: make(chan struct{}), gate: make(chan struct{})}
+	again := make(chan event.GenericEvent, 3)
 	ctl := trunk.New(w.Kube, ec2, w.Store, tab, events.NewFakeRecorder(100), w.Clock, nil,
-		trunk.Options{ClusterName: worldtest.Cluster, Cooldown: worldtest.Cooldown})
+		trunk.Options{ClusterName: worldtest.Cluster, Cooldown: worldtest.Cooldown, Again: again})
 	reconcile := func(node string) error {
 		_, err := ctl.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Name: node}})
 		return err
@@ -225,10 +228,19 @@ func TestWantedNodeDoesNotWaitForTheBatch(t *testing.T) {
 	if _, ok := w.Store.Trunk("first"); ok {
 		t.Fatal("the node that started the batch is adopted before the batch ended")
 	}
+	if err := reconcile("other"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.Store.Trunk("other"); ok {
+		t.Fatal("a node nobody waits on is adopted before the batch ended, from reads of its own")
+	}
 
 	close(ec2.gate)
 	if err := <-firstDone; err != nil {
 		t.Fatal(err)
+	}
+	if ev := <-again; ev.Object.GetName() != "other" {
+		t.Fatalf("%s sent again after the batch, want other", ev.Object.GetName())
 	}
 	if err := reconcile("other"); err != nil {
 		t.Fatal(err)

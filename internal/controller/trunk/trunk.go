@@ -27,7 +27,10 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, v1beta1.ReasonUnsupported, "InitTrunk", "%v", err)
 		return false, nil
 	}
-	inst, batched := c.startupInstance(ctx, n.Name, instanceID)
+	inst, batched, later := c.startupInstance(ctx, n.Name, instanceID)
+	if later {
+		return false, nil // put off until the start-up read ends; sent to Options.Again then
+	}
 	if !batched {
 		if inst, err = c.ec2.DescribeInstance(ctx, instanceID); err != nil {
 			return false, fmt.Errorf("describing instance %s: %w", instanceID, err)
