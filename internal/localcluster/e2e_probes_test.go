@@ -70,7 +70,7 @@ spec:
 			`jsonpath={.status.phase} {.status.podIP} {.spec.nodeName} {.metadata.annotations.vpc\.amazonaws\.com/pod-eni}`)
 		f := strings.Fields(out)
 		if err != nil || len(f) < 4 || f[0] != "Running" {
-			return fmt.Errorf("pod %s not running on a branch ENI yet: %q: %v", name, out, err)
+			return fmt.Errorf("pod %s not running on a branch ENI yet: %q: %w", name, out, err)
 		}
 		p = pod{Name: name, IP: f[1], Node: f[2], App: "probed"}
 		return nil
@@ -93,7 +93,7 @@ func (c *live) expectProbeFailures(name string) string {
 		out, err := c.kubectlCtx(ctx, "get", "events", "--field-selector", "involvedObject.name="+name+",reason=Unhealthy",
 			"-o", `jsonpath={range .items[*]}{.source.component}: {.message}{"\n"}{end}`)
 		if err != nil || !strings.Contains(out, "kubelet: Readiness probe failed") {
-			return fmt.Errorf("no readiness probe failure of %s from the kubelet yet: %q: %v", name, out, err)
+			return fmt.Errorf("no readiness probe failure of %s from the kubelet yet: %q: %w", name, out, err)
 		}
 		msg = strings.SplitN(strings.TrimSpace(out), "\n", 2)[0]
 		return nil
