@@ -68,9 +68,12 @@ spec:
 	testenv.Eventually(c.t, 120*time.Second, func(ctx context.Context) error {
 		out, err := c.kubectlCtx(ctx, "get", "pod", name, "-o",
 			`jsonpath={.status.phase} {.status.podIP} {.spec.nodeName} {.metadata.annotations.vpc\.amazonaws\.com/pod-eni}`)
+		if err != nil {
+			return err
+		}
 		f := strings.Fields(out)
-		if err != nil || len(f) < 4 || f[0] != "Running" {
-			return fmt.Errorf("pod %s not running on a branch ENI yet: %q: %w", name, out, err)
+		if len(f) < 4 || f[0] != "Running" {
+			return fmt.Errorf("pod %s not running on a branch ENI yet: %q", name, out)
 		}
 		p = pod{Name: name, IP: f[1], Node: f[2], App: "probed"}
 		return nil
@@ -92,8 +95,11 @@ func (c *live) expectProbeFailures(name string) string {
 	testenv.Eventually(c.t, 90*time.Second, func(ctx context.Context) error {
 		out, err := c.kubectlCtx(ctx, "get", "events", "--field-selector", "involvedObject.name="+name+",reason=Unhealthy",
 			"-o", `jsonpath={range .items[*]}{.source.component}: {.message}{"\n"}{end}`)
-		if err != nil || !strings.Contains(out, "kubelet: Readiness probe failed") {
-			return fmt.Errorf("no readiness probe failure of %s from the kubelet yet: %q: %w", name, out, err)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "kubelet: Readiness probe failed") {
+			return fmt.Errorf("no readiness probe failure of %s from the kubelet yet: %q", name, out)
 		}
 		msg = strings.SplitN(strings.TrimSpace(out), "\n", 2)[0]
 		return nil
