@@ -69,33 +69,11 @@ func Demo(ctx context.Context, o Options, out io.Writer) ([]DemoResult, error) {
 		return nil, err
 	}
 	step("RDS for PostgreSQL %s at %s:5432 (IAM database authentication on, %s)", demoDB, host, resourceID)
-	if err := ensureIAMDBUser(ctx, dbSG, net.HostIP, host, demoDBUser); err != nil {
-		return nil, err
-	}
-	step("database user %s granted rds_iam: it logs in with IAM auth tokens only", demoDBUser)
 	kubectl := o.kubectl(o.Kubeconfig())
-	provider, issuerHost, err := o.ensureOIDCProvider(ctx, kubectl, net.HostIP)
+	role, err := o.demoIdentity(ctx, kubectl, net, dbSG, host, resourceID, step)
 	if err != nil {
 		return nil, err
 	}
-	step("OIDC provider %s (the cluster's service-account issuer)", provider)
-	role, err := ensureServiceAccountRole(ctx, demoRole, provider, issuerHost, "default", "rds-db-access", resourceID, demoDBUser)
-	if err != nil {
-		return nil, err
-	}
-	step("IAM role %s: trusts default/rds-db-access's tokens, may rds-db:connect as %s", role, demoDBUser)
-	nodes, err := o.nodes()
-	if err != nil {
-		return nil, err
-	}
-	var instances []string
-	for _, n := range nodes {
-		instances = append(instances, n.InstanceID)
-	}
-	if err := ensureNodeRole(ctx, instances); err != nil {
-		return nil, err
-	}
-	step("node instance role %s (no rds-db:connect), metadata hop limit 2", roleARN(demoNodeRole))
 	// Pods from an earlier run go first: a SecurityGroupPolicy applies to new pods only.
 	if _, err := kubectl(ctx, "", "delete", "pod", "postgres-test", "postgres-test-no-sa", "--ignore-not-found", "--wait=true"); err != nil {
 		return nil, err

@@ -219,3 +219,37 @@ func ensureIAMDBUser(ctx context.Context, dbSG, hostIP, host, user string) (err 
 	}
 	return nil
 }
+
+// demoIdentity is the tutorial's identity layer: the database user granted rds_iam, the
+// cluster's OIDC provider, the ServiceAccount's role and the nodes' instance role. It returns
+// the ServiceAccount's role ARN.
+func (o *Options) demoIdentity(ctx context.Context, kubectl func(context.Context, string, ...string) (string, error), net *network,
+	dbSG, host, resourceID string, step func(string, ...any)) (string, error) {
+	if err := ensureIAMDBUser(ctx, dbSG, net.HostIP, host, demoDBUser); err != nil {
+		return "", err
+	}
+	step("database user %s granted rds_iam: it logs in with IAM auth tokens only", demoDBUser)
+	provider, issuerHost, err := o.ensureOIDCProvider(ctx, kubectl, net.HostIP)
+	if err != nil {
+		return "", err
+	}
+	step("OIDC provider %s (the cluster's service-account issuer)", provider)
+	role, err := ensureServiceAccountRole(ctx, demoRole, provider, issuerHost, "default", "rds-db-access", resourceID, demoDBUser)
+	if err != nil {
+		return "", err
+	}
+	step("IAM role %s: trusts default/rds-db-access's tokens, may rds-db:connect as %s", role, demoDBUser)
+	nodes, err := o.nodes()
+	if err != nil {
+		return "", err
+	}
+	var instances []string
+	for _, n := range nodes {
+		instances = append(instances, n.InstanceID)
+	}
+	if err := ensureNodeRole(ctx, instances); err != nil {
+		return "", err
+	}
+	step("node instance role %s (no rds-db:connect), metadata hop limit 2", roleARN(demoNodeRole))
+	return role, nil
+}

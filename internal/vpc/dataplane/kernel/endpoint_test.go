@@ -145,12 +145,12 @@ func stsHelper(ctx context.Context, stdout, stderr io.Writer) int {
 func expectSTSThroughEndpoint(t *testing.T, ns, resolverAddr, endpoint string) {
 	t.Helper()
 	dir := namespace.ConfigDir(ns)
-	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // as /etc/netns
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "resolv.conf")
 	if _, err := os.Stat(conf); errors.Is(err, os.ErrNotExist) {
-		must(t, os.WriteFile(conf, []byte("nameserver "+resolverAddr+"\n"), 0o644)) //nolint:gosec // as /etc/resolv.conf
+		must(t, os.WriteFile(conf, []byte("nameserver "+resolverAddr+"\n"), 0o644))
 		t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	}
 	self, err := os.Executable()
