@@ -3,12 +3,14 @@ package localcluster
 import (
 	"context"
 	"crypto/sha1" //nolint:gosec // IAM's OIDC thumbprint is SHA-1 by definition
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -72,7 +74,7 @@ subjects:
 	if err != nil {
 		return "", "", err
 	}
-	thumbprint, err := caThumbprint(cp.CAFile())
+	thumbprint, err := issuerThumbprint(ctx, disc.Issuer, cp.CAFile())
 	if err != nil {
 		return "", "", err
 	}
@@ -86,18 +88,38 @@ subjects:
 	return arn, issuerHost, nil
 }
 
-// caThumbprint is IAM's thumbprint of the certificate that signs the issuer's: the SHA-1 of
-// its DER, in hex.
-func caThumbprint(path string) (string, error) {
-	data, err := os.ReadFile(path)
+// issuerThumbprint is the thumbprint IAM wants for an issuer, obtained as AWS documents it
+// (openssl s_client -showcerts, the last certificate shown): the SHA-1 of the DER of the last
+// certificate the issuer presents, hex. The connection is verified against the cluster CA
+// first. The kube-apiserver presents its serving certificate alone, so that is the one, and
+// the local STS finds it in the chain it is shown.
+func issuerThumbprint(ctx context.Context, issuer, caFile string) (string, error) {
+	data, err := os.ReadFile(caFile)
 	if err != nil {
 		return "", fmt.Errorf("reading the cluster CA: %w", err)
 	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return "", fmt.Errorf("%s holds no PEM certificate", path)
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(data) {
+		return "", fmt.Errorf("%s holds no PEM certificate", caFile)
 	}
-	sum := sha1.Sum(block.Bytes) //nolint:gosec // see the import
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return "", fmt.Errorf("parsing the issuer %q: %w", issuer, err)
+	}
+	d := tls.Dialer{Config: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, ServerName: u.Hostname()}}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return "", fmt.Errorf("reading the certificate of %s: %w", issuer, err)
+	}
+	defer func() { _ = conn.Close() }()
+	tc, ok := conn.(*tls.Conn)
+	if !ok {
+		return "", fmt.Errorf("reading the certificate of %s: not a TLS connection", issuer)
+	}
+	certs := tc.ConnectionState().PeerCertificates
+	sum := sha1.Sum(certs[len(certs)-1].Raw)                     //nolint:gosec // see the import
 	return hex.EncodeToString(sum[:]), nil
 }
 
