@@ -119,7 +119,7 @@ func issuerThumbprint(ctx context.Context, issuer, caFile string) (string, error
 		return "", fmt.Errorf("reading the certificate of %s: not a TLS connection", issuer)
 	}
 	certs := tc.ConnectionState().PeerCertificates
-	sum := sha1.Sum(certs[len(certs)-1].Raw)                     //nolint:gosec // see the import
+	sum := sha1.Sum(certs[len(certs)-1].Raw) //nolint:gosec // see the import
 	return hex.EncodeToString(sum[:]), nil
 }
 
