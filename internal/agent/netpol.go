@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	cnpclient "sigs.k8s.io/network-policy-api/pkg/client/clientset/versioned"
@@ -26,7 +27,11 @@ func startEnforcer(ctx context.Context, o Options, kube kubernetes.Interface, cf
 	if err != nil {
 		return nil, fmt.Errorf("ClusterNetworkPolicy client: %w", err)
 	}
-	w, note, err := policyenforce.StartWatch(ctx, kube, cnp)
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for Calico's policies: %w", err)
+	}
+	w, note, err := policyenforce.StartWatch(ctx, kube, cnp, dyn)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package netpol
 
 import (
 	"net/netip"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -38,7 +39,9 @@ func NodeFrom(n *corev1.Node) *Node {
 		if a.Type != corev1.NodeInternalIP && a.Type != corev1.NodeExternalIP {
 			continue
 		}
-		if ip, err := netip.ParseAddr(a.Address); err == nil {
+		// An address may be both internal and external: once, so that a ruleset's set of
+		// them holds no duplicate.
+		if ip, err := netip.ParseAddr(a.Address); err == nil && !slices.Contains(out.IPs, ip) {
 			out.IPs = append(out.IPs, ip)
 		}
 	}

@@ -1,7 +1,11 @@
 // Package policyenforce is the node agent's enforcement of network policy: it keeps one
 // nftables table (netpol.NFTTable, family inet) on the node equal to what the policy layers
 // (ClusterNetworkPolicy Admin tier, NetworkPolicy, Baseline tier; internal/netpol) say about
-// the node's pods, and replaces it whole, in one nft transaction, at every change.
+// the node's pods, and replaces it whole, in one nft transaction, at every change. Where the
+// API server serves Calico's projectcalico.org/v3 policies and one exists, Calico's default
+// tier (its policies and the NetworkPolicies at order 1000, netpol.WithCalico) takes the
+// NetworkPolicy layer's place, as `podsg reach` evaluates them; the ServiceAccounts are watched
+// for the labels Calico's serviceAccounts selectors match.
 //
 // Where packets are judged. Every pod of the node, regular or on a branch ENI, has a host-side
 // veth (internal/podnet): "eni…" for regular pods and standard-mode branch pods, "vlan…" for

@@ -15,6 +15,7 @@ import (
 	cnpv1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	"github.com/podsg/podsg/internal/netpol"
+	"github.com/podsg/podsg/internal/netpol/calicov3"
 )
 
 // Inputs is what the cluster says, as the watches cache it.
@@ -24,6 +25,11 @@ type Inputs struct {
 	Nodes           []*corev1.Node
 	NetworkPolicies []*networkingv1.NetworkPolicy
 	ClusterPolicies []*cnpv1.ClusterNetworkPolicy
+	// Calico's policies (projectcalico.org/v3), and the ServiceAccounts whose labels their
+	// serviceAccounts selectors match; empty where the API server does not serve them.
+	GlobalNetworkPolicies []*calicov3.GlobalNetworkPolicy
+	CalicoNetworkPolicies []*calicov3.NetworkPolicy
+	ServiceAccounts       []*corev1.ServiceAccount
 }
 
 // Source is the cluster's state: a snapshot, and a signal at each change.
@@ -247,7 +253,10 @@ func Compile(nodeName string, in Inputs, local []LocalPod) (*netpol.Evaluator, *
 	return eval, u, pods, errs
 }
 
-// evaluator builds the layers of the policies it accepts, each checked alone.
+// evaluator builds the layers of the policies it accepts, each checked alone: Kubernetes'
+// (Admin tier, NetworkPolicy, Baseline tier), with Calico's default tier in the NetworkPolicy
+// layer's place (the NetworkPolicies at order 1000 in it) once a Calico policy exists, as
+// `podsg reach` evaluates them (netpol.WithCalico).
 func evaluator(in Inputs) (*netpol.Evaluator, []error) {
 	var errs []error
 	var nps []networkingv1.NetworkPolicy
@@ -266,7 +275,29 @@ func evaluator(in Inputs) (*netpol.Evaluator, []error) {
 		}
 		cnps = append(cnps, *p)
 	}
-	eval, err := netpol.Standard(cnps, nps)
+	var gnps []calicov3.GlobalNetworkPolicy
+	for _, p := range in.GlobalNetworkPolicies {
+		if _, err := netpol.NewCalicoTier([]calicov3.GlobalNetworkPolicy{*p}, nil, nil); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		gnps = append(gnps, *p)
+	}
+	var calicoNPs []calicov3.NetworkPolicy
+	for _, p := range in.CalicoNetworkPolicies {
+		if _, err := netpol.NewCalicoTier(nil, []calicov3.NetworkPolicy{*p}, nil); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		calicoNPs = append(calicoNPs, *p)
+	}
+	var eval *netpol.Evaluator
+	var err error
+	if len(gnps)+len(calicoNPs) > 0 {
+		eval, err = netpol.WithCalico(cnps, nps, gnps, calicoNPs)
+	} else {
+		eval, err = netpol.Standard(cnps, nps)
+	}
 	if err != nil { // each was checked alone: only a bug gets here
 		errs = append(errs, err)
 		eval, _ = netpol.Standard(nil, nil)
@@ -280,13 +311,24 @@ func universe(nodeName string, in Inputs, local []LocalPod) (*netpol.Universe, [
 	for _, ns := range in.Namespaces {
 		nsLabels[ns.Name] = ns.Labels
 	}
+	saLabels := map[string]map[string]string{}
+	for _, sa := range in.ServiceAccounts {
+		saLabels[sa.Namespace+"/"+sa.Name] = sa.Labels
+	}
+	podOf := func(p *corev1.Pod) *netpol.Pod {
+		sa := p.Spec.ServiceAccountName
+		if sa == "" {
+			sa = "default"
+		}
+		return netpol.PodFrom(p, nsLabels[p.Namespace], saLabels[p.Namespace+"/"+sa])
+	}
 	u := &netpol.Universe{}
 	byKey := map[string]*netpol.Pod{}
 	for _, p := range in.Pods {
 		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue // its address may be another pod's already
 		}
-		np := podOf(p, nsLabels)
+		np := podOf(p)
 		byKey[p.Namespace+"/"+p.Name] = np
 		u.Pods = append(u.Pods, np)
 	}
@@ -303,7 +345,7 @@ func universe(nodeName string, in Inputs, local []LocalPod) (*netpol.Universe, [
 			if lp.Pod == nil {
 				continue // gone before the watch saw it: its veth stays unknown, so dropped
 			}
-			np = podOf(lp.Pod, nsLabels)
+			np = podOf(lp.Pod)
 			u.Pods = append(u.Pods, np)
 		}
 		np.NodeName = nodeName
@@ -313,34 +355,7 @@ func universe(nodeName string, in Inputs, local []LocalPod) (*netpol.Universe, [
 		pods = append(pods, netpol.LocalPod{Pod: np, Interface: lp.HostVeth})
 	}
 	for _, n := range in.Nodes {
-		u.Nodes = append(u.Nodes, nodeOf(n))
+		u.Nodes = append(u.Nodes, netpol.NodeFrom(n))
 	}
 	return u, pods
-}
-
-func podOf(p *corev1.Pod, nsLabels map[string]map[string]string) *netpol.Pod {
-	np := &netpol.Pod{Namespace: p.Namespace, Name: p.Name, NodeName: p.Spec.NodeName, Labels: p.Labels,
-		NamespaceLabels: nsLabels[p.Namespace], ServiceAccount: p.Spec.ServiceAccountName, HostNetwork: p.Spec.HostNetwork}
-	for _, c := range p.Spec.Containers {
-		np.Ports = append(np.Ports, c.Ports...)
-	}
-	for _, ip := range p.Status.PodIPs {
-		if a, err := netip.ParseAddr(ip.IP); err == nil {
-			np.IPs = append(np.IPs, a)
-		}
-	}
-	return np
-}
-
-func nodeOf(n *corev1.Node) *netpol.Node {
-	out := &netpol.Node{Name: n.Name, Labels: n.Labels}
-	for _, a := range n.Status.Addresses {
-		if a.Type != corev1.NodeInternalIP && a.Type != corev1.NodeExternalIP {
-			continue
-		}
-		if ip, err := netip.ParseAddr(a.Address); err == nil && !slices.Contains(out.IPs, ip) {
-			out.IPs = append(out.IPs, ip)
-		}
-	}
-	return out
 }

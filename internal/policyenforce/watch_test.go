@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	cnpv1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 	cnpclient "sigs.k8s.io/network-policy-api/pkg/client/clientset/versioned"
@@ -20,7 +21,9 @@ import (
 
 // TestWatchTurnsAppliedPoliciesIntoTheRuleset: against a real API server with podsg's CRDs
 // (the ClusterNetworkPolicy CRD among them), the agent's watches see a pod get its address,
-// a NetworkPolicy and a ClusterNetworkPolicy applied, and each reaches the installed ruleset.
+// a NetworkPolicy and a ClusterNetworkPolicy applied, and each reaches the installed ruleset;
+// then Calico's (a namespaced projectcalico.org/v3 NetworkPolicy that admits pods by their
+// ServiceAccount's labels, as the seed's netpol-sa-demo), and a relabelled ServiceAccount.
 func TestWatchTurnsAppliedPoliciesIntoTheRuleset(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -30,7 +33,7 @@ func TestWatchTurnsAppliedPoliciesIntoTheRuleset(t *testing.T) {
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	w, note, err := policyenforce.StartWatch(ctx, kube, cnp)
+	w, note, err := policyenforce.StartWatch(ctx, kube, cnp, dynamic.NewForConfigOrDie(env.Config))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,5 +85,45 @@ func TestWatchTurnsAppliedPoliciesIntoTheRuleset(t *testing.T) {
 	}
 	waitFor(t, nft.applied, func(s string) bool {
 		return strings.Contains(s, "ip daddr 10.2.0.0/16 counter name "+netpol.CounterName("no-egress-10-2")+" drop")
+	})
+
+	sa, err := kube.CoreV1().ServiceAccounts("prod").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "my-sa", Labels: map[string]string{"name": "my-sa"}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := pod("prod", "app", "node-b", "", nil)
+	app.Spec.ServiceAccountName = "my-sa"
+	app.Spec.Containers = []corev1.Container{{Name: "c", Image: "i"}}
+	if app, err = kube.CoreV1().Pods("prod").Create(ctx, app, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	app.Status.PodIPs, app.Status.PodIP = []corev1.PodIP{{IP: "10.0.1.9"}}, "10.0.1.9"
+	if _, err := kube.CoreV1().Pods("prod").UpdateStatus(ctx, app, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := env.Kubectl(ctx, `apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata:
+  name: sa-demo
+  namespace: prod
+spec:
+  selector: app == "db"
+  ingress:
+  - action: Allow
+    source:
+      serviceAccounts:
+        selector: 'name == "my-sa"'
+`, "apply", "-f", "-"); err != nil {
+		t.Fatalf("applying a Calico NetworkPolicy: %v: %s", err, out)
+	}
+	waitFor(t, nft.applied, func(s string) bool {
+		return strings.Contains(s, `comment "Calico default tier"`) && strings.Contains(s, "ip saddr 10.0.1.9/32 return")
+	})
+	sa.Labels["name"] = "not-my-sa"
+	if _, err := kube.CoreV1().ServiceAccounts("prod").Update(ctx, sa, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, nft.applied, func(s string) bool {
+		return strings.Contains(s, `comment "Calico default tier"`) && !strings.Contains(s, "10.0.1.9")
 	})
 }
