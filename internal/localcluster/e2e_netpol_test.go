@@ -89,7 +89,8 @@ func TestSeedNetworkPolicyRecipe(t *testing.T) {
 func (c *live) expectWeb(from, web string, allowed bool) {
 	c.t.Helper()
 	testenv.Eventually(c.t, 90*time.Second, func(ctx context.Context) error {
-		out, err := c.kubectlCtx(ctx, "exec", from, "--", "wget", "-q", "-T", "3", "-O", "-", "http://"+web+":8080/")
+		// timeout(1), not wget's -T: Debian's busybox-static wget segfaults with -T.
+		out, err := c.kubectlCtx(ctx, "exec", from, "--", "timeout", "3", "wget", "-q", "-O", "-", "http://"+web+":8080/")
 		if got := err == nil && strings.TrimSpace(out) == "hello"; got != allowed {
 			return fmt.Errorf("%s → web (%s:8080): reached %v, want %v: %s", from, web, got, allowed, out)
 		}
