@@ -124,7 +124,7 @@ func readObject(t *testing.T, path string, obj any) {
 // run what is in them: the agent's command and plugin source, the controller's entrypoint as a
 // non-root user; the agent's probes reach the address its --health-addr binds.
 func TestManifestsRunTheBuiltImages(t *testing.T) {
-	agentImg, controllerImg := images.AgentImage("a", "c", "ca"), images.ControllerImage("c", "ca")
+	agentImg, controllerImg := images.AgentImage("a", "c", "ca", nil), images.ControllerImage("c", "ca")
 
 	var ds appsv1.DaemonSet
 	readObject(t, "agent/daemonset.yaml", &ds)
@@ -140,6 +140,10 @@ func TestManifestsRunTheBuiltImages(t *testing.T) {
 	}
 	if !slices.Contains(agent.Args, "--health-addr=127.0.0.1:8482") {
 		t.Errorf("agent args %q lack --health-addr=127.0.0.1:8482", agent.Args)
+	}
+	// On by default (the comment in daemonset.yaml says why); the image carries nft for it.
+	if !slices.Contains(agent.Args, "--network-policy") {
+		t.Errorf("agent args %q lack --network-policy", agent.Args)
 	}
 	for probe, p := range map[string]*corev1.Probe{"/healthz": agent.LivenessProbe, "/readyz": agent.ReadinessProbe} {
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Host != "127.0.0.1" || p.HTTPGet.Port.IntValue() != 8482 || p.HTTPGet.Path != probe {

@@ -14,7 +14,7 @@ import (
 
 func newImages() *cobra.Command {
 	cmd := &cobra.Command{Use: "images", Short: "Container images of podsg-agent and podsg-controller, built without a registry or Docker"}
-	var out, binDir, caBundle string
+	var out, binDir, caBundle, nft string
 	self, _ := os.Executable()
 	save := &cobra.Command{
 		Use:   "save",
@@ -22,7 +22,9 @@ func newImages() *cobra.Command {
 		Long: `Write two image archives into --out, built from the static binaries in --bin-dir
 (make build) and the host's CA bundle:
 
-  podsg-agent.tar       /usr/local/bin/podsg-agent (entrypoint) and /usr/local/bin/podsg-cni
+  podsg-agent.tar       /usr/local/bin/podsg-agent (entrypoint), /usr/local/bin/podsg-cni, and
+                        the host's nft (--nft) as /usr/local/bin/nft with the shared libraries
+                        it needs (ldd), for the agent's network policy enforcement
   podsg-controller.tar  /usr/local/bin/podsg-controller (entrypoint), user 65532
 
 Each is an OCI image layout in a tar (not a "docker save" archive: there is no manifest.json).
@@ -36,18 +38,19 @@ podsg-agent:latest means to a container runtime. To use it:
 The same inputs give byte-identical archives.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return saveImages(out, binDir, caBundle, cmd.OutOrStdout())
+			return saveImages(out, binDir, caBundle, nft, cmd.OutOrStdout())
 		},
 	}
 	save.Flags().StringVar(&out, "out", "", "directory to write the archives into (created if missing; required)")
 	save.Flags().StringVar(&binDir, "bin-dir", filepath.Dir(self), "podsg's static binaries (make build puts them in bin/)")
 	save.Flags().StringVar(&caBundle, "ca-bundle", images.CABundle, "CA certificates for the images, which call EC2 over HTTPS (Debian: ca-certificates)")
+	save.Flags().StringVar(&nft, "nft", images.NFTBin, "the nft binary for the agent image, copied with its shared libraries (Debian: nftables); \"\" leaves it out, and the agent then cannot enforce --network-policy")
 	cmd.AddCommand(save)
 	return cmd
 }
 
 // saveImages writes both archives into out and reports each on w.
-func saveImages(out, binDir, caBundle string, w io.Writer) error {
+func saveImages(out, binDir, caBundle, nft string, w io.Writer) error {
 	if out == "" {
 		return errors.New("--out is required")
 	}
@@ -55,6 +58,13 @@ func saveImages(out, binDir, caBundle string, w io.Writer) error {
 	// layer of the first image.
 	if _, err := os.Stat(caBundle); err != nil {
 		return fmt.Errorf("--ca-bundle: %w (install ca-certificates or pass another bundle)", err)
+	}
+	var nftFiles []images.File
+	if nft != "" {
+		var err error
+		if nftFiles, err = images.DynamicFiles(nft, images.AgentNFT); err != nil {
+			return fmt.Errorf("--nft: %w (install nftables, or pass --nft \"\" for an agent that does not enforce network policy)", err)
+		}
 	}
 	if err := os.MkdirAll(out, 0o750); err != nil {
 		return fmt.Errorf("creating %s: %w", out, err)
@@ -64,7 +74,7 @@ func saveImages(out, binDir, caBundle string, w io.Writer) error {
 		file string
 		img  images.Image
 	}{
-		{"podsg-agent.tar", images.AgentImage(bin("podsg-agent"), bin("podsg-cni"), caBundle)},
+		{"podsg-agent.tar", images.AgentImage(bin("podsg-agent"), bin("podsg-cni"), caBundle, nftFiles)},
 		{"podsg-controller.tar", images.ControllerImage(bin("podsg-controller"), caBundle)},
 	} {
 		p := filepath.Join(out, a.file)

@@ -88,7 +88,7 @@ func TestImagesSave(t *testing.T) {
 		}
 	}
 	out := filepath.Join(t.TempDir(), "images") // created by the command
-	args := []string{"images", "save", "--out", out, "--bin-dir", bin, "--ca-bundle", filepath.Join(bin, "ca.crt")}
+	args := []string{"images", "save", "--out", out, "--bin-dir", bin, "--ca-bundle", filepath.Join(bin, "ca.crt"), "--nft", ""}
 	var stdout, stderr bytes.Buffer
 	if code := Run(t.Context(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d: %s", code, stderr.String())
@@ -140,7 +140,8 @@ func TestImagesSaveErrors(t *testing.T) {
 		wantErr string
 	}{
 		"no --out":          {args: []string{"--bin-dir", bin, "--ca-bundle", ca}, wantErr: "--out is required"},
-		"binaries missing":  {args: []string{"--out", t.TempDir(), "--bin-dir", bin, "--ca-bundle", ca}, wantErr: filepath.Join(bin, "podsg-agent")},
+		"binaries missing":  {args: []string{"--out", t.TempDir(), "--bin-dir", bin, "--ca-bundle", ca, "--nft", ""}, wantErr: filepath.Join(bin, "podsg-agent")},
+		"nft not a program": {args: []string{"--out", t.TempDir(), "--bin-dir", bin, "--ca-bundle", ca, "--nft", ca}, wantErr: "--nft"},
 		"CA bundle missing": {args: []string{"--out", t.TempDir(), "--bin-dir", bin, "--ca-bundle", filepath.Join(bin, "none")}, wantErr: "--ca-bundle"},
 	}
 	for name, tc := range tests {

@@ -38,18 +38,19 @@ const CABundle = "/etc/ssl/certs/ca-certificates.crt"
 // runAsNonRoot, which kubelet can only verify against a numeric image user.
 const NonRootUser = "65532:65532"
 
-// AgentImage holds the static podsg-agent and podsg-cni binaries and a CA bundle, and runs the
-// agent. No shell and no other tools: the agent execs nothing, and it installs podsg-cni on the
-// host by copying it out of the image (--cni-bin-source). It runs as root, as its DaemonSet
+// AgentImage holds the static podsg-agent and podsg-cni binaries, a CA bundle and nft (nft:
+// DynamicFiles of the host's NFTBin, the binary and its libraries), and runs the agent. No shell
+// and no other tools: the agent execs only nft (--network-policy), and it installs podsg-cni on
+// the host by copying it out of the image (--cni-bin-source). It runs as root, as its DaemonSet
 // requires (host directories, netlink).
-func AgentImage(agentBin, cniBin, caBundle string) Image {
+func AgentImage(agentBin, cniBin, caBundle string, nft []File) Image {
 	return Image{
 		Name: Agent,
-		Files: []File{
+		Files: append([]File{
 			{Path: AgentBin, Source: agentBin},
 			{Path: CNIBin, Source: cniBin},
 			{Path: CABundle, Source: caBundle, Mode: 0o644},
-		},
+		}, nft...),
 		Entrypoint: []string{AgentBin},
 	}
 }

@@ -71,7 +71,7 @@ func TestDeployImages(t *testing.T) {
 		files      map[string]string // path in the image → content
 	}{
 		"agent": {
-			img: AgentImage(agent, cni, ca), name: "docker.io/library/podsg-agent:latest",
+			img: AgentImage(agent, cni, ca, nil), name: "docker.io/library/podsg-agent:latest",
 			entrypoint: []string{"/usr/local/bin/podsg-agent"},
 			files:      map[string]string{"/usr/local/bin/podsg-agent": "agent", "/usr/local/bin/podsg-cni": "cni", "/etc/ssl/certs/ca-certificates.crt": "roots"},
 		},

@@ -26,12 +26,16 @@ import (
 // own (cluster.NodeOptions.PrivateHostDirs), as each EC2 instance has its own disk.
 var hostDirs = []string{"/opt/cni/bin", "/etc/cni/net.d", "/run/podsg", "/var/lib/podsg/pods"}
 
-// podsgImages are the images of podsg-agent and podsg-controller, as `podsg images save`
-// builds them, for every node's containerd: the local stand-in for a registry.
+// podsgImages are the images of podsg-agent (with the host's nft, for --network-policy) and
+// podsg-controller, as `podsg images save` builds them, for every node's containerd: the local stand-in for a registry.
 func (o *Options) podsgImages() ([]images.Image, error) {
+	nft, err := images.DynamicFiles(images.NFTBin, images.AgentNFT)
+	if err != nil {
+		return nil, fmt.Errorf("the agent image's nft (Debian: nftables): %w", err)
+	}
 	var out []images.Image
 	for _, img := range []images.Image{
-		images.AgentImage(filepath.Join(o.BinDir, "podsg-agent"), filepath.Join(o.BinDir, "podsg-cni"), images.CABundle),
+		images.AgentImage(filepath.Join(o.BinDir, "podsg-agent"), filepath.Join(o.BinDir, "podsg-cni"), images.CABundle, nft),
 		images.ControllerImage(filepath.Join(o.BinDir, "podsg-controller"), images.CABundle),
 	} {
 		r, err := images.Rendered(img)
@@ -52,7 +56,9 @@ func (o *Options) podsgImages() ([]images.Image, error) {
 //     flag every binary has for it); podsg-controller also gets the VPC id, the local VPC's
 //     endpoint for pods with IAM roles, and the short branch cool-down the host-process mode
 //     uses.
-//   - the agent: vxlan sub-interfaces, as the local VPC's trunks carry (VLAN on AWS).
+//   - the agent: vxlan sub-interfaces, as the local VPC's trunks carry (VLAN on AWS). It
+//     enforces network policy as config/agent has it by default (--network-policy; its image
+//     carries the host's nft, podsgImages).
 func installOverlay(vpcID string) string {
 	busybox, tag, _ := strings.Cut(images.Busybox, ":")
 	return `apiVersion: kustomize.config.k8s.io/v1beta1

@@ -73,7 +73,7 @@ func TestInstallOverlay(t *testing.T) {
 	if len(agent.InitContainers) != 1 || agent.InitContainers[0].Image != images.Busybox || agent.InitContainers[0].ImagePullPolicy != corev1.PullNever {
 		t.Errorf("agent init containers %+v, want one running %s, never pulled", agent.InitContainers, images.Busybox)
 	}
-	wantArgs(t, "podsg-agent", agent.Containers[0], corev1.PullNever, "--ec2-endpoint="+VPCEndpoint, "--subif-driver=vxlan", "--enable-pod-eni")
+	wantArgs(t, "podsg-agent", agent.Containers[0], corev1.PullNever, "--ec2-endpoint="+VPCEndpoint, "--subif-driver=vxlan", "--enable-pod-eni", "--network-policy")
 
 	if deploy.Spec.Replicas == nil || *deploy.Spec.Replicas != 2 {
 		t.Errorf("podsg-controller replicas %v, want 2", deploy.Spec.Replicas)

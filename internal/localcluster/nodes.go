@@ -71,7 +71,7 @@ func (o *Options) agentDaemon(spec nodeSpec, node *cluster.Node, creds cluster.N
 	dir := o.path("agents", spec.InstanceID)
 	return cluster.NewDaemon(cluster.DaemonOptions{Name: "podsg-agent", Dir: dir, Bin: filepath.Join(o.BinDir, "podsg-agent"), Netns: spec.Netns,
 		Home: dir, Args: []string{
-			"--node-name=" + spec.Name, "--kubeconfig=" + creds.Kubeconfig, "--ec2-endpoint=" + VPCEndpoint, "--enable-pod-eni",
+			"--node-name=" + spec.Name, "--kubeconfig=" + creds.Kubeconfig, "--ec2-endpoint=" + VPCEndpoint, "--enable-pod-eni", "--network-policy",
 			"--subif-driver=vxlan", "--state-dir=" + filepath.Join(dir, "pods"), "--socket=" + filepath.Join(dir, "agent.sock"),
 			"--cni-bin-source=" + filepath.Join(o.BinDir, "podsg-cni"), "--cni-bin-dir=" + node.CNIBinDir(), "--cni-conf-dir=" + node.CNIConfDir()},
 		Env: daemonEnv()})
