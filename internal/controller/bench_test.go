@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -195,7 +196,13 @@ func benchMode(b *testing.B, cfg benchConfig, reuse bool) map[string]figures {
 	// Live: the Deployment's policy changes its groups; every running pod's branch follows.
 	if reuse {
 		now := []string{w.groups[0], w.vpc.NewGroup(b, w.vpcID, "backend-c")}
+		before := podBranches(b, w, ns, fresh)
 		phase("live", fixed(fresh), func() { changePolicyGroups(b, w, deploy, now); waitGroups(b, w, ns, fresh, now, 30*time.Minute) })
+		// In place means in place: every pod is the one it was (same UID: not recreated) on the
+		// branch it had (same ENI: its groups changed, it was not swapped).
+		if after := podBranches(b, w, ns, fresh); !maps.Equal(before, after) {
+			b.Fatalf("the live update replaced pods or their branches:\nbefore %v\nafter  %v", before, after)
+		}
 	} else {
 		out["live"] = figures{note: "pods must be recreated: see rolling"}
 	}
@@ -359,6 +366,37 @@ func waitGroups(b *testing.B, w *world, ns string, names []string, groups []stri
 		}
 		return nil
 	})
+}
+
+// podBranches is each named pod's UID and branch ENI ("UID eni-…"), to tell a pod whose branch
+// changed groups in place from one recreated or moved to another branch.
+func podBranches(b *testing.B, w *world, ns string, names []string) map[string]string {
+	b.Helper()
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var list corev1.PodList
+	if err := w.c.List(b.Context(), &list, client.InNamespace(ns)); err != nil {
+		b.Fatal(err)
+	}
+	out := map[string]string{}
+	for i := range list.Items {
+		p := &list.Items[i]
+		if !want[p.Name] {
+			continue
+		}
+		enis, _, _ := podENIs(p)
+		ids := make([]string, 0, len(enis))
+		for _, e := range enis {
+			ids = append(ids, e.ENIID)
+		}
+		out[p.Name] = string(p.UID) + " " + strings.Join(ids, ",")
+	}
+	if len(out) != len(names) {
+		b.Fatalf("%d of %d pods found", len(out), len(names))
+	}
+	return out
 }
 
 // calls is what the VPC answered, by action and code, and the controller's mutating calls for
