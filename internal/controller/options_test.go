@@ -12,11 +12,12 @@ func TestLocalVPCEndpointOnlyAgainstTheLocalVPC(t *testing.T) {
 		opts Options
 		want string // "" for valid
 	}{
-		"not set, on AWS":     {Options{}, ""},
-		"the local VPC's API": {Options{EC2Endpoint: "http://127.0.0.1:8450", LocalVPCEndpoint: "http://169.254.169.254:8450"}, ""},
-		"on AWS":              {Options{LocalVPCEndpoint: "http://169.254.169.254:8450"}, "is for the local VPC only"},
-		"no scheme":           {Options{EC2Endpoint: "http://127.0.0.1:8450", LocalVPCEndpoint: "169.254.169.254:8450"}, "want an http:// or https:// URL"},
-		"no host":             {Options{EC2Endpoint: "http://127.0.0.1:8450", LocalVPCEndpoint: "http://"}, "want an http:// or https:// URL"},
+		"not set, on AWS":        {Options{}, ""},
+		"the local VPC's API":    {Options{EC2Endpoint: "http://127.0.0.1:8450", LocalVPCEndpoint: "http://169.254.169.254:8450"}, ""},
+		"on AWS":                 {Options{LocalVPCEndpoint: "http://169.254.169.254:8450"}, "is for the local VPC only"},
+		"no scheme":              {Options{EC2Endpoint: "http://127.0.0.1:8450", LocalVPCEndpoint: "169.254.169.254:8450"}, "want an http:// or https:// URL"},
+		"a hostname per service": {Options{EC2Endpoint: "http://127.0.0.1:8450", LocalVPCEndpoint: "http://{service}.us-west-2.amazonaws.com"}, ""},
+		"no host":                {Options{EC2Endpoint: "http://127.0.0.1:8450", LocalVPCEndpoint: "http://"}, "want an http:// or https:// URL"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

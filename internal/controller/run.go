@@ -173,7 +173,7 @@ func (o Options) validate() error {
 	if o.EC2Endpoint == "" {
 		return errors.New("--local-vpc-endpoint is for the local VPC only, and --ec2-endpoint is empty (AWS)")
 	}
-	u, err := url.Parse(o.LocalVPCEndpoint)
+	u, err := url.Parse(podidentity.ServiceEndpointURL(o.LocalVPCEndpoint, "sts"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--local-vpc-endpoint %q: want an http:// or https:// URL with a host", o.LocalVPCEndpoint)
 	}

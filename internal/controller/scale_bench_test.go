@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -38,6 +42,99 @@ func scaleSize(b *testing.B, name string, def int) int {
 		b.Fatalf("%s=%q: want a positive number", name, v)
 	}
 	return n
+}
+
+// startProfiles records CPU, block and mutex profiles of restart n into $PODSG_SCALE_PROFILE
+// (a directory), when set: the restart alone, not the seeding before it. Read them with
+// go tool pprof FILE. The returned func stops them and writes the files.
+func startProfiles(b *testing.B, n int) func() {
+	dir := os.Getenv("PODSG_SCALE_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	cpu, err := os.Create(filepath.Join(dir, fmt.Sprintf("restart-%d.cpu.pprof", n)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		b.Fatal(err)
+	}
+	runtime.SetBlockProfileRate(int(time.Millisecond)) // one sample per ms blocked
+	runtime.SetMutexProfileFraction(10)
+	return func() {
+		pprof.StopCPUProfile()
+		if err := cpu.Close(); err != nil {
+			b.Error(err)
+		}
+		for _, name := range []string{"block", "mutex"} {
+			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("restart-%d.%s.pprof", n, name)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+				b.Error(err)
+			}
+			if err := f.Close(); err != nil {
+				b.Error(err)
+			}
+		}
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+	}
+}
+
+// logAdoption logs, while a restart runs, when the inventory first holds first's trunk and
+// when it holds a quarter, half, three quarters and all of the fleet's: where a restart's
+// time goes, not a measurement (those are the reported metrics).
+func logAdoption(b *testing.B, m *runningManager, first string, nodes int, start time.Time) func() {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		firstSeen, next := false, 1
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if _, ok := m.store.Trunk(first); ok && !firstSeen {
+				firstSeen = true
+				b.Logf("%.1f s: %s adopted", time.Since(start).Seconds(), first)
+			}
+			for n := len(m.store.Nodes()); next <= 4 && n >= nodes*next/4; next++ {
+				b.Logf("%.1f s: %d of %d nodes adopted", time.Since(start).Seconds(), n, nodes)
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
+// reconcileTotals returns controller-runtime's count of reconciles by controller, in this
+// process so far.
+func reconcileTotals(b *testing.B) map[string]float64 {
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" {
+					out[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }
 
 // BenchmarkScaleControllerRestart restarts podsg-controller over a fleet of simulated trunk nodes
@@ -151,8 +248,11 @@ func BenchmarkScaleControllerRestart(b *testing.B) {
 		}
 		controllertest.Create(b, w.c, newPod)
 		before := describes()
+		stopProfiles := startProfiles(b, restarts)
 		start := time.Now()
 		m := w.startManager(b, func(context.CancelFunc) controller.EC2 { return w.api })
+		b.Logf("restart %d: caches synced after %.1f s", restarts, time.Since(start).Seconds())
+		stopTimeline := logAdoption(b, m, nodeName(0), nodes, start)
 		testenv.Eventually(b, 10*time.Minute, func(ctx context.Context) error {
 			p := &corev1.Pod{}
 			if err := w.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: newPod.Name}, p); err != nil {
@@ -167,6 +267,9 @@ func BenchmarkScaleControllerRestart(b *testing.B) {
 		testenv.Eventually(b, 10*time.Minute, func(context.Context) error { return exact(m) })
 		toExact += time.Since(start).Seconds()
 		calls += describes() - before
+		stopTimeline()
+		stopProfiles()
+		b.Logf("restart %d: reconciles so far %v", restarts, reconcileTotals(b))
 		m.stop(b)
 		restarts++
 	}

@@ -64,20 +64,24 @@ func Demo(ctx context.Context, o Options, out io.Writer) ([]DemoResult, error) {
 		return nil, err
 	}
 	step("security groups: %s %s (database clients), %s %s (database: 5432 from %s only)", clientSGName, clientSG, dbSGName, dbSG, clientSGName)
-	host, err := ensureDB(ctx, dbSG)
+	host, resourceID, err := ensureDB(ctx, dbSG)
 	if err != nil {
 		return nil, err
 	}
-	step("RDS for PostgreSQL %s at %s:5432", demoDB, host)
+	step("RDS for PostgreSQL %s at %s:5432 (IAM database authentication on, %s)", demoDB, host, resourceID)
 	kubectl := o.kubectl(o.Kubeconfig())
+	role, err := o.demoIdentity(ctx, kubectl, net, dbSG, host, resourceID, step)
+	if err != nil {
+		return nil, err
+	}
 	// Pods from an earlier run go first: a SecurityGroupPolicy applies to new pods only.
 	if _, err := kubectl(ctx, "", "delete", "pod", "postgres-test", "postgres-test-no-sa", "--ignore-not-found", "--wait=true"); err != nil {
 		return nil, err
 	}
-	if _, err := kubectl(ctx, demoManifests(net.ClusterSG, clientSG, host), "apply", "-f", "-"); err != nil {
+	if _, err := kubectl(ctx, demoManifests(net.ClusterSG, clientSG, host, role), "apply", "-f", "-"); err != nil {
 		return nil, err
 	}
-	step("ServiceAccount rds-db-access (role: backend), SecurityGroupPolicy my-sg-policy [%s %s], pods postgres-test and postgres-test-no-sa", net.ClusterSG, clientSG)
+	step("ServiceAccount rds-db-access (role: backend, eks.amazonaws.com/role-arn: %s), SecurityGroupPolicy my-sg-policy [%s %s], pods postgres-test and postgres-test-no-sa", role, net.ClusterSG, clientSG)
 	var results []DemoResult
 	for _, pod := range []string{"postgres-test", "postgres-test-no-sa"} {
 		r, err := waitPodLog(ctx, kubectl, pod)
@@ -114,29 +118,44 @@ func allowPostgres(ctx context.Context, c *ec2.Client, dbSG, from string) error 
 	return err
 }
 
-func ensureDB(ctx context.Context, dbSG string) (string, error) {
-	c := rds.New(rds.Options{Region: Region, BaseEndpoint: aws.String(APIURL()), Credentials: credentials.NewStaticCredentialsProvider("podsg", "podsg", "")})
+// ensureDB creates the tutorial's database with IAM database authentication (or turns it on
+// for one an older demo made) and returns its endpoint hostname and DbiResourceId.
+func ensureDB(ctx context.Context, dbSG string) (host, resourceID string, err error) {
+	c := RDSClient()
 	have, err := c.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(demoDB)})
 	if err == nil && len(have.DBInstances) > 0 && have.DBInstances[0].Endpoint != nil {
-		return aws.ToString(have.DBInstances[0].Endpoint.Address), nil
+		db := have.DBInstances[0]
+		if !aws.ToBool(db.IAMDatabaseAuthenticationEnabled) {
+			if _, err := c.ModifyDBInstance(ctx, &rds.ModifyDBInstanceInput{DBInstanceIdentifier: aws.String(demoDB),
+				EnableIAMDatabaseAuthentication: aws.Bool(true), ApplyImmediately: aws.Bool(true)}); err != nil {
+				return "", "", fmt.Errorf("enabling IAM database authentication: %w", err)
+			}
+		}
+		return aws.ToString(db.Endpoint.Address), aws.ToString(db.DbiResourceId), nil
 	}
 	out, err := c.CreateDBInstance(ctx, &rds.CreateDBInstanceInput{DBInstanceIdentifier: aws.String(demoDB), Engine: aws.String("postgres"),
 		DBInstanceClass: aws.String("db.t3.micro"), MasterUsername: aws.String("postgres"), MasterUserPassword: aws.String(demoPassword),
-		DBName: aws.String("postgres"), VpcSecurityGroupIds: []string{dbSG}})
+		DBName: aws.String("postgres"), VpcSecurityGroupIds: []string{dbSG}, EnableIAMDatabaseAuthentication: aws.Bool(true)})
 	if err != nil {
-		return "", fmt.Errorf("creating the database: %w", err)
+		return "", "", fmt.Errorf("creating the database: %w", err)
 	}
-	return aws.ToString(out.DBInstance.Endpoint.Address), nil
+	return aws.ToString(out.DBInstance.Endpoint.Address), aws.ToString(out.DBInstance.DbiResourceId), nil
+}
+
+// RDSClient is an SDK client for the local VPC's RDS API on loopback.
+func RDSClient() *rds.Client {
+	return rds.New(rds.Options{Region: Region, BaseEndpoint: aws.String(APIURL()), Credentials: credentials.NewStaticCredentialsProvider("podsg", "podsg", "")})
 }
 
 // demoManifests is the tutorial's YAML with its placeholders filled in.
-func demoManifests(clusterSG, clientSG, host string) string {
+func demoManifests(clusterSG, clientSG, host, role string) string {
 	return `apiVersion: v1
 kind: ServiceAccount
 metadata:
   name: rds-db-access
   namespace: default
   labels: {role: "backend"}
+  annotations: {eks.amazonaws.com/role-arn: "` + role + `"}
 ---
 apiVersion: vpcresources.k8s.aws/v1beta1
 kind: SecurityGroupPolicy
@@ -153,15 +172,15 @@ spec:
       - ` + clientSG + "\n" + podManifest("postgres-test", "rds-db-access", host) + podManifest("postgres-test-no-sa", "", host)
 }
 
-// podManifest is the tutorial's pod: the test app with the database's address.
+// podManifest is the tutorial's pod: postgres_test_iam.py (pgcheck --auth=iam) with the
+// database's hostname and its IAM user.
 func podManifest(name, sa, host string) string {
 	s := "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\n  namespace: default\nspec:\n  restartPolicy: Never\n"
 	if sa != "" {
 		s += "  serviceAccountName: " + sa + "\n"
 	}
-	return s + "  containers:\n  - name: postgres-test\n    image: podsg.local/pgcheck:latest\n    imagePullPolicy: IfNotPresent\n    env:\n" +
-		"    - name: HOST\n      value: \"" + host + "\"\n    - name: DATABASE\n      value: \"postgres\"\n    - name: USER\n      value: \"postgres\"\n" +
-		"    - name: PASSWORD\n      value: \"" + demoPassword + "\"\n"
+	return s + "  containers:\n  - name: postgres-test\n    image: podsg.local/pgcheck:latest\n    imagePullPolicy: IfNotPresent\n    args: [\"--auth=iam\"]\n    env:\n" +
+		"    - name: HOST\n      value: \"" + host + "\"\n    - name: DATABASE\n      value: \"postgres\"\n    - name: USER\n      value: \"" + demoDBUser + "\"\n"
 }
 
 // RerunPod creates the tutorial's pod name again (with the ServiceAccount when sa is set)
@@ -175,8 +194,7 @@ func RerunPod(ctx context.Context, o Options, name, sa string) (DemoResult, erro
 	if _, err := kubectl(ctx, "", "delete", "pod", name, "--ignore-not-found", "--wait=true"); err != nil {
 		return DemoResult{}, err
 	}
-	c := rds.New(rds.Options{Region: Region, BaseEndpoint: aws.String(APIURL()), Credentials: credentials.NewStaticCredentialsProvider("podsg", "podsg", "")})
-	have, err := c.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(demoDB)})
+	have, err := RDSClient().DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(demoDB)})
 	if err != nil || len(have.DBInstances) == 0 || have.DBInstances[0].Endpoint == nil {
 		return DemoResult{}, fmt.Errorf("finding the demo database (run podsg demo first): %w", err)
 	}

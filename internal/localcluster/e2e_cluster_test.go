@@ -29,11 +29,15 @@ import (
 // TestCluster is the local cluster's acceptance test: `podsg local up --nodes 3` spreads the
 // nodes over both zones; a Deployment of 6 branch pods and one of 6 regular pods spread over
 // them; between every two pods, on one node or across nodes, what gets through is exactly
-// what `podsg reach` says of their security groups; `podsg local node remove` of a node with
-// branch pods reschedules its pods, frees its trunk and branches in EC2 and leaves nothing of
-// it in the kernel; `node add` brings a node back; `podsg local down` leaves nothing. podsg
-// itself runs in-cluster, as installed from config/: two podsg-controller pods, of which killing
-// the leader hands over to the other.
+// what `podsg reach` says of their security groups; a branch pod resolves names only once the
+// cluster group admits DNS from its group, and a readiness-probed branch pod turns Ready only
+// once its group admits the kubelet (strict mode), `podsg explain pod` warning until then;
+// `podsg local node remove` of a node with branch pods reschedules its pods, frees its trunk
+// and branches in EC2 and leaves nothing of it in the kernel; `node add`, with the agents
+// switched to standard mode, brings a node back on which a probed branch pod turns Ready
+// without that rule; `podsg local down` leaves nothing. podsg itself runs in-cluster, as
+// installed from config/: two podsg-controller pods, of which killing the leader hands over
+// to the other.
 func TestCluster(t *testing.T) {
 	testenv.RequireRoot(t)
 	o := localcluster.Options{Nodes: 3, KubeBinDir: testenv.KubeBinDir(t), BinDir: buildAll(t), StateDir: varLibStateDir(t)}
@@ -70,14 +74,19 @@ func TestCluster(t *testing.T) {
 		c.expectDNSNeedsRule(pods, app)
 		c.checkServices(pods)
 	})
+	t.Run("probes need the kubelet rule in strict mode", func(t *testing.T) {
+		c.with(t).checkProbesStrict()
+	})
 	t.Run("podsg-controller leader handover", func(t *testing.T) {
 		c.with(t).checkControllerHandover()
 	})
 	t.Run("node remove", func(t *testing.T) {
 		c.with(t).removeBusiestNode()
 	})
-	t.Run("node add", func(t *testing.T) {
+	// The node added next is the only one whose agent starts in standard mode.
+	t.Run("node add in standard mode", func(t *testing.T) {
 		c := c.with(t)
+		c.switchToStandard()
 		before := strings.Fields(c.kubectl("", "get", "nodes", "-o", "name"))
 		if code, out := podsg(t, "local", "node", "add", "--state-dir", o.StateDir); code != 0 {
 			t.Fatalf("podsg local node add exited %d:\n%s", code, out)
@@ -89,6 +98,7 @@ func TestCluster(t *testing.T) {
 		for _, n := range after {
 			if !slices.Contains(before, n) {
 				c.expectDNSOn(strings.TrimPrefix(n, "node/"))
+				c.checkProbesStandard(strings.TrimPrefix(n, "node/"))
 			}
 		}
 	})

@@ -42,8 +42,11 @@ func (c *live) checkServices(pods []pod) {
 
 // expectDNSNeedsRule shows the seed's advice by packets: CoreDNS runs as regular pods, in
 // the cluster security group, so while that group does not admit DNS from the branch pods'
-// group app, a branch pod's queries time out where a regular pod's are answered; then it adds
-// the rule (UDP and TCP 53 from app), after which checkServices expects every pod to resolve.
+// group app, a branch pod's queries time out where a regular pod's are answered, and `podsg
+// explain pod` warns of it; then it adds the rule (UDP and TCP 53 from app) through EC2, as a
+// user would with awscli, after which the same branch pod resolves (polled: the fabric applies
+// the rule asynchronously) and the warning is gone. checkServices then expects every pod to
+// resolve.
 func (c *live) expectDNSNeedsRule(pods []pod, app string) {
 	c.t.Helper()
 	const name = "kubernetes.default.svc.cluster.local"
@@ -54,19 +57,36 @@ func (c *live) expectDNSNeedsRule(pods []pod, app string) {
 			break
 		}
 	}
+	var branch pod
 	for _, p := range pods {
 		if p.App == "branch" {
-			out, err := c.kubectlErr("", "exec", p.Name, "--", "nslookup", name)
-			if err == nil || !strings.Contains(out, "timed out") {
-				c.t.Errorf("%s (branch, %s) resolving %s without the DNS rule: %v\n%s\nwant a timeout: the cluster group does not admit DNS from app", p.Name, p.Node, name, err, out)
-			}
+			branch = p
 			break
 		}
+	}
+	if branch.Name == "" {
+		c.t.Fatal("no branch pod")
+	}
+	out, err := c.kubectlErr("", "exec", branch.Name, "--", "nslookup", name)
+	if err == nil || !strings.Contains(out, "timed out") {
+		c.t.Errorf("%s (branch, %s) resolving %s without the DNS rule: %v\n%s\nwant a timeout: the cluster group does not admit DNS from app", branch.Name, branch.Node, name, err, out)
+	}
+	if out := c.explain(branch.Name); !strings.Contains(out, dnsWarning) {
+		c.t.Errorf("podsg explain pod %s does not warn that DNS is blocked:\n%s", branch.Name, out)
 	}
 	clusterSG := c.clusterSG()
 	c.allow(clusterSG, "udp", 53, app)
 	c.allow(clusterSG, "tcp", 53, app)
+	start := time.Now()
+	c.expectResolves(branch, name, kubernetesIP)
+	c.t.Logf("%s (branch) resolves %s %v after udp and tcp 53 from app were allowed", branch.Name, name, time.Since(start).Round(100*time.Millisecond))
+	if out := c.explain(branch.Name); strings.Contains(out, dnsWarning) {
+		c.t.Errorf("podsg explain pod %s still warns that DNS is blocked with the rule in place:\n%s", branch.Name, out)
+	}
 }
+
+// dnsWarning is the start of explain's warning that the pod's groups keep DNS out.
+const dnsWarning = "DNS is blocked from the pod"
 
 // awayService is a ClusterIP Service on port 9090 whose backends are the regular pods that
 // are not on one node.

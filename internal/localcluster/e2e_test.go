@@ -39,6 +39,8 @@ func TestSeedTutorial(t *testing.T) {
 	if !strings.HasPrefix(withSA.Log, "('PostgreSQL 15") || withSA.BranchENI == "" {
 		t.Errorf("postgres-test printed %q (branch ENI %q), want the server version through a branch ENI", withSA.Log, withSA.BranchENI)
 	}
+	// Without the ServiceAccount the pod has neither the policy's groups nor the role: its
+	// connection times out before the token matters.
 	if noSA.Log != "Database connection failed due to timeout expired" || noSA.BranchENI != "" {
 		t.Errorf("postgres-test-no-sa printed %q (branch ENI %q), want a timeout on the node's ENI", noSA.Log, noSA.BranchENI)
 	}
@@ -64,6 +66,34 @@ func TestSeedTutorial(t *testing.T) {
 	kubectl("wait", "--for=condition=Ready", "pod/shell", "--timeout=120s")
 	if out := kubectl("exec", "shell", "--", "echo", "hello from the instance"); strings.TrimSpace(out) != "hello from the instance" {
 		t.Errorf("kubectl exec printed %q", out)
+	}
+
+	// The identity layer fails on its own, with the security groups in place (a branch ENI).
+	// The ServiceAccount without its role annotation: the pod gets no web identity, and its
+	// SDK looks for the node's instance role in metadata, which a pod on a branch ENI does not
+	// reach in the local VPC (169.254.169.254 is inside its node; on AWS it would sign with the
+	// node's role and get PAM authentication failed, as seed 002 shows): no credentials, no
+	// connection, the reason in its log. With a role whose trust policy does not name this
+	// ServiceAccount (the node's role trusts EC2 only), STS refuses the web identity.
+	kubectl("annotate", "serviceaccount", "rds-db-access", "eks.amazonaws.com/role-arn-")
+	noRole, err := localcluster.RerunPod(t.Context(), o, "postgres-test", "rds-db-access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(noRole.Log, "no EC2 IMDS role found") || strings.Contains(noRole.Log, "PostgreSQL 15") || noRole.BranchENI == "" {
+		t.Errorf("without the role annotation, postgres-test printed %q (branch ENI %q), want no credentials through a branch ENI", noRole.Log, noRole.BranchENI)
+	}
+	kubectl("annotate", "serviceaccount", "rds-db-access", "eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/podsg-demo-node-role")
+	wrongRole, err := localcluster.RerunPod(t.Context(), o, "postgres-test", "rds-db-access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(wrongRole.Log, "AssumeRoleWithWebIdentity") || !strings.Contains(wrongRole.Log, "AccessDenied") || wrongRole.BranchENI == "" {
+		t.Errorf("with a role that does not trust it, postgres-test printed %q (branch ENI %q), want STS's AccessDenied through a branch ENI", wrongRole.Log, wrongRole.BranchENI)
+	}
+	kubectl("annotate", "--overwrite", "serviceaccount", "rds-db-access", "eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/rds-db-access")
+	if back, err := localcluster.RerunPod(t.Context(), o, "postgres-test", "rds-db-access"); err != nil || !strings.HasPrefix(back.Log, "('PostgreSQL 15") {
+		t.Errorf("with the role again, postgres-test printed %q (%v), want the server version", back.Log, err)
 	}
 
 	// The metabase walk-through: without the policy, a new pod with the same ServiceAccount

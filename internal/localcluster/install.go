@@ -93,7 +93,7 @@ patches:
       value: --vpc-id=` + vpcID + `
     - op: add
       path: /spec/template/spec/containers/0/args/-
-      value: --local-vpc-endpoint=` + VPCEndpoint + `
+      value: --local-vpc-endpoint=` + PodVPCEndpoint + `
     - op: add
       path: /spec/template/spec/containers/0/args/-
       value: --branch-cooldown=30s

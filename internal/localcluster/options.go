@@ -17,9 +17,14 @@ const (
 	APIPort = 8450
 	// VPCEndpoint is the same API as instances see it (the data path serves it in every
 	// instance, like an EC2 interface VPC endpoint).
-	VPCEndpoint  = "http://169.254.169.254:8450"
-	webhookPort  = 9443
-	tagClusterKV = "podsg.io/cluster"
+	VPCEndpoint = "http://169.254.169.254:8450"
+	// PodVPCEndpoint is the same API as pods see it, one hostname per service: the VPC's
+	// interface endpoint, which the VPC resolver names sts.REGION.amazonaws.com and the like,
+	// reached through the fabric from any pod, on a branch ENI too (169.254.169.254 is the
+	// node's, out of such a pod's reach). {service} is podidentity.ServicePlaceholder.
+	PodVPCEndpoint = "http://{service}." + Region + ".amazonaws.com"
+	webhookPort    = 9443
+	tagClusterKV   = "podsg.io/cluster"
 )
 
 // Subnets of the VPC: two private subnets in two zones, like eksctl's privateNetworking.

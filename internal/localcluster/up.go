@@ -35,7 +35,7 @@ func (o *Options) controllerDaemon(vpcID string) cluster.Daemon {
 			"--ec2-endpoint=" + APIURL(), "--vpc-id=" + vpcID, "--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", webhookPort),
 			// Pods given an IAM role reach the local VPC's STS, IAM, EC2 and RDS where the
 			// node agent reaches EC2.
-			"--local-vpc-endpoint=" + VPCEndpoint,
+			"--local-vpc-endpoint=" + PodVPCEndpoint,
 			"--webhook-cert-dir=" + o.path("controller", "certs"), "--branch-cooldown=30s",
 			fmt.Sprintf("--metrics-addr=127.0.0.1:%d", controllerMetricsPort), fmt.Sprintf("--health-addr=127.0.0.1:%d", controllerHealthPort)},
 		// In the root namespace no metadata service may be asked: 169.254.169.254 would leave

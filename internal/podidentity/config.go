@@ -66,6 +66,17 @@ const (
 // setting of the AWS SDKs and CLI (e.g. aws-sdk-go-v2's config, botocore, AWS CLI ≥ 1.29/2.13).
 var LocalVPCServices = []string{"EC2", "IAM", "RDS", "STS"}
 
+// ServicePlaceholder in Options.LocalVPCEndpoint stands for the service's id in lower case,
+// so that each service gets its own hostname (http://{service}.us-west-2.amazonaws.com: the
+// private DNS names of the local VPC's interface endpoint, which pods on branch ENIs reach).
+const ServicePlaceholder = "{service}"
+
+// ServiceEndpointURL is the endpoint URL of service (an id of LocalVPCServices) that
+// template names.
+func ServiceEndpointURL(template, service string) string {
+	return strings.ReplaceAll(template, ServicePlaceholder, strings.ToLower(service))
+}
+
 // EndpointEnv is the variable that points the SDKs' client of service at an endpoint.
 func EndpointEnv(service string) string { return EnvEndpointURL + "_" + service }
 
@@ -74,7 +85,8 @@ type Options struct {
 	// Region is injected as AWS_REGION and AWS_DEFAULT_REGION; "" injects neither.
 	Region string
 	// LocalVPCEndpoint, the local VPC's API URL as pods reach it, is injected as the endpoint of
-	// every service in LocalVPCServices. Never set on AWS.
+	// every service in LocalVPCServices, with ServicePlaceholder replaced by the service's id.
+	// Never set on AWS.
 	LocalVPCEndpoint string
 }
 

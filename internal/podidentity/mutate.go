@@ -96,7 +96,7 @@ func mutateContainer(c *corev1.Container, cfg Config, o Options, tokenFile strin
 	if o.LocalVPCEndpoint != "" && !has(EnvEndpointURL) {
 		for _, svc := range LocalVPCServices {
 			if !has(EndpointEnv(svc)) {
-				c.Env = append(c.Env, corev1.EnvVar{Name: EndpointEnv(svc), Value: o.LocalVPCEndpoint})
+				c.Env = append(c.Env, corev1.EnvVar{Name: EndpointEnv(svc), Value: ServiceEndpointURL(o.LocalVPCEndpoint, svc)})
 			}
 		}
 	}

@@ -206,6 +206,10 @@ func TestApply(t *testing.T) {
 		"local VPC: a container's own endpoint for every service keeps them all out": {
 			newPod(ctr("app", []string{"AWS_ENDPOINT_URL=http://aws.local"})), sa(withRole), Options{Region: region, LocalVPCEndpoint: endpoint},
 			mutated(newPod(ctr("app", injected("AWS_ENDPOINT_URL=http://aws.local"), mount)), volume("sts.amazonaws.com", 86400))},
+		"local VPC: each service's own hostname": {plain(), sa(withRole), Options{Region: region, LocalVPCEndpoint: "http://{service}." + region + ".amazonaws.com"},
+			mutated(newPod(ctr("app", append(injected(), "AWS_ENDPOINT_URL_EC2=http://ec2."+region+".amazonaws.com",
+				"AWS_ENDPOINT_URL_IAM=http://iam."+region+".amazonaws.com", "AWS_ENDPOINT_URL_RDS=http://rds."+region+".amazonaws.com",
+				"AWS_ENDPOINT_URL_STS=http://sts."+region+".amazonaws.com"), mount)), volume("sts.amazonaws.com", 86400))},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package ec2
 
 import (
 	"context"
-	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -35,13 +34,12 @@ const filterValues = 200
 
 // DescribeInstances returns the instances of ids that exist (a missing one is left out, not
 // an error), reading them filterValues at a time with MaxResults pagination: a restart that
-// adopts a thousand nodes reads their instances in a few requests, not one each.
+// adopts a thousand nodes reads their instances in a few requests, not one each (inChunks: a few at once).
 func (c *Client) DescribeInstances(ctx context.Context, ids []string) ([]cloud.Instance, error) {
-	var out []cloud.Instance
-	for chunk := range slices.Chunk(ids, filterValues) {
+	return inChunks(ctx, ids, func(ctx context.Context, chunk []string) ([]cloud.Instance, error) {
 		p := ec2.NewDescribeInstancesPaginator(c.api, &ec2.DescribeInstancesInput{
 			Filters: []types.Filter{{Name: aws.String("instance-id"), Values: chunk}}, MaxResults: aws.Int32(c.pageSize)})
-		got, err := allPages(ctx, c, "DescribeInstances", p, func(page *ec2.DescribeInstancesOutput) []cloud.Instance {
+		return allPages(ctx, c, "DescribeInstances", p, func(page *ec2.DescribeInstancesOutput) []cloud.Instance {
 			var insts []cloud.Instance
 			for _, r := range page.Reservations {
 				for _, i := range r.Instances {
@@ -50,12 +48,7 @@ func (c *Client) DescribeInstances(ctx context.Context, ids []string) ([]cloud.I
 			}
 			return insts
 		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, got...)
-	}
-	return out, nil
+	})
 }
 
 func fromInstance(i types.Instance) cloud.Instance {

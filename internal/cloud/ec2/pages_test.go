@@ -3,7 +3,9 @@ package ec2
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -79,5 +81,53 @@ func TestAllPages(t *testing.T) {
 				t.Errorf("%v calls counted, want %d", calls, tc.wantCalls)
 			}
 		})
+	}
+}
+
+// TestInChunks: values are read filterValues at a time, chunks at once up to chunkReaders,
+// the results come back in the order of the values whatever order the reads end in, and an
+// error of one chunk is the call's error.
+func TestInChunks(t *testing.T) {
+	values := make([]string, 2*filterValues+50)
+	for i := range values {
+		values[i] = fmt.Sprint(i)
+	}
+	var mu sync.Mutex
+	running, most := 0, 0
+	release := make(chan struct{})
+	got, err := inChunks(t.Context(), values, func(_ context.Context, chunk []string) ([]string, error) {
+		if len(chunk) > filterValues {
+			return nil, fmt.Errorf("a chunk of %d values", len(chunk))
+		}
+		mu.Lock()
+		running++
+		most = max(most, running)
+		if running == 3 { // every chunk is in flight: let them end, the last first
+			close(release)
+		}
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return slices.Clone(chunk), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, values) {
+		t.Fatalf("got %d values, out of order or not all of them", len(got))
+	}
+	if most != 3 {
+		t.Fatalf("%d chunks read at once, want all 3", most)
+	}
+	boom := errors.New("boom")
+	if _, err := inChunks(t.Context(), values, func(_ context.Context, chunk []string) ([]string, error) {
+		if chunk[0] == values[filterValues] {
+			return nil, boom
+		}
+		return chunk, nil
+	}); !errors.Is(err, boom) {
+		t.Fatalf("error %v, want the failing chunk's", err)
 	}
 }

@@ -2,7 +2,6 @@ package ec2
 
 import (
 	"context"
-	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -43,28 +42,22 @@ func (c *Client) DisassociateTrunkInterface(ctx context.Context, associationID, 
 
 // DescribeTrunkInterfaceAssociations returns every association of the trunks, reading all
 // pages: one filter of up to filterValues trunk ids per request, so a restart that adopts a
-// thousand trunks reads their associations in a few paged requests, not one each.
+// thousand trunks reads their associations in a few paged requests, not one each (inChunks: a few at once).
 func (c *Client) DescribeTrunkInterfaceAssociations(ctx context.Context, trunkIDs ...string) ([]cloud.TrunkAssociation, error) {
-	var out []cloud.TrunkAssociation
-	for chunk := range slices.Chunk(trunkIDs, filterValues) {
+	return inChunks(ctx, trunkIDs, func(ctx context.Context, chunk []string) ([]cloud.TrunkAssociation, error) {
 		req := &ec2.DescribeTrunkInterfaceAssociationsInput{
 			Filters:    []types.Filter{{Name: aws.String("trunk-interface-association.trunk-interface-id"), Values: chunk}},
 			MaxResults: aws.Int32(min(c.pageSize, 255)),
 		}
 		p := ec2.NewDescribeTrunkInterfaceAssociationsPaginator(c.api, req)
-		got, err := allPages(ctx, c, "DescribeTrunkInterfaceAssociations", p, func(page *ec2.DescribeTrunkInterfaceAssociationsOutput) []cloud.TrunkAssociation {
+		return allPages(ctx, c, "DescribeTrunkInterfaceAssociations", p, func(page *ec2.DescribeTrunkInterfaceAssociationsOutput) []cloud.TrunkAssociation {
 			out := make([]cloud.TrunkAssociation, 0, len(page.InterfaceAssociations))
 			for i := range page.InterfaceAssociations {
 				out = append(out, fromAssociation(&page.InterfaceAssociations[i]))
 			}
 			return out
 		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, got...)
-	}
-	return out, nil
+	})
 }
 
 func fromAssociation(a *types.TrunkInterfaceAssociation) cloud.TrunkAssociation {

@@ -44,6 +44,9 @@ func (c *Controller) allocate(ctx context.Context, pod *corev1.Pod) (reconcile.R
 	t, ok := c.store.Trunk(pod.Spec.NodeName)
 	if !ok {
 		log.V(1).Info("waiting for the node's trunk", "node", pod.Spec.NodeName)
+		if c.opts.TrunkWanted != nil {
+			c.opts.TrunkWanted(pod.Spec.NodeName)
+		}
 		return reconcile.Result{RequeueAfter: c.opts.TrunkWait}, nil
 	}
 	b, src, err := c.store.Reserve(t.Node, pod.UID, pod.Namespace, pod.Name, groups)

@@ -55,6 +55,11 @@ type Options struct {
 	Cooldown time.Duration
 	// TrunkWait is how often a pod bound to a node without a trunk yet is looked at again.
 	TrunkWait time.Duration
+	// TrunkWanted, when set, is told the node of a pod that waits for its trunk, so that the
+	// trunk controller sets up that node before nodes nobody waits for: after a restart it
+	// adopts thousands of nodes in no particular order, and a new pod should not wait for
+	// all of them.
+	TrunkWanted func(nodeName string)
 	// Identity is the user podsg-controller writes the pod annotations as, named in the event
 	// when a write is denied.
 	Identity string

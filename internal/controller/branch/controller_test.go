@@ -104,10 +104,13 @@ func TestBranchWanted(t *testing.T) {
 }
 
 // TestBranchWaitsForTrunk: a pod bound to a node whose trunk is not there yet is looked at
-// again, and allocated once the trunk is.
+// again, its node is asked for first (TrunkWanted: a restarted controller adopts thousands of
+// nodes, the ones pods wait on first), and the pod is allocated once the trunk is there.
 func TestBranchWaitsForTrunk(t *testing.T) {
-	w := worldtest.New(t)
+	var wanted []string
+	w := worldtest.NewWith(t, worldtest.Options{TrunkWanted: func(node string) { wanted = append(wanted, node) }})
 	w.NewNode("n1", worldtest.InstanceType)
+	w.AddNode("n2")
 	w.NewPod("web", "n1")
 	if res := w.ReconcilePod("web"); res.RequeueAfter <= 0 {
 		t.Fatalf("result %+v, want a requeue while the node has no trunk", res)
@@ -115,9 +118,16 @@ func TestBranchWaitsForTrunk(t *testing.T) {
 	if _, ok := w.Pod("web").Annotations[v1beta1.AnnotationPodENI]; ok {
 		t.Fatal("annotated without a trunk")
 	}
+	if !slices.Equal(wanted, []string{"n1"}) {
+		t.Fatalf("trunks asked for %v, want [n1]", wanted)
+	}
 	w.ReconcileNode("n1")
 	w.ReconcilePod("web")
 	annotation(t, w.Pod("web"))
+	w.AddPod("api", "n2")
+	if !slices.Equal(wanted, []string{"n1"}) {
+		t.Fatalf("trunks asked for %v, want only n1's: the others were there", wanted)
+	}
 }
 
 // TestBranchNeedsAdmittedGroups: a pod that asks for a branch ENI without the groups admission

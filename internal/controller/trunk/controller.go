@@ -55,6 +55,10 @@ type Options struct {
 	ClusterName string
 	// Cooldown is how long a branch ENI found without a live pod waits before deletion.
 	Cooldown time.Duration
+	// Again, when set, takes the nodes put off while the start-up read runs, when it ends
+	// (the controller's change channel, which its queue watches). Unset, their reconciles
+	// wait for the read.
+	Again chan<- event.GenericEvent
 }
 
 // Controller reconciles nodes: their trunk ENI and pod-eni capacity.

@@ -27,8 +27,11 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, v1beta1.ReasonUnsupported, "InitTrunk", "%v", err)
 		return false, nil
 	}
-	inst, ok := c.startupInstance(ctx, instanceID)
-	if !ok {
+	inst, batched, later := c.startupInstance(ctx, n.Name, instanceID)
+	if later {
+		return false, nil // put off until the start-up read ends; sent to Options.Again then
+	}
+	if !batched {
 		if inst, err = c.ec2.DescribeInstance(ctx, instanceID); err != nil {
 			return false, fmt.Errorf("describing instance %s: %w", instanceID, err)
 		}
@@ -55,7 +58,7 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 	}
 	t := inventory.Trunk{Node: n.Name, InstanceID: inst.ID, ID: eni.ID, AttachmentID: eni.AttachmentID,
 		SubnetID: inst.SubnetID, SubnetCIDR: subnet.CIDR, Limit: limit}
-	branches, foreign, err := c.existingBranches(ctx, t)
+	branches, foreign, err := c.existingBranches(ctx, t, batched)
 	if err != nil {
 		return false, err
 	}
@@ -122,8 +125,14 @@ func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.In
 // too early is what the cool-down prevents. Associations of ENIs podsg did not tag are left
 // alone; their VLANs are never reused. A branch ENI made for the trunk's warm pool and not
 // associated (a crash between create and associate) is returned as warming, to be associated.
-func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk) ([]inventory.Branch, []int, error) {
-	assocs, enis, ok := c.startupBranches(t.ID)
+// batched says the instance came from the start-up read: its trunk's branches may too.
+func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk, batched bool) ([]inventory.Branch, []int, error) {
+	var assocs []cloud.TrunkAssociation
+	var enis []cloud.NetworkInterface
+	ok := false
+	if batched {
+		assocs, enis, ok = c.startupBranches(t.ID)
+	}
 	if !ok {
 		var err error
 		if assocs, err = c.ec2.DescribeTrunkInterfaceAssociations(ctx, t.ID); err != nil {

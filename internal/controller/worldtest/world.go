@@ -71,6 +71,9 @@ type Options struct {
 	WarmDefault int
 	// Budget, when set, says whether warming may spend a call; nil always lets it.
 	Budget warm.Budget
+	// TrunkWanted is told the nodes pods wait on for a trunk (Setup wires it to the trunk
+	// controller's queue).
+	TrunkWanted func(nodeName string)
 }
 
 // World is the surroundings and one incarnation of podsg-controller.
@@ -128,7 +131,8 @@ func (w *World) Restart() {
 	w.recorder = &Recorder{}
 	w.Store = inventory.NewStore(nil)
 	w.Trunks = trunk.New(w.Kube, w.EC2, w.Store, tab, w.recorder, w.Clock, nil, trunk.Options{ClusterName: Cluster, Cooldown: Cooldown})
-	w.Pods = branch.New(w.Kube, w.EC2, w.Store, w.recorder, w.Clock, branch.Options{ClusterName: Cluster, Cooldown: Cooldown})
+	w.Pods = branch.New(w.Kube, w.EC2, w.Store, w.recorder, w.Clock, branch.Options{ClusterName: Cluster, Cooldown: Cooldown,
+		TrunkWanted: w.opts.TrunkWanted})
 	w.Updater = branch.NewUpdater(w.Kube, w.EC2, w.Store, w.recorder)
 	w.Warmer = warm.New(w.Kube, w.EC2, w.opts.Budget, w.Store, w.Clock, warm.Options{
 		ClusterName: Cluster, Default: w.opts.WarmDefault, RetryAfter: RetryAfter})

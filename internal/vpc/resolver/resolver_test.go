@@ -23,6 +23,14 @@ func TestAddress(t *testing.T) {
 	}
 }
 
+func TestEndpointAddress(t *testing.T) {
+	for cidr, want := range map[string]string{"10.0.0.0/16": "10.0.0.3", "192.168.64.0/18": "192.168.64.3"} {
+		if got := EndpointAddress(netip.MustParsePrefix(cidr)); got.String() != want {
+			t.Errorf("EndpointAddress(%s) = %s, want %s", cidr, got, want)
+		}
+	}
+}
+
 func TestRDSEndpoint(t *testing.T) {
 	a, b := RDSEndpoint("Podsg-Demo", "us-west-2"), RDSEndpoint("podsg-demo", "us-west-2")
 	if a != b {
@@ -93,6 +101,10 @@ func TestResolverAnswers(t *testing.T) {
 			rds:                  "10.0.3.30",
 			strings.ToUpper(rds): "10.0.3.30",
 			"ip-10-0-3-30.us-west-2.compute.internal": "10.0.3.30",
+			// The interface endpoint's private DNS names: base + 3.
+			"sts.us-west-2.amazonaws.com": "10.0.0.3",
+			"rds.us-west-2.amazonaws.com": "10.0.0.3",
+			"ec2.us-west-2.amazonaws.com": "10.0.0.3",
 		} {
 			addrs, err := r.LookupHost(ctx, name)
 			if err != nil || len(addrs) != 1 || addrs[0] != want {
@@ -104,6 +116,8 @@ func TestResolverAnswers(t *testing.T) {
 			"ip-10-0-1-10.eu-west-1.compute.internal",
 			"other-db." + strings.SplitN(rds, ".", 2)[1],
 			"example.com", "amazonaws.com",
+			"sts.eu-west-1.amazonaws.com", "sts.amazonaws.com", // another region's, the global one
+			"s3.us-west-2.amazonaws.com", // a service the local VPC does not serve
 		} {
 			var de *net.DNSError
 			if addrs, err := r.LookupHost(ctx, name); !errors.As(err, &de) || !de.IsNotFound {

@@ -17,6 +17,7 @@ import (
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
+	"github.com/podsg/podsg/internal/vpc/resolver"
 	"github.com/podsg/podsg/internal/vpc/state"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
@@ -70,6 +71,12 @@ func TestBranchENI(t *testing.T) {
 			t.Errorf("pod -> the VPC resolver through its branch: %q, %v; want %s", got, err, ipS)
 		}
 	}
+	// The interface endpoint: sts.REGION.amazonaws.com names a VPC address in the fabric, which
+	// the pod reaches through its branch as the node reaches it through its primary ENI
+	// (169.254.169.254 is its node's, out of the pod's reach).
+	stsURL := "http://" + resolver.ServiceEndpoint("sts", region)
+	expectSTSThroughEndpoint(t, pod, "10.72.0.2", stsURL)
+	expectSTSThroughEndpoint(t, nodeNS, "10.72.0.2", stsURL)
 	// The pod cannot borrow the instance's address: the source check drops it.
 	if err := pingProbe(pod, ipS); err == nil {
 		t.Errorf("pod icmp -> server passed without a rule")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,8 +17,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	cnins "github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
@@ -45,6 +48,9 @@ func TestMain(m *testing.M) {
 func endpointHelper(mode string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if mode == "sts" {
+		return stsHelper(ctx, stdout, stderr)
+	}
 	md, err := imds.New(imds.Options{}).GetMetadata(ctx, &imds.GetMetadataInput{Path: "instance-id"})
 	if err != nil {
 		fmt.Fprintf(stderr, "instance-id: %v\n", err)
@@ -114,6 +120,55 @@ func TestAPIEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.expectGone(b, fb)
+}
+
+// stsHelper is what an SDK in a pod does: its configuration from the environment
+// (AWS_REGION, AWS_ENDPOINT_URL_STS, the credentials), the endpoint's name through the
+// namespace's resolv.conf; it prints the caller's ARN.
+func stsHelper(ctx context.Context, stdout, stderr io.Writer) int {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryMaxAttempts(1))
+	if err != nil {
+		fmt.Fprintf(stderr, "config: %v\n", err)
+		return 1
+	}
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		fmt.Fprintf(stderr, "GetCallerIdentity: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, aws.ToString(out.Arn))
+	return 0
+}
+
+// expectSTSThroughEndpoint runs stsHelper in namespace ns with endpoint as AWS_ENDPOINT_URL_STS
+// and resolv.conf naming the VPC's resolver, as a pod given an IAM role has them.
+func expectSTSThroughEndpoint(t *testing.T, ns, resolverAddr, endpoint string) {
+	t.Helper()
+	dir := namespace.ConfigDir(ns)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "resolv.conf")
+	if _, err := os.Stat(conf); errors.Is(err, os.ErrNotExist) {
+		must(t, os.WriteFile(conf, []byte("nameserver "+resolverAddr+"\n"), 0o644))
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, self, "-test.run=^$")
+	cmd.Env = append(os.Environ(), endpointHelperEnv+"=sts", "AWS_REGION="+region, "AWS_ENDPOINT_URL_STS="+endpoint,
+		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Errorf("in %s: STS through %s: %v\n%s", ns, endpoint, err, stderr.Bytes())
+		return
+	}
+	if got, want := strings.TrimSpace(stdout.String()), "arn:aws:iam::"+state.AccountID+":root"; got != want {
+		t.Errorf("in %s: GetCallerIdentity through %s = %q, want %q", ns, endpoint, got, want)
+	}
 }
 
 // holdNamespace keeps the instance's namespace alive, to look into it once

@@ -24,6 +24,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/query"
 	"github.com/podsg/podsg/internal/vpc/server"
 	"github.com/podsg/podsg/internal/vpc/state"
+	"github.com/podsg/podsg/internal/vpc/sts"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
 )
 
@@ -72,7 +73,12 @@ func (e *env) open() {
 	e.store = store
 	router := query.NewRouter()
 	ec2api.New(store).Register(router)
-	srv, err := server.New(server.Options{Router: router, Registry: prometheus.NewRegistry(), Log: logr.Discard()})
+	tokens, err := sts.New(context.Background(), sts.Options{Store: store})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Router: router, Services: []*query.Service{tokens.Service()}, Sessions: tokens,
+		Registry: prometheus.NewRegistry(), Log: logr.Discard()})
 	if err != nil {
 		e.t.Fatal(err)
 	}

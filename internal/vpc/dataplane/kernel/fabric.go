@@ -59,8 +59,11 @@ func (d *Dataplane) ensureFabric(s *session, vpc *topo.VPC) error {
 	for _, g := range vpc.Gateways {
 		addrs = append(addrs, host(g))
 	}
-	// The VPC's resolver (vpcResolvers) listens here.
-	addrs = append(addrs, host(resolver.Address(vpc.CIDR)))
+	// The VPC's resolver (vpcResolvers) listens here, and the API at the interface endpoint's
+	// address (imdsServers.syncFabrics): a VPC address, which every ENI reaches through the
+	// fabric, branch ENIs too (169.254.169.254 here would be the fabric's ARP source towards
+	// instances that hold that address themselves).
+	addrs = append(addrs, host(resolver.Address(vpc.CIDR)), host(resolver.EndpointAddress(vpc.CIDR)))
 	if err := syncAddrs(h, lo, addrs); err != nil {
 		return err
 	}

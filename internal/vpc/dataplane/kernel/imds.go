@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/podsg/podsg/internal/vpc/dataplane/namespace"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/imds"
+	"github.com/podsg/podsg/internal/vpc/resolver"
 	"github.com/podsg/podsg/internal/vpc/state"
 )
 
@@ -46,17 +48,23 @@ type imdsServers struct {
 
 	mu      sync.Mutex
 	servers map[string]*imdsServer
+	// fabrics serve the API at each VPC's interface endpoint address in its fabric namespace,
+	// by VPC id: a pod on a branch ENI sends everything into the fabric, so 169.254.169.254
+	// of its node is out of its reach, and this address is not.
+	fabrics map[string]*imdsServer
 }
 
 type apiHandler struct{ http.Handler }
 
 // imdsServer holds one instance's listeners.
 type imdsServer struct {
-	ns   string
-	nsID nsID
-	inst atomic.Pointer[imds.Instance]
-	md   *listener // metadata; nil when off
-	api  *listener // API endpoint; nil without a handler
+	// endpoint is set on a VPC's fabric: the API only, on this address and topo.EndpointPort.
+	endpoint netip.Addr
+	ns       string
+	nsID     nsID
+	inst     atomic.Pointer[imds.Instance]
+	md       *listener // metadata; nil when off
+	api      *listener // API endpoint; nil without a handler
 }
 
 type listener struct {
@@ -79,7 +87,7 @@ func namespaceID(name string) (nsID, error) {
 }
 
 func newIMDSServers(region string, serveIMDS bool, log logr.Logger) *imdsServers {
-	return &imdsServers{region: region, imds: serveIMDS, log: log, servers: map[string]*imdsServer{}}
+	return &imdsServers{region: region, imds: serveIMDS, log: log, servers: map[string]*imdsServer{}, fabrics: map[string]*imdsServer{}}
 }
 
 // sync opens the listeners of new instances, refreshes every instance's
@@ -127,21 +135,70 @@ func (m *imdsServers) sync(des *topo.Desired) error {
 			delete(m.servers, id)
 		}
 	}
+	return errors.Join(append(errs, m.syncFabrics(des))...)
+}
+
+// syncFabrics opens the interface endpoint in every VPC's fabric namespace (or again in a
+// fabric created anew) and closes those of VPCs that are gone. The caller holds m.mu.
+func (m *imdsServers) syncFabrics(des *topo.Desired) error {
+	live := map[string]bool{}
+	var errs []error
+	for _, vpc := range des.VPCs {
+		live[vpc.ID] = true
+		addr := resolver.EndpointAddress(vpc.CIDR)
+		s := m.fabrics[vpc.ID]
+		id, err := namespaceID(vpc.Namespace)
+		if err != nil {
+			if s != nil {
+				m.stop(s)
+				delete(m.fabrics, vpc.ID)
+			}
+			errs = append(errs, err)
+			continue
+		}
+		if s != nil && (s.ns != vpc.Namespace || s.nsID != id || s.endpoint != addr) {
+			m.stop(s)
+			s = nil
+		}
+		if s == nil {
+			s = &imdsServer{endpoint: addr, ns: vpc.Namespace, nsID: id}
+			m.fabrics[vpc.ID] = s
+		}
+		if err := m.open(s); err != nil {
+			errs = append(errs, fmt.Errorf("serving the interface endpoint of %s: %w", vpc.ID, err))
+		}
+	}
+	for id, s := range m.fabrics {
+		if !live[id] {
+			m.stop(s)
+			delete(m.fabrics, id)
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // open opens whichever of s's listeners should be and are not.
 func (m *imdsServers) open(s *imdsServer) error {
 	var errs []error
+	if s.endpoint.IsValid() {
+		if m.api.Load() != nil && s.api == nil {
+			l, err := m.listen(s.ns, s.endpoint, topo.EndpointPort, http.HandlerFunc(m.serveAPI), apiDrain)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("API endpoint: %w", err))
+			}
+			s.api = l
+		}
+		return errors.Join(errs...)
+	}
 	if m.imds && s.md == nil {
-		l, err := m.listen(s.ns, 80, imds.NewHandler(s.inst.Load, m.instanceCredentials), imdsDrain)
+		l, err := m.listen(s.ns, IMDSAddr, 80, imds.NewHandler(s.inst.Load, m.instanceCredentials), imdsDrain)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("metadata service: %w", err))
 		}
 		s.md = l
 	}
 	if m.api.Load() != nil && s.api == nil {
-		l, err := m.listen(s.ns, topo.APIPort, http.HandlerFunc(m.serveAPI), apiDrain)
+		l, err := m.listen(s.ns, IMDSAddr, topo.APIPort, http.HandlerFunc(m.serveAPI), apiDrain)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("API endpoint: %w", err))
 		}
@@ -171,22 +228,24 @@ func (m *imdsServers) setAPI(h http.Handler) (drained draining, err error) {
 		m.api.Store(&apiHandler{h})
 	}
 	var errs []error
-	for id, s := range m.servers {
-		if h == nil {
-			drained = append(drained, m.close(s.api))
-			s.api = nil
-		} else if err := m.open(s); err != nil {
-			errs = append(errs, fmt.Errorf("serving in the namespace of %s: %w", id, err))
+	for _, all := range []map[string]*imdsServer{m.servers, m.fabrics} {
+		for id, s := range all {
+			if h == nil {
+				drained = append(drained, m.close(s.api))
+				s.api = nil
+			} else if err := m.open(s); err != nil {
+				errs = append(errs, fmt.Errorf("serving in the namespace of %s: %w", id, err))
+			}
 		}
 	}
 	return drained, errors.Join(errs...)
 }
 
-func (m *imdsServers) listen(ns string, port int, h http.Handler, drain time.Duration) (*listener, error) {
+func (m *imdsServers) listen(ns string, addr netip.Addr, port int, h http.Handler, drain time.Duration) (*listener, error) {
 	var ln net.Listener
 	err := namespace.Do(ns, func() error {
 		var err error
-		ln, err = net.Listen("tcp", net.JoinHostPort(IMDSAddr.String(), strconv.Itoa(port)))
+		ln, err = net.Listen("tcp", net.JoinHostPort(addr.String(), strconv.Itoa(port)))
 		return err
 	})
 	if err != nil {
@@ -236,9 +295,11 @@ func (m *imdsServers) close(l *listener) <-chan struct{} {
 func (m *imdsServers) closeAll() (drained draining) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, s := range m.servers {
-		drained = append(drained, m.stop(s)...)
-		delete(m.servers, id)
+	for _, all := range []map[string]*imdsServer{m.servers, m.fabrics} {
+		for id, s := range all {
+			drained = append(drained, m.stop(s)...)
+			delete(all, id)
+		}
 	}
 	return drained
 }

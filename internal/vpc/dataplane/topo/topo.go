@@ -26,6 +26,12 @@ const AttachTag = "podsg:attach"
 // instance metadata on port 80.
 const APIPort = 8450
 
+// EndpointPort is the TCP port of the same API at each VPC's interface endpoint address
+// (resolver.EndpointAddress, in the fabric), which the resolver names
+// sts.REGION.amazonaws.com and the like: plain HTTP for now (no TLS), so clients take
+// http://sts.REGION.amazonaws.com as their endpoint URL.
+const EndpointPort = 80
+
 // Kind says where an ENI's own end lives.
 type Kind string
 
