@@ -32,6 +32,10 @@ test-moto: ## Compare the local VPC's answers with moto_server's (needs moto, wh
 conformance-aws-controller: ## AWS's vpc-resource-controller, built once from the Go module proxy, gives a pod a branch ENI through the local VPC (root).
 	hack/aws-compare.sh conformance
 
+.PHONY: conformance-netpol
+conformance-netpol: ## Kubernetes' [sig-network] Netpol e2e tests and network-policy-api's ClusterNetworkPolicy conformance against a local cluster (root; suites built once; README has the counts).
+	hack/conformance-netpol.sh
+
 .PHONY: bench-compare
 bench-compare: ## The same workload against AWS's vpc-resource-controller and podsg-controller, one table (root; ~15 min).
 	hack/aws-compare.sh bench

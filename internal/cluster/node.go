@@ -191,12 +191,8 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := waitReady(ctx, ctrd, n.criReady); err != nil {
 		return err
 	}
-	imp := images.Importer{Ctr: n.opts.CtrBin, Address: n.ContainerdSocket(), Snapshotter: n.opts.Snapshotter}
-	for _, img := range n.opts.Images {
-		if err := imp.Import(ctx, img); err != nil {
-			return fmt.Errorf("node %s: %w", n.opts.Name, err)
-		}
-		log.V(1).Info("imported image", "image", img.Name)
+	if err := n.Import(ctx, n.opts.Images...); err != nil {
+		return err
 	}
 	cfg, err := n.kubeletConfig()
 	if err != nil {
@@ -210,6 +206,21 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	return n.startKubeProxy(ctx)
+}
+
+// Import loads images into the node's running containerd, where its kubelet finds them: Start
+// imports NodeOptions.Images, and a caller imports more into a running node (the conformance
+// suites' agnhost) the same way.
+func (n *Node) Import(ctx context.Context, imgs ...images.Image) error {
+	log := logr.FromContextOrDiscard(ctx)
+	imp := images.Importer{Ctr: n.opts.CtrBin, Address: n.ContainerdSocket(), Snapshotter: n.opts.Snapshotter}
+	for _, img := range imgs {
+		if err := imp.Import(ctx, img); err != nil {
+			return fmt.Errorf("node %s: %w", n.opts.Name, err)
+		}
+		log.V(1).Info("imported image", "image", img.Name)
+	}
+	return nil
 }
 
 func (n *Node) startKubeProxy(ctx context.Context) error {

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/cluster"
+	"github.com/podsg/podsg/internal/images"
 )
 
 // running checks that a local cluster runs at o.StateDir, for the commands that change one.
@@ -72,6 +74,34 @@ func AddNode(ctx context.Context, o Options, out io.Writer) (string, error) {
 	}
 	step("node %s is Ready", spec.Name)
 	return spec.Name, nil
+}
+
+// ImportImages loads images into the containerd of every node of the running local cluster,
+// where pods with imagePullPolicy IfNotPresent or Never find them: the machine reaches no
+// registry. A node added later (AddNode) holds only the cluster's own images.
+func ImportImages(ctx context.Context, o Options, imgs []images.Image, out io.Writer) error {
+	if err := o.absStateDir(); err != nil {
+		return err
+	}
+	o.recall()
+	if err := o.running(); err != nil {
+		return err
+	}
+	specs, err := o.nodes()
+	if err != nil {
+		return err
+	}
+	for _, spec := range specs {
+		node, err := cluster.NewNode(o.nodeOptions(spec, cluster.NodeCredentials{}, nil))
+		if err != nil {
+			return err
+		}
+		if err := node.Import(ctx, imgs...); err != nil {
+			return err
+		}
+		_, _ = fmt.Fprintf(out, "• imported %d images into %s\n", len(imgs), spec.Name)
+	}
+	return nil
 }
 
 // RemoveNode takes a node out of the cluster as one leaves an EKS node group: it drains the
