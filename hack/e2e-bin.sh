@@ -21,6 +21,7 @@
 # Safe when two runs race: a flock serialises builders, and every file is moved into place by an
 # atomic rename, so a reader sees either no file or a complete one.
 set -euo pipefail
+. "$(dirname "$0")/kube-module.sh"
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 NPAPI_VERSION=${NPAPI_VERSION:-v0.3.0}
@@ -47,25 +48,13 @@ WORK=$(mktemp -d "$CACHE_ROOT/.build-e2e-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
-staging="v0.${KUBE_VERSION#v1.}"
 mkdir -p "$WORK/k8s" "$WORK/npapi" "$KDEST" "$NDEST"
 
 if [ ! -x "$KDEST/e2e.test" ] || [ ! -x "$KDEST/agnhost" ]; then
   log "building Kubernetes $KUBE_VERSION e2e.test and agnhost (cold: ~15-25 min on 2 cores) in $WORK"
   (
     cd "$WORK/k8s"
-    printf 'module podsg.local/e2ebuild\n\ngo 1.26.0\n' >go.mod
-    printf 'package main\n\nfunc main() {}\n' >main.go
-    go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" >/dev/null
-    modfile="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$KUBE_VERSION.mod"
-    {
-      echo "require k8s.io/kubernetes $KUBE_VERSION"
-      echo "replace ("
-      awk '/^replace \(/{f=1;next} f&&/^\)/{f=0} f&&/=>/{print $1}' "$modfile" |
-        grep -v -e sample-cli-plugin -e sample-controller |
-        while read -r m; do echo "	$m => $m $staging"; done
-      echo ")"
-    } >>go.mod
+    kube_module podsg.local/e2ebuild
     # -tool records the packages (and what their tests import) in go.mod/go.sum.
     go get -tool k8s.io/kubernetes/test/images/agnhost >&2
     go get -t k8s.io/kubernetes/test/e2e >&2

@@ -15,6 +15,7 @@
 # Safe when two runs race: a flock serialises builders, and every binary is moved into place by
 # an atomic rename, so a reader sees either no binary or a complete one.
 set -euo pipefail
+. "$(dirname "$0")/kube-module.sh"
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
@@ -51,7 +52,6 @@ WORK=$(mktemp -d "$CACHE_ROOT/.build-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
-staging="v0.${KUBE_VERSION#v1.}"
 mkdir -p "$WORK/k8s" "$WORK/etcd" "$WORK/coredns" "$WORK/bin" "$DEST"
 
 # missing lists the binaries of $@ that DEST lacks.
@@ -65,20 +65,7 @@ if [ ${#kube[@]} -gt 0 ]; then
   log "building Kubernetes $KUBE_VERSION: ${kube[*]} (cold, all of them: ~15 min on 2 cores) in $WORK"
   (
     cd "$WORK/k8s"
-    printf 'module podsg.local/kubebuild\n\ngo 1.26.0\n' >go.mod
-    printf 'package main\n\nfunc main() {}\n' >main.go
-    go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" >/dev/null
-    modfile="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$KUBE_VERSION.mod"
-    # Every staging module k8s.io/kubernetes replaces with ./staging/... gets the published tag.
-    # Modules absent from the proxy (sample-*) are not required by anything we build.
-    {
-      echo "require k8s.io/kubernetes $KUBE_VERSION"
-      echo "replace ("
-      awk '/^replace \(/{f=1;next} f&&/^\)/{f=0} f&&/=>/{print $1}' "$modfile" |
-        grep -v -e sample-cli-plugin -e sample-controller |
-        while read -r m; do echo "	$m => $m $staging"; done
-      echo ")"
-    } >>go.mod
+    kube_module podsg.local/kubebuild
     pkgs=()
     for c in "${kube[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
     go get -tool "${pkgs[@]}" >&2
