@@ -41,13 +41,7 @@ import (
 func TestCluster(t *testing.T) {
 	testenv.RequireRoot(t)
 	o := localcluster.Options{Nodes: 3, KubeBinDir: testenv.KubeBinDir(t), BinDir: buildAll(t), StateDir: varLibStateDir(t)}
-	nft := nftTables(t)
-	t.Cleanup(func() {
-		if err := localcluster.Down(context.WithoutCancel(t.Context()), localcluster.Options{StateDir: o.StateDir}, testWriter{t}); err != nil {
-			t.Errorf("podsg local down: %v", err)
-		}
-		teardown(t, o, nft)
-	})
+	downAtCleanup(t, o)
 	// podsg reach below asks EC2 through the SDK's default chain: these keep it from asking a
 	// metadata service from the root namespace.
 	t.Setenv("AWS_ACCESS_KEY_ID", "podsg")

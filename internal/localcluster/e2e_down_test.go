@@ -143,6 +143,20 @@ func runPodsg(t *testing.T, bin string, args ...string) (string, int) {
 	return string(out), code
 }
 
+// downAtCleanup ends the test with `podsg local down` given only the state dir, as a plain
+// shell gets it (no --kube-bin-dir, no KUBEBUILDER_ASSETS: the binaries are the ones up
+// recorded), then teardown's last resort.
+func downAtCleanup(t *testing.T, o localcluster.Options) {
+	t.Helper()
+	nft := nftTables(t)
+	t.Cleanup(func() {
+		if err := localcluster.Down(context.WithoutCancel(t.Context()), localcluster.Options{StateDir: o.StateDir}, testWriter{t}); err != nil {
+			t.Errorf("podsg local down: %v", err)
+		}
+		teardown(t, o, nft)
+	})
+}
+
 // teardown ends an e2e test after its downs: the acceptance check, then, if anything is left,
 // the last resort, so that even a failing down (the code before a fix) leaves the machine
 // clean: SIGKILL every process naming the state dir, up's podsg-vpc cleanup (which needs no

@@ -27,13 +27,7 @@ import (
 func TestSeedNetworkPolicyRecipe(t *testing.T) {
 	testenv.RequireRoot(t)
 	o := localcluster.Options{Nodes: 1, KubeBinDir: testenv.KubeBinDir(t), BinDir: buildAll(t), StateDir: varLibStateDir(t)}
-	nft := nftTables(t)
-	t.Cleanup(func() {
-		if err := localcluster.Down(context.WithoutCancel(t.Context()), localcluster.Options{StateDir: o.StateDir}, testWriter{t}); err != nil {
-			t.Errorf("podsg local down: %v", err)
-		}
-		teardown(t, o, nft)
-	})
+	downAtCleanup(t, o)
 	if err := localcluster.Up(t.Context(), o, testWriter{t}); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ package localcluster_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -105,13 +104,7 @@ func TestNetpolConformance(t *testing.T) {
 	agnhostImages := agnhostImages(t, e2eDir, sctp, skip != "e2e")
 
 	o := localcluster.Options{Nodes: 2, KubeBinDir: testenv.KubeBinDir(t), BinDir: buildAll(t), StateDir: varLibStateDir(t)}
-	nft := nftTables(t)
-	t.Cleanup(func() {
-		if err := localcluster.Down(context.WithoutCancel(t.Context()), localcluster.Options{StateDir: o.StateDir}, testWriter{t}); err != nil {
-			t.Errorf("podsg local down: %v", err)
-		}
-		teardown(t, o, nft)
-	})
+	downAtCleanup(t, o)
 	start := time.Now()
 	if err := localcluster.Up(t.Context(), o, testWriter{t}); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package localcluster_test
 
 import (
-	"context"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,15 +16,7 @@ import (
 func TestSeedTutorial(t *testing.T) {
 	testenv.RequireRoot(t)
 	o := localcluster.Options{Nodes: 1, KubeBinDir: testenv.KubeBinDir(t), BinDir: buildAll(t), StateDir: varLibStateDir(t)}
-	nft := nftTables(t)
-	t.Cleanup(func() {
-		// Only the state dir, as `podsg local down` in a plain shell (no --kube-bin-dir, no
-		// KUBEBUILDER_ASSETS) gets it: the binaries are the ones up recorded.
-		if err := localcluster.Down(context.WithoutCancel(t.Context()), localcluster.Options{StateDir: o.StateDir}, testWriter{t}); err != nil {
-			t.Errorf("podsg local down: %v", err)
-		}
-		teardown(t, o, nft)
-	})
+	downAtCleanup(t, o)
 
 	results, err := localcluster.Demo(t.Context(), o, testWriter{t})
 	if err != nil {
