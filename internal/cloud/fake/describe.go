@@ -160,6 +160,11 @@ func matches(eni *cloud.NetworkInterface, flt cloud.NetworkInterfaceFilter) bool
 			return false
 		}
 	}
+	for k, vs := range flt.TagsAnyOf {
+		if got, ok := eni.Tags[k]; !ok || !slices.Contains(vs, got) {
+			return false
+		}
+	}
 	return true
 }
 
