@@ -27,11 +27,16 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, v1beta1.ReasonUnsupported, "InitTrunk", "%v", err)
 		return false, nil
 	}
-	inst, batched, later := c.startupInstance(ctx, n.Name, instanceID)
-	if later {
-		return false, nil // put off until the start-up read ends; sent to Options.Again then
+	entry, use := c.startupInstance(ctx, n.Name, instanceID)
+	inst := entry.inst
+	switch use {
+	case putOffUntil:
+		return false, nil // put off until the start-up read reaches it; sent to Options.Again then
+	case readWanted:
+		// A pod waits on this node: its reads go before the start-up batch's in the budget.
+		ctx = cloud.WithPurpose(ctx, cloud.PurposePod)
 	}
-	if !batched {
+	if use != fromBatch {
 		if inst, err = c.ec2.DescribeInstance(ctx, instanceID); err != nil {
 			return false, fmt.Errorf("describing instance %s: %w", instanceID, err)
 		}
@@ -58,6 +63,10 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 	}
 	t := inventory.Trunk{Node: n.Name, InstanceID: inst.ID, ID: eni.ID, AttachmentID: eni.AttachmentID,
 		SubnetID: inst.SubnetID, SubnetCIDR: subnet.CIDR, Limit: limit}
+	var batched *startupEntry
+	if use == fromBatch {
+		batched = &entry
+	}
 	branches, foreign, err := c.existingBranches(ctx, t, batched)
 	if err != nil {
 		return false, err
@@ -125,15 +134,14 @@ func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.In
 // too early is what the cool-down prevents. Associations of ENIs podsg did not tag are left
 // alone; their VLANs are never reused. A branch ENI made for the trunk's warm pool and not
 // associated (a crash between create and associate) is returned as warming, to be associated.
-// batched says the instance came from the start-up read: its trunk's branches may too.
-func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk, batched bool) ([]inventory.Branch, []int, error) {
+// batched is the node's entry of the start-up read, if it came from it: the trunk's branches
+// then do too, unless the trunk was created since (it read none).
+func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk, batched *startupEntry) ([]inventory.Branch, []int, error) {
 	var assocs []cloud.TrunkAssociation
 	var enis []cloud.NetworkInterface
-	ok := false
-	if batched {
-		assocs, enis, ok = c.startupBranches(t.ID)
-	}
-	if !ok {
+	if batched != nil && slices.ContainsFunc(batched.inst.NetworkInterfaces, func(e cloud.NetworkInterface) bool { return e.ID == t.ID }) {
+		assocs, enis = batched.assocs, batched.branches
+	} else {
 		var err error
 		if assocs, err = c.ec2.DescribeTrunkInterfaceAssociations(ctx, t.ID); err != nil {
 			return nil, nil, fmt.Errorf("describing associations of trunk %s: %w", t.ID, err)
