@@ -268,3 +268,36 @@ func TestWantedNodeDoesNotWaitForTheBatch(t *testing.T) {
 	default:
 	}
 }
+
+// TestStartupReadInChunks: a restart over more trunks than one filter takes (200 values)
+// reads their associations and branches chunk by chunk, two describes a chunk and none per
+// node, and adopts every node exactly, each from its own chunk.
+func TestStartupReadInChunks(t *testing.T) {
+	const nodes = 201 // two chunks
+	w := worldtest.New(t)
+	for i := range nodes {
+		node := fmt.Sprint("n", i)
+		w.AddNode(node)
+		w.AddPod(node+"-a", node)
+	}
+	before := len(w.EC2.CallLog())
+	w.Restart()
+	for i := range nodes {
+		w.ReconcileNode(fmt.Sprint("n", i))
+	}
+	calls := map[string]int{}
+	for _, c := range w.EC2.CallLog()[before:] {
+		calls[c.Action]++
+	}
+	want := map[string]int{fake.ActionDescribeInstance: 1, fake.ActionDescribeSubnet: 1,
+		fake.ActionDescribeTrunkInterfaceAssociations: 2, fake.ActionDescribeNetworkInterfaces: 2}
+	if !maps.Equal(calls, want) {
+		t.Errorf("calls of the restart: %v, want %v", calls, want)
+	}
+	for i := range nodes {
+		node := fmt.Sprint("n", i)
+		if u, _ := w.Store.Usage(node); u != (inventory.Usage{Limit: worldtest.BranchLimit, InUse: 1}) {
+			t.Errorf("%s after the restart: %+v, want its pod in use", node, u)
+		}
+	}
+}
