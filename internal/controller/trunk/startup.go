@@ -51,9 +51,9 @@ type startup struct {
 	// wanted are the nodes pods wait on (Want): they do not wait for their chunk, but read on
 	// their own, four describes each.
 	wanted map[string]bool
-	// alone are the instances read on their own while the batch was under way: the batch's
+	// alone are the instances read on their own while the batch was under way (the batch's
 	// entry for them is never used, so that nothing adopts from a read older than what their
-	// node did.
+	// node did), and those whose entry was used (a retry reads on its own).
 	alone map[string]bool
 	// putOff are the nodes (by instance id) that came before their entry was read, with
 	// Options.Again set: sent there when it is, instead of holding a worker each meanwhile
@@ -114,6 +114,7 @@ func (c *Controller) startupInstance(ctx context.Context, nodeName, id string) (
 	for {
 		if e, ok := s.entries[id]; ok && !s.alone[id] {
 			delete(s.entries, id)
+			s.alone[id] = true // used once: a retry after a failure reads on its own at once
 			if c.clock.Since(e.read) > startupTTL {
 				return startupEntry{}, readOwn
 			}
