@@ -34,6 +34,10 @@ func main() {
 	flag.IntVar(&o.WarmBranchesPerNode, "warm-branches-per-node", 0,
 		"branch ENIs kept idle on every trunk node for each SecurityGroupPolicy's groups, unless the policy sets spec.warmBranchesPerNode; made from the EC2 budget pods leave (needs --branch-reuse)")
 	flag.DurationVar(&o.SweepInterval, "sweep-interval", 5*time.Minute, "interval of the orphan ENI sweeper")
+	flag.IntVar(&o.NodeWorkers, "node-workers", 8,
+		"nodes the trunk controller sets up or adopts at once; after a restart it adopts every trunk node again")
+	flag.IntVar(&o.PodWorkers, "pod-workers", 8,
+		"pods the branch controller serves at once, so that a pod whose branch is idle does not wait behind one whose EC2 calls wait for the budget")
 	flag.StringVar(&o.InstanceLimitsFile, "instance-limits-file", "", "overrides of the instance type → branch ENI limit table")
 	flag.StringVar(&o.ControllerUsername, "controller-username", "",
 		"user allowed to write the pod annotations: the one this controller's credentials authenticate as; empty to learn it at start")

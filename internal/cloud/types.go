@@ -105,4 +105,8 @@ type NetworkInterfaceFilter struct {
 	Type       string
 	// Tags must all be present with these values; an empty value means "tag key present".
 	Tags map[string]string
+	// TagsAnyOf: each key's tag must be present with one of its values (one EC2 filter with
+	// several values); a key with no values matches nothing. EC2 takes at most 200 values in
+	// a filter; callers chunk.
+	TagsAnyOf map[string][]string
 }

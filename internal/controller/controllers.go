@@ -117,7 +117,8 @@ func (c *Config) defaults() {
 	}
 }
 
-// Setup registers every controller, runnable and (if asked) webhook on mgr. It returns the
+// Setup registers every controller, runnable and (if asked) webhook on mgr. ctx is the
+// manager's life: what the controllers start outside a reconcile runs on it. It returns the
 // inventory, for tests to observe.
 func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*inventory.Store, error) {
 	cfg.defaults()
@@ -148,16 +149,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 	if err := branch.IndexPods(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("indexing pods by node: %w", err)
 	}
-	trunks := trunk.New(mgr.GetClient(), ec2, store, cfg.Limits, rec, cfg.Clock, changes,
-		trunk.Options{ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Again: changes})
+	var trunks *trunk.Controller
+	pods := branch.New(mgr.GetClient(), ec2, store, rec, cfg.Clock, branch.Options{
+		ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Identity: cfg.ControllerUsername,
+		TrunkWanted: func(node string) { trunks.Want(node); nodeChanged(node) }})
+	trunks = trunk.New(mgr.GetClient(), ec2, store, cfg.Limits, rec, cfg.Clock, changes,
+		trunk.Options{ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Again: changes, Context: ctx, Ready: pods.TrunkReady})
 	nodeOpts := opts
 	nodeOpts.MaxConcurrentReconciles = cfg.NodeWorkers
 	if err := trunks.Register(mgr, nodeOpts); err != nil {
 		return nil, fmt.Errorf("registering the trunk controller: %w", err)
 	}
-	pods := branch.New(mgr.GetClient(), ec2, store, rec, cfg.Clock, branch.Options{
-		ClusterName: cfg.ClusterName, Cooldown: cfg.Cooldown, Identity: cfg.ControllerUsername,
-		TrunkWanted: func(node string) { trunks.Want(node); nodeChanged(node) }})
 	podOpts := opts
 	podOpts.MaxConcurrentReconciles = cfg.PodWorkers
 	if err := pods.Register(mgr, podOpts); err != nil {

@@ -59,6 +59,8 @@ type Options struct {
 	WarmBranchesPerNode int
 	SweepInterval       time.Duration
 	InstanceLimitsFile  string
+	// NodeWorkers and PodWorkers are Config's: nodes and pods reconciled at once.
+	NodeWorkers, PodWorkers int
 	// ControllerUsername is the user the validating webhook lets write the pod annotations;
 	// "" to learn podsg-controller's own at start (SelfSubjectReview).
 	ControllerUsername string
@@ -100,6 +102,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme(),
+		Cache:                   CacheOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.HealthAddr,
 		LeaderElection:          o.LeaderElect,
@@ -129,7 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	if _, err := Setup(ctx, mgr, ec2, Config{
 		ClusterName: o.ClusterName, VPCID: o.VPCID, Cooldown: o.BranchCooldown, SweepInterval: o.SweepInterval,
 		NoReuse: !o.BranchReuse, IdleTTL: o.IdleBranchTTL, WarmBranchesPerNode: o.WarmBranchesPerNode,
-		ControllerUsername: identity, Limits: tab, Webhooks: true,
+		ControllerUsername: identity, Limits: tab, Webhooks: true, NodeWorkers: o.NodeWorkers, PodWorkers: o.PodWorkers,
 		Identity: podidentity.Options{Region: o.Region, LocalVPCEndpoint: o.LocalVPCEndpoint},
 	}); err != nil {
 		return err

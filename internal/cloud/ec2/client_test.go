@@ -134,8 +134,11 @@ func TestDescribeNetworkInterfacesPaginates(t *testing.T) {
 	const n = 12 // PageSize is 5: three pages
 	for i := range n {
 		tags := map[string]string{cloud.TagCluster: "c1"}
-		if i%2 == 0 {
+		switch {
+		case i%2 == 0: // 6 of them
 			tags[cloud.TagNode] = "node-a"
+		case i%4 == 1: // 3
+			tags[cloud.TagNode] = "node-b"
 		}
 		if _, err := c.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{SubnetID: *subnet.SubnetId, Tags: tags}); err != nil {
 			t.Fatal(err)
@@ -146,11 +149,17 @@ func TestDescribeNetworkInterfacesPaginates(t *testing.T) {
 		filter cloud.NetworkInterfaceFilter
 		want   int
 	}{
-		"tag value":            {cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagCluster: "c1"}}, n},
-		"tag key":              {cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagNode: ""}}, n / 2},
-		"tag and subnet":       {cloud.NetworkInterfaceFilter{SubnetID: *subnet.SubnetId, Tags: map[string]string{cloud.TagCluster: "c1", cloud.TagNode: "node-a"}}, n / 2},
-		"other cluster":        {cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagCluster: "c2"}}, 0},
-		"everything in subnet": {cloud.NetworkInterfaceFilter{SubnetID: *subnet.SubnetId}, n + 1},
+		"tag value":             {cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagCluster: "c1"}}, n},
+		"tag key":               {cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagNode: ""}}, 9},
+		"tag and subnet":        {cloud.NetworkInterfaceFilter{SubnetID: *subnet.SubnetId, Tags: map[string]string{cloud.TagCluster: "c1", cloud.TagNode: "node-a"}}, n / 2},
+		"other cluster":         {cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagCluster: "c2"}}, 0},
+		"everything in subnet":  {cloud.NetworkInterfaceFilter{SubnetID: *subnet.SubnetId}, n + 1},
+		"one of two tag values": {cloud.NetworkInterfaceFilter{TagsAnyOf: map[string][]string{cloud.TagNode: {"node-a", "node-b"}}}, 9},
+		"one of a tag value and a missing one": {cloud.NetworkInterfaceFilter{
+			TagsAnyOf: map[string][]string{cloud.TagNode: {"node-b", "node-z"}}}, 3},
+		"one of tag values, and a tag": {cloud.NetworkInterfaceFilter{Tags: map[string]string{cloud.TagCluster: "c2"},
+			TagsAnyOf: map[string][]string{cloud.TagNode: {"node-a", "node-b"}}}, 0},
+		"one of no tag values": {cloud.NetworkInterfaceFilter{TagsAnyOf: map[string][]string{cloud.TagNode: {}}}, 0},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -3,6 +3,8 @@ package ec2
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -98,6 +100,11 @@ func (c *Client) DetachNetworkInterface(ctx context.Context, attachmentID string
 
 // DescribeNetworkInterfaces returns every ENI matching f, reading all pages.
 func (c *Client) DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error) {
+	for _, vs := range f.TagsAnyOf {
+		if len(vs) == 0 {
+			return nil, nil // one of no values: nothing matches (EC2 refuses a filter without values)
+		}
+	}
 	req := &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: f.IDs, Filters: eniFilters(f)}
 	if len(f.IDs) == 0 {
 		req.MaxResults = aws.Int32(c.pageSize) // EC2 forbids MaxResults together with ids
@@ -162,6 +169,9 @@ func eniFilters(f cloud.NetworkInterfaceFilter) []types.Filter {
 		} else {
 			add("tag-key", k)
 		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.TagsAnyOf)) {
+		fs = append(fs, types.Filter{Name: aws.String("tag:" + k), Values: f.TagsAnyOf[k]})
 	}
 	return fs
 }

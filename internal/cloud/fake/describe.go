@@ -154,9 +154,19 @@ func matches(eni *cloud.NetworkInterface, flt cloud.NetworkInterfaceFilter) bool
 		(flt.Type != "" && eni.Type != flt.Type) {
 		return false
 	}
+	return matchesTags(eni.Tags, flt)
+}
+
+// matchesTags: every tag of flt.Tags, and one of the values of each key of flt.TagsAnyOf.
+func matchesTags(tags map[string]string, flt cloud.NetworkInterfaceFilter) bool {
 	for k, v := range flt.Tags {
-		got, ok := eni.Tags[k]
+		got, ok := tags[k]
 		if !ok || (v != "" && got != v) {
+			return false
+		}
+	}
+	for k, vs := range flt.TagsAnyOf {
+		if got, ok := tags[k]; !ok || !slices.Contains(vs, got) {
 			return false
 		}
 	}

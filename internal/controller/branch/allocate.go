@@ -44,11 +44,13 @@ func (c *Controller) allocate(ctx context.Context, pod *corev1.Pod) (reconcile.R
 	t, ok := c.store.Trunk(pod.Spec.NodeName)
 	if !ok {
 		log.V(1).Info("waiting for the node's trunk", "node", pod.Spec.NodeName)
+		c.wait(podKey(pod), pod.Spec.NodeName)
 		if c.opts.TrunkWanted != nil {
 			c.opts.TrunkWanted(pod.Spec.NodeName)
 		}
 		return reconcile.Result{RequeueAfter: c.opts.TrunkWait}, nil
 	}
+	c.wait(podKey(pod), "")
 	b, src, err := c.store.Reserve(t.Node, pod.UID, pod.Namespace, pod.Name, groups)
 	if err != nil {
 		if errors.Is(err, inventory.ErrAtCapacity) {

@@ -6,20 +6,26 @@ package branch
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
@@ -73,6 +79,11 @@ type Controller struct {
 	recorder events.EventRecorder
 	clock    clock.Clock
 	opts     Options
+	// waiting are the pods that wait for their node's trunk, by pod (their node's name):
+	// TrunkReady sends them to ready, which the controller's queue watches.
+	mu      sync.Mutex
+	waiting map[types.NamespacedName]string
+	ready   chan event.GenericEvent
 }
 
 // New returns a branch controller.
@@ -80,22 +91,83 @@ func New(kube client.Client, ec2 EC2, store *inventory.Store, rec events.EventRe
 	if opts.TrunkWait == 0 {
 		opts.TrunkWait = 2 * time.Second
 	}
-	return &Controller{kube: kube, ec2: ec2, store: store, recorder: rec, clock: clk, opts: opts}
+	return &Controller{kube: kube, ec2: ec2, store: store, recorder: rec, clock: clk, opts: opts,
+		waiting: map[types.NamespacedName]string{}, ready: make(chan event.GenericEvent, 1024)}
+}
+
+// TrunkReady sends the pods waiting for nodeName's trunk to the queue at once, at normal
+// priority. After a restart the queue holds every pod of the cluster, at low priority (the
+// informer's first list) and a pod waiting for its trunk comes back there after TrunkWait,
+// behind tens of thousands of them.
+func (c *Controller) TrunkReady(nodeName string) {
+	c.mu.Lock()
+	var pods []types.NamespacedName
+	for p, n := range c.waiting {
+		if n == nodeName {
+			pods = append(pods, p)
+			delete(c.waiting, p)
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range pods {
+		select {
+		case c.ready <- event.GenericEvent{Object: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}}}:
+		default: // full: its TrunkWait requeue still comes
+		}
+	}
+}
+
+// wait records that pod waits for its node's trunk; its node's name "" forgets it.
+func (c *Controller) wait(pod types.NamespacedName, nodeName string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if nodeName == "" {
+		delete(c.waiting, pod)
+		return
+	}
+	c.waiting[pod] = nodeName
 }
 
 // IndexPods registers PodNodeIndex; call once per manager before Register.
 func IndexPods(ctx context.Context, mgr ctrl.Manager) error { return trunk.IndexPods(ctx, mgr) }
 
 // Register adds the controller to mgr. Nodes are watched so that pods waiting for their
-// node's trunk go as soon as it is there.
+// node's trunk go as soon as it is there (its label changes, or TrunkReady tells).
 func (c *Controller) Register(mgr ctrl.Manager, opts controller.Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("pod.branch").
 		For(&corev1.Pod{}).
+		Watches(&corev1.Pod{}, handler.Funcs{CreateFunc: pendingFirst}).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(c.podsOnNode),
-			builder.WithPredicates(predicate.LabelChangedPredicate{})).
+			builder.WithPredicates(predicate.LabelChangedPredicate{}, notInFirstList)).
+		WatchesRawSource(source.Channel(c.ready, &handler.EnqueueRequestForObject{})).
 		WithOptions(opts).
 		Complete(c)
+}
+
+// notInFirstList drops the nodes of the informer's first list: their pods are in the pods'
+// first list already, and mapping each node to its pods again cost a list of the cache and
+// 20 more queue entries per node (34,000 at 1,700 nodes) after every restart.
+var notInFirstList = predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool { return !e.IsInInitialList }}
+
+// pendingFirst puts the pods of the informer's first list that wait for a branch at normal
+// priority: For puts every pod of that list at low priority, and after a restart a pod bound
+// before it would wait behind every pod of the cluster, each already served.
+func pendingFirst(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	pod, ok := e.Object.(*corev1.Pod)
+	if !ok || !e.IsInInitialList || !pending(pod) {
+		return
+	}
+	req := reconcile.Request{NamespacedName: podKey(pod)}
+	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+		pq.AddWithOpts(priorityqueue.AddOpts{Priority: new(0)}, req)
+	}
+}
+
+// pending: the pod is bound, asked for a branch and has none yet.
+func pending(pod *corev1.Pod) bool {
+	_, done := pod.Annotations[v1beta1.AnnotationPodENI]
+	return !done && pod.Spec.NodeName != "" && pod.DeletionTimestamp == nil && policy.WantsBranchENI(pod)
 }
 
 func (c *Controller) podsOnNode(ctx context.Context, n client.Object) []reconcile.Request {
@@ -144,6 +216,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	switch {
 	case pod == nil:
+		c.wait(req.NamespacedName, "")
 		return reconcile.Result{}, nil
 	case finished(pod):
 		return reconcile.Result{}, c.removeFinalizer(ctx, pod)

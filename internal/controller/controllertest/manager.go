@@ -11,6 +11,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/podsg/podsg/internal/controller"
 	"github.com/podsg/podsg/internal/testenv"
 )
 
@@ -24,6 +25,7 @@ func NewManager(t testing.TB, env *testenv.Env) manager.Manager {
 	t.Helper()
 	opts := ctrl.Options{
 		Scheme:                 env.Scheme,
+		Cache:                  controller.CacheOptions(), // as podsg-controller runs
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Logger:                 testr.NewWithInterface(t, testr.Options{Verbosity: 0}),

@@ -16,8 +16,9 @@ import (
 // SimulatedNode creates a Node as a kubelet of an EC2 instance would have it, without a
 // kubelet: the provider id, Ready, resources reported, no not-ready taint, and the trunk label
 // (false: asking for a trunk; true: a node podsg-controller already gave one, as after a
-// restart). Scale benchmarks create thousands of them.
-func SimulatedNode(ctx context.Context, c client.Client, name, zone, instanceID string, hasTrunk bool) (*corev1.Node, error) {
+// restart). podENI > 0 is the vpc.amazonaws.com/pod-eni capacity a running podsg-controller
+// advertised on it. Scale benchmarks create thousands of them.
+func SimulatedNode(ctx context.Context, c client.Client, name, zone, instanceID string, hasTrunk bool, podENI int) (*corev1.Node, error) {
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 		v1beta1.LabelHasTrunkAttached: fmt.Sprint(hasTrunk), corev1.LabelHostname: name}},
 		Spec: corev1.NodeSpec{ProviderID: fmt.Sprintf("aws:///%s/%s", zone, instanceID)}}
@@ -26,6 +27,9 @@ func SimulatedNode(ctx context.Context, c client.Client, name, zone, instanceID 
 	}
 	n.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64"),
 		corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("250")}
+	if podENI > 0 {
+		n.Status.Capacity[v1beta1.ResourcePodENI] = *resource.NewQuantity(int64(podENI), resource.DecimalSI)
+	}
 	n.Status.Allocatable = n.Status.Capacity.DeepCopy()
 	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
 		LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(), Reason: "KubeletReady"}}

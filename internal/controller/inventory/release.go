@@ -13,12 +13,23 @@ func (s *Store) Owned(namespace, name string) []Branch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Branch
-	for _, n := range s.nodes {
-		for _, b := range n.branches {
-			if b.Namespace == namespace && b.Name == name {
-				out = append(out, *b)
+	key := namespace + "/" + name
+	for nodeName := range s.podNodes[key] {
+		held := false
+		if n, ok := s.nodes[nodeName]; ok {
+			for _, b := range n.branches {
+				if b.Namespace == namespace && b.Name == name {
+					out = append(out, *b)
+					held = true
+				}
 			}
 		}
+		if !held {
+			delete(s.podNodes[key], nodeName)
+		}
+	}
+	if len(s.podNodes[key]) == 0 {
+		delete(s.podNodes, key)
 	}
 	return out
 }

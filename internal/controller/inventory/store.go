@@ -102,9 +102,15 @@ func (n *node) held() int { return len(n.branches) + len(n.cooling) + len(n.idle
 
 // Store is safe for concurrent use.
 type Store struct {
-	mu     sync.Mutex
-	nodes  map[string]*node
-	notify func(node string)
+	mu    sync.Mutex
+	nodes map[string]*node
+	// podNodes are the nodes that may hold a branch of a pod name (namespace/name): every
+	// node that does, and maybe some that no longer do (pruned by Owned). Owned, which the
+	// branch controller calls for every pod it reconciles, reads only those nodes instead of
+	// every branch of the cluster: after a restart that was 34,000 pods times up to 34,000
+	// branches, under the lock every other caller waits for.
+	podNodes map[string]map[string]bool
+	notify   func(node string)
 }
 
 // NewStore returns an empty store; notify (may be nil) is called, outside the lock, with the
@@ -113,7 +119,7 @@ func NewStore(notify func(node string)) *Store {
 	if notify == nil {
 		notify = func(string) {}
 	}
-	return &Store{nodes: map[string]*node{}, notify: notify}
+	return &Store{nodes: map[string]*node{}, podNodes: map[string]map[string]bool{}, notify: notify}
 }
 
 // PutTrunk records a node's trunk with the branches found on it. Branches with a ReleaseAt
@@ -155,6 +161,9 @@ func (s *Store) PutTrunk(t Trunk, branches []Branch, foreign []int) []Branch {
 	}
 	s.mu.Lock()
 	s.nodes[t.Node] = n
+	for _, b := range n.branches {
+		s.lockedMayHold(b.Namespace, b.Name, t.Node)
+	}
 	s.mu.Unlock()
 	s.notify(t.Node)
 	return left
@@ -242,6 +251,7 @@ func (s *Store) Reserve(nodeName string, uid types.UID, namespace, name string, 
 		if vlan := n.freeVLAN(); vlan != 0 {
 			nb := &Branch{Node: nodeName, TrunkID: n.ID, PodUID: uid, Namespace: namespace, Name: name, VLAN: vlan, Source: SourceNew}
 			n.branches[uid] = nb
+			s.lockedMayHold(namespace, name, nodeName)
 			return *nb, SourceNew, nil
 		}
 	}
@@ -259,7 +269,17 @@ func (s *Store) Reserve(nodeName string, uid types.UID, namespace, name string, 
 	}
 	b.PodUID, b.Namespace, b.Name, b.IdleSince, b.Warm, b.Token = uid, namespace, name, time.Time{}, false, ""
 	n.branches[uid] = b
+	s.lockedMayHold(namespace, name, nodeName)
 	return *b, b.Source, nil
+}
+
+// lockedMayHold records that nodeName may hold a branch of the pod namespace/name.
+func (s *Store) lockedMayHold(namespace, name, nodeName string) {
+	key := namespace + "/" + name
+	if s.podNodes[key] == nil {
+		s.podNodes[key] = map[string]bool{}
+	}
+	s.podNodes[key][nodeName] = true
 }
 
 // pickIdle returns the index of the most recently idle branch that ok accepts, or -1.

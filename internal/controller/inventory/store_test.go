@@ -144,3 +144,52 @@ func TestPutTrunkAdoptsUnassociatedWarm(t *testing.T) {
 		})
 	}
 }
+
+// TestOwned: Owned finds a pod name's in-use branches on every node, however they came (a
+// reservation, an adopted trunk, an idle branch handed out), including an earlier pod's of
+// the same name on another node, and forgets them once released or their node is gone.
+func TestOwned(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewStore(nil)
+	s.PutTrunk(Trunk{Node: "n1", ID: "eni-t1", Limit: 9}, []Branch{
+		{PodUID: "old", Namespace: "ns", Name: "p", VLAN: 1, ENIID: "e1", AssociationID: "a1"},
+		{PodUID: "other", Namespace: "ns", Name: "q", VLAN: 2, ENIID: "e2", AssociationID: "a2"},
+		{VLAN: 3, ENIID: "e3", AssociationID: "a3", Groups: groupsA, IdleSince: now},
+	}, nil)
+	s.PutTrunk(Trunk{Node: "n2", ID: "eni-t2", Limit: 9}, nil, nil)
+	owned := func() map[types.UID]string {
+		out := map[types.UID]string{}
+		for _, b := range s.Owned("ns", "p") {
+			out[b.PodUID] = b.Node
+		}
+		return out
+	}
+	if got := owned(); fmt.Sprint(got) != "map[old:n1]" {
+		t.Fatalf("adopted: %v, want old on n1", got)
+	}
+	if _, _, err := s.Reserve("n2", "new", "ns", "p", groupsA); err != nil { // recreated on n2
+		t.Fatal(err)
+	}
+	if got := owned(); fmt.Sprint(got) != "map[new:n2 old:n1]" {
+		t.Fatalf("recreated on another node: %v, want old on n1 and new on n2", got)
+	}
+	s.Release("n1", "old", now)
+	if got := owned(); fmt.Sprint(got) != "map[new:n2]" {
+		t.Fatalf("old released: %v, want new on n2", got)
+	}
+	// The idle branch of n1 handed out to a third pod of the name: the last Owned dropped n1
+	// from the nodes that may hold one, and it must be found again.
+	if _, src, err := s.Reserve("n1", "third", "ns", "p", groupsA); err != nil || src != SourceParked {
+		t.Fatalf("reserving n1's idle branch: %v (source %q)", err, src)
+	}
+	if got := owned(); fmt.Sprint(got) != "map[new:n2 third:n1]" {
+		t.Fatalf("idle branch handed out: %v, want new on n2 and third on n1", got)
+	}
+	s.RemoveTrunk("n2")
+	if got := owned(); fmt.Sprint(got) != "map[third:n1]" {
+		t.Fatalf("n2 removed: %v, want third on n1", got)
+	}
+	if got := s.Owned("ns", "q"); len(got) != 1 || got[0].PodUID != "other" {
+		t.Fatalf("another name: %v, want other's branch", got)
+	}
+}

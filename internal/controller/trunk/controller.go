@@ -59,6 +59,14 @@ type Options struct {
 	// (the controller's change channel, which its queue watches). Unset, their reconciles
 	// wait for the read.
 	Again chan<- event.GenericEvent
+	// Context is the controller's life (the manager's): the start-up read, which the first
+	// reconcile starts, runs on it, and so does the sending of the nodes put off meanwhile. A
+	// reconcile's context ends with that reconcile (with a reconcile timeout) and logs as its
+	// node. Unset, the first reconcile's context is used.
+	Context context.Context
+	// Ready, when set, is told each node whose trunk was just set up or adopted: pods waiting
+	// for it can go at once.
+	Ready func(nodeName string)
 }
 
 // Controller reconciles nodes: their trunk ENI and pod-eni capacity.
@@ -118,6 +126,9 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		ok, err := c.ensureTrunk(cloud.WithPurpose(ctx, cloud.PurposeNode), n)
 		if err != nil || !ok {
 			return reconcile.Result{}, err
+		}
+		if c.opts.Ready != nil {
+			c.opts.Ready(n.Name)
 		}
 	}
 	// 2. Tell the node agent, then the scheduler.

@@ -175,8 +175,8 @@ func TestConcurrentReconcilesAdoptAndCreateOnce(t *testing.T) {
 	}
 }
 
-// gatedEC2 holds the start-up read of the cluster's ENIs (the tag filter on the cluster
-// alone) until gate closes, telling entered when it starts.
+// gatedEC2 holds the start-up read of the branch ENIs (a filter on the cluster tag and on
+// several trunks) until gate closes, telling entered when it starts.
 type gatedEC2 struct {
 	*fake.EC2
 	entered chan struct{}
@@ -184,17 +184,18 @@ type gatedEC2 struct {
 }
 
 func (g *gatedEC2) DescribeNetworkInterfaces(ctx context.Context, f cloud.NetworkInterfaceFilter) ([]cloud.NetworkInterface, error) {
-	if len(f.Tags) == 1 && f.Tags[cloud.TagCluster] != "" {
+	if len(f.TagsAnyOf) > 0 {
 		close(g.entered)
 		<-g.gate
 	}
 	return g.EC2.DescribeNetworkInterfaces(ctx, f)
 }
 
-// TestWantedNodeDoesNotWaitForTheBatch: after a restart, the first node's reconcile reads the
-// whole cluster in one batch; a node a pod waits on (Want) is adopted meanwhile from reads of
-// its own, exactly; a node nobody waits on is put off without holding a worker, sent to
-// Options.Again when the batch is done, and adopted from it.
+// TestWantedNodeDoesNotWaitForTheBatch: after a restart, the first node's reconcile starts
+// the batched read of the whole cluster, on the controller's context, and is put off until it
+// ends, as is a node nobody waits on: neither holds a worker, both are sent to Options.Again
+// when the batch has read them, and adopted from it. A node a pod waits on (Want) is adopted
+// meanwhile from reads of its own, exactly.
 func TestWantedNodeDoesNotWaitForTheBatch(t *testing.T) {
 	w := worldtest.New(t)
 	for _, n := range []string{"wanted", "first", "other"} {
@@ -207,17 +208,26 @@ func TestWantedNodeDoesNotWaitForTheBatch(t *testing.T) {
 	tab.Set(worldtest.InstanceType, worldtest.BranchLimit)
 	ec2 := &gatedEC2{EC2: w.EC2, entered: make(chan struct{}), gate: make(chan struct{})}
 	again := make(chan event.GenericEvent, 3)
+	life, endLife := context.WithCancel(t.Context())
+	defer endLife()
 	ctl := trunk.New(w.Kube, ec2, w.Store, tab, events.NewFakeRecorder(100), w.Clock, nil,
-		trunk.Options{ClusterName: worldtest.Cluster, Cooldown: worldtest.Cooldown, Again: again})
+		trunk.Options{ClusterName: worldtest.Cluster, Cooldown: worldtest.Cooldown, Again: again, Context: life})
 	reconcile := func(node string) error {
-		_, err := ctl.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Name: node}})
+		// A reconcile's context ends with it: the batch it starts must not.
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		_, err := ctl.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Name: node}})
 		return err
 	}
 	// The fake counts DescribeInstance and DescribeInstances as one action.
 	before := w.EC2.Calls(fake.ActionDescribeInstance)
-	firstDone := make(chan error, 1)
-	go func() { firstDone <- reconcile("first") }()
+	if err := reconcile("first"); err != nil {
+		t.Fatal(err)
+	}
 	<-ec2.entered // the batch is under way, and stays so until the gate opens
+	if _, ok := w.Store.Trunk("first"); ok {
+		t.Fatal("the node that started the batch is adopted before the batch read it")
+	}
 
 	ctl.Want("wanted")
 	if err := reconcile("wanted"); err != nil {
@@ -226,25 +236,23 @@ func TestWantedNodeDoesNotWaitForTheBatch(t *testing.T) {
 	if u, _ := w.Store.Usage("wanted"); u != (inventory.Usage{Limit: worldtest.BranchLimit, InUse: 2}) {
 		t.Fatalf("the wanted node while the batch is under way: %+v, want its 2 pods in use", u)
 	}
-	if _, ok := w.Store.Trunk("first"); ok {
-		t.Fatal("the node that started the batch is adopted before the batch ended")
-	}
 	if err := reconcile("other"); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := w.Store.Trunk("other"); ok {
-		t.Fatal("a node nobody waits on is adopted before the batch ended, from reads of its own")
+		t.Fatal("a node nobody waits on is adopted before the batch read it, from reads of its own")
 	}
 
 	close(ec2.gate)
-	if err := <-firstDone; err != nil {
-		t.Fatal(err)
+	sent := []string{(<-again).Object.GetName(), (<-again).Object.GetName()}
+	slices.Sort(sent)
+	if !slices.Equal(sent, []string{"first", "other"}) {
+		t.Fatalf("%v sent again once the batch read them, want first and other", sent)
 	}
-	if ev := <-again; ev.Object.GetName() != "other" {
-		t.Fatalf("%s sent again after the batch, want other", ev.Object.GetName())
-	}
-	if err := reconcile("other"); err != nil {
-		t.Fatal(err)
+	for _, n := range sent {
+		if err := reconcile(n); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, n := range []string{"wanted", "first", "other"} {
 		if u, _ := w.Store.Usage(n); u != (inventory.Usage{Limit: worldtest.BranchLimit, InUse: 2}) {
@@ -253,5 +261,43 @@ func TestWantedNodeDoesNotWaitForTheBatch(t *testing.T) {
 	}
 	if got := w.EC2.Calls(fake.ActionDescribeInstance) - before; got != 2 {
 		t.Fatalf("%d instance reads, want 2: the batch and the wanted node's own; the others come from the batch", got)
+	}
+	select {
+	case ev := <-again:
+		t.Fatalf("%s sent again a second time", ev.Object.GetName())
+	default:
+	}
+}
+
+// TestStartupReadInChunks: a restart over more trunks than one filter takes (200 values)
+// reads their associations and branches chunk by chunk, two describes a chunk and none per
+// node, and adopts every node exactly, each from its own chunk.
+func TestStartupReadInChunks(t *testing.T) {
+	const nodes = 201 // two chunks
+	w := worldtest.New(t)
+	for i := range nodes {
+		node := fmt.Sprint("n", i)
+		w.AddNode(node)
+		w.AddPod(node+"-a", node)
+	}
+	before := len(w.EC2.CallLog())
+	w.Restart()
+	for i := range nodes {
+		w.ReconcileNode(fmt.Sprint("n", i))
+	}
+	calls := map[string]int{}
+	for _, c := range w.EC2.CallLog()[before:] {
+		calls[c.Action]++
+	}
+	want := map[string]int{fake.ActionDescribeInstance: 1, fake.ActionDescribeSubnet: 1,
+		fake.ActionDescribeTrunkInterfaceAssociations: 2, fake.ActionDescribeNetworkInterfaces: 2}
+	if !maps.Equal(calls, want) {
+		t.Errorf("calls of the restart: %v, want %v", calls, want)
+	}
+	for i := range nodes {
+		node := fmt.Sprint("n", i)
+		if u, _ := w.Store.Usage(node); u != (inventory.Usage{Limit: worldtest.BranchLimit, InUse: 1}) {
+			t.Errorf("%s after the restart: %+v, want its pod in use", node, u)
+		}
 	}
 }

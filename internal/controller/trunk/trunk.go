@@ -27,11 +27,16 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, v1beta1.ReasonUnsupported, "InitTrunk", "%v", err)
 		return false, nil
 	}
-	inst, batched, later := c.startupInstance(ctx, n.Name, instanceID)
-	if later {
-		return false, nil // put off until the start-up read ends; sent to Options.Again then
+	entry, use := c.startupInstance(ctx, n.Name, instanceID)
+	inst := entry.inst
+	switch use {
+	case putOffUntil:
+		return false, nil // put off until the start-up read reaches it; sent to Options.Again then
+	case readWanted:
+		// A pod waits on this node: its reads go before the start-up batch's in the budget.
+		ctx = cloud.WithPurpose(ctx, cloud.PurposePod)
 	}
-	if !batched {
+	if use != fromBatch {
 		if inst, err = c.ec2.DescribeInstance(ctx, instanceID); err != nil {
 			return false, fmt.Errorf("describing instance %s: %w", instanceID, err)
 		}
@@ -50,7 +55,7 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 	if err != nil {
 		return false, err
 	}
-	eni, err := c.trunkENI(ctx, n, inst)
+	eni, created, err := c.trunkENI(ctx, n, inst)
 	if err != nil {
 		c.recorder.Eventf(n, nil, corev1.EventTypeWarning, v1beta1.ReasonTrunkCreationFailed, "InitTrunk",
 			"creating the trunk ENI: %v", err)
@@ -58,6 +63,10 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 	}
 	t := inventory.Trunk{Node: n.Name, InstanceID: inst.ID, ID: eni.ID, AttachmentID: eni.AttachmentID,
 		SubnetID: inst.SubnetID, SubnetCIDR: subnet.CIDR, Limit: limit}
+	var batched *startupEntry
+	if use == fromBatch {
+		batched = &entry
+	}
 	branches, foreign, err := c.existingBranches(ctx, t, batched)
 	if err != nil {
 		return false, err
@@ -66,8 +75,12 @@ func (c *Controller) ensureTrunk(ctx context.Context, n *corev1.Node) (bool, err
 		log.Info("unassociated warm branch not adopted: the trunk is full; the sweeper deletes it", "node", n.Name, "eni", b.ENIID)
 	}
 	log.Info("trunk ready", "node", n.Name, "trunk", eni.ID, "limit", limit, "adoptedBranches", len(branches))
-	c.recorder.Eventf(n, nil, corev1.EventTypeNormal, v1beta1.ReasonTrunkInitiated, "InitTrunk",
-		"trunk ENI %s attached; %d branch ENIs available", eni.ID, limit)
+	if created {
+		// Not for a trunk adopted after a restart: nothing changed for the node, and an event
+		// per node of the fleet, each a write to the apiserver, slowed a 1,700-node restart.
+		c.recorder.Eventf(n, nil, corev1.EventTypeNormal, v1beta1.ReasonTrunkInitiated, "InitTrunk",
+			"trunk ENI %s attached; %d branch ENIs available", eni.ID, limit)
+	}
 	return true, nil
 }
 
@@ -87,20 +100,21 @@ func (c *Controller) subnet(ctx context.Context, id string) (cloud.Subnet, error
 
 // trunkENI returns the attached trunk of the instance, attaching one podsg created before (a
 // crash between create and attach) or creating one. The ClientToken derived from the node's
-// UID makes a retried create return the same ENI instead of leaking a second one.
-func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.Instance) (cloud.NetworkInterface, error) {
+// UID makes a retried create return the same ENI instead of leaking a second one. created says
+// it attached one now.
+func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.Instance) (eni cloud.NetworkInterface, created bool, err error) {
 	for _, e := range inst.NetworkInterfaces {
 		if e.Type == cloud.InterfaceTypeTrunk {
-			return e, nil
+			return e, false, nil
 		}
 	}
-	eni, err := c.ec2.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{
+	eni, err = c.ec2.CreateNetworkInterface(ctx, cloud.CreateNetworkInterfaceInput{
 		SubnetID: inst.SubnetID, Description: TrunkDescription, SecurityGroups: inst.SecurityGroups,
 		Type: cloud.InterfaceTypeTrunk, ClientToken: "podsg-trunk-" + string(n.UID),
 		Tags: map[string]string{cloud.TagCluster: c.opts.ClusterName, cloud.TagNode: n.Name, cloud.TagNodeUID: string(n.UID)},
 	})
 	if err != nil {
-		return cloud.NetworkInterface{}, fmt.Errorf("creating trunk ENI: %w", err)
+		return cloud.NetworkInterface{}, false, fmt.Errorf("creating trunk ENI: %w", err)
 	}
 	used := make([]int, 0, len(inst.NetworkInterfaces))
 	for _, e := range inst.NetworkInterfaces {
@@ -111,10 +125,10 @@ func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.In
 		index++
 	}
 	if eni.AttachmentID, err = c.ec2.AttachNetworkInterface(ctx, eni.ID, inst.ID, index); err != nil {
-		return cloud.NetworkInterface{}, fmt.Errorf("attaching trunk ENI %s at device index %d: %w", eni.ID, index, err)
+		return cloud.NetworkInterface{}, false, fmt.Errorf("attaching trunk ENI %s at device index %d: %w", eni.ID, index, err)
 	}
 	eni.InstanceID, eni.DeviceIndex = inst.ID, index
-	return eni, nil
+	return eni, true, nil
 }
 
 // existingBranches rebuilds a trunk's branches from its associations, the branch ENIs' tags
@@ -125,15 +139,14 @@ func (c *Controller) trunkENI(ctx context.Context, n *corev1.Node, inst cloud.In
 // too early is what the cool-down prevents. Associations of ENIs podsg did not tag are left
 // alone; their VLANs are never reused. A branch ENI made for the trunk's warm pool and not
 // associated (a crash between create and associate) is returned as warming, to be associated.
-// batched says the instance came from the start-up read: its trunk's branches may too.
-func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk, batched bool) ([]inventory.Branch, []int, error) {
+// batched is the node's entry of the start-up read, if it came from it: the trunk's branches
+// then do too, unless the trunk was created since (it read none).
+func (c *Controller) existingBranches(ctx context.Context, t inventory.Trunk, batched *startupEntry) ([]inventory.Branch, []int, error) {
 	var assocs []cloud.TrunkAssociation
 	var enis []cloud.NetworkInterface
-	ok := false
-	if batched {
-		assocs, enis, ok = c.startupBranches(t.ID)
-	}
-	if !ok {
+	if batched != nil && slices.ContainsFunc(batched.inst.NetworkInterfaces, func(e cloud.NetworkInterface) bool { return e.ID == t.ID }) {
+		assocs, enis = batched.assocs, batched.branches
+	} else {
 		var err error
 		if assocs, err = c.ec2.DescribeTrunkInterfaceAssociations(ctx, t.ID); err != nil {
 			return nil, nil, fmt.Errorf("describing associations of trunk %s: %w", t.ID, err)

@@ -156,6 +156,9 @@ func TestTrunkAdopted(t *testing.T) {
 		t.Errorf("the live pod's branch %s after adoption: %+v", live, branches)
 	}
 	w.RequireCapacity("n1", "3")
+	if evs := w.Events("n1"); slices.ContainsFunc(evs, func(e worldtest.Event) bool { return e.Reason == v1beta1.ReasonTrunkInitiated }) {
+		t.Errorf("the adopted node has a %s event, as if its trunk were new: %+v", v1beta1.ReasonTrunkInitiated, evs)
+	}
 
 	w.Drain()
 	w.RequireENIs("released", []string{live, gone, trunkID}, live, trunkID)
