@@ -57,7 +57,9 @@ const (
 // Reported: p50/p99 of apply → enforced on the last node (per policy) and on each node (per
 // policy and node), the spread between the first and the last node of a policy, delete →
 // removed everywhere, the nft run of one sync, and the Go heap one node's watches and enforcer
-// hold (live after GC, measured around the first node's start) with what one sync allocates.
+// hold (live after GC, measured around the first node's start) with what one sync allocates
+// and how long it takes while that node is the only one running (compile, read the counters,
+// nft).
 // The 10 nodes share this machine's cores: every node recompiles and reinstalls its ruleset at
 // each change, so the times are those of 10 agents competing for 2 cores, an upper bound of one
 // node's own.
@@ -83,6 +85,7 @@ func BenchmarkPolicyEnforcedOnEveryNode(b *testing.B) {
 	var runs sync.WaitGroup
 	b.Cleanup(func() { cancel(); runs.Wait() }) // before the namespaces go (cleanups run last first)
 	var heap, allocPerSync float64
+	var oneSync time.Duration // node-0's second sync, before the other nodes start
 	for i := range nodes {
 		n := &evNode{name: fmt.Sprintf("node-%d", i), nft: &recordingNFT{NFT: policyenforce.NFT{Netns: fmt.Sprintf("pev%d-%s", i, sfx)}}}
 		clustertest.Netns(b, n.nft.Netns)
@@ -112,9 +115,11 @@ func BenchmarkPolicyEnforcedOnEveryNode(b *testing.B) {
 			runtime.GC()
 			runtime.ReadMemStats(&after)
 			heap = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20)
+			began := time.Now()
 			if err := e.Sync(ctx); err != nil {
 				b.Fatal(err)
 			}
+			oneSync = time.Since(began)
 			runtime.ReadMemStats(&again)
 			allocPerSync = float64(again.TotalAlloc-after.TotalAlloc) / (1 << 20)
 		}
@@ -171,6 +176,7 @@ func BenchmarkPolicyEnforcedOnEveryNode(b *testing.B) {
 	testenv.ReportLatencies(b, "nft-run", nftRuns)
 	b.ReportMetric(heap, "agent-heap-MiB")
 	b.ReportMetric(allocPerSync, "alloc/sync-MiB")
+	b.ReportMetric(float64(oneSync.Milliseconds()), "one-node-sync-ms")
 	b.ReportMetric(float64(len(nodes[0].nft.lastScript()))/1024, "script-KiB")
 }
 
