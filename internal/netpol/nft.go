@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -255,7 +256,7 @@ func ruleExprs(d Direction, ms []Match, sets *addrSets) []string {
 		if m.Net.Addr().Is6() {
 			family = "ip6"
 		}
-		key := fmt.Sprint(family, m.Ports)
+		key := portsKey(family, m.Ports)
 		g := byKey[key]
 		if g == nil {
 			g = &group{family: family, ports: m.Ports}
@@ -304,6 +305,22 @@ func (s *addrSets) name(family string, nets []string) string {
 	s.defs = append(s.defs, fmt.Sprintf("\tset %s {\n\t\ttype %s\n\t\tflags interval\n\t\tauto-merge\n\t\telements = { %s }\n\t}\n",
 		n, typ, strings.Join(nets, ", ")))
 	return n
+}
+
+// portsKey names a family and port list: every address of a selected pod is a Match of its
+// own, so this runs for each (fmt.Sprint here was a quarter of compiling a 100-pod node).
+func portsKey(family string, ports []PortRange) string {
+	var b strings.Builder
+	b.WriteString(family)
+	for _, p := range ports {
+		b.WriteByte(' ')
+		b.WriteString(string(p.Protocol))
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(int(p.From)))
+		b.WriteByte('-')
+		b.WriteString(strconv.Itoa(int(p.To)))
+	}
+	return b.String()
 }
 
 // addrField is the peer's address: the source of what comes in, the destination of what goes
