@@ -3,6 +3,7 @@ package policyenforce_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -243,8 +244,8 @@ func dialLoop(netns, server string, n int) (time.Duration, error) {
 			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
 			_, err = c.Read(make([]byte, 1))
 			_ = c.Close()
-			if err != io.EOF {
-				return fmt.Errorf("connection %d of %d: want the server's close, got %v", i+1, n, err)
+			if !errors.Is(err, io.EOF) {
+				return fmt.Errorf("connection %d of %d: want the server's close, got %w", i+1, n, err)
 			}
 		}
 		took = time.Since(began)
@@ -267,11 +268,14 @@ func iperf3(server, client, addr string) (float64, error) {
 	port := ":" + strconv.Itoa(dpIPerfPort)
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		out, err := exec.Command("ip", "netns", "exec", server, "ss", "-Hltn", "sport", "=", port).Output()
-		if err == nil && strings.Contains(string(out), port) {
+		if err != nil {
+			return 0, fmt.Errorf("ss in %s: %w", server, err)
+		}
+		if strings.Contains(string(out), port) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("iperf3 -s is not listening on %s%s after 5 s: %v %s", addr, port, err, out)
+			return 0, fmt.Errorf("iperf3 -s is not listening on %s%s after 5 s", addr, port)
 		}
 	}
 	out, err := exec.Command("ip", "netns", "exec", client, "iperf3", "-c", addr, "-p", strconv.Itoa(dpIPerfPort), "-t", "3", "-J").Output()
