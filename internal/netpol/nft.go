@@ -90,6 +90,8 @@ func CompileNode(e *Evaluator, u *Universe, pods []LocalPod, o NodeOptions) (Nod
 	}
 	var hooks, chains, known []string
 	sets := &addrSets{byKey: map[string]string{}}
+	u.peers = map[*podSelection][]addrBlock{}
+	defer func() { u.peers = nil }()
 	for i, lp := range pods {
 		if !ifname.MatchString(lp.Interface) {
 			return rs, fmt.Errorf("pod %s/%s: %q is not an interface name", lp.Pod.Namespace, lp.Pod.Name, lp.Interface)
