@@ -34,7 +34,7 @@ func (r cnpRule) resolve(d Direction, subject *Pod, u *Universe) []Match {
 	for _, p := range r.peers {
 		switch {
 		case p.pods != nil:
-			blocks = append(blocks, podBlocks(*p.pods, u)...)
+			blocks = append(blocks, podBlocks(p.pods, u)...)
 		case p.nodes != nil:
 			blocks = append(blocks, nodeSelectorBlocks(p.nodes, u)...)
 		}

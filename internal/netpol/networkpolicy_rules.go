@@ -49,7 +49,7 @@ func (r npRule) resolve(d Direction, subject *Pod, u *Universe) []Match {
 			if p.block != nil {
 				blocks = append(blocks, addrBlock{net: p.block.cidr, except: p.block.except})
 			} else {
-				blocks = append(blocks, podBlocks(*p.pods, u)...)
+				blocks = append(blocks, podBlocks(p.pods, u)...)
 			}
 		}
 	}

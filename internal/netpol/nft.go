@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -88,6 +89,9 @@ func CompileNode(e *Evaluator, u *Universe, pods []LocalPod, o NodeOptions) (Nod
 		}
 	}
 	var hooks, chains, known []string
+	sets := &addrSets{byKey: map[string]string{}}
+	u.peers = map[*podSelection][]addrBlock{}
+	defer func() { u.peers = nil }()
 	for i, lp := range pods {
 		if !ifname.MatchString(lp.Interface) {
 			return rs, fmt.Errorf("pod %s/%s: %q is not an interface name", lp.Pod.Namespace, lp.Pod.Name, lp.Interface)
@@ -102,7 +106,7 @@ func CompileNode(e *Evaluator, u *Universe, pods []LocalPod, o NodeOptions) (Nod
 			if d == Egress {
 				match = "iifname"
 			}
-			first, cs := e.layerChains(base, d, lp.Pod, u, o, rs.Counters)
+			first, cs := e.layerChains(base, d, lp.Pod, u, o, rs.Counters, sets)
 			if first == "" {
 				continue // no layer has a rule for this pod and direction: allowed
 			}
@@ -114,7 +118,7 @@ func CompileNode(e *Evaluator, u *Universe, pods []LocalPod, o NodeOptions) (Nod
 		rs.Counters[CounterName(UnknownPodPolicy)] = UnknownPodPolicy
 		hooks = append(hooks, unknownPodHooks(len(known) > 0, o)...)
 	}
-	rs.Script = render(hooks, chains, known, rs.Counters, o.Carry)
+	rs.Script = render(hooks, chains, known, sets.defs, rs.Counters, o.Carry)
 	return rs, nil
 }
 
@@ -137,11 +141,14 @@ func unknownPodHooks(anyKnown bool, o NodeOptions) []string {
 }
 
 // render writes the script that replaces the table.
-func render(hooks, chains, known []string, counters map[string]string, carry map[string]CounterValue) string {
+func render(hooks, chains, known, sets []string, counters map[string]string, carry map[string]CounterValue) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\ntable inet %s {\n", NFTTable, NFTTable, NFTTable)
 	if len(known) > 0 {
 		fmt.Fprintf(&b, "\tset pod_ifs {\n\t\ttype ifname\n\t\telements = { %s }\n\t}\n", strings.Join(known, ", "))
+	}
+	for _, s := range sets {
+		b.WriteString(s)
 	}
 	for _, name := range slices.Sorted(maps.Keys(counters)) {
 		c := carry[name]
@@ -191,7 +198,7 @@ func dropStmt(policy string, o NodeOptions) string {
 // layerChains renders one chain per layer that has rules for the pod's direction (a layer
 // without any passes everything to the next), and names the first; none when no layer has a
 // rule.
-func (e *Evaluator) layerChains(base string, d Direction, pod *Pod, u *Universe, o NodeOptions, counters map[string]string) (string, []string) {
+func (e *Evaluator) layerChains(base string, d Direction, pod *Pod, u *Universe, o NodeOptions, counters map[string]string, sets *addrSets) (string, []string) {
 	type layerRules struct {
 		name  string
 		rules []Rule
@@ -220,7 +227,7 @@ func (e *Evaluator) layerChains(base string, d Direction, pod *Pod, u *Universe,
 				verdict = dropStmt(r.Policy, o)
 			}
 			c := comment(r.String())
-			for _, expr := range ruleExprs(d, r.Matches) {
+			for _, expr := range ruleExprs(d, r.Matches, sets) {
 				fmt.Fprintf(&b, "\t\t%s %s comment %s\n", expr, verdict, c)
 			}
 		}
@@ -231,9 +238,9 @@ func (e *Evaluator) layerChains(base string, d Direction, pod *Pod, u *Universe,
 }
 
 // ruleExprs renders a rule's matches as nft expressions (the rule matches if any does). The
-// plain addresses of one family and port list go into one anonymous set (nft merges overlaps),
-// so that a selector matching many pods is one rule, not one per pod.
-func ruleExprs(d Direction, ms []Match) []string {
+// plain addresses of one family and port list go into one set (addrSets), so that a selector
+// matching many pods is one rule, not one per pod.
+func ruleExprs(d Direction, ms []Match, sets *addrSets) []string {
 	type group struct {
 		family string
 		nets   []string
@@ -251,7 +258,7 @@ func ruleExprs(d Direction, ms []Match) []string {
 		if m.Net.Addr().Is6() {
 			family = "ip6"
 		}
-		key := fmt.Sprint(family, m.Ports)
+		key := portsKey(family, m.Ports)
 		g := byKey[key]
 		if g == nil {
 			g = &group{family: family, ports: m.Ports}
@@ -263,11 +270,59 @@ func ruleExprs(d Direction, ms []Match) []string {
 	for _, g := range groups {
 		addr := fmt.Sprintf("%s %s %s", g.family, addrField(d), g.nets[0])
 		if len(g.nets) > 1 {
-			addr = fmt.Sprintf("%s %s { %s }", g.family, addrField(d), strings.Join(g.nets, ", "))
+			addr = fmt.Sprintf("%s %s @%s", g.family, addrField(d), sets.name(g.family, g.nets))
 		}
 		out = append(out, portExprs(addr, g.ports)...)
 	}
 	return out
+}
+
+// addrSets are the named address sets of a ruleset: one per distinct list of addresses, which
+// every rule that matches that list refers to. The same peers recur in the chains of every
+// pod a policy selects (each of an app's pods admits the same clients): as anonymous sets,
+// one kernel set per rule, nft took 0.57 s to replace a 100-pod node's table of 800 of them,
+// with 10 named sets 0.11 s (BenchmarkEnforceApply, README).
+type addrSets struct {
+	byKey map[string]string // family and sorted elements → set name
+	defs  []string
+}
+
+// name returns the set holding exactly nets (in any order, duplicates ignored), declaring it
+// at first use. Sets are numbered in order of first use, so a ruleset compiled twice from the
+// same state is the same text.
+func (s *addrSets) name(family string, nets []string) string {
+	nets = slices.Compact(slices.Sorted(slices.Values(nets)))
+	key := family + " " + strings.Join(nets, ", ")
+	if n, ok := s.byKey[key]; ok {
+		return n
+	}
+	n := fmt.Sprintf("peers_%d", len(s.defs))
+	s.byKey[key] = n
+	typ := "ipv4_addr"
+	if family == "ip6" {
+		typ = "ipv6_addr"
+	}
+	// interval: the elements are prefixes; auto-merge: overlapping ones (an ipBlock and a pod
+	// inside it) are merged, as nft does for an anonymous set, instead of refused.
+	s.defs = append(s.defs, fmt.Sprintf("\tset %s {\n\t\ttype %s\n\t\tflags interval\n\t\tauto-merge\n\t\telements = { %s }\n\t}\n",
+		n, typ, strings.Join(nets, ", ")))
+	return n
+}
+
+// portsKey names a family and port list: every address of a selected pod is a Match of its
+// own, so this runs for each (fmt.Sprint here was a quarter of compiling a 100-pod node).
+func portsKey(family string, ports []PortRange) string {
+	var b strings.Builder
+	b.WriteString(family)
+	for _, p := range ports {
+		b.WriteByte(' ')
+		b.WriteString(string(p.Protocol))
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(int(p.From)))
+		b.WriteByte('-')
+		b.WriteString(strconv.Itoa(int(p.To)))
+	}
+	return b.String()
 }
 
 // addrField is the peer's address: the source of what comes in, the destination of what goes

@@ -2,6 +2,7 @@ package netpol
 
 import (
 	"net/netip"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -11,6 +12,12 @@ import (
 type Universe struct {
 	Pods  []*Pod
 	Nodes []*Node
+
+	// peers caches podBlocks while CompileNode runs (nil otherwise: the universe may change
+	// between evaluations): a node's chains resolve the same selectors for every local pod a
+	// policy selects, and matching them against every pod each time was nearly half a
+	// compile.
+	peers map[*podSelection][]addrBlock
 }
 
 // Rule is one layer's rule for one pod and direction, resolved to addresses and ports: the
@@ -58,8 +65,16 @@ type portSpec struct {
 }
 
 // podBlocks are the addresses of the pods sel matches.
-func podBlocks(sel podSelection, u *Universe) []addrBlock {
+func podBlocks(sel *podSelection, u *Universe) []addrBlock {
+	if cached, ok := u.peers[sel]; ok {
+		return slices.Clip(cached) // a caller that appends gets a copy
+	}
 	var out []addrBlock
+	defer func() {
+		if u.peers != nil {
+			u.peers[sel] = out
+		}
+	}()
 	for _, p := range u.Pods {
 		if sel.matches(p.policyPodOrNil()) {
 			for _, ip := range p.IPs {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -247,7 +248,8 @@ func TestCompileKnowsANewPodBeforeTheAPIServerHasItsIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(rs.Script, "ip saddr { 10.0.1.7/32, 10.0.0.9/32 } meta l4proto tcp th dport 5432 return") {
+	rule := regexp.MustCompile(`ip saddr @(peers_\d+) meta l4proto tcp th dport 5432 return`).FindStringSubmatch(rs.Script)
+	if rule == nil || !strings.Contains(rs.Script, "set "+rule[1]+" {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n\t\telements = { 10.0.0.9/32, 10.0.1.7/32 }") {
 		t.Fatalf("db does not admit the new web pod's address:\n%s", rs.Script)
 	}
 }
