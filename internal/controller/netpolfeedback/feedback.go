@@ -142,8 +142,12 @@ func (r *Reporter) Register(mgr ctrl.Manager, opts controller.Options) error {
 func (r *Reporter) enqueue() handler.EventHandler {
 	add := func(q workqueue.TypedRateLimitingInterface[reconcile.Request]) { q.AddAfter(key, r.opts.Debounce) }
 	return handler.Funcs{
-		CreateFunc: func(_ context.Context, _ event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) { add(q) },
-		DeleteFunc: func(_ context.Context, _ event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) { add(q) },
+		CreateFunc: func(_ context.Context, _ event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q)
+		},
+		DeleteFunc: func(_ context.Context, _ event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q)
+		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if relevantUpdate(e.ObjectOld, e.ObjectNew) {
 				add(q)
