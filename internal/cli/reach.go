@@ -186,7 +186,13 @@ func runReachWith(ctx context.Context, d reachDeps, src, dst string, f reach.Flo
 		}
 		return err
 	}
-	sp, backends, err := reach.LoadBackends(ctx, d.services, dst, f)
+	return reachService(ctx, sources, ps, d.services, src, dst, f, out)
+}
+
+// reachService judges a flow to a Service for each of its ready backends; the summary (each
+// backend's verdict) leads, each backend's explanation follows.
+func reachService(ctx context.Context, sources reach.Sources, ps *reach.Policies, svcs reach.Services, src, dst string, f reach.Flow, out io.Writer) error {
+	sp, backends, err := reach.LoadBackends(ctx, svcs, dst, f)
 	if errors.Is(err, reach.ErrNoBackends) {
 		w := &lineWriter{out: out}
 		w.printf("DENIED: %s from %s to %s\n%v\n", f, src, dst, err)

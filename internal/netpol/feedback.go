@@ -178,23 +178,27 @@ func checkCNP(c *cnpv1.ClusterNetworkPolicy, pods []*Pod) []Finding {
 	if len(selected) == 0 {
 		return []Finding{f(ReasonSelectsNoPods, "spec.subject selects no running pod: the policy applies to nothing until one exists")}
 	}
+	return cnpNamedPorts(c, p, selected, pods)
+}
+
+// cnpNamedPorts are the findings on the policy's named ports (destinationNamedPort).
+func cnpNamedPorts(c *cnpv1.ClusterNetworkPolicy, p cnpPolicy, selected, pods []*Pod) []Finding {
+	f := func(format string, args ...any) Finding {
+		return Finding{Kind: KindClusterNetworkPolicy, Name: c.Name, Reason: ReasonNamedPortNotExposed, Message: fmt.Sprintf(format, args...)}
+	}
 	var out []Finding
 	for i, r := range c.Spec.Ingress {
 		for j, proto := range r.Protocols {
 			if name := proto.DestinationNamedPort; name != "" && !anyExposes(selected, name, "") {
-				out = append(out, f(ReasonNamedPortNotExposed, "spec.ingress[%d].protocols[%d]: no pod the policy selects has a container port named %q, so this match covers nothing",
+				out = append(out, f("spec.ingress[%d].protocols[%d]: no pod the policy selects has a container port named %q, so this match covers nothing",
 					i, j, name))
 			}
 		}
 	}
 	for i, r := range c.Spec.Egress {
 		for j, proto := range r.Protocols {
-			name := proto.DestinationNamedPort
-			if name == "" {
-				continue
-			}
-			if rule := p.rules[Egress][i]; !anyExposes(rule.peerPods(pods), name, "") {
-				out = append(out, f(ReasonNamedPortNotExposed, "spec.egress[%d].protocols[%d]: no pod this rule's peers cover has a container port named %q, so this match covers nothing",
+			if name := proto.DestinationNamedPort; name != "" && !anyExposes(p.rules[Egress][i].peerPods(pods), name, "") {
+				out = append(out, f("spec.egress[%d].protocols[%d]: no pod this rule's peers cover has a container port named %q, so this match covers nothing",
 					i, j, name))
 			}
 		}

@@ -88,29 +88,43 @@ func Backends(svc *corev1.Service, eps []discoveryv1.EndpointSlice, f Flow) (cor
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return corev1.ServicePort{}, nil, fmt.Errorf("%s is an ExternalName Service (%s): DNS answers it, kube-proxy forwards nothing", name, svc.Spec.ExternalName)
 	}
-	var sp *corev1.ServicePort
+	sp, err := servicePort(svc, f.Port, proto)
+	if err != nil {
+		return corev1.ServicePort{}, nil, err
+	}
+	out := sliceBackends(svc.Namespace, sp, eps, f.Port, proto)
+	if len(out) == 0 {
+		return sp, nil, fmt.Errorf("%s port %d/%s: %w (its endpoint slices list none ready: kube-proxy rejects the connection)", name, f.Port, proto, ErrNoBackends)
+	}
+	return sp, out, nil
+}
+
+// servicePort is the Service's port of that number and protocol.
+func servicePort(svc *corev1.Service, port int, proto corev1.Protocol) (corev1.ServicePort, error) {
 	var have []string
-	for i := range svc.Spec.Ports {
-		p := &svc.Spec.Ports[i]
-		have = append(have, fmt.Sprintf("%d/%s", p.Port, cmp.Or(p.Protocol, corev1.ProtocolTCP)))
-		if int(p.Port) == f.Port && cmp.Or(p.Protocol, corev1.ProtocolTCP) == proto {
-			sp = p
+	for _, p := range svc.Spec.Ports {
+		if int(p.Port) == port && cmp.Or(p.Protocol, corev1.ProtocolTCP) == proto {
+			return p, nil
 		}
+		have = append(have, fmt.Sprintf("%d/%s", p.Port, cmp.Or(p.Protocol, corev1.ProtocolTCP)))
 	}
-	if sp == nil {
-		return corev1.ServicePort{}, nil, fmt.Errorf("%s has no port %d/%s (its ports: %s)", name, f.Port, proto, orNone(strings.Join(have, ", ")))
-	}
+	return corev1.ServicePort{}, fmt.Errorf("svc/%s/%s has no port %d/%s (its ports: %s)", svc.Namespace, svc.Name, port, proto, orNone(strings.Join(have, ", ")))
+}
+
+// sliceBackends are the ready endpoints of the IPv4 slices that carry the Service port, with
+// the number each slice gives it (the port itself when the slice leaves it unset).
+func sliceBackends(namespace string, sp corev1.ServicePort, eps []discoveryv1.EndpointSlice, port int, proto corev1.Protocol) []Backend {
 	var out []Backend
 	for _, s := range eps {
 		if s.AddressType != discoveryv1.AddressTypeIPv4 {
 			continue // reach judges IPv4 only, as security groups here
 		}
-		port, ok := slicePort(s, sp.Name, proto)
+		target, ok := slicePort(s, sp.Name, proto)
 		if !ok {
 			continue
 		}
-		if port == 0 { // a slice port without a number: every port, the Service's own
-			port = f.Port
+		if target == 0 {
+			target = port
 		}
 		for _, e := range s.Endpoints {
 			if e.Conditions.Ready != nil && !*e.Conditions.Ready || len(e.Addresses) == 0 {
@@ -120,19 +134,15 @@ func Backends(svc *corev1.Service, eps []discoveryv1.EndpointSlice, f Flow) (cor
 			if err != nil {
 				continue
 			}
-			b := Backend{Spec: ip.String(), IP: ip, Port: port}
+			b := Backend{Spec: ip.String(), IP: ip, Port: target}
 			if r := e.TargetRef; r != nil && r.Kind == "Pod" {
-				b.Spec = PodPrefix + cmp.Or(r.Namespace, svc.Namespace) + "/" + r.Name
+				b.Spec = PodPrefix + cmp.Or(r.Namespace, namespace) + "/" + r.Name
 			}
 			out = append(out, b)
 		}
 	}
 	slices.SortFunc(out, func(a, b Backend) int { return cmp.Compare(a.Spec, b.Spec) })
-	out = slices.CompactFunc(out, func(a, b Backend) bool { return a == b })
-	if len(out) == 0 {
-		return *sp, nil, fmt.Errorf("%s port %d/%s: %w (its endpoint slices list none ready: kube-proxy rejects the connection)", name, f.Port, proto, ErrNoBackends)
-	}
-	return *sp, out, nil
+	return slices.CompactFunc(out, func(a, b Backend) bool { return a == b })
 }
 
 // slicePort is the number the slice gives the Service port name (0: unset), if it has it.
