@@ -60,7 +60,7 @@ func newReach() *cobra.Command {
 to DST, and name the rules that decide it, at every layer:
   - EC2 security groups: an egress rule of one of the source ENI's groups and an ingress rule
     of one of the destination ENI's groups must both allow it;
-  - network policy, when a cluster is known (a pod is named, or --kubeconfig is given): for
+  - network policy, when a cluster is known (a pod or Service is named, or --kubeconfig is given): for
     egress from the source pod and ingress to the destination pod, the ClusterNetworkPolicy
     Admin tier, then Calico's default tier (Calico's GlobalNetworkPolicy and NetworkPolicy,
     with every Kubernetes NetworkPolicy at order 1000 among them, as Calico orders them),
@@ -76,8 +76,9 @@ SRC and DST are each one of:
                          backend is judged on the port kube-proxy sends the flow to there
                          (its EndpointSlices: targetPort, named ports resolved per pod);
                          denied when any backend is (needs a kubeconfig)
-  db/ID, or its endpoint an RDS database instance: the network interface the local VPC gives
-  ID.….rds.amazonaws.com it (tagged podsg:attach=rds:ID; on AWS, name it by its address)
+  db/ID                  an RDS database instance, also named by its endpoint hostname
+                         (ID.….rds.amazonaws.com): the network interface the local VPC gives
+                         it (tagged podsg:attach=rds:ID; on AWS, name it by its address)
 
 An address that is a pod's (or a node's) is judged as that pod (node) by the policies.
 
