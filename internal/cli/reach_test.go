@@ -37,6 +37,7 @@ func TestReachFlags(t *testing.T) {
 		"unknown protocol":  {args: []string{"reach", "eni-1", "eni-2", "--protocol", "sctp", "--port", "1"}, wantErr: `--protocol "sctp": want tcp, udp or icmp`},
 		"port out of range": {args: []string{"reach", "eni-1", "eni-2", "--port", "70000"}, wantErr: "port 70000 is outside 0..65535"},
 		"icmp type too big": {args: []string{"reach", "eni-1", "eni-2", "--protocol", "icmp", "--icmp-type", "300"}, wantErr: "ICMP type 300"},
+		"a Service as the source": {args: []string{"reach", "svc/shop/web", "eni-2", "--port", "80"}, wantErr: "svc/shop/web: a Service is a destination only"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
