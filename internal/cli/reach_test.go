@@ -30,13 +30,13 @@ func TestReachFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		"one endpoint":      {args: []string{"reach", "eni-1"}, wantErr: "accepts 2 arg(s), received 1"},
-		"tcp without port":  {args: []string{"reach", "eni-1", "eni-2"}, wantErr: "--port is required for tcp"},
-		"udp without port":  {args: []string{"reach", "eni-1", "eni-2", "--protocol", "UDP"}, wantErr: "--port is required for udp"},
-		"icmp with port":    {args: []string{"reach", "eni-1", "eni-2", "--protocol", "icmp", "--port", "1"}, wantErr: "--port applies to tcp and udp"},
-		"unknown protocol":  {args: []string{"reach", "eni-1", "eni-2", "--protocol", "sctp", "--port", "1"}, wantErr: `--protocol "sctp": want tcp, udp or icmp`},
-		"port out of range": {args: []string{"reach", "eni-1", "eni-2", "--port", "70000"}, wantErr: "port 70000 is outside 0..65535"},
-		"icmp type too big": {args: []string{"reach", "eni-1", "eni-2", "--protocol", "icmp", "--icmp-type", "300"}, wantErr: "ICMP type 300"},
+		"one endpoint":            {args: []string{"reach", "eni-1"}, wantErr: "accepts 2 arg(s), received 1"},
+		"tcp without port":        {args: []string{"reach", "eni-1", "eni-2"}, wantErr: "--port is required for tcp"},
+		"udp without port":        {args: []string{"reach", "eni-1", "eni-2", "--protocol", "UDP"}, wantErr: "--port is required for udp"},
+		"icmp with port":          {args: []string{"reach", "eni-1", "eni-2", "--protocol", "icmp", "--port", "1"}, wantErr: "--port applies to tcp and udp"},
+		"unknown protocol":        {args: []string{"reach", "eni-1", "eni-2", "--protocol", "sctp", "--port", "1"}, wantErr: `--protocol "sctp": want tcp, udp or icmp`},
+		"port out of range":       {args: []string{"reach", "eni-1", "eni-2", "--port", "70000"}, wantErr: "port 70000 is outside 0..65535"},
+		"icmp type too big":       {args: []string{"reach", "eni-1", "eni-2", "--protocol", "icmp", "--icmp-type", "300"}, wantErr: "ICMP type 300"},
 		"a Service as the source": {args: []string{"reach", "svc/shop/web", "eni-2", "--port", "80"}, wantErr: "svc/shop/web: a Service is a destination only"},
 	}
 	for name, tc := range tests {
