@@ -349,9 +349,7 @@ func TestReachService(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", w, out.String())
 		}
 	}
-	if os.Getenv("PODSG_REACH_SHOW") != "" {
-		t.Log("\n" + out.String())
-	}
+	t.Log("\n" + out.String()) // the README's example: go test -v -run TestReachService
 
 	// No ready backend: kube-proxy rejects; no other layer is asked.
 	k = clientsetPods{fake.NewClientset(client, svc, sliceFor())}
@@ -405,9 +403,7 @@ func TestReachDatabase(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", w, out.String())
 				}
 			}
-			if os.Getenv("PODSG_REACH_SHOW") != "" {
-				t.Log("\n" + out.String())
-			}
+			t.Log("\n" + out.String()) // the README's example: go test -v -run TestReachDatabase
 		})
 	}
 }
