@@ -8,8 +8,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -55,7 +60,7 @@ func newReach() *cobra.Command {
 to DST, and name the rules that decide it, at every layer:
   - EC2 security groups: an egress rule of one of the source ENI's groups and an ingress rule
     of one of the destination ENI's groups must both allow it;
-  - network policy, when a cluster is known (a pod is named, or --kubeconfig is given): for
+  - network policy, when a cluster is known (a pod or Service is named, or --kubeconfig is given): for
     egress from the source pod and ingress to the destination pod, the ClusterNetworkPolicy
     Admin tier, then Calico's default tier (Calico's GlobalNetworkPolicy and NetworkPolicy,
     with every Kubernetes NetworkPolicy at order 1000 among them, as Calico orders them),
@@ -67,6 +72,13 @@ SRC and DST are each one of:
   10.0.1.23              a private IPv4 address of a network interface in the VPC
   pod/NAMESPACE/NAME     a pod: its branch ENI (vpc.amazonaws.com/pod-eni annotation), or
                          else the node's ENI that holds the pod's IP (needs a kubeconfig)
+  svc/NAMESPACE/NAME     (DST only) a Service: --port is the Service's port, and each ready
+                         backend is judged on the port kube-proxy sends the flow to there
+                         (its EndpointSlices: targetPort, named ports resolved per pod);
+                         denied when any backend is (needs a kubeconfig)
+  db/ID                  an RDS database instance, also named by its endpoint hostname
+                         (ID.….rds.amazonaws.com): the network interface the local VPC gives
+                         it (tagged podsg:attach=rds:ID; on AWS, name it by its address)
 
 An address that is a pod's (or a node's) is judged as that pod (node) by the policies.
 
@@ -74,7 +86,9 @@ Exit status: 0 allowed, 2 denied (by either), 1 error (the verdict could not be 
 reach reads EC2 and Kubernetes only; it sends no packet. NACLs, routes and prefix-list
 contents are not checked.`,
 		Example: `  podsg reach pod/default/postgres-test 10.0.0.10 --port 5432 --ec2-endpoint http://127.0.0.1:8450
-  podsg reach eni-0123456789abcdef0 pod/shop/web-7d4b9 --protocol icmp`,
+  podsg reach eni-0123456789abcdef0 pod/shop/web-7d4b9 --protocol icmp
+  podsg reach pod/shop/frontend svc/shop/web --port 80
+  podsg reach pod/default/postgres-test db/podsg-demo-postgres --port 5432 --ec2-endpoint http://127.0.0.1:8450`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(cmd); err != nil {
@@ -84,17 +98,28 @@ contents are not checked.`,
 			if err != nil {
 				return err
 			}
-			var pods reach.Pods
-			var cluster reach.Cluster
-			if o.kubeconfig != "" || slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, reach.PodPrefix) }) {
-				if pods, cluster, err = kubeClients(o.kubeconfig); err != nil {
+			if strings.HasPrefix(args[0], reach.ServicePrefix) {
+				return fmt.Errorf("%s: a Service is a destination only (the connection starts at a pod, a node or an address)", args[0])
+			}
+			d := reachDeps{ec2: c}
+			if o.kubeconfig != "" || slices.ContainsFunc(args, func(a string) bool {
+				return strings.HasPrefix(a, reach.PodPrefix) || strings.HasPrefix(a, reach.ServicePrefix)
+			}) {
+				var k clientsetPods
+				if k, d.cluster, err = kubeClients(o.kubeconfig); err != nil {
+					return err
+				}
+				d.pods, d.services = k, k
+			}
+			if slices.ContainsFunc(args, reach.IsDB) {
+				if d.dbs, err = rdsDBs(cmd.Context(), o.region, o.endpoint); err != nil {
 					return err
 				}
 			}
 			if o.noPolicies {
-				cluster = nil
+				d.cluster = nil
 			}
-			return runReach(cmd.Context(), c, pods, cluster, args[0], args[1], o.flow, cmd.OutOrStdout())
+			return runReachWith(cmd.Context(), d, args[0], args[1], o.flow, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -126,47 +151,132 @@ func (o *reachOptions) validate(cmd *cobra.Command) error {
 	return o.flow.Validate()
 }
 
+// reachDeps are where runReachWith looks things up; pods, cluster, services and dbs may be
+// nil (then naming such an endpoint is an error saying what is missing; cluster nil: policies
+// are not judged).
+type reachDeps struct {
+	ec2      reach.EC2
+	pods     reach.Pods
+	cluster  reach.Cluster
+	services reach.Services
+	dbs      reach.DBs
+}
+
 // runReach loads both ends from EC2 (and Kubernetes), evaluates the flow against security
 // groups and, with a cluster, every policy layer, and writes the explanation; a flow either
 // denies is an exitError with exitDenied.
 func runReach(ctx context.Context, ec2 reach.EC2, pods reach.Pods, cluster reach.Cluster, src, dst string, f reach.Flow, out io.Writer) error {
-	in, err := reach.Load(ctx, ec2, pods, src, dst)
+	return runReachWith(ctx, reachDeps{ec2: ec2, pods: pods, cluster: cluster}, src, dst, f, out)
+}
+
+// runReachWith is runReach for every kind of endpoint: a Service destination is judged for
+// each of its ready backends, on the port kube-proxy sends the flow to there.
+func runReachWith(ctx context.Context, d reachDeps, src, dst string, f reach.Flow, out io.Writer) error {
+	var ps *reach.Policies
+	if d.cluster != nil {
+		var err error
+		if ps, err = reach.LoadPolicies(ctx, d.cluster); err != nil {
+			return err
+		}
+	}
+	sources := reach.Sources{EC2: d.ec2, Pods: d.pods, DBs: d.dbs}
+	if !strings.HasPrefix(dst, reach.ServicePrefix) {
+		allowed, err := reachOne(ctx, sources, ps, src, dst, f, out)
+		if err == nil && !allowed {
+			err = &exitError{code: exitDenied, msg: fmt.Sprintf("%s from %s to %s is denied", f, src, dst)}
+		}
+		return err
+	}
+	return reachService(ctx, sources, ps, d.services, src, dst, f, out)
+}
+
+// reachService judges a flow to a Service for each of its ready backends; the summary (each
+// backend's verdict) leads, each backend's explanation follows.
+func reachService(ctx context.Context, sources reach.Sources, ps *reach.Policies, svcs reach.Services, src, dst string, f reach.Flow, out io.Writer) error {
+	sp, backends, err := reach.LoadBackends(ctx, svcs, dst, f)
+	if errors.Is(err, reach.ErrNoBackends) {
+		w := &lineWriter{out: out}
+		w.printf("DENIED: %s from %s to %s\n%v\n", f, src, dst, err)
+		if w.err != nil {
+			return w.err
+		}
+		return &exitError{code: exitDenied, msg: fmt.Sprintf("%s from %s to %s is denied: no ready backend", f, src, dst)}
+	}
 	if err != nil {
 		return err
 	}
-	v := reach.Evaluate(in, f)
-	var pol *policyVerdict
-	if cluster != nil {
-		ps, err := reach.LoadPolicies(ctx, cluster)
+	// Each backend's full explanation first, into a buffer, so that the summary can lead.
+	var details strings.Builder
+	var denied []string
+	for i, b := range backends {
+		bf := f
+		bf.Port = b.Port
+		fmt.Fprintf(&details, "\n── backend %d of %d: %s, %s ──\n", i+1, len(backends), b.Spec, bf)
+		allowed, err := reachOne(ctx, sources, ps, src, b.Spec, bf, &details)
 		if err != nil {
-			return err
+			return fmt.Errorf("backend %s of %s: %w", b.Spec, dst, err)
 		}
-		pol = &policyVerdict{Result: ps.Judge(in.Src, in.Dst, f), NotServed: ps.NotServed}
+		if !allowed {
+			denied = append(denied, b.Spec)
+		}
 	}
-	if err := writeVerdict(out, v, pol); err != nil {
-		return err
+	verdict := "ALLOWED to every backend"
+	if len(denied) > 0 {
+		verdict = fmt.Sprintf("DENIED to %d of %d backends", len(denied), len(backends))
 	}
-	if !v.Allowed || pol != nil && !pol.Allowed {
-		return &exitError{code: exitDenied, msg: fmt.Sprintf("%s from %s to %s is denied", f, src, dst)}
+	w := &lineWriter{out: out}
+	target := sp.TargetPort.String()
+	if sp.TargetPort.IntValue() == 0 && sp.TargetPort.StrVal == "" {
+		target = fmt.Sprint(sp.Port)
+	}
+	w.printf("%s: %s from %s to %s (port %d, targetPort %s; kube-proxy sends it to one ready backend)\n", verdict, f, src, dst, sp.Port, target)
+	for _, b := range backends {
+		w.printf("  %s (%s) port %d: %s\n", b.Spec, b.IP, b.Port, map[bool]string{true: "DENIED", false: "ALLOWED"}[slices.Contains(denied, b.Spec)])
+	}
+	w.printf("%s", details.String())
+	if w.err != nil {
+		return w.err
+	}
+	if len(denied) > 0 {
+		return &exitError{code: exitDenied, msg: fmt.Sprintf("%s from %s to %s is denied to %s", f, src, dst, strings.Join(denied, ", "))}
 	}
 	return nil
 }
 
-// kubeClients reads pods (for pod/… endpoints) and lists the cluster's policy state.
-func kubeClients(kubeconfig string) (reach.Pods, reach.Cluster, error) {
+// reachOne explains one flow between two ends that are not Services, and says whether both
+// security groups and (with ps) policies allow it.
+func reachOne(ctx context.Context, s reach.Sources, ps *reach.Policies, src, dst string, f reach.Flow, out io.Writer) (bool, error) {
+	in, err := s.Load(ctx, src, dst)
+	if err != nil {
+		return false, err
+	}
+	v := reach.Evaluate(in, f)
+	var pol *policyVerdict
+	if ps != nil {
+		pol = &policyVerdict{Result: ps.Judge(in.Src, in.Dst, f), NotServed: ps.NotServed}
+	}
+	if err := writeVerdict(out, v, pol); err != nil {
+		return false, err
+	}
+	return v.Allowed && (pol == nil || pol.Allowed), nil
+}
+
+// kubeClients reads pods and Services (for pod/… and svc/… endpoints) and lists the
+// cluster's policy state.
+func kubeClients(kubeconfig string) (clientsetPods, reach.Cluster, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading the kubeconfig: %w", err)
+		return clientsetPods{}, nil, fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("building the Kubernetes client: %w", err)
+		return clientsetPods{}, nil, fmt.Errorf("building the Kubernetes client: %w", err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: policyScheme()})
 	if err != nil {
-		return nil, nil, fmt.Errorf("building the Kubernetes client: %w", err)
+		return clientsetPods{}, nil, fmt.Errorf("building the Kubernetes client: %w", err)
 	}
 	return clientsetPods{cs}, c, nil
 }
@@ -184,6 +294,63 @@ type clientsetPods struct{ cs kubernetes.Interface }
 
 func (p clientsetPods) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
 	return p.cs.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+// GetService implements reach.Services.
+func (p clientsetPods) GetService(ctx context.Context, namespace, name string) (*corev1.Service, error) {
+	return p.cs.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+// EndpointSlices implements reach.Services: the slices the EndpointSlice controller keeps for
+// the Service, which kube-proxy programs.
+func (p clientsetPods) EndpointSlices(ctx context.Context, namespace, service string) ([]discoveryv1.EndpointSlice, error) {
+	l, err := p.cs.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
+	if err != nil {
+		return nil, err
+	}
+	return l.Items, nil
+}
+
+// rdsDB lists database instances through the RDS API: the local VPC's at endpoint (which
+// serves RDS beside EC2), or AWS's for "".
+type rdsDB struct{ api *rds.Client }
+
+func rdsDBs(ctx context.Context, region, endpoint string) (reach.DBs, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if endpoint == "" {
+		return rdsDB{rds.NewFromConfig(cfg)}, nil
+	}
+	// The local VPC without --credentials takes any key: do not fail for want of one.
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		cfg.Credentials = credentials.NewStaticCredentialsProvider("podsg", "podsg", "")
+	}
+	return rdsDB{rds.NewFromConfig(cfg, func(o *rds.Options) { o.BaseEndpoint = aws.String(endpoint) })}, nil
+}
+
+// DBInstances implements reach.DBs.
+func (r rdsDB) DBInstances(ctx context.Context) ([]reach.DBInstance, error) {
+	var out []reach.DBInstance
+	pages := rds.NewDescribeDBInstancesPaginator(r.api, &rds.DescribeDBInstancesInput{})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, db := range page.DBInstances {
+			d := reach.DBInstance{ID: aws.ToString(db.DBInstanceIdentifier)}
+			if db.Endpoint != nil {
+				d.Hostname, d.Port = aws.ToString(db.Endpoint.Address), int(aws.ToInt32(db.Endpoint.Port))
+			}
+			if db.DBSubnetGroup != nil {
+				d.VPCID = aws.ToString(db.DBSubnetGroup.VpcId)
+			}
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 // policyVerdict is the policy layers' answer, and the policy APIs the cluster does not serve.

@@ -2,13 +2,17 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 	crfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -26,13 +30,14 @@ func TestReachFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		"one endpoint":      {args: []string{"reach", "eni-1"}, wantErr: "accepts 2 arg(s), received 1"},
-		"tcp without port":  {args: []string{"reach", "eni-1", "eni-2"}, wantErr: "--port is required for tcp"},
-		"udp without port":  {args: []string{"reach", "eni-1", "eni-2", "--protocol", "UDP"}, wantErr: "--port is required for udp"},
-		"icmp with port":    {args: []string{"reach", "eni-1", "eni-2", "--protocol", "icmp", "--port", "1"}, wantErr: "--port applies to tcp and udp"},
-		"unknown protocol":  {args: []string{"reach", "eni-1", "eni-2", "--protocol", "sctp", "--port", "1"}, wantErr: `--protocol "sctp": want tcp, udp or icmp`},
-		"port out of range": {args: []string{"reach", "eni-1", "eni-2", "--port", "70000"}, wantErr: "port 70000 is outside 0..65535"},
-		"icmp type too big": {args: []string{"reach", "eni-1", "eni-2", "--protocol", "icmp", "--icmp-type", "300"}, wantErr: "ICMP type 300"},
+		"one endpoint":            {args: []string{"reach", "eni-1"}, wantErr: "accepts 2 arg(s), received 1"},
+		"tcp without port":        {args: []string{"reach", "eni-1", "eni-2"}, wantErr: "--port is required for tcp"},
+		"udp without port":        {args: []string{"reach", "eni-1", "eni-2", "--protocol", "UDP"}, wantErr: "--port is required for udp"},
+		"icmp with port":          {args: []string{"reach", "eni-1", "eni-2", "--protocol", "icmp", "--port", "1"}, wantErr: "--port applies to tcp and udp"},
+		"unknown protocol":        {args: []string{"reach", "eni-1", "eni-2", "--protocol", "sctp", "--port", "1"}, wantErr: `--protocol "sctp": want tcp, udp or icmp`},
+		"port out of range":       {args: []string{"reach", "eni-1", "eni-2", "--port", "70000"}, wantErr: "port 70000 is outside 0..65535"},
+		"icmp type too big":       {args: []string{"reach", "eni-1", "eni-2", "--protocol", "icmp", "--icmp-type", "300"}, wantErr: "ICMP type 300"},
+		"a Service as the source": {args: []string{"reach", "svc/shop/web", "eni-2", "--port", "80"}, wantErr: "svc/shop/web: a Service is a destination only"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -274,5 +279,131 @@ func TestReachWithPolicies(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "Replies are allowed") {
 		t.Errorf("a denied flow's explanation speaks of replies:\n%s", out.String())
+	}
+}
+
+// fakeDBs lists database instances.
+type fakeDBs []reach.DBInstance
+
+func (f fakeDBs) DBInstances(context.Context) ([]reach.DBInstance, error) { return f, nil }
+
+// TestReachService: a Service destination is judged for each ready backend, on the port its
+// endpoint slice gives (the named targetPort resolved), by security groups and by the
+// policies, which resolve the policy's named port on the backend pod; one backend denied
+// makes the answer DENIED, naming it.
+func TestReachService(t *testing.T) {
+	r := newReachVPC(t)
+	// db-2's interface carries the client group only: no ingress rule.
+	other, err := r.c.CreateNetworkInterface(t.Context(), cloud.CreateNetworkInterfaceInput{SubnetID: r.db.SubnetID, SecurityGroups: []string{r.clientSG}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := corev1.ContainerPort{Name: "pg", ContainerPort: 5432}
+	backend := func(name, ip string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"app": "db"}},
+			Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "pg", Ports: []corev1.ContainerPort{pg}}}},
+			Status: corev1.PodStatus{PodIP: ip}}
+	}
+	client := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "postgres-test", Labels: map[string]string{"role": "client"},
+		Annotations: map[string]string{"vpc.amazonaws.com/pod-eni": `[{"eniId":"` + r.client.ID + `","privateIp":"` + r.client.PrivateIP + `","vlanId":1}]`}},
+		Status: corev1.PodStatus{PodIP: r.client.PrivateIP}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "sql", Port: 15432, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromString("pg")}}}}
+	sliceFor := func(pods ...*corev1.Pod) *discoveryv1.EndpointSlice {
+		name, proto, port := "sql", corev1.ProtocolTCP, int32(5432)
+		s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db-abcde",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "db"}}, AddressType: discoveryv1.AddressTypeIPv4,
+			Ports: []discoveryv1.EndpointPort{{Name: &name, Protocol: &proto, Port: &port}}}
+		for _, p := range pods {
+			s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{p.Status.PodIP},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name}})
+		}
+		return s
+	}
+	db1, db2 := backend("db-1", r.db.PrivateIP), backend("db-2", other.PrivateIP)
+	pgPort := intstr.FromString("pg")
+	onlyClients := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db-from-clients"},
+		Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "client"}}}},
+				Ports: []networkingv1.NetworkPolicyPort{{Port: &pgPort}}}}}}
+	k := clientsetPods{fake.NewClientset(client, db1, db2, svc, sliceFor(db1, db2))}
+	cluster := crfake.NewClientBuilder().WithScheme(policyScheme()).WithObjects(client, db1, db2, onlyClients).Build()
+	var out bytes.Buffer
+	err = runReachWith(t.Context(), reachDeps{ec2: r.c, pods: k, services: k, cluster: cluster}, "pod/default/postgres-test", "svc/default/db",
+		reach.Flow{Protocol: "tcp", Port: 15432}, &out)
+	var coded interface{ ExitCode() int }
+	if !errors.As(err, &coded) || coded.ExitCode() != 2 || !strings.Contains(err.Error(), "denied to pod/default/db-2") {
+		t.Fatalf("err = %v, want exit code 2 naming db-2:\n%s", err, out.String())
+	}
+	for _, w := range []string{
+		"DENIED to 1 of 2 backends: tcp 15432 from pod/default/postgres-test to svc/default/db (port 15432, targetPort pg; kube-proxy sends it to one ready backend)\n" +
+			"  pod/default/db-1 (" + r.db.PrivateIP + ") port 5432: ALLOWED\n" +
+			"  pod/default/db-2 (" + other.PrivateIP + ") port 5432: DENIED\n",
+		"── backend 1 of 2: pod/default/db-1, tcp 5432 ──\nALLOWED: tcp 5432 from pod/default/postgres-test (" + r.client.PrivateIP + ") to pod/default/db-1 (" + r.db.PrivateIP + ")\n",
+		"ingress to pod/default/db-1 (" + r.db.PrivateIP + "): allowed by Calico default tier: NetworkPolicy default/db-from-clients spec.ingress[0]\n",
+		"── backend 2 of 2: pod/default/db-2, tcp 5432 ──\nDENIED: tcp 5432 from pod/default/postgres-test (" + r.client.PrivateIP + ") to pod/default/db-2 (" + other.PrivateIP + ")\n",
+		"  denied: no ingress rule allows tcp 5432 from " + r.client.PrivateIP + "\n",
+	} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+	t.Log("\n" + out.String()) // the README's example: go test -v -run TestReachService
+
+	// No ready backend: kube-proxy rejects; no other layer is asked.
+	k = clientsetPods{fake.NewClientset(client, svc, sliceFor())}
+	out.Reset()
+	err = runReachWith(t.Context(), reachDeps{ec2: r.c, pods: k, services: k}, "pod/default/postgres-test", "svc/default/db", reach.Flow{Protocol: "tcp", Port: 15432}, &out)
+	if !errors.As(err, &coded) || coded.ExitCode() != 2 || !strings.Contains(out.String(), "no ready backend") {
+		t.Fatalf("err = %v, output %q; want exit code 2 and no ready backend", err, out.String())
+	}
+}
+
+// TestReachDatabase: a database by db/ID is its interface: security groups allow the client,
+// and the source pod's egress policy still applies.
+func TestReachDatabase(t *testing.T) {
+	r := newReachVPC(t)
+	orders, err := r.c.CreateNetworkInterface(t.Context(), cloud.CreateNetworkInterfaceInput{SubnetID: r.db.SubnetID,
+		SecurityGroups: []string{r.dbSG}, Tags: map[string]string{reach.LocalVPCDBTag: "rds:orders"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbs := fakeDBs{{ID: "orders", Hostname: "orders.c9akciq32.us-west-2.rds.amazonaws.com", Port: 5432}}
+	client := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "postgres-test", Labels: map[string]string{"role": "client"}},
+		Status: corev1.PodStatus{PodIP: r.client.PrivateIP}}
+	denyEgress := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deny-egress"},
+		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}}}
+	for _, tc := range []struct {
+		name   string
+		objs   []crclient.Object
+		denied bool
+		want   []string
+	}{
+		{name: "allowed", objs: []crclient.Object{client}, want: []string{
+			"ALLOWED: tcp 5432 from pod/default/postgres-test (" + r.client.PrivateIP + ") to db/orders (" + orders.PrivateIP + ")\n",
+			"ingress to " + orders.ID + " (interface, " + orders.PrivateIP + "), groups " + r.dbSG + " (RDSDbSG)\n"}},
+		{name: "egress policy", objs: []crclient.Object{client, denyEgress}, denied: true, want: []string{
+			"DENIED: tcp 5432 from pod/default/postgres-test (" + r.client.PrivateIP + ") to db/orders (" + orders.PrivateIP + ")\n",
+			"Security groups: ALLOWED\n",
+			"egress from pod/default/postgres-test (" + r.client.PrivateIP + "): denied by Calico default tier: NetworkPolicy default/deny-egress (end of tier)\n",
+			"ingress to db/orders (" + orders.PrivateIP + "): no policy applies"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cluster := crfake.NewClientBuilder().WithScheme(policyScheme()).WithObjects(tc.objs...).Build()
+			var out bytes.Buffer
+			err := runReachWith(t.Context(), reachDeps{ec2: r.c, pods: r.pods, dbs: dbs, cluster: cluster}, "pod/default/postgres-test", "db/orders",
+				reach.Flow{Protocol: "tcp", Port: 5432}, &out)
+			var coded interface{ ExitCode() int }
+			if tc.denied != (errors.As(err, &coded) && coded.ExitCode() == 2) || !tc.denied && err != nil {
+				t.Fatalf("err = %v, denied %v:\n%s", err, tc.denied, out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			t.Log("\n" + out.String()) // the README's example: go test -v -run TestReachDatabase
+		})
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/podsg/podsg/internal/controller/branch"
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
+	"github.com/podsg/podsg/internal/controller/netpolfeedback"
 	"github.com/podsg/podsg/internal/controller/policystatus"
 	"github.com/podsg/podsg/internal/controller/trunk"
 	"github.com/podsg/podsg/internal/controller/warm"
@@ -172,6 +173,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 		VPCID: cfg.VPCID, SecurityGroupsPerENI: cfg.SecurityGroupsPerENI})
 	if err := status.Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the policy status controller: %w", err)
+	}
+	// Network policy feedback: Warning events on policies that select nothing, name ports no
+	// pod declares, or that podsg-agent refuses. One writer: this controller's leader.
+	served, err := netpolfeedback.ServedBy(mgr.GetRESTMapper())
+	if err != nil {
+		return nil, err
+	}
+	if err := netpolfeedback.New(mgr.GetClient(), rec, served, netpolfeedback.Options{}).Register(mgr, opts); err != nil {
+		return nil, fmt.Errorf("registering the network policy feedback: %w", err)
 	}
 	type runnable interface {
 		Start(context.Context) error

@@ -21,10 +21,12 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	cnpv1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	"github.com/podsg/podsg/api/v1beta1"
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/controller/limits"
+	"github.com/podsg/podsg/internal/netpol/calicov3"
 	"github.com/podsg/podsg/internal/podidentity"
 	"github.com/podsg/podsg/internal/webhook"
 )
@@ -187,5 +189,8 @@ func scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(v1beta1.AddToScheme(s))
+	// The policy APIs the network policy feedback reads and records events about.
+	utilruntime.Must(cnpv1.Install(s))
+	utilruntime.Must(calicov3.AddToScheme(s))
 	return s
 }

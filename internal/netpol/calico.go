@@ -104,8 +104,13 @@ func NewCalicoTier(gnps []calicov3.GlobalNetworkPolicy, cnps []calicov3.NetworkP
 	for i := range gnps {
 		g := &gnps[i]
 		name := "GlobalNetworkPolicy " + g.Name
-		if g.Spec.DoNotTrack || g.Spec.PreDNAT || g.Spec.ApplyOnForward {
-			return nil, fmt.Errorf("%s: doNotTrack, preDNAT and applyOnForward apply to host endpoints, which podsg does not police", name)
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{{"spec.doNotTrack", g.Spec.DoNotTrack}, {"spec.preDNAT", g.Spec.PreDNAT}, {"spec.applyOnForward", g.Spec.ApplyOnForward}} {
+			if f.set {
+				return nil, fmt.Errorf("%s: %s applies to host endpoints, which podsg does not police", name, f.field)
+			}
 		}
 		p, err := compileCalico(&g.Spec.PolicySpec, "")
 		if err == nil {

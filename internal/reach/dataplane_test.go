@@ -16,6 +16,10 @@ import (
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/podsg/podsg/internal/cloud"
 	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
@@ -161,6 +165,72 @@ func TestVerdictsMatchTheDataPath(t *testing.T) {
 		t.Errorf("%d cells decided (%d allowed), want %d (%d allowed)", len(cells), allowed, 6*len(flows), len(want))
 	}
 	t.Logf("%d flows, %d allowed, reach agreed on all", len(cells), allowed)
+
+	checkServices(t, v, hosts[0], hosts[1], hosts[2])
+}
+
+// checkServices extends the matrix to Services: kube-proxy's translation happens on the
+// source's node, so the source namespace gets a DNAT as kube-proxy's nftables mode writes it
+// for a node's own traffic (nat output), and the packet then meets the backend's groups. Each
+// Service has one backend, so that the backend a packet goes to is known; reach.Backends reads
+// it and its port from the Service and its endpoint slice, as kube-proxy does, and reach's
+// verdict on that backend must be what the packets to the ClusterIP do.
+func checkServices(t *testing.T, v *vpcBuilder, a, b, s *host) {
+	t.Helper()
+	testenv.Require(t, testenv.NFTables)
+	type service struct {
+		clusterIP    string
+		port, target int32
+	}
+	svcs := []service{{"10.73.200.10", 80, 8000}, {"10.73.200.11", 81, 8020}}
+	var nat strings.Builder
+	nat.WriteString("table ip reach_kube_proxy {\n chain output {\n  type nat hook output priority -100; policy accept;\n")
+	for _, svc := range svcs {
+		fmt.Fprintf(&nat, "  ip daddr %s tcp dport %d dnat to %s:%d\n", svc.clusterIP, svc.port, s.ip, svc.target)
+	}
+	nat.WriteString(" }\n}\n")
+	for _, src := range []*host{a, b} {
+		cmd := exec.Command("ip", "netns", "exec", src.ns, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(nat.String())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nft in %s: %v\n%s", src.ns, err, out)
+		}
+	}
+	want := map[string]bool{"A->svc:80": true, "B->svc:81": true} // S admits A on 8000, B on 8020 (B's 8000 is not admitted, A's 8020 neither)
+	got := 0
+	for _, svc := range svcs {
+		name, proto, port := "web", corev1.ProtocolTCP, svc.target
+		k8sSvc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}, Spec: corev1.ServiceSpec{ClusterIP: svc.clusterIP,
+			Ports: []corev1.ServicePort{{Name: name, Port: svc.port, Protocol: proto, TargetPort: intstr.FromInt32(svc.target)}}}}
+		slice := discoveryv1.EndpointSlice{AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:     []discoveryv1.EndpointPort{{Name: &name, Protocol: &proto, Port: &port}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{s.ip}}}}
+		f := reach.Flow{Protocol: cloud.ProtocolTCP, Port: int(svc.port)}
+		_, backends, err := reach.Backends(k8sSvc, []discoveryv1.EndpointSlice{slice}, f)
+		if err != nil || len(backends) != 1 {
+			t.Fatalf("backends of %s: %v, %v", svc.clusterIP, backends, err)
+		}
+		for _, src := range []*host{a, b} {
+			in, err := reach.Load(t.Context(), v.c, nil, src.eni, backends[0].Spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			verdict := reach.Evaluate(in, reach.Flow{Protocol: cloud.ProtocolTCP, Port: backends[0].Port}).Allowed
+			passed, err := vpctest.Probe(src.ns, "", svc.clusterIP, "tcp", int(svc.port), probeTimeout)
+			cell := fmt.Sprintf("%s->svc:%d", src.name, svc.port)
+			switch {
+			case err != nil:
+				t.Errorf("%s: the probe could not decide: %v", cell, err)
+			case verdict != passed:
+				t.Errorf("%s: reach says allowed=%v for backend %s:%d, the packets to %s were allowed=%v", cell, verdict, s.ip, backends[0].Port, svc.clusterIP, passed)
+			case passed != want[cell]:
+				t.Errorf("%s: packets allowed=%v, the rules say %v", cell, passed, want[cell])
+			default:
+				got++
+			}
+		}
+	}
+	t.Logf("%d Service flows through a DNAT, reach agreed on %d", 2*len(svcs), got)
 }
 
 func testID() string {

@@ -35,11 +35,25 @@ const PodPrefix = "pod/"
 // an ENI id, a private IPv4 address of an ENI, or pod/NAMESPACE/NAME (pods may be nil when
 // neither names a pod). An address two VPCs share is taken in the other endpoint's VPC.
 func Load(ctx context.Context, ec2 EC2, pods Pods, src, dst string) (Input, error) {
-	srcs, err := resolve(ctx, ec2, pods, src)
+	return Sources{EC2: ec2, Pods: pods}.Load(ctx, src, dst)
+}
+
+// Sources are where endpoints are looked up: EC2 always, Kubernetes for pods, RDS for
+// databases (nil when not given: naming such an endpoint is then an error saying so).
+type Sources struct {
+	EC2  EC2
+	Pods Pods
+	DBs  DBs
+}
+
+// Load is Load with databases too: db/ID or an RDS endpoint hostname is the database
+// instance's network interface.
+func (s Sources) Load(ctx context.Context, src, dst string) (Input, error) {
+	srcs, err := resolve(ctx, s, src)
 	if err != nil {
 		return Input{}, err
 	}
-	dsts, err := resolve(ctx, ec2, pods, dst)
+	dsts, err := resolve(ctx, s, dst)
 	if err != nil {
 		return Input{}, err
 	}
@@ -47,13 +61,18 @@ func Load(ctx context.Context, ec2 EC2, pods Pods, src, dst string) (Input, erro
 	if in.Src, in.Dst, err = pair(srcs, dsts); err != nil {
 		return Input{}, err
 	}
-	in.Groups, err = loadGroups(ctx, ec2, in.Src.ENI, in.Dst.ENI)
+	in.Groups, err = loadGroups(ctx, s.EC2, in.Src.ENI, in.Dst.ENI)
 	return in, err
 }
 
 // resolve returns the endpoints spec may name: one, or for an address, one per VPC that has it.
-func resolve(ctx context.Context, ec2 EC2, pods Pods, spec string) ([]Endpoint, error) {
+func resolve(ctx context.Context, s Sources, spec string) ([]Endpoint, error) {
+	ec2, pods := s.EC2, s.Pods
 	switch {
+	case strings.HasPrefix(spec, ServicePrefix):
+		return nil, fmt.Errorf("%s: a Service is judged through each of its backends (podsg reach takes it as the destination)", spec)
+	case IsDB(spec):
+		return resolveDB(ctx, ec2, s.DBs, spec)
 	case strings.HasPrefix(spec, "eni-"):
 		eni, err := eniByID(ctx, ec2, spec)
 		if err != nil {
@@ -69,7 +88,7 @@ func resolve(ctx context.Context, ec2 EC2, pods Pods, spec string) ([]Endpoint, 
 	}
 	ip, err := netip.ParseAddr(spec)
 	if err != nil || !ip.Is4() {
-		return nil, fmt.Errorf("%q is neither an ENI id (eni-…), a private IPv4 address nor pod/NAMESPACE/NAME", spec)
+		return nil, fmt.Errorf("%q is neither an ENI id (eni-…), a private IPv4 address, pod/NAMESPACE/NAME, svc/NAMESPACE/NAME nor db/ID (or an RDS endpoint hostname)", spec)
 	}
 	return byAddress(ctx, ec2, spec, ip)
 }

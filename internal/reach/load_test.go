@@ -294,3 +294,51 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// fakeDBs lists database instances.
+type fakeDBs []reach.DBInstance
+
+func (f fakeDBs) DBInstances(context.Context) ([]reach.DBInstance, error) { return f, nil }
+
+// TestLoadDatabase: a database named by db/ID or by its endpoint hostname is its network
+// interface (the one the local VPC tags with it), judged by that interface's groups.
+func TestLoadDatabase(t *testing.T) {
+	tu := newTutorial(t)
+	orders := tu.create(t, cloud.CreateNetworkInterfaceInput{SubnetID: tu.subnet, Description: "RDSNetworkInterface",
+		SecurityGroups: []string{tu.dbSG}, Tags: map[string]string{reach.LocalVPCDBTag: "rds:orders"}})
+	dbs := fakeDBs{{ID: "orders", Hostname: "orders.c9akciq32.us-west-2.rds.amazonaws.com", Port: 5432, VPCID: tu.vpc},
+		{ID: "untagged", Hostname: "untagged.c9akciq32.us-west-2.rds.amazonaws.com", Port: 5432, VPCID: tu.vpc}}
+	src := reach.Sources{EC2: tu.c, Pods: tu.pods, DBs: dbs}
+	tcp5432 := reach.Flow{Protocol: cloud.ProtocolTCP, Port: 5432}
+	for _, tc := range []struct {
+		src, dst string
+		want     bool
+	}{
+		{"pod/default/postgres-test", "db/orders", true},
+		{"pod/default/postgres-test-no-sa", "db/orders", false},
+		{"pod/default/postgres-test", "ORDERS.c9akciq32.us-west-2.rds.amazonaws.com.", true},
+	} {
+		in, err := src.Load(t.Context(), tc.src, tc.dst)
+		if err != nil {
+			t.Fatalf("%s -> %s: %v", tc.src, tc.dst, err)
+		}
+		if in.Dst.ENI.ID != orders.ID || in.Dst.Spec != "db/orders" || in.Dst.IP.String() != orders.PrivateIP {
+			t.Errorf("%s resolved to %+v, want %s", tc.dst, in.Dst, orders.ID)
+		}
+		if v := reach.Evaluate(in, tcp5432); v.Allowed != tc.want {
+			t.Errorf("%s -> %s: allowed %v, want %v", tc.src, tc.dst, v.Allowed, tc.want)
+		}
+	}
+	for dst, wantErr := range map[string]string{
+		"db/nope":         "db/nope: no such database instance (there are: db/orders, db/untagged)",
+		"db/untagged":     "0 network interfaces are tagged podsg:attach=rds:untagged, want 1 (on AWS, name the database by its private address)",
+		"svc/default/web": "a Service is judged through each of its backends",
+	} {
+		if _, err := src.Load(t.Context(), "pod/default/postgres-test", dst); err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("Load(%s) = %v, want an error with %q", dst, err, wantErr)
+		}
+	}
+	if _, err := reach.Load(t.Context(), tu.c, tu.pods, "pod/default/postgres-test", "db/orders"); err == nil || !strings.Contains(err.Error(), "needs the RDS API") {
+		t.Errorf("without RDS: %v, want it said", err)
+	}
+}

@@ -14,10 +14,12 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	cnpv1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/config"
+	"github.com/podsg/podsg/internal/netpol/calicov3"
 )
 
 // Options chooses what runs beside etcd and kube-apiserver.
@@ -52,14 +54,14 @@ type Env struct {
 	dir string
 }
 
-// NewScheme returns a scheme with the built-in types and podsg's API.
+// NewScheme returns a scheme with the built-in types, podsg's API and the policy APIs whose
+// CRDs podsg installs (ClusterNetworkPolicy, Calico's).
 func NewScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err) // static registration cannot fail at run time
-	}
-	if err := v1beta1.AddToScheme(s); err != nil {
-		panic(err)
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1beta1.AddToScheme, cnpv1.Install, calicov3.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err) // static registration cannot fail at run time
+		}
 	}
 	return s
 }
