@@ -127,16 +127,25 @@ func TestNetpolConformance(t *testing.T) {
 	var summary []string
 	if skip != "e2e" {
 		t.Run("kubernetes e2e Netpol", func(t *testing.T) {
-			procs := e2eProcs(t)
+			procs, load := e2eProcs(t), loadAverage(t)
 			c, took := runE2E(t, o, e2eDir, out, procs, e2eSkips(sctp))
-			summary = append(summary, describe(fmt.Sprintf("Kubernetes %s e2e, %s, %d Ginkgo processes", kubeVersion(e2eDir), e2eFocus, procs), c, took)...)
+			name := fmt.Sprintf("Kubernetes %s e2e, %s, %d Ginkgo processes", kubeVersion(e2eDir), e2eFocus, procs)
+			if f := os.Getenv("PODSG_NETPOL_CONF_FOCUS"); f != "" {
+				name += ", partial: PODSG_NETPOL_CONF_FOCUS=" + f
+			}
+			summary = append(summary, describe(name, c, took, load, loadAverage(t))...)
 			check(t, c)
 		})
 	}
 	if skip != "npapi" {
 		t.Run("network-policy-api conformance", func(t *testing.T) {
+			load := loadAverage(t)
 			c, took := runNPAPI(t, o, npapiDir, out, npapiSkip(sctp))
-			summary = append(summary, describe(fmt.Sprintf("network-policy-api %s conformance (%s)", npapiVersion(npapiDir), npapiFeatures), c, took)...)
+			name := fmt.Sprintf("network-policy-api %s conformance (%s)", npapiVersion(npapiDir), npapiFeatures)
+			if r := os.Getenv("PODSG_NETPOL_CONF_RUN"); r != "" {
+				name += ", partial: PODSG_NETPOL_CONF_RUN=" + r
+			}
+			summary = append(summary, describe(name, c, took, load, loadAverage(t))...)
 			check(t, c)
 		})
 	}
@@ -208,10 +217,11 @@ func agnhostImages(t *testing.T, e2eDir string, sctp, e2e bool) []images.Image {
 	return out
 }
 
-// describe is a suite's lines of the summary: its counts, then the skips by reason and each
-// failure.
-func describe(suite string, c suitereport.Counts, took time.Duration) []string {
-	lines := []string{fmt.Sprintf("%s: %s in %v", suite, c, took)}
+// describe is a suite's lines of the summary: its counts, its time with the machine's load
+// average before and after (a time means little without it on a shared 2-core machine), then
+// the skips by reason and each failure.
+func describe(suite string, c suitereport.Counts, took time.Duration, loadBefore, loadAfter string) []string {
+	lines := []string{fmt.Sprintf("%s: %s in %v (load average %s before, %s after)", suite, c, took, loadBefore, loadAfter)}
 	for _, r := range c.SkipReasons() {
 		lines = append(lines, "  skipped "+r)
 	}
@@ -219,6 +229,20 @@ func describe(suite string, c suitereport.Counts, took time.Duration) []string {
 		lines = append(lines, "  failed: "+f)
 	}
 	return lines
+}
+
+// loadAverage is the 1-, 5- and 15-minute load averages.
+func loadAverage(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		t.Fatalf("/proc/loadavg: %q", data)
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // check fails t for every failed test, and if nothing passed.
