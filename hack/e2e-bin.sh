@@ -9,8 +9,8 @@
 #   $CACHE/kube-e2e-$KUBE_VERSION/agnhost      the test image's program (test/images/agnhost), of
 #                                              the same Kubernetes version; internal/conformance
 #                                              assembles the agnhost image around it
-#   $CACHE/kube-e2e-$KUBE_VERSION/ginkgo       the Ginkgo CLI at the version e2e.test is linked
-#                                              with, which runs its specs in parallel processes
+#   $CACHE/kube-e2e-$KUBE_VERSION/ginkgo       the Ginkgo CLI at the version Kubernetes' go.mod
+#                                              pins (e2e.test's), which runs its specs in parallel processes
 #                                              (as Kubernetes' hack/ginkgo-e2e.sh does)
 #   $CACHE/network-policy-api-$NPAPI_VERSION/conformance.test
 #                                              sigs.k8s.io/network-policy-api's conformance/ tests
@@ -76,11 +76,12 @@ if [ ! -x "$KDEST/e2e.test" ] || [ ! -x "$KDEST/agnhost" ]; then
 fi
 if [ ! -x "$KDEST/ginkgo" ]; then
   # The CLI and the library in e2e.test must be the same version (the CLI drives the suite's
-  # processes over a protocol of that version): read it from e2e.test's build information,
-  # which names the github.com/onsi/ginkgo/v2 that Kubernetes' go.mod pinned and that was linked.
-  gv=$(go version -m "$KDEST/e2e.test" | awk '$1 == "dep" && $2 == "github.com/onsi/ginkgo/v2" { print $3 }')
+  # processes over a protocol of that version): the one k8s.io/kubernetes's go.mod pins. (A test
+  # binary's build information names no dependencies, so e2e.test cannot say.)
+  kmod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+  gv=$(awk '$1 == "github.com/onsi/ginkgo/v2" { print $2 }' "$kmod")
   if [ -z "$gv" ]; then
-    log "$KDEST/e2e.test names no github.com/onsi/ginkgo/v2 in its build information"
+    log "k8s.io/kubernetes@$KUBE_VERSION's go.mod ($kmod) requires no github.com/onsi/ginkgo/v2"
     exit 1
   fi
   log "building the Ginkgo CLI $gv (~1 min)"
