@@ -23,6 +23,9 @@ type Counts struct {
 	// too, so a suite that broke before running a test never reads as clean.
 	Failed  []string
 	Skipped []Skip
+	// Notes are the suite's own reasons for ending as it did, beyond any one test (Ginkgo's
+	// "Interrupted by Timeout").
+	Notes []string
 }
 
 // Skip is one skipped test and why.
@@ -103,6 +106,8 @@ func Ginkgo(r io.Reader, match string, notSelected func(fullText string) string)
 		}
 		if !rep.SuiteSucceeded && len(c.Failed) == before {
 			c.Failed = append(c.Failed, "suite failed: "+strings.Join(rep.SpecialSuiteFailureReasons, "; "))
+		} else {
+			c.Notes = append(c.Notes, rep.SpecialSuiteFailureReasons...)
 		}
 	}
 	return c, nil
