@@ -47,7 +47,10 @@ import (
 
 // e2eFocus selects Kubernetes' NetworkPolicy tests: "[sig-network] Netpol" and "[sig-network]
 // Netpol [LinuxOnly]" (the data path), "[sig-network] Netpol API" (the API's validation).
-const e2eFocus = `\[sig-network\] Netpol`
+const e2eName = "[sig-network] Netpol"
+
+// e2eFocus is e2eName as a Ginkgo --focus regexp.
+var e2eFocus = regexp.QuoteMeta(e2eName)
 
 // skipRule is a spec pattern the run excludes, and why.
 type skipRule struct{ pattern, reason string }
@@ -129,7 +132,7 @@ func TestNetpolConformance(t *testing.T) {
 		t.Run("kubernetes e2e Netpol", func(t *testing.T) {
 			procs, load := e2eProcs(t), loadAverage(t)
 			c, took := runE2E(t, o, e2eDir, out, procs, e2eSkips(sctp))
-			name := fmt.Sprintf("Kubernetes %s e2e, %s, %d Ginkgo processes", kubeVersion(e2eDir), e2eFocus, procs)
+			name := fmt.Sprintf("Kubernetes %s e2e, %s, %d Ginkgo processes", kubeVersion(e2eDir), e2eName, procs)
 			if f := os.Getenv("PODSG_NETPOL_CONF_FOCUS"); f != "" {
 				name += ", partial: PODSG_NETPOL_CONF_FOCUS=" + f
 			}
@@ -332,7 +335,7 @@ func runE2E(t *testing.T, o localcluster.Options, dir, out string, procs int, sk
 	}
 	defer f.Close()
 	focusRE := regexp.MustCompile(focus)
-	c, perr := suitereport.Ginkgo(f, e2eFocus, func(name string) string {
+	c, perr := suitereport.Ginkgo(f, e2eName, func(name string) string {
 		for _, s := range skips {
 			if regexp.MustCompile(s.pattern).MatchString(name) {
 				return "excluded (--skip " + s.pattern + "): " + s.reason
