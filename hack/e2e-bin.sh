@@ -9,6 +9,9 @@
 #   $CACHE/kube-e2e-$KUBE_VERSION/agnhost      the test image's program (test/images/agnhost), of
 #                                              the same Kubernetes version; internal/conformance
 #                                              assembles the agnhost image around it
+#   $CACHE/kube-e2e-$KUBE_VERSION/ginkgo       the Ginkgo CLI at the version Kubernetes' go.mod
+#                                              pins (e2e.test's), which runs its specs in parallel processes
+#                                              (as Kubernetes' hack/ginkgo-e2e.sh does)
 #   $CACHE/network-policy-api-$NPAPI_VERSION/conformance.test
 #                                              sigs.k8s.io/network-policy-api's conformance/ tests
 #                                              (ClusterNetworkPolicy, admin and baseline tiers)
@@ -30,7 +33,7 @@ KDEST="$CACHE_ROOT/kube-e2e-$KUBE_VERSION"
 NDEST="$CACHE_ROOT/network-policy-api-$NPAPI_VERSION"
 
 log() { echo "e2e-bin: $*" >&2; }
-complete() { [ -x "$KDEST/e2e.test" ] && [ -x "$KDEST/agnhost" ] && [ -x "$NDEST/conformance.test" ]; }
+complete() { [ -x "$KDEST/e2e.test" ] && [ -x "$KDEST/agnhost" ] && [ -x "$KDEST/ginkgo" ] && [ -x "$NDEST/conformance.test" ]; }
 done_() {
   echo "$NDEST"
   echo "$KDEST"
@@ -70,6 +73,20 @@ if [ ! -x "$KDEST/e2e.test" ] || [ ! -x "$KDEST/agnhost" ]; then
   )
   mv -T "$WORK/agnhost" "$KDEST/agnhost"
   mv -T "$WORK/e2e.test" "$KDEST/e2e.test"
+fi
+if [ ! -x "$KDEST/ginkgo" ]; then
+  # The CLI and the library in e2e.test must be the same version (the CLI drives the suite's
+  # processes over a protocol of that version): the one k8s.io/kubernetes's go.mod pins. (A test
+  # binary's build information names no dependencies, so e2e.test cannot say.)
+  kmod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+  gv=$(awk '$1 == "github.com/onsi/ginkgo/v2" { print $2 }' "$kmod")
+  if [ -z "$gv" ]; then
+    log "k8s.io/kubernetes@$KUBE_VERSION's go.mod ($kmod) requires no github.com/onsi/ginkgo/v2"
+    exit 1
+  fi
+  log "building the Ginkgo CLI $gv (~1 min)"
+  GOBIN="$WORK" go install -trimpath -ldflags "-s -w" "github.com/onsi/ginkgo/v2/ginkgo@$gv"
+  mv -T "$WORK/ginkgo" "$KDEST/ginkgo"
 fi
 if [ ! -x "$NDEST/conformance.test" ]; then
   log "building sigs.k8s.io/network-policy-api@$NPAPI_VERSION conformance tests (~3 min)"
