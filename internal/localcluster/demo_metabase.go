@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -33,6 +34,7 @@ const (
 	MetabaseBoth     = "security groups + IAM role"
 	MetabaseNoPolicy = "SecurityGroupPolicy deleted"
 	MetabaseNoRole   = "role annotation removed"
+	metabaseRestored = "restored"
 )
 
 // DemoMetabase runs the walk-through of seed 002 ("Combining IAM Roles for Service Accounts
@@ -89,46 +91,42 @@ func DemoMetabase(ctx context.Context, o Options, out io.Writer) ([]MetabaseOutc
 		env.step("%s: pod %s printed %q", c, r.Pod, r.Log)
 		return MetabaseOutcome{Case: c, DemoResult: r}, nil
 	}
+	steps := []struct {
+		c      string
+		change func() error
+	}{
+		{MetabaseBoth, func() error { return nil }},
+		// $ kubectl delete -f security-group-policy.patch.yaml; kubectl delete/apply -f deployment.patch.yaml
+		{MetabaseNoPolicy, func() error {
+			_, err := kubectl(ctx, "", append(ns, "delete", "securitygrouppolicy", metabaseName, "--ignore-not-found")...)
+			return err
+		}},
+		// $ kubectl annotate sa metabase eks.amazonaws.com/role-arn-; kubectl apply -f security-group-policy.patch.yaml; …
+		{MetabaseNoRole, func() error {
+			if _, err := kubectl(ctx, "", append(ns, "annotate", "serviceaccount", metabaseName, "eks.amazonaws.com/role-arn-")...); err != nil {
+				return err
+			}
+			return apply(sgp)
+		}},
+		// Back as it was: both layers, and a pod that connects.
+		{metabaseRestored, func() error { return apply(metabaseServiceAccount(role)) }},
+	}
 	var outcomes []MetabaseOutcome
-	both, err := run(MetabaseBoth)
-	if err != nil {
-		return nil, err
-	}
-	outcomes = append(outcomes, both)
-
-	// $ kubectl delete -f security-group-policy.patch.yaml; kubectl delete/apply -f deployment.patch.yaml
-	if _, err := kubectl(ctx, "", append(ns, "delete", "securitygrouppolicy", metabaseName, "--ignore-not-found")...); err != nil {
-		return nil, err
-	}
-	noPolicy, err := run(MetabaseNoPolicy)
-	if err != nil {
-		return nil, err
-	}
-	outcomes = append(outcomes, noPolicy)
-
-	// $ kubectl annotate sa metabase eks.amazonaws.com/role-arn-; kubectl apply -f security-group-policy.patch.yaml; …
-	if _, err := kubectl(ctx, "", append(ns, "annotate", "serviceaccount", metabaseName, "eks.amazonaws.com/role-arn-")...); err != nil {
-		return nil, err
-	}
-	if err := apply(sgp); err != nil {
-		return nil, err
-	}
-	noRole, err := run(MetabaseNoRole)
-	if err != nil {
-		return nil, err
-	}
-	outcomes = append(outcomes, noRole)
-
-	// Back as it was: both layers, and a pod that connects.
-	if err := apply(metabaseServiceAccount(role)); err != nil {
-		return nil, err
-	}
-	restored, err := run("restored")
-	if err != nil {
-		return nil, err
-	}
-	if !strings.HasPrefix(restored.Log, "('PostgreSQL") {
-		return outcomes, fmt.Errorf("with the policy and the role annotation back, pod %s printed %q", restored.Pod, restored.Log)
+	for _, st := range steps {
+		err := st.change()
+		var r MetabaseOutcome
+		if err == nil {
+			r, err = run(st.c)
+		}
+		if err != nil {
+			// Put back what the walk-through changed, as far as it goes.
+			return outcomes, errors.Join(fmt.Errorf("%s: %w", st.c, err), apply(metabaseServiceAccount(role)+sgp))
+		}
+		if st.c != metabaseRestored {
+			outcomes = append(outcomes, r)
+		} else if !strings.HasPrefix(r.Log, "('PostgreSQL") {
+			return outcomes, fmt.Errorf("with the policy and the role annotation back, pod %s printed %q", r.Pod, r.Log)
+		}
 	}
 	return outcomes, nil
 }
@@ -136,7 +134,12 @@ func DemoMetabase(ctx context.Context, o Options, out io.Writer) ([]MetabaseOutc
 // deleteMetabase deletes the Deployment and waits until its pods are gone, so that the next
 // one's pod is the only one.
 func deleteMetabase(ctx context.Context, kubectl func(context.Context, string, ...string) (string, error)) error {
-	_, err := kubectl(ctx, "", "-n", metabaseNS, "delete", "deployment", metabaseName, "--ignore-not-found", "--cascade=foreground", "--wait=true")
+	if _, err := kubectl(ctx, "", "-n", metabaseNS, "delete", "deployment", metabaseName, "--ignore-not-found", "--cascade=foreground", "--wait=true"); err != nil {
+		return err
+	}
+	// The garbage collector may still be deleting the pods: wait for them too, or the next
+	// look for the Deployment's pod could find the old one.
+	_, err := kubectl(ctx, "", "-n", metabaseNS, "delete", "pods", "-l", "app="+metabaseName, "--ignore-not-found", "--wait=true")
 	return err
 }
 
