@@ -40,6 +40,51 @@ type DemoResult struct {
 // group, a ServiceAccount labelled role=backend, the tutorial's SecurityGroupPolicy (cluster
 // group + client group) and the two pods; it returns what each pod printed.
 func Demo(ctx context.Context, o Options, out io.Writer) ([]DemoResult, error) {
+	env, err := o.demoSetup(ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	role, err := ensureServiceAccountRole(ctx, demoRole, env.provider, env.issuerHost, "default", "rds-db-access", env.resourceID, demoDBUser)
+	if err != nil {
+		return nil, err
+	}
+	env.step("IAM role %s: trusts default/rds-db-access's tokens, may rds-db:connect as %s", role, demoDBUser)
+	kubectl := env.kubectl
+	// Pods from an earlier run go first: a SecurityGroupPolicy applies to new pods only.
+	if _, err := kubectl(ctx, "", "delete", "pod", "postgres-test", "postgres-test-no-sa", "--ignore-not-found", "--wait=true"); err != nil {
+		return nil, err
+	}
+	if _, err := kubectl(ctx, demoManifests(env.net.ClusterSG, env.clientSG, env.host, role), "apply", "-f", "-"); err != nil {
+		return nil, err
+	}
+	env.step("ServiceAccount rds-db-access (role: backend, eks.amazonaws.com/role-arn: %s), SecurityGroupPolicy my-sg-policy [%s %s], pods postgres-test and postgres-test-no-sa", role, env.net.ClusterSG, env.clientSG)
+	var results []DemoResult
+	for _, pod := range []string{"postgres-test", "postgres-test-no-sa"} {
+		r, err := waitPodLog(ctx, kubectl, pod)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+// demoEnv is what the seed tutorials share on the local cluster: its network, the two
+// security groups, the database and the identity layer's cluster-wide parts.
+type demoEnv struct {
+	net                  *network
+	clientSG, dbSG       string
+	host, resourceID     string // the database's endpoint hostname and DbiResourceId
+	provider, issuerHost string // the cluster's OIDC provider
+	kubectl              func(context.Context, string, ...string) (string, error)
+	step                 func(string, ...any)
+}
+
+// demoSetup brings up the cluster (one node unless told otherwise) and makes, or finds from
+// an earlier run, what every tutorial uses: the client and database security groups, the
+// database with IAM authentication and its rds_iam user, the OIDC provider and the nodes'
+// instance role.
+func (o Options) demoSetup(ctx context.Context, out io.Writer) (*demoEnv, error) {
 	if o.Nodes == 0 {
 		o.Nodes = 1
 	}
@@ -51,46 +96,26 @@ func Demo(ctx context.Context, o Options, out io.Writer) ([]DemoResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	step := func(format string, args ...any) { _, _ = fmt.Fprintf(out, "• "+format+"\n", args...) }
-	clientSG, err := ensureGroup(ctx, c, net.VPCID, clientSGName, "Security group to apply to apps that need access to RDS")
-	if err != nil {
+	env := &demoEnv{net: net, kubectl: o.kubectl(o.Kubeconfig()),
+		step: func(format string, args ...any) { _, _ = fmt.Fprintf(out, "• "+format+"\n", args...) }}
+	if env.clientSG, err = ensureGroup(ctx, c, net.VPCID, clientSGName, "Security group to apply to apps that need access to RDS"); err != nil {
 		return nil, err
 	}
-	dbSG, err := ensureGroup(ctx, c, net.VPCID, dbSGName, "RDS database: PostgreSQL from "+clientSGName+" only")
-	if err != nil {
+	if env.dbSG, err = ensureGroup(ctx, c, net.VPCID, dbSGName, "RDS database: PostgreSQL from "+clientSGName+" only"); err != nil {
 		return nil, err
 	}
-	if err := allowPostgres(ctx, c, dbSG, clientSG); err != nil {
+	if err := allowPostgres(ctx, c, env.dbSG, env.clientSG); err != nil {
 		return nil, err
 	}
-	step("security groups: %s %s (database clients), %s %s (database: 5432 from %s only)", clientSGName, clientSG, dbSGName, dbSG, clientSGName)
-	host, resourceID, err := ensureDB(ctx, dbSG)
-	if err != nil {
+	env.step("security groups: %s %s (database clients), %s %s (database: 5432 from %s only)", clientSGName, env.clientSG, dbSGName, env.dbSG, clientSGName)
+	if env.host, env.resourceID, err = ensureDB(ctx, env.dbSG); err != nil {
 		return nil, err
 	}
-	step("RDS for PostgreSQL %s at %s:5432 (IAM database authentication on, %s)", demoDB, host, resourceID)
-	kubectl := o.kubectl(o.Kubeconfig())
-	role, err := o.demoIdentity(ctx, kubectl, net, dbSG, host, resourceID, step)
-	if err != nil {
+	env.step("RDS for PostgreSQL %s at %s:5432 (IAM database authentication on, %s)", demoDB, env.host, env.resourceID)
+	if err := o.demoIdentity(ctx, env); err != nil {
 		return nil, err
 	}
-	// Pods from an earlier run go first: a SecurityGroupPolicy applies to new pods only.
-	if _, err := kubectl(ctx, "", "delete", "pod", "postgres-test", "postgres-test-no-sa", "--ignore-not-found", "--wait=true"); err != nil {
-		return nil, err
-	}
-	if _, err := kubectl(ctx, demoManifests(net.ClusterSG, clientSG, host, role), "apply", "-f", "-"); err != nil {
-		return nil, err
-	}
-	step("ServiceAccount rds-db-access (role: backend, eks.amazonaws.com/role-arn: %s), SecurityGroupPolicy my-sg-policy [%s %s], pods postgres-test and postgres-test-no-sa", role, net.ClusterSG, clientSG)
-	var results []DemoResult
-	for _, pod := range []string{"postgres-test", "postgres-test-no-sa"} {
-		r, err := waitPodLog(ctx, kubectl, pod)
-		if err != nil {
-			return nil, err
-		}
-		results = append(results, r)
-	}
-	return results, nil
+	return env, nil
 }
 
 func ensureGroup(ctx context.Context, c *ec2.Client, vpcID, name, desc string) (string, error) {
@@ -218,19 +243,27 @@ func waitPodLog(ctx context.Context, kubectl func(context.Context, string, ...st
 		events, _ := kubectl(ctx, "", "get", "events", "--field-selector", "involvedObject.name="+pod)
 		return DemoResult{}, fmt.Errorf("pod %s did not finish (phase %q): %w\n%s", pod, phase, err, events)
 	}
-	node, err := kubectl(ctx, "", "get", "pod", pod, "-o", "jsonpath={.spec.nodeName}")
+	return podResult(ctx, kubectl, "default", pod)
+}
+
+// podResult reads what a pod printed, where it ran and what podsg gave it.
+func podResult(ctx context.Context, kubectl func(context.Context, string, ...string) (string, error), ns, pod string) (DemoResult, error) {
+	get := func(jsonpath string) (string, error) {
+		return kubectl(ctx, "", "-n", ns, "get", "pod", pod, "-o", "jsonpath="+jsonpath)
+	}
+	node, err := get("{.spec.nodeName}")
 	if err != nil {
 		return DemoResult{}, err
 	}
-	log, err := kubectl(ctx, "", "logs", pod)
+	log, err := kubectl(ctx, "", "-n", ns, "logs", pod)
 	if err != nil {
 		return DemoResult{}, err
 	}
-	groups, err := kubectl(ctx, "", "get", "pod", pod, "-o", `jsonpath={.metadata.annotations.podsg\.io/security-groups}`)
+	groups, err := get(`{.metadata.annotations.podsg\.io/security-groups}`)
 	if err != nil {
 		return DemoResult{}, err
 	}
-	eni, err := kubectl(ctx, "", "get", "pod", pod, "-o", `jsonpath={.metadata.annotations.vpc\.amazonaws\.com/pod-eni}`)
+	eni, err := get(`{.metadata.annotations.vpc\.amazonaws\.com/pod-eni}`)
 	if err != nil {
 		return DemoResult{}, err
 	}

@@ -82,8 +82,14 @@ subjects:
 	arn = "arn:aws:iam::" + state.AccountID + ":oidc-provider/" + issuerHost
 	_, err = IAMClient().CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
 		Url: aws.String(disc.Issuer), ClientIDList: []string{"sts.amazonaws.com"}, ThumbprintList: []string{thumbprint}})
-	if err != nil && !isCode(err, "EntityAlreadyExists") {
-		return "", "", fmt.Errorf("creating the OIDC provider for %s: %w", disc.Issuer, err)
+	if isCode(err, "EntityAlreadyExists") {
+		// A provider an earlier run registered: its thumbprint may be of another certificate
+		// (a cluster brought up again, an older demo), and STS would refuse every token.
+		_, err = IAMClient().UpdateOpenIDConnectProviderThumbprint(ctx, &iam.UpdateOpenIDConnectProviderThumbprintInput{
+			OpenIDConnectProviderArn: aws.String(arn), ThumbprintList: []string{thumbprint}})
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("registering the OIDC provider for %s: %w", disc.Issuer, err)
 	}
 	return arn, issuerHost, nil
 }
@@ -202,10 +208,10 @@ func lookupInVPC(ctx context.Context, host string) (string, error) {
 	return addrs[0], nil
 }
 
-// ensureIAMDBUser creates the database account that logs in with IAM tokens (GRANT rds_iam),
-// as the tutorial's administrator does. The administrator connects as the master user from
+// ensureIAMDBUser creates the database accounts that log in with IAM tokens (GRANT rds_iam),
+// as the tutorials' administrator does. The administrator connects as the master user from
 // the host's ENI, which the database's group admits for that moment only.
-func ensureIAMDBUser(ctx context.Context, dbSG, hostIP, host, user string) (err error) {
+func ensureIAMDBUser(ctx context.Context, dbSG, hostIP, host string, users ...string) (err error) {
 	ec := EC2Client()
 	perm := []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(5432), ToPort: aws.Int32(5432),
 		IpRanges: []types.IpRange{{CidrIp: aws.String(hostIP + "/32"), Description: aws.String("podsg demo: the administrator creating the IAM user")}}}}
@@ -233,45 +239,41 @@ func ensureIAMDBUser(ctx context.Context, dbSG, hostIP, host, user string) (err 
 		return fmt.Errorf("connecting to %s as the master user: %w", host, err)
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	// user is a constant of ours: no quoting needed beyond the identifier's.
-	sql := `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '` + user + `') THEN CREATE USER ` + user + `; END IF; END $$;` +
-		`GRANT rds_iam TO ` + user + `;`
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("creating database user %s: %w", user, err)
+	for _, user := range users {
+		// user is a constant of ours: no quoting needed beyond the identifier's.
+		sql := `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '` + user + `') THEN CREATE USER ` + user + `; END IF; END $$;` +
+			`GRANT rds_iam TO ` + user + `;`
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("creating database user %s: %w", user, err)
+		}
 	}
 	return nil
 }
 
-// demoIdentity is the tutorial's identity layer: the database user granted rds_iam, the
-// cluster's OIDC provider, the ServiceAccount's role and the nodes' instance role. It returns
-// the ServiceAccount's role ARN.
-func (o *Options) demoIdentity(ctx context.Context, kubectl func(context.Context, string, ...string) (string, error), net *network,
-	dbSG, host, resourceID string, step func(string, ...any)) (string, error) {
-	if err := ensureIAMDBUser(ctx, dbSG, net.HostIP, host, demoDBUser); err != nil {
-		return "", err
+// demoIdentity is the identity layer the tutorials share: the database user granted rds_iam,
+// the cluster's OIDC provider and the nodes' instance role (each tutorial adds its
+// ServiceAccount's role).
+func (o *Options) demoIdentity(ctx context.Context, env *demoEnv) error {
+	if err := ensureIAMDBUser(ctx, env.dbSG, env.net.HostIP, env.host, demoDBUser, metabaseUser); err != nil {
+		return err
 	}
-	step("database user %s granted rds_iam: it logs in with IAM auth tokens only", demoDBUser)
-	provider, issuerHost, err := o.ensureOIDCProvider(ctx, kubectl, net.HostIP)
-	if err != nil {
-		return "", err
+	env.step("database users %s and %s granted rds_iam: they log in with IAM auth tokens only", demoDBUser, metabaseUser)
+	var err error
+	if env.provider, env.issuerHost, err = o.ensureOIDCProvider(ctx, env.kubectl, env.net.HostIP); err != nil {
+		return err
 	}
-	step("OIDC provider %s (the cluster's service-account issuer)", provider)
-	role, err := ensureServiceAccountRole(ctx, demoRole, provider, issuerHost, "default", "rds-db-access", resourceID, demoDBUser)
-	if err != nil {
-		return "", err
-	}
-	step("IAM role %s: trusts default/rds-db-access's tokens, may rds-db:connect as %s", role, demoDBUser)
+	env.step("OIDC provider %s (the cluster's service-account issuer)", env.provider)
 	nodes, err := o.nodes()
 	if err != nil {
-		return "", err
+		return err
 	}
 	var instances []string
 	for _, n := range nodes {
 		instances = append(instances, n.InstanceID)
 	}
 	if err := ensureNodeRole(ctx, instances); err != nil {
-		return "", err
+		return err
 	}
-	step("node instance role %s (no rds-db:connect), metadata hop limit 2", roleARN(demoNodeRole))
-	return role, nil
+	env.step("node instance role %s (no rds-db:connect), metadata hop limit 2", roleARN(demoNodeRole))
+	return nil
 }

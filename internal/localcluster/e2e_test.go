@@ -11,8 +11,8 @@ import (
 )
 
 // TestSeedTutorial is the end-to-end tier: `podsg local up` with one node and `podsg demo`,
-// then the metabase walk-through's check (delete the policy, recreate the pod: it times out),
-// then `podsg local down`, which must leave nothing behind.
+// then `podsg demo metabase` on the same cluster (seed 002's three outcomes, from the pods'
+// logs), then `podsg local down`, which must leave nothing behind.
 func TestSeedTutorial(t *testing.T) {
 	testenv.RequireRoot(t)
 	o := localcluster.Options{Nodes: 1, KubeBinDir: testenv.KubeBinDir(t), BinDir: buildAll(t), StateDir: varLibStateDir(t)}
@@ -59,43 +59,44 @@ func TestSeedTutorial(t *testing.T) {
 		t.Errorf("kubectl exec printed %q", out)
 	}
 
-	// The identity layer fails on its own, with the security groups in place (a branch ENI).
-	// The ServiceAccount without its role annotation: the pod gets no web identity, and its
-	// SDK looks for the node's instance role in metadata, which a pod on a branch ENI does not
-	// reach in the local VPC (169.254.169.254 is inside its node; on AWS it would sign with the
-	// node's role and get PAM authentication failed, as seed 002 shows): no credentials, no
-	// connection, the reason in its log. With a role whose trust policy does not name this
-	// ServiceAccount (the node's role trusts EC2 only), STS refuses the web identity.
-	kubectl("annotate", "serviceaccount", "rds-db-access", "eks.amazonaws.com/role-arn-")
-	noRole, err := localcluster.RerunPod(t.Context(), o, "postgres-test", "rds-db-access")
+	// Seed 002's walk-through in namespace metabase: the two layers fail separately. Without
+	// the role annotation the pod, on its branch ENI, signs its token with the node's instance
+	// role, found in metadata through the trunk (hop limit 2), which may not connect.
+	outcomes, err := localcluster.DemoMetabase(t.Context(), o, testWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(noRole.Log, "no EC2 IMDS role found") || strings.Contains(noRole.Log, "PostgreSQL 15") || noRole.BranchENI == "" {
-		t.Errorf("without the role annotation, postgres-test printed %q (branch ENI %q), want no credentials through a branch ENI", noRole.Log, noRole.BranchENI)
+	want := []struct {
+		c        string
+		ok       func(string) bool
+		want     string
+		onBranch bool
+	}{
+		{localcluster.MetabaseBoth, func(l string) bool { return strings.HasPrefix(l, "('PostgreSQL 15") }, "the server version", true},
+		{localcluster.MetabaseNoPolicy, func(l string) bool { return l == "Database connection failed due to timeout expired" }, "a connect timeout", false},
+		{localcluster.MetabaseNoRole, func(l string) bool {
+			return strings.HasPrefix(l, "Database connection failed due to ") && strings.HasSuffix(l, `FATAL:  PAM authentication failed for user "metabase"`)
+		}, "PAM authentication failed", true},
 	}
-	kubectl("annotate", "serviceaccount", "rds-db-access", "eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/podsg-demo-node-role")
+	if len(outcomes) != len(want) {
+		t.Fatalf("metabase walk-through: %d outcomes, want %d: %+v", len(outcomes), len(want), outcomes)
+	}
+	for i, w := range want {
+		got := outcomes[i]
+		if got.Case != w.c || !w.ok(got.Log) || (got.BranchENI != "") != w.onBranch {
+			t.Errorf("metabase, %s: pod %s printed %q (branch ENI %q), want %s (case %q, on a branch ENI: %v)", got.Case, got.Pod, got.Log, got.BranchENI, w.want, w.c, w.onBranch)
+		}
+	}
+
+	// A role whose trust policy does not name this ServiceAccount (the node's role trusts EC2
+	// only): STS refuses the web identity.
+	kubectl("annotate", "--overwrite", "serviceaccount", "rds-db-access", "eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/podsg-demo-node-role")
 	wrongRole, err := localcluster.RerunPod(t.Context(), o, "postgres-test", "rds-db-access")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(wrongRole.Log, "AssumeRoleWithWebIdentity") || !strings.Contains(wrongRole.Log, "AccessDenied") || wrongRole.BranchENI == "" {
 		t.Errorf("with a role that does not trust it, postgres-test printed %q (branch ENI %q), want STS's AccessDenied through a branch ENI", wrongRole.Log, wrongRole.BranchENI)
-	}
-	kubectl("annotate", "--overwrite", "serviceaccount", "rds-db-access", "eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/rds-db-access")
-	if back, err := localcluster.RerunPod(t.Context(), o, "postgres-test", "rds-db-access"); err != nil || !strings.HasPrefix(back.Log, "('PostgreSQL 15") {
-		t.Errorf("with the role again, postgres-test printed %q (%v), want the server version", back.Log, err)
-	}
-
-	// The metabase walk-through: without the policy, a new pod with the same ServiceAccount
-	// gets no security groups of its own and times out.
-	kubectl("delete", "sgp", "my-sg-policy")
-	again, err := localcluster.RerunPod(t.Context(), o, "postgres-test", "rds-db-access")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.Log != "Database connection failed due to timeout expired" || again.BranchENI != "" {
-		t.Errorf("without the policy, postgres-test printed %q (branch ENI %q), want a timeout", again.Log, again.BranchENI)
 	}
 }
 

@@ -22,6 +22,22 @@ func providerURL(raw string) (string, error) {
 	return strings.TrimSuffix(u.Host+u.Path, "/"), nil
 }
 
+// thumbprints reads and checks a ThumbprintList (at most 5 SHA-1s in hex), lower-cased as
+// IAM stores them.
+func thumbprints(p query.Params) ([]string, error) {
+	thumbs := p.List("ThumbprintList.member")
+	if len(thumbs) > 5 {
+		return nil, apierr.New(CodeInvalidInput, "Thumbprint list must contain at most 5 entries.")
+	}
+	for i, t := range thumbs {
+		if _, err := hex.DecodeString(t); err != nil || len(t) != 40 {
+			return nil, validation("Value '%s' at 'thumbprintList' failed to satisfy constraint: Member must have length 40 and be hexadecimal", t)
+		}
+		thumbs[i] = strings.ToLower(t)
+	}
+	return thumbs, nil
+}
+
 func (a *API) createOIDCProvider(ctx context.Context, req *query.Request) (query.Response, error) {
 	p := req.Params
 	raw, err := required(p, "Url")
@@ -38,15 +54,9 @@ func (a *API) createOIDCProvider(ctx context.Context, req *query.Request) (query
 			return nil, validation("Value '%s' at 'clientIDList' failed to satisfy constraint: Member must have length between 1 and 255", c)
 		}
 	}
-	thumbs := p.List("ThumbprintList.member")
-	if len(thumbs) > 5 {
-		return nil, apierr.New(CodeInvalidInput, "Thumbprint list must contain at most 5 entries.")
-	}
-	for i, t := range thumbs {
-		if _, err := hex.DecodeString(t); err != nil || len(t) != 40 {
-			return nil, validation("Value '%s' at 'thumbprintList' failed to satisfy constraint: Member must have length 40 and be hexadecimal", t)
-		}
-		thumbs[i] = strings.ToLower(t)
+	thumbs, err := thumbprints(p)
+	if err != nil {
+		return nil, err
 	}
 	tg, tl, err := tags(p)
 	if err != nil {
@@ -109,4 +119,22 @@ func (a *API) deleteOIDCProvider(ctx context.Context, req *query.Request) (query
 		return nil, err
 	}
 	return &empty{}, a.update(ctx, func(tx *state.Tx) error { return tx.DeleteOIDCProvider(arn) })
+}
+
+// updateOIDCProviderThumbprint replaces a provider's thumbprint list, as IAM's
+// UpdateOpenIDConnectProviderThumbprint does when an issuer's certificate changes: the whole
+// list, which must not be empty.
+func (a *API) updateOIDCProviderThumbprint(ctx context.Context, req *query.Request) (query.Response, error) {
+	arn, err := required(req.Params, "OpenIDConnectProviderArn")
+	if err != nil {
+		return nil, err
+	}
+	thumbs, err := thumbprints(req.Params)
+	if err != nil {
+		return nil, err
+	}
+	if len(thumbs) == 0 {
+		return nil, validation("Value null at 'thumbprintList' failed to satisfy constraint: Member must not be null")
+	}
+	return &empty{}, a.update(ctx, func(tx *state.Tx) error { return tx.UpdateOIDCProviderThumbprints(arn, thumbs) })
 }

@@ -166,6 +166,18 @@ func (tx *Tx) OIDCProvider(arn string) (*OIDCProvider, error) {
 // OIDCProviders lists providers in ARN order.
 func (tx *Tx) OIDCProviders() []*OIDCProvider { return tx.m.oidc.list() }
 
+// UpdateOIDCProviderThumbprints replaces a provider's thumbprints.
+func (tx *Tx) UpdateOIDCProviderThumbprints(arn string, thumbprints []string) error {
+	p, err := tx.OIDCProvider(arn)
+	if err != nil {
+		return err
+	}
+	c := *p // the stored provider stays as it was for readers of older snapshots
+	c.Thumbprints = append([]string(nil), thumbprints...)
+	put(tx, tx.m.oidc, arn, &c)
+	return nil
+}
+
 // DeleteOIDCProvider removes a provider.
 func (tx *Tx) DeleteOIDCProvider(arn string) error {
 	if _, err := tx.OIDCProvider(arn); err != nil {

@@ -65,4 +65,11 @@ aws_web() { aws sts assume-role-with-web-identity --role-arn "$ROLE" --role-sess
 expect_error ExpiredTokenException aws_web "$TOKEN_EXPIRED"
 expect_error AccessDenied aws_web "$TOKEN_OTHER_SA"
 expect_error InvalidIdentityToken aws_web "$TOKEN_WRONG_AUD"
+
+# A new issuer certificate: the provider's thumbprints are replaced, whole.
+NEWTP=0123456789abcdef0123456789ABCDEF01234567
+iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn "$PROVIDER" --thumbprint-list "$NEWTP"
+expect_eq "${NEWTP,,}" "$(iam get-open-id-connect-provider --open-id-connect-provider-arn "$PROVIDER" --query 'ThumbprintList[0]' --output text)" "thumbprint after the update"
+expect_error ValidationError iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn "$PROVIDER" --thumbprint-list "$(printf "z%.0s" {1..40})"
+expect_error NoSuchEntity iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn "${PROVIDER}x" --thumbprint-list "$NEWTP"
 echo "awscli IAM and STS session: all answers as AWS gives them"

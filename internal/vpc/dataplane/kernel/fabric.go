@@ -67,6 +67,21 @@ func (d *Dataplane) ensureFabric(s *session, vpc *topo.VPC) error {
 	if err := syncAddrs(h, lo, addrs); err != nil {
 		return err
 	}
+	// Instance metadata for pods on branch ENIs (imdsServers.branchHandlers) listens on
+	// 169.254.169.254 here, made local by a route of the local table rather than an address,
+	// which could become the fabric's ARP source. Instances do send ARP requests from it (the
+	// address of their lo, for the address-less sub-interfaces of their trunk), and with the
+	// address local here the fabric would drop them as martians unless it accepts local
+	// sources. Set on every Apply, before the route: a fabric made by an older podsg-vpc has
+	// not got it, and without it every branch ENI would lose its gateway.
+	if err := namespace.Sysctl(vpc.Namespace, "net.ipv4.conf.all.accept_local", "1"); err != nil {
+		return err
+	}
+	imdsRoute := &netlink.Route{LinkIndex: lo.Attrs().Index, Dst: ipNet(host(IMDSAddr)), Type: unix.RTN_LOCAL,
+		Table: unix.RT_TABLE_LOCAL, Scope: netlink.SCOPE_HOST, Protocol: topo.RouteProtocol}
+	if err := h.RouteReplace(imdsRoute); err != nil {
+		return fmt.Errorf("routing %s locally: %w", IMDSAddr, err)
+	}
 	r := &netlink.Route{Dst: ipNet(vpc.CIDR), Type: unix.RTN_UNREACHABLE, Protocol: topo.RouteProtocol}
 	if err := h.RouteReplace(r); err != nil {
 		return fmt.Errorf("routing %s unreachable: %w", vpc.CIDR, err)

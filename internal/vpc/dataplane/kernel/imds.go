@@ -50,21 +50,29 @@ type imdsServers struct {
 	servers map[string]*imdsServer
 	// fabrics serve the API at each VPC's interface endpoint address in its fabric namespace,
 	// by VPC id: a pod on a branch ENI sends everything into the fabric, so 169.254.169.254
-	// of its node is out of its reach, and this address is not.
+	// of its node is out of its reach, and this address is not. They also serve instance
+	// metadata at IMDSAddr:80 there, to that same pod, as its trunk's instance (byBranch).
 	fabrics map[string]*imdsServer
+	// byBranch maps a branch ENI's addresses to the metadata handler of its trunk's instance,
+	// replaced whole by each sync and read without m.mu by the fabrics' metadata listeners.
+	byBranch atomic.Pointer[map[netip.Addr]*imds.Handler]
 }
 
 type apiHandler struct{ http.Handler }
 
 // imdsServer holds one instance's listeners.
 type imdsServer struct {
-	// endpoint is set on a VPC's fabric: the API only, on this address and topo.EndpointPort.
+	// endpoint is set on a VPC's fabric: the API on this address and topo.EndpointPort, and
+	// the branch ENIs' metadata on IMDSAddr:80.
 	endpoint netip.Addr
 	ns       string
 	nsID     nsID
 	inst     atomic.Pointer[imds.Instance]
-	md       *listener // metadata; nil when off
-	api      *listener // API endpoint; nil without a handler
+	// handler serves an instance's metadata on its own listener and, through the fabric, to
+	// the pods on its branch ENIs: one token store, as EC2's tokens are the instance's.
+	handler *imds.Handler
+	md      *listener // metadata; nil when off
+	api     *listener // API endpoint; nil without a handler
 }
 
 type listener struct {
@@ -120,6 +128,7 @@ func (m *imdsServers) sync(des *topo.Desired) error {
 		}
 		if s == nil {
 			s = &imdsServer{ns: inst.Namespace, nsID: id}
+			s.handler = imds.NewHandler(s.inst.Load, m.instanceCredentials)
 			m.servers[inst.ID] = s
 		}
 		if m.imds {
@@ -135,7 +144,53 @@ func (m *imdsServers) sync(des *topo.Desired) error {
 			delete(m.servers, id)
 		}
 	}
+	m.byBranch.Store(m.branchHandlers(des))
 	return errors.Join(append(errs, m.syncFabrics(des))...)
+}
+
+// branchHandlers maps the addresses of every branch ENI to the metadata handler of the
+// instance its trunk is attached to. The caller holds m.mu.
+//
+// On EC2, 169.254.169.254 answers on every ENI of an instance, branch ENIs through the trunk
+// included, as that instance. Here a pod on a branch ENI reaches it in the fabric, which knows
+// the request's source address only: it is a branch's, since the fabric's source check keeps
+// every ENI to its own addresses, and a forged one gets no TCP handshake anyway (the reply goes
+// to the address's owner). Instances' own ENIs are not listed: their 169.254.169.254 is local.
+func (m *imdsServers) branchHandlers(des *topo.Desired) *map[netip.Addr]*imds.Handler {
+	owner := map[*topo.Port]*imdsServer{}
+	for _, inst := range des.Instances {
+		if s := m.servers[inst.ID]; s != nil {
+			for _, p := range inst.Ports {
+				owner[p] = s
+			}
+		}
+	}
+	out := map[netip.Addr]*imds.Handler{}
+	for _, vpc := range des.VPCs {
+		for _, p := range vpc.Ports {
+			if s := owner[p.Trunk]; p.Kind == topo.KindBranch && s != nil {
+				for _, a := range p.IPs {
+					out[a] = s.handler
+				}
+			}
+		}
+	}
+	return &out
+}
+
+// serveBranchMetadata answers a metadata request that reached a fabric: from a pod on a branch
+// ENI, as the metadata of the branch's trunk's instance. Anything else gets no metadata.
+func (m *imdsServers) serveBranchMetadata(w http.ResponseWriter, r *http.Request) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	var h *imds.Handler
+	if byBranch := m.byBranch.Load(); err == nil && byBranch != nil {
+		h = (*byBranch)[ap.Addr().Unmap()]
+	}
+	if h == nil {
+		http.NotFound(w, r)
+		return
+	}
+	h.ServeHTTP(w, r)
 }
 
 // syncFabrics opens the interface endpoint in every VPC's fabric namespace (or again in a
@@ -181,6 +236,13 @@ func (m *imdsServers) syncFabrics(des *topo.Desired) error {
 func (m *imdsServers) open(s *imdsServer) error {
 	var errs []error
 	if s.endpoint.IsValid() {
+		if m.imds && s.md == nil {
+			l, err := m.listen(s.ns, IMDSAddr, 80, http.HandlerFunc(m.serveBranchMetadata), imdsDrain)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("metadata service for branch ENIs: %w", err))
+			}
+			s.md = l
+		}
 		if m.api.Load() != nil && s.api == nil {
 			l, err := m.listen(s.ns, s.endpoint, topo.EndpointPort, http.HandlerFunc(m.serveAPI), apiDrain)
 			if err != nil {
@@ -191,7 +253,7 @@ func (m *imdsServers) open(s *imdsServer) error {
 		return errors.Join(errs...)
 	}
 	if m.imds && s.md == nil {
-		l, err := m.listen(s.ns, IMDSAddr, 80, imds.NewHandler(s.inst.Load, m.instanceCredentials), imdsDrain)
+		l, err := m.listen(s.ns, IMDSAddr, 80, s.handler, imdsDrain)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("metadata service: %w", err))
 		}
