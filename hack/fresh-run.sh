@@ -10,16 +10,18 @@
 # Afterwards, still in that mount namespace, it fails if CMD left:
 #   - a network namespace (`ip netns list` not empty), or `ip netns list` printing an error;
 #   - a mount that was not there before CMD;
-#   - a process (any process in this mount namespace but the script itself, or anywhere with
-#     PODSG_FRESH_RUN_INSIDE=1 in its environment: a node's daemons run in mount namespaces of
-#     their own), which it then kills;
+#   - a process (any process in this mount namespace but the script itself, or anywhere with this
+#     run's PODSG_FRESH_RUN_INSIDE token in its environment: a node's daemons run in mount
+#     namespaces of their own), which it then kills. The token is unique to the run, so that two
+#     runs on one machine at the same time never take each other's processes for leaks;
 #   - a link, route or rule in the root network namespace that was not there before CMD (the
 #     network namespace is the machine's: another test run on the machine at the same time
 #     would show here too).
 set -euo pipefail
 
-if [ "${PODSG_FRESH_RUN_INSIDE:-}" != 1 ]; then
-  export PODSG_FRESH_RUN_INSIDE=1
+if [ -z "${PODSG_FRESH_RUN_INSIDE:-}" ]; then
+  PODSG_FRESH_RUN_INSIDE="$$-$(date +%s%N)"
+  export PODSG_FRESH_RUN_INSIDE
   exec unshare --mount --propagation private -- "$0" "$@"
 fi
 
@@ -52,7 +54,7 @@ for p in /proc/[0-9]*; do
   pid=${p#/proc/}
   [ "$pid" = $$ ] && continue
   if [ "$(readlink "$p/ns/mnt" 2>/dev/null)" != "$me" ]; then
-    { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qx 'PODSG_FRESH_RUN_INSIDE=1' || continue
+    { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF "PODSG_FRESH_RUN_INSIDE=$PODSG_FRESH_RUN_INSIDE" || continue
   fi
   cmdline=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
   [ -n "$cmdline" ] || continue # a zombie, or gone meanwhile
