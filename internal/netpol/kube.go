@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podsg/podsg/internal/policy"
 )
 
 // PodFrom is what policies see of a Kubernetes pod, given its namespace's labels and its
@@ -12,7 +14,7 @@ import (
 func PodFrom(p *corev1.Pod, namespaceLabels, serviceAccountLabels map[string]string) *Pod {
 	out := &Pod{Namespace: p.Namespace, Name: p.Name, NodeName: p.Spec.NodeName, Labels: p.Labels,
 		NamespaceLabels: namespaceLabels, ServiceAccount: p.Spec.ServiceAccountName,
-		ServiceAccountLabels: serviceAccountLabels, HostNetwork: p.Spec.HostNetwork}
+		ServiceAccountLabels: serviceAccountLabels, HostNetwork: p.Spec.HostNetwork, Finished: policy.Terminal(p)}
 	if out.ServiceAccount == "" {
 		out.ServiceAccount = "default"
 	}
