@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -163,7 +164,7 @@ func (r *Reporter) Register(mgr ctrl.Manager, opts controller.Options) error {
 	if served.ClusterNetworkPolicy && served.Calico {
 		return nil
 	}
-	return mgr.Add(&discoverer{r: r, ctl: ctl, mapper: mgr.GetRESTMapper(), cache: mgr.GetCache()})
+	return mgr.Add(&discoverer{r: r, ctl: ctl, mapper: mgr.GetRESTMapper(), cache: mgr.GetCache(), log: mgr.GetLogger().WithName("networkpolicy.feedback")})
 }
 
 func (r *Reporter) servedNow() Served {
@@ -178,6 +179,7 @@ type discoverer struct {
 	ctl    controller.Controller
 	mapper meta.RESTMapper
 	cache  cache.Cache
+	log    logr.Logger // the manager's: it gives its runnables a context without one
 }
 
 // NeedLeaderElection: the controller it adds watches to runs on the leader only.
@@ -186,7 +188,8 @@ func (d *discoverer) NeedLeaderElection() bool { return true }
 // Start asks at once, then every Discover, until every optional API is watched. An API
 // server that cannot be asked is logged and asked again at the next tick.
 func (d *discoverer) Start(ctx context.Context) error {
-	log := logf.FromContext(ctx).WithName("networkpolicy.feedback")
+	ctx = logr.NewContext(ctx, d.log)
+	log := d.log
 	t := time.NewTicker(d.r.opts.Discover)
 	defer t.Stop()
 	for {
