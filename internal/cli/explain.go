@@ -146,11 +146,10 @@ func selectingPolicies(ps *reach.Policies, key types.NamespacedName) []string {
 	var out []string
 	sels := ps.Selecting(pod)
 	switch {
-	case pod != nil && pod.HostNetwork:
+	case pod == nil: // it exists (explain read it), so it has finished: netpol.PodsFromLists leaves it out
+		out = append(out, "  none: the pod has finished, and no policy applies to it any more")
+	case pod.HostNetwork:
 		out = append(out, "  none: a host-network pod is not selected by network policies")
-	case pod != nil && pod.Finished:
-		out = append(out, "  none: the pod has finished, and nothing enforces policy for it")
-		sels = nil
 	case len(sels) == 0:
 		out = append(out, "  none: every connection to and from it is allowed by network policy")
 	}

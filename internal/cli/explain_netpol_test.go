@@ -91,7 +91,7 @@ func TestSelectingPolicies(t *testing.T) {
 		"host network": {objects: []client.Object{hostNet, np("shop", "web")}, pod: "agent",
 			want: []string{"  none: a host-network pod is not selected by network policies"}},
 		"finished": {objects: []client.Object{finished, np("shop", "web")}, pod: "job",
-			want: []string{"  none: the pod has finished, and nothing enforces policy for it"}},
+			want: []string{"  none: the pod has finished, and no policy applies to it any more"}},
 		"every layer, in order": {objects: []client.Object{web, cnp("zz-baseline", cnpv1.BaselineTier, false), np("shop", "web", "http"),
 			cnp("admin", cnpv1.AdminTier, true), gnp}, pod: "web",
 			want: []string{

@@ -34,7 +34,7 @@
 // from the Kubernetes NetworkPolicies among them.
 //
 // Evaluator.Selecting lists the policies of every layer that apply to a pod (podsg explain);
-// PodFrom, PodsFrom and NodeFrom build the model from Kubernetes objects. PolicySet.Enforced
+// PodFrom, PodsFromLists and NodeFrom build the model from Kubernetes objects. PolicySet.Enforced
 // is the one definition of the policies podsg-agent enforces (each checked alone, a refused
 // one left out): the agent, podsg reach and podsg explain evaluate those, and Check reports
 // the others as NotEnforced.

@@ -3,7 +3,6 @@ package netpol
 import (
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	cnpv1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
@@ -78,27 +77,4 @@ func (ps PolicySet) Enforced() (PolicySet, []Refusal) {
 		out.CalicoNetworkPolicies = append(out.CalicoNetworkPolicies, c)
 	}
 	return out, refused
-}
-
-// PodsFrom is what policies see of the cluster's pods (PodFrom), each with its namespace's
-// and its ServiceAccount's labels.
-func PodsFrom(pods []corev1.Pod, namespaces []corev1.Namespace, serviceAccounts []corev1.ServiceAccount) []*Pod {
-	nsLabels := make(map[string]map[string]string, len(namespaces))
-	for _, ns := range namespaces {
-		nsLabels[ns.Name] = ns.Labels
-	}
-	saLabels := make(map[string]map[string]string, len(serviceAccounts))
-	for _, sa := range serviceAccounts {
-		saLabels[sa.Namespace+"/"+sa.Name] = sa.Labels
-	}
-	out := make([]*Pod, 0, len(pods))
-	for i := range pods {
-		p := &pods[i]
-		sa := p.Spec.ServiceAccountName
-		if sa == "" {
-			sa = "default"
-		}
-		out = append(out, PodFrom(p, nsLabels[p.Namespace], saLabels[p.Namespace+"/"+sa]))
-	}
-	return out
 }

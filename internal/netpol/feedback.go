@@ -44,8 +44,8 @@ type Finding struct {
 }
 
 // Check reports, for every policy, what makes it do less than its author likely meant, from
-// the policies and the cluster's pods (finished pods count as none: they are selected by
-// nothing). A policy the agent refuses (PolicySet.Enforced) is reported NotEnforced with the
+// the policies and the cluster's running pods (give only those, as PodsFromLists does: a
+// finished pod is selected by nothing). A policy the agent refuses (PolicySet.Enforced) is reported NotEnforced with the
 // same error, and the others still get their own findings.
 //
 // Only named ports are checked: a numeric port that no pod declares is not an error in
@@ -55,7 +55,6 @@ type Finding struct {
 // for ingress the pods the policy selects, for egress the pods the rule's peers cover (every
 // pod, when a peer is an address range).
 func Check(ps PolicySet, pods []*Pod) []Finding {
-	pods = slices.DeleteFunc(slices.Clone(pods), func(p *Pod) bool { return p.Finished })
 	enforced, refused := ps.Enforced()
 	out := make([]Finding, 0, len(refused))
 	for _, r := range refused {

@@ -33,9 +33,6 @@ type Pod struct {
 	// HostNetwork pods are not selected by policies, nor matched by pod peers: their traffic
 	// has the node's address.
 	HostNetwork bool
-	// Finished is a pod that has ended for good (policy.Terminal): Check counts it as no pod
-	// (it runs nothing a policy could select, and its address may be another pod's already).
-	Finished bool
 }
 
 // Node is what policies see of a node (ClusterNetworkPolicy's nodes peer).

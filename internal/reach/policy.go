@@ -71,7 +71,7 @@ func LoadPolicies(ctx context.Context, c Cluster) (*Policies, error) {
 		}
 	}
 	slices.Sort(out.NotServed) // listed from a map: in a stable order for the explanation
-	out.Pods = netpol.PodsFrom(pods.Items, nss.Items, sas.Items)
+	out.Pods = netpol.PodsFromLists(&pods, &nss, &sas)
 	for i := range nodes.Items {
 		out.Nodes = append(out.Nodes, netpol.NodeFrom(&nodes.Items[i]))
 	}

@@ -41,7 +41,6 @@ import (
 
 	"github.com/podsg/podsg/internal/netpol"
 	"github.com/podsg/podsg/internal/netpol/calicov3"
-	"github.com/podsg/podsg/internal/policy"
 )
 
 // +kubebuilder:rbac:groups="",resources=pods;namespaces;serviceaccounts,verbs=get;list;watch
@@ -272,7 +271,7 @@ func relevantUpdate(old, cur client.Object) bool {
 	}
 	op, ok1 := old.(*corev1.Pod)
 	cp, ok2 := cur.(*corev1.Pod)
-	return ok1 && ok2 && policy.Terminal(op) != policy.Terminal(cp)
+	return ok1 && ok2 && netpol.Finished(op) != netpol.Finished(cp)
 }
 
 // Report checks every policy against the running pods and records a Warning event for each
@@ -352,5 +351,5 @@ func (r *Reporter) load(ctx context.Context) (netpol.PolicySet, map[netpol.Polic
 		p := &ps.CalicoNetworkPolicies[i]
 		objects[netpol.PolicyRef{Kind: netpol.KindCalicoNetworkPolicy, Namespace: p.Namespace, Name: p.Name}] = p
 	}
-	return ps, objects, netpol.PodsFrom(pods.Items, nss.Items, sas.Items), nil
+	return ps, objects, netpol.PodsFromLists(&pods, &nss, &sas), nil
 }
