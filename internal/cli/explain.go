@@ -155,31 +155,41 @@ func selectingPolicies(ps *reach.Policies, key types.NamespacedName) []string {
 	}
 	findings := ps.Findings()
 	for _, s := range sels {
-		dirs := make([]string, len(s.Directions))
-		for i, d := range s.Directions {
-			dirs[i] = string(d)
-		}
-		out = append(out, fmt.Sprintf("  %s: %s (%s)", s.Layer, s.Policy, orNone(strings.Join(dirs, ", "))))
-		for _, f := range findings {
-			if f.PolicyRef == s.Ref {
-				out = append(out, fmt.Sprintf("    %s: %s", f.Reason, f.Message))
-			}
-		}
+		out = append(out, selectionLines(s, findings)...)
 	}
 	if len(ps.NotServed) > 0 {
 		out = append(out, fmt.Sprintf("  (the cluster does not serve %s)", strings.Join(ps.NotServed, ", ")))
 	}
-	var refused []string
+	return append(out, refusedLines(findings, key.Namespace)...)
+}
+
+// selectionLines are one selecting policy, with the directions it polices, and the findings on it.
+func selectionLines(s netpol.Selection, findings []netpol.Finding) []string {
+	dirs := make([]string, len(s.Directions))
+	for i, d := range s.Directions {
+		dirs[i] = string(d)
+	}
+	out := []string{fmt.Sprintf("  %s: %s (%s)", s.Layer, s.Policy, orNone(strings.Join(dirs, ", ")))}
 	for _, f := range findings {
-		if f.Reason == netpol.ReasonNotEnforced && (f.Namespace == "" || f.Namespace == key.Namespace) {
-			refused = append(refused, fmt.Sprintf("  %s: %s", f.PolicyRef, f.Message))
+		if f.PolicyRef == s.Ref {
+			out = append(out, fmt.Sprintf("    %s: %s", f.Reason, f.Message))
 		}
 	}
-	if len(refused) > 0 {
-		out = append(out, "Network policies podsg-agent does not enforce, which may concern the pod (not listed above):")
-		out = append(out, refused...)
-	}
 	return out
+}
+
+// refusedLines are the policies of the cluster and of the namespace that the agent refuses.
+func refusedLines(findings []netpol.Finding, namespace string) []string {
+	var out []string
+	for _, f := range findings {
+		if f.Reason == netpol.ReasonNotEnforced && (f.Namespace == "" || f.Namespace == namespace) {
+			out = append(out, fmt.Sprintf("  %s: %s", f.PolicyRef, f.Message))
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return append([]string{"Network policies podsg-agent does not enforce, which may concern the pod (not listed above):"}, out...)
 }
 
 // podKey reads NAMESPACE/NAME, or NAME in the kubeconfig context's namespace, as kubectl does.
