@@ -105,24 +105,9 @@ func Run(ctx context.Context, o Options) error {
 		Namespace: o.Namespace, Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir}); err != nil {
 		return err
 	}
-	// Every pod creation waits on these webhooks: their time is measured in fine buckets.
-	webhookServer, err := webhook.Timed(crwebhook.NewServer(crwebhook.Options{Port: o.WebhookPort, CertDir: o.WebhookCertDir}), crmetrics.Registry)
+	mgr, err := newManager(cfg, o)
 	if err != nil {
-		return fmt.Errorf("registering the webhooks' metrics: %w", err)
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme(),
-		Cache:                   CacheOptions(),
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress:  o.HealthAddr,
-		PprofBindAddress:        o.PprofAddr,
-		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        "podsg-controller",
-		LeaderElectionNamespace: o.Namespace,
-		WebhookServer:           webhookServer,
-	})
-	if err != nil {
-		return fmt.Errorf("creating manager: %w", err)
+		return err
 	}
 	if err := registerMetrics(crmetrics.Registry); err != nil {
 		return err
@@ -202,4 +187,29 @@ func scheme() *runtime.Scheme {
 	utilruntime.Must(cnpv1.Install(s))
 	utilruntime.Must(calicov3.AddToScheme(s))
 	return s
+}
+
+// newManager is podsg-controller's manager: its cache, metrics, probes, leader election and
+// webhook server.
+func newManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	// Every pod creation waits on these webhooks: their time is measured in fine buckets.
+	webhookServer, err := webhook.Timed(crwebhook.NewServer(crwebhook.Options{Port: o.WebhookPort, CertDir: o.WebhookCertDir}), crmetrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering the webhooks' metrics: %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme(),
+		Cache:                   CacheOptions(),
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.HealthAddr,
+		PprofBindAddress:        o.PprofAddr,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        "podsg-controller",
+		LeaderElectionNamespace: o.Namespace,
+		WebhookServer:           webhookServer,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	return mgr, nil
 }

@@ -344,7 +344,7 @@ func createRunning(ctx context.Context, c client.Client, p *corev1.Pod, nodeInde
 func waitMutating(b *testing.B, c client.Client, ns, name string, p *testenv.Process) {
 	testenv.Eventually(b, 10*time.Minute, func(ctx context.Context) error {
 		if p.Exited() {
-			return testenv.Abort(fmt.Errorf("podsg-controller exited: %v\n%s", p.Err(), p.LogTail()))
+			return testenv.Abort(fmt.Errorf("podsg-controller exited: %w\n%s", p.Err(), p.LogTail()))
 		}
 		probe := loadPod(ns, name, true)
 		if err := c.Create(ctx, probe); err != nil {
