@@ -4,6 +4,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podsg/podsg/api/v1beta1"
 )
 
 // CacheOptions are the options of podsg-controller's object cache: pods and nodes are kept
@@ -28,8 +30,8 @@ func CacheOptions() cache.Options {
 
 // PodForCache trims a pod, in place, to what podsg-controller reads of it: its metadata, the
 // node, ServiceAccount, host network and OS it runs with (internal/policy, internal/netpol),
-// each container's name, ports and resources (the pod-eni request; NetworkPolicy's named
-// ports), its phase, addresses and when it was scheduled. What goes (volumes, environment,
+// each container's name, ports and pod-eni request and limit (NetworkPolicy's named ports;
+// whether the pod asks for a branch), its phase, addresses and when it was scheduled. What goes (volumes, environment,
 // probes, tolerations, affinity, container statuses, the other conditions) was most of a
 // running pod's bytes: 100,000 of them must fit the controller's memory. Every write of
 // podsg-controller to a pod is a patch of its own fields, never an update of a cached
@@ -55,7 +57,20 @@ func trimContainers(cs []corev1.Container) []corev1.Container {
 	}
 	out := make([]corev1.Container, len(cs))
 	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, Ports: c.Ports, Resources: c.Resources, RestartPolicy: c.RestartPolicy}
+		out[i] = corev1.Container{Name: c.Name, Ports: c.Ports, Resources: podENIOnly(c.Resources), RestartPolicy: c.RestartPolicy}
+	}
+	return out
+}
+
+// podENIOnly keeps the vpc.amazonaws.com/pod-eni request and limit, the only resources podsg
+// reads: two maps a container were the largest part of a trimmed pod.
+func podENIOnly(r corev1.ResourceRequirements) corev1.ResourceRequirements {
+	var out corev1.ResourceRequirements
+	if q, ok := r.Requests[v1beta1.ResourcePodENI]; ok {
+		out.Requests = corev1.ResourceList{v1beta1.ResourcePodENI: q}
+	}
+	if q, ok := r.Limits[v1beta1.ResourcePodENI]; ok {
+		out.Limits = corev1.ResourceList{v1beta1.ResourcePodENI: q}
 	}
 	return out
 }

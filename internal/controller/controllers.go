@@ -24,6 +24,7 @@ import (
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
 	"github.com/podsg/podsg/internal/controller/netpolfeedback"
+	"github.com/podsg/podsg/internal/controller/podcache"
 	"github.com/podsg/podsg/internal/controller/policystatus"
 	"github.com/podsg/podsg/internal/controller/trunk"
 	"github.com/podsg/podsg/internal/controller/warm"
@@ -169,8 +170,14 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 	if err := branch.NewUpdater(mgr.GetClient(), ec2, store, rec).Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the groups updater: %w", err)
 	}
+	// The status and the network policy check read every pod of a namespace, or of the
+	// cluster, each second or two while pods change: from the cache's indexer, uncopied.
+	cachedPods, err := podcache.FromCache(ctx, mgr.GetCache())
+	if err != nil {
+		return nil, err
+	}
 	status := policystatus.New(mgr.GetClient(), ec2, rec, policystatus.Options{
-		VPCID: cfg.VPCID, SecurityGroupsPerENI: cfg.SecurityGroupsPerENI})
+		VPCID: cfg.VPCID, SecurityGroupsPerENI: cfg.SecurityGroupsPerENI, Pods: cachedPods})
 	if err := status.Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the policy status controller: %w", err)
 	}
@@ -180,7 +187,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 	if err != nil {
 		return nil, err
 	}
-	if err := netpolfeedback.New(mgr.GetClient(), rec, served, netpolfeedback.Options{}).Register(mgr, opts); err != nil {
+	if err := netpolfeedback.New(mgr.GetClient(), rec, served, netpolfeedback.Options{Pods: cachedPods}).Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the network policy feedback: %w", err)
 	}
 	type runnable interface {

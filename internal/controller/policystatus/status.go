@@ -28,6 +28,7 @@ import (
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/controller/podcache"
 	"github.com/podsg/podsg/internal/policy"
 )
 
@@ -55,6 +56,9 @@ type Options struct {
 	Settle time.Duration
 	// Now is the clock of the group checks (default time.Now).
 	Now func() time.Time
+	// Pods lists a namespace's pods (default: through the client, without deep copies);
+	// podsg-controller reads its cache's indexer (podcache.FromCache).
+	Pods podcache.Lister
 }
 
 // Controller fills in SecurityGroupPolicy status: matched pods, whether its groups
@@ -89,6 +93,9 @@ func New(kube client.Client, ec2 EC2, rec events.EventRecorder, opts Options) *C
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Pods == nil {
+		opts.Pods = podcache.FromClient(kube)
 	}
 	return &Controller{kube: kube, ec2: ec2, recorder: rec, opts: opts, checked: map[types.NamespacedName]groupCheck{}}
 }
@@ -183,23 +190,25 @@ func (c *Controller) Reconcile(ctx context.Context, p *v1beta1.SecurityGroupPoli
 // matches counts the live pods the policy selects, the largest union of groups any of them
 // gets from all the namespace's policies, and how the pods' groups stand against that union.
 func (c *Controller) matches(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (int, int, v1beta1.PodGroupsStatus, error) {
-	var pods corev1.PodList
 	var sas corev1.ServiceAccountList
 	var all v1beta1.SecurityGroupPolicyList
 	var st v1beta1.PodGroupsStatus
-	for _, l := range []client.ObjectList{&pods, &sas, &all} {
-		// Read only: the cache's own objects, not a copy of every pod of the namespace.
-		if err := c.kube.List(ctx, l, client.InNamespace(p.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+	for _, l := range []client.ObjectList{&sas, &all} {
+		if err := c.kube.List(ctx, l, client.InNamespace(p.Namespace)); err != nil {
 			return 0, 0, st, fmt.Errorf("listing %T: %w", l, err)
 		}
+	}
+	// Read only: the cache's own pods, not a copy of every pod of the namespace.
+	pods, err := c.opts.Pods(ctx, p.Namespace)
+	if err != nil {
+		return 0, 0, st, err
 	}
 	saLabels := map[string]map[string]string{}
 	for _, sa := range sas.Items {
 		saLabels[sa.Name] = sa.Labels
 	}
 	matched, maxUnion := 0, 0
-	for i := range pods.Items {
-		pod := &pods.Items[i]
+	for _, pod := range pods {
 		if policy.Terminal(pod) {
 			continue
 		}
