@@ -169,11 +169,7 @@ func relevantUpdate(old, cur client.Object) bool {
 	}
 	op, ok1 := old.(*corev1.Pod)
 	cp, ok2 := cur.(*corev1.Pod)
-	return ok1 && ok2 && terminal(op) != terminal(cp)
-}
-
-func terminal(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+	return ok1 && ok2 && netpol.Finished(op) != netpol.Finished(cp)
 }
 
 // Report checks every policy against the running pods and records a Warning event for each
@@ -253,13 +249,12 @@ func (r *Reporter) load(ctx context.Context) (netpol.PolicySet, map[ref]client.O
 		p := &ps.CalicoNetworkPolicies[i]
 		objects[ref{netpol.KindCalicoNetworkPolicy, p.Namespace, p.Name}] = p
 	}
-	nsLabels := map[string]map[string]string{}
-	for _, ns := range nss.Items {
-		nsLabels[ns.Name] = ns.Labels
+	var labels netpol.Labels
+	for i := range nss.Items {
+		labels.AddNamespace(&nss.Items[i])
 	}
-	saLabels := map[string]map[string]string{}
-	for _, sa := range sas.Items {
-		saLabels[sa.Namespace+"/"+sa.Name] = sa.Labels
+	for i := range sas.Items {
+		labels.AddServiceAccount(&sas.Items[i])
 	}
 	// Read only: the cache's own pods, not a copy of every pod of the cluster at every check.
 	pods, err := r.opts.Pods(ctx, "")
@@ -268,14 +263,9 @@ func (r *Reporter) load(ctx context.Context) (netpol.PolicySet, map[ref]client.O
 	}
 	out := make([]*netpol.Pod, 0, len(pods))
 	for _, p := range pods {
-		if terminal(p) {
-			continue
+		if np := labels.Pod(p); np != nil {
+			out = append(out, np)
 		}
-		sa := p.Spec.ServiceAccountName
-		if sa == "" {
-			sa = "default"
-		}
-		out = append(out, netpol.PodFrom(p, nsLabels[p.Namespace], saLabels[p.Namespace+"/"+sa]))
 	}
 	return ps, objects, out, nil
 }
