@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -43,6 +45,9 @@ type Options struct {
 	// LocalVPCEndpoint is the local VPC's API as pods reach it; the pod identity webhook
 	// points their SDKs at it (AWS_ENDPOINT_URL_STS, …). Only with EC2Endpoint set.
 	LocalVPCEndpoint string
+	// IdentityNamespaceSelector is a label selector (kubectl's syntax) of the namespaces the pod
+	// identity webhook serves; "" for every namespace but the exempt ones, as EKS.
+	IdentityNamespaceSelector string
 
 	Namespace      string // where the lease and the certificate secret live
 	WebhookPort    int
@@ -85,6 +90,10 @@ func Run(ctx context.Context, o Options) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	identityNamespaces, err := o.identityNamespaces()
+	if err != nil {
+		return err
+	}
 	if o.WebhookCertDir == "" {
 		o.WebhookCertDir = filepath.Join(os.TempDir(), "podsg-webhook-certs")
 	}
@@ -99,7 +108,8 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("writing pod annotations as", "user", identity, "learnt", o.ControllerUsername == "")
 	// Every replica writes the same certificate and configuration; the writes are idempotent.
 	if err := webhook.Install(ctx, kube, webhook.Endpoint{
-		Namespace: o.Namespace, Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir}); err != nil {
+		Namespace: o.Namespace, Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir,
+		IdentityNamespaceSelector: identityNamespaces}); err != nil {
 		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -183,6 +193,20 @@ func (o Options) validate() error {
 		return fmt.Errorf("--local-vpc-endpoint %q: want an http:// or https:// URL with a host", o.LocalVPCEndpoint)
 	}
 	return nil
+}
+
+// identityNamespaces parses --identity-webhook-namespace-selector: nil when empty (the
+// default, every namespace but the exempt ones).
+func (o Options) identityNamespaces() (*metav1.LabelSelector, error) {
+	if strings.TrimSpace(o.IdentityNamespaceSelector) == "" {
+		return nil, nil
+	}
+	sel, err := metav1.ParseToLabelSelector(o.IdentityNamespaceSelector)
+	if err != nil {
+		return nil, fmt.Errorf("--identity-webhook-namespace-selector %q: want a label selector such as podsg.io/pod-identity=enabled: %w",
+			o.IdentityNamespaceSelector, err)
+	}
+	return sel, nil
 }
 
 func scheme() *runtime.Scheme {

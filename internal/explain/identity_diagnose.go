@@ -176,7 +176,8 @@ func identityCauses(r *Report) []string {
 		}
 		if w.NamespaceExcluded {
 			out = append(out, fmt.Sprintf("namespace %s is excluded by the webhook's namespaceSelector (%s); podsg-controller exempts "+
-				"kube-system and its own namespace", p.Namespace, w.NamespaceSelector))
+				"kube-system and its own namespace, and serves only the namespaces its --identity-webhook-namespace-selector selects "+
+				"when that is set", p.Namespace, w.NamespaceSelector))
 		}
 	}
 	if id.SkipLabel {
