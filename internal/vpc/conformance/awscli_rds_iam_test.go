@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	corev1 "k8s.io/api/core/v1"
 
+	"github.com/podsg/podsg/internal/cli"
 	"github.com/podsg/podsg/internal/localcluster"
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
@@ -56,7 +59,8 @@ func TestAWSCLIRDSIAMAuth(t *testing.T) {
 	iss := e.registerIssuer(t, kube)
 	role := e.serviceAccountRole(t, iss, "rds-db-access", kube.ns, "rds-db-access",
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds-db:connect","Resource":"`+resource+`"}]}`)
-	allowed := e.podCredentials(t, kube, "rds-db-access", role)
+	app := kube.pod(t, "rds-db-access", role)
+	allowed := e.podCredentials(t, kube, app, role)
 	denied := e.role(t, "no-rds", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}]}`)
 
 	token := func(creds []string, host, user string) string {
@@ -83,6 +87,9 @@ func TestAWSCLIRDSIAMAuth(t *testing.T) {
 		})
 	}
 	t.Run("a role whose trust policy names another ServiceAccount", func(t *testing.T) { e.testOtherServiceAccount(t, kube, role) })
+	t.Run("podsg explain pod --db", func(t *testing.T) {
+		e.testExplainDB(t, kube, app, resource, kube.pod(t, "no-rds", "arn:aws:iam::111122223333:role/no-rds"))
+	})
 	t.Run("a token for another audience", func(t *testing.T) {
 		out, err := e.assumeWebIdentity(t, role, kube.token(t, "rds-db-access", "another-audience", nil, nil))
 		if err == nil || !strings.Contains(out, "InvalidIdentityToken") || !strings.Contains(out, "Incorrect token audience") {
@@ -192,6 +199,43 @@ func (e *rdsIAM) role(t *testing.T, name, policy string) []string {
 	return e.credentials(t, "assume-role", "--role-arn", "arn:aws:iam::111122223333:role/"+name, "--role-session-name", "test")
 }
 
+// testExplainDB runs `podsg explain pod --db` (the command line, in process) against the
+// same apiserver, local VPC and database: the webhook gave app its role, which may connect as
+// alice (the user psql logged in as); the role of noRDS may not, and explain says the database
+// answers with the PAM failure psql saw.
+func (e *rdsIAM) testExplainDB(t *testing.T, kube *identityCluster, app *corev1.Pod, resource string, noRDS *corev1.Pod) {
+	t.Setenv("AWS_ACCESS_KEY_ID", keyID) // podsg-vpc runs with --credentials
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	explain := func(p *corev1.Pod, args ...string) string {
+		var out, errOut bytes.Buffer
+		args = append([]string{"explain", "pod", p.Namespace + "/" + p.Name, "--kubeconfig", kube.env.Kubeconfig, "--region", "us-west-2",
+			"--ec2-endpoint", e.url, "--db", "iam-db"}, args...)
+		if code := cli.Run(t.Context(), args, &out, &errOut); code != 0 {
+			t.Fatalf("podsg %s: exit code %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
+		}
+		return out.String()
+	}
+	expect := func(out string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("podsg explain lacks %q:\n%s", w, out)
+			}
+		}
+	}
+	expect(explain(app),
+		"  role:             arn:aws:iam::111122223333:role/rds-db-access (eks.amazonaws.com/role-arn",
+		"  token volume:     aws-iam-token: projected ServiceAccount token, audience \"sts.amazonaws.com\", 86400 s",
+		"    app: role arn:aws:iam::111122223333:role/rds-db-access, token file /var/run/secrets/eks.amazonaws.com/serviceaccount/token, aws-iam-token mounted",
+		"  database:         iam-db (DbiResourceId "+e.dbiResourceID+", IAM database authentication enabled)",
+		"  rds-db:connect:   as alice: ALLOWED on "+resource,
+		"Role arn:aws:iam::111122223333:role/rds-db-access may rds-db:connect to iam-db (DbiResourceId "+e.dbiResourceID+") as alice.")
+	expect(explain(noRDS, "--db-user", "alice"),
+		"  rds-db:connect:   as alice: DENIED on "+resource,
+		`The database answers PAM authentication failed for user "alice".`)
+}
+
 // registerIssuer publishes the apiserver's service-account issuer as `podsg demo` does and
 // registers it with awscli, as eksctl's `utils associate-iam-oidc-provider` does on AWS.
 func (e *rdsIAM) registerIssuer(t *testing.T, kube *identityCluster) localcluster.Issuer {
@@ -220,15 +264,14 @@ func (e *rdsIAM) serviceAccountRole(t *testing.T, iss localcluster.Issuer, name,
 	return "arn:aws:iam::111122223333:role/" + name
 }
 
-// podCredentials are what a pod of ServiceAccount sa (annotated with role) gets: the webhook
-// mutates it, the apiserver issues its projected token, and awscli exchanges it for the
-// role's credentials (access key, secret, session token) at the role the pod's AWS_ROLE_ARN
-// names.
-func (e *rdsIAM) podCredentials(t *testing.T, kube *identityCluster, sa, role string) []string {
+// podCredentials are what pod p, which the webhook gave role, gets: the apiserver issues its
+// projected token and awscli exchanges it for the role's credentials (access key, secret,
+// session token) at the role the pod's AWS_ROLE_ARN names.
+func (e *rdsIAM) podCredentials(t *testing.T, kube *identityCluster, p *corev1.Pod, role string) []string {
 	t.Helper()
-	arn, token := kube.projectedToken(t, kube.pod(t, sa, role))
+	arn, token := kube.projectedToken(t, p)
 	if arn != role {
-		t.Fatalf("pod of %s: AWS_ROLE_ARN = %q, want %q", sa, arn, role)
+		t.Fatalf("pod %s: AWS_ROLE_ARN = %q, want %q", p.Name, arn, role)
 	}
 	out, err := e.assumeWebIdentity(t, arn, token)
 	if err != nil {
