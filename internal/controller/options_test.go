@@ -60,6 +60,10 @@ func TestIdentityNamespaceSelector(t *testing.T) {
 			if !equality.Semantic.DeepEqual(got, tc.want) {
 				t.Fatalf("identityNamespaces(%q) = %+v, want %+v", tc.flag, got, tc.want)
 			}
+			// Run checks it with the other flags, before it talks to the apiserver.
+			if err := (Options{IdentityNamespaceSelector: tc.flag}).validate(); (err == nil) != (tc.err == "") {
+				t.Fatalf("validate() with %q = %v, want an error: %v", tc.flag, err, tc.err != "")
+			}
 		})
 	}
 }

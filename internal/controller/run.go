@@ -90,10 +90,6 @@ func Run(ctx context.Context, o Options) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	identityNamespaces, err := o.identityNamespaces()
-	if err != nil {
-		return err
-	}
 	if o.WebhookCertDir == "" {
 		o.WebhookCertDir = filepath.Join(os.TempDir(), "podsg-webhook-certs")
 	}
@@ -106,10 +102,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log.Info("writing pod annotations as", "user", identity, "learnt", o.ControllerUsername == "")
-	// Every replica writes the same certificate and configuration; the writes are idempotent.
-	if err := webhook.Install(ctx, kube, webhook.Endpoint{
-		Namespace: o.Namespace, Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir,
-		IdentityNamespaceSelector: identityNamespaces}); err != nil {
+	if err := o.installWebhooks(ctx, kube); err != nil {
 		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -179,9 +172,14 @@ func kubeConfig(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// validate refuses a local VPC endpoint on AWS: pods would send their STS, IAM, EC2 and RDS
-// calls, signed with their role's credentials, to that URL instead of AWS.
+// validate refuses a malformed --identity-webhook-namespace-selector, and a local VPC endpoint
+// on AWS: pods would send their STS, IAM, EC2 and RDS calls, signed with their role's
+// credentials, to that URL instead of AWS.
 func (o Options) validate() error {
+	// Before anything reaches the apiserver: installWebhooks parses it again.
+	if _, err := o.identityNamespaces(); err != nil {
+		return err
+	}
 	if o.LocalVPCEndpoint == "" {
 		return nil
 	}
@@ -193,6 +191,17 @@ func (o Options) validate() error {
 		return fmt.Errorf("--local-vpc-endpoint %q: want an http:// or https:// URL with a host", o.LocalVPCEndpoint)
 	}
 	return nil
+}
+
+// installWebhooks writes the webhooks' serving certificate and configurations. Every replica
+// writes the same; the writes are idempotent.
+func (o Options) installWebhooks(ctx context.Context, kube client.Client) error {
+	identityNamespaces, err := o.identityNamespaces()
+	if err != nil {
+		return err
+	}
+	return webhook.Install(ctx, kube, webhook.Endpoint{Namespace: o.Namespace, Host: o.WebhookHost, Port: o.WebhookPort,
+		CertDir: o.WebhookCertDir, IdentityNamespaceSelector: identityNamespaces})
 }
 
 // identityNamespaces parses --identity-webhook-namespace-selector: nil when empty (the

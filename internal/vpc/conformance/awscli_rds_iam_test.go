@@ -86,9 +86,10 @@ func TestAWSCLIRDSIAMAuth(t *testing.T) {
 			}
 		})
 	}
-	t.Run("a role whose trust policy names another ServiceAccount", func(t *testing.T) { e.testOtherServiceAccount(t, kube, role) })
+	other := kube.pod(t, "reports-reader", role)
+	t.Run("a role whose trust policy names another ServiceAccount", func(t *testing.T) { e.testOtherServiceAccount(t, kube, other, role) })
 	t.Run("podsg explain pod --db", func(t *testing.T) {
-		e.testExplainDB(t, kube, app, resource, kube.pod(t, "no-rds", "arn:aws:iam::111122223333:role/no-rds"))
+		e.testExplainDB(t, kube, app, other, kube.pod(t, "no-rds", "arn:aws:iam::111122223333:role/no-rds"), resource)
 	})
 	t.Run("a token for another audience", func(t *testing.T) {
 		out, err := e.assumeWebIdentity(t, role, kube.token(t, "rds-db-access", "another-audience", nil, nil))
@@ -115,8 +116,7 @@ func TestAWSCLIRDSIAMAuth(t *testing.T) {
 // gets the role's credentials, so it never reaches the database with that role (the SDK's
 // web identity provider fails; the database sees nothing, or, if the application falls back to
 // other credentials, those credentials' PAM failure).
-func (e *rdsIAM) testOtherServiceAccount(t *testing.T, kube *identityCluster, role string) {
-	p := kube.pod(t, "reports-reader", role)
+func (e *rdsIAM) testOtherServiceAccount(t *testing.T, kube *identityCluster, p *corev1.Pod, role string) {
 	arn, token := kube.projectedToken(t, p)
 	if arn != role {
 		t.Fatalf("pod of reports-reader: AWS_ROLE_ARN = %q, want %q", arn, role)
@@ -200,10 +200,11 @@ func (e *rdsIAM) role(t *testing.T, name, policy string) []string {
 }
 
 // testExplainDB runs `podsg explain pod --db` (the command line, in process) against the
-// same apiserver, local VPC and database: the webhook gave app its role, which may connect as
-// alice (the user psql logged in as); the role of noRDS may not, and explain says the database
-// answers with the PAM failure psql saw.
-func (e *rdsIAM) testExplainDB(t *testing.T, kube *identityCluster, app *corev1.Pod, resource string, noRDS *corev1.Pod) {
+// same apiserver, local VPC and database: the webhook gave app its role, which its token may
+// assume and which may connect as alice (the user psql logged in as); other's token may not
+// assume that role (STS said AccessDenied above); the role of noRDS may not connect, and explain
+// says the database answers with the PAM failure psql saw.
+func (e *rdsIAM) testExplainDB(t *testing.T, kube *identityCluster, app, other, noRDS *corev1.Pod, resource string) {
 	t.Setenv("AWS_ACCESS_KEY_ID", keyID) // podsg-vpc runs with --credentials
 	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
 	t.Setenv("AWS_SESSION_TOKEN", "")
@@ -224,13 +225,21 @@ func (e *rdsIAM) testExplainDB(t *testing.T, kube *identityCluster, app *corev1.
 			}
 		}
 	}
+	sub := func(p *corev1.Pod) string {
+		return "system:serviceaccount:" + p.Namespace + ":" + p.Spec.ServiceAccountName
+	}
 	expect(explain(app),
 		"  role:             arn:aws:iam::111122223333:role/rds-db-access (eks.amazonaws.com/role-arn",
 		"  token volume:     aws-iam-token: projected ServiceAccount token, audience \"sts.amazonaws.com\", 86400 s",
 		"    app: role arn:aws:iam::111122223333:role/rds-db-access, token file /var/run/secrets/eks.amazonaws.com/serviceaccount/token, aws-iam-token mounted",
+		"  assume role:      "+sub(app)+" (audience \"sts.amazonaws.com\"): ALLOWED by STS (allowed by statement 1 of the trust policy)",
 		"  database:         iam-db (DbiResourceId "+e.dbiResourceID+", IAM database authentication enabled)",
 		"  rds-db:connect:   as alice: ALLOWED on "+resource,
 		"Role arn:aws:iam::111122223333:role/rds-db-access may rds-db:connect to iam-db (DbiResourceId "+e.dbiResourceID+") as alice.")
+	expect(explain(other),
+		"  assume role:      "+sub(other)+" (audience \"sts.amazonaws.com\"): DENIED by STS (no statement allows it (implicit deny): STS answers AccessDenied)",
+		"Role arn:aws:iam::111122223333:role/rds-db-access does not let the pod's token assume it ("+sub(other)+", sts.amazonaws.com)",
+		"The pod never gets the role's credentials, so it never reaches iam-db with this role.")
 	expect(explain(noRDS, "--db-user", "alice"),
 		"  rds-db:connect:   as alice: DENIED on "+resource,
 		`The database answers PAM authentication failed for user "alice".`)
