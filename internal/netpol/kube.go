@@ -31,6 +31,65 @@ func PodFrom(p *corev1.Pod, namespaceLabels, serviceAccountLabels map[string]str
 	return out
 }
 
+// Labels indexes the labels that policies select a pod by besides its own: its namespace's
+// and its ServiceAccount's. Every reader of the cluster (the agent's enforcer, the
+// controller's feedback, podsg reach) sees pods through it, so that they agree on who is who.
+type Labels struct {
+	namespaces      map[string]map[string]string
+	serviceAccounts map[string]map[string]string // by namespace/name
+}
+
+// AddNamespace records a namespace's labels.
+func (l *Labels) AddNamespace(ns *corev1.Namespace) {
+	if l.namespaces == nil {
+		l.namespaces = map[string]map[string]string{}
+	}
+	l.namespaces[ns.Name] = ns.Labels
+}
+
+// AddServiceAccount records a ServiceAccount's labels.
+func (l *Labels) AddServiceAccount(sa *corev1.ServiceAccount) {
+	if l.serviceAccounts == nil {
+		l.serviceAccounts = map[string]map[string]string{}
+	}
+	l.serviceAccounts[sa.Namespace+"/"+sa.Name] = sa.Labels
+}
+
+// Pod is what policies see of p, with its namespace's and ServiceAccount's labels; nil for a
+// pod that has finished: no policy applies to it any more, and its address may be another
+// pod's already.
+func (l *Labels) Pod(p *corev1.Pod) *Pod {
+	if Finished(p) {
+		return nil
+	}
+	out := PodFrom(p, l.namespaces[p.Namespace], nil)
+	out.ServiceAccountLabels = l.serviceAccounts[p.Namespace+"/"+out.ServiceAccount]
+	return out
+}
+
+// Finished says whether a pod has ended (Succeeded or Failed): policies no longer see it.
+func Finished(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// PodsFromLists is what policies see of the listed pods (finished ones left out).
+func PodsFromLists(pods *corev1.PodList, namespaces *corev1.NamespaceList, serviceAccounts *corev1.ServiceAccountList) []*Pod {
+	var l Labels
+	for i := range namespaces.Items {
+		l.AddNamespace(&namespaces.Items[i])
+	}
+	for i := range serviceAccounts.Items {
+		l.AddServiceAccount(&serviceAccounts.Items[i])
+	}
+	out := make([]*Pod, 0, len(pods.Items))
+	for i := range pods.Items {
+		if p := l.Pod(&pods.Items[i]); p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // NodeFrom is what policies see of a Kubernetes node: its name, labels and internal and
 // external addresses.
 func NodeFrom(n *corev1.Node) *Node {

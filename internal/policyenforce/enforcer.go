@@ -307,28 +307,20 @@ func evaluator(in Inputs) (*netpol.Evaluator, []error) {
 
 // universe is every pod and node as policies see them, and the node's pods to enforce.
 func universe(nodeName string, in Inputs, local []LocalPod) (*netpol.Universe, []netpol.LocalPod) {
-	nsLabels := map[string]map[string]string{}
+	var labels netpol.Labels
 	for _, ns := range in.Namespaces {
-		nsLabels[ns.Name] = ns.Labels
+		labels.AddNamespace(ns)
 	}
-	saLabels := map[string]map[string]string{}
 	for _, sa := range in.ServiceAccounts {
-		saLabels[sa.Namespace+"/"+sa.Name] = sa.Labels
-	}
-	podOf := func(p *corev1.Pod) *netpol.Pod {
-		sa := p.Spec.ServiceAccountName
-		if sa == "" {
-			sa = "default"
-		}
-		return netpol.PodFrom(p, nsLabels[p.Namespace], saLabels[p.Namespace+"/"+sa])
+		labels.AddServiceAccount(sa)
 	}
 	u := &netpol.Universe{}
 	byKey := map[string]*netpol.Pod{}
 	for _, p := range in.Pods {
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue // its address may be another pod's already
+		np := labels.Pod(p)
+		if np == nil {
+			continue
 		}
-		np := podOf(p)
 		byKey[p.Namespace+"/"+p.Name] = np
 		u.Pods = append(u.Pods, np)
 	}
@@ -345,7 +337,9 @@ func universe(nodeName string, in Inputs, local []LocalPod) (*netpol.Universe, [
 			if lp.Pod == nil {
 				continue // gone before the watch saw it: its veth stays unknown, so dropped
 			}
-			np = podOf(lp.Pod)
+			if np = labels.Pod(lp.Pod); np == nil {
+				continue
+			}
 			u.Pods = append(u.Pods, np)
 		}
 		np.NodeName = nodeName

@@ -66,22 +66,7 @@ func LoadPolicies(ctx context.Context, c Cluster) (*Policies, error) {
 		}
 	}
 	slices.Sort(out.NotServed) // listed from a map: in a stable order for the explanation
-	nsLabels := map[string]map[string]string{}
-	for _, ns := range nss.Items {
-		nsLabels[ns.Name] = ns.Labels
-	}
-	saLabels := map[string]map[string]string{}
-	for _, sa := range sas.Items {
-		saLabels[sa.Namespace+"/"+sa.Name] = sa.Labels
-	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		sa := p.Spec.ServiceAccountName
-		if sa == "" {
-			sa = "default"
-		}
-		out.Pods = append(out.Pods, netpol.PodFrom(p, nsLabels[p.Namespace], saLabels[p.Namespace+"/"+sa]))
-	}
+	out.Pods = netpol.PodsFromLists(&pods, &nss, &sas)
 	for i := range nodes.Items {
 		out.Nodes = append(out.Nodes, netpol.NodeFrom(&nodes.Items[i]))
 	}

@@ -162,11 +162,7 @@ func relevantUpdate(old, cur client.Object) bool {
 	}
 	op, ok1 := old.(*corev1.Pod)
 	cp, ok2 := cur.(*corev1.Pod)
-	return ok1 && ok2 && terminal(op) != terminal(cp)
-}
-
-func terminal(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+	return ok1 && ok2 && netpol.Finished(op) != netpol.Finished(cp)
 }
 
 // Report checks every policy against the running pods and records a Warning event for each
@@ -247,25 +243,5 @@ func (r *Reporter) load(ctx context.Context) (netpol.PolicySet, map[ref]client.O
 		p := &ps.CalicoNetworkPolicies[i]
 		objects[ref{netpol.KindCalicoNetworkPolicy, p.Namespace, p.Name}] = p
 	}
-	nsLabels := map[string]map[string]string{}
-	for _, ns := range nss.Items {
-		nsLabels[ns.Name] = ns.Labels
-	}
-	saLabels := map[string]map[string]string{}
-	for _, sa := range sas.Items {
-		saLabels[sa.Namespace+"/"+sa.Name] = sa.Labels
-	}
-	out := make([]*netpol.Pod, 0, len(pods.Items))
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if terminal(p) {
-			continue
-		}
-		sa := p.Spec.ServiceAccountName
-		if sa == "" {
-			sa = "default"
-		}
-		out = append(out, netpol.PodFrom(p, nsLabels[p.Namespace], saLabels[p.Namespace+"/"+sa]))
-	}
-	return ps, objects, out, nil
+	return ps, objects, netpol.PodsFromLists(&pods, &nss, &sas), nil
 }
