@@ -20,6 +20,7 @@ import (
 
 	"github.com/podsg/podsg/internal/cli"
 	"github.com/podsg/podsg/internal/localcluster"
+	"github.com/podsg/podsg/internal/podidentity"
 	"github.com/podsg/podsg/internal/testenv"
 	"github.com/podsg/podsg/internal/vpc/dataplane/topo"
 	"github.com/podsg/podsg/internal/vpc/vpctest"
@@ -51,8 +52,8 @@ type rdsIAM struct {
 func TestAWSCLIRDSIAMAuth(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.Require(t, testenv.AWSCLI, testenv.PostgreSQL, testenv.PAMScript, testenv.PSQL)
-	kube := startIdentityCluster(t)
 	e := startRDSIAM(t)
+	kube := startIdentityCluster(t, e.url)
 
 	e.psql(t, "postgres", "secretpass", "CREATE USER alice; GRANT rds_iam TO alice; CREATE USER bob; GRANT rds_iam TO bob; CREATE USER carol PASSWORD 'carolpass'")
 	resource := fmt.Sprintf("arn:aws:rds-db:us-west-2:111122223333:dbuser:%s/alice", e.dbiResourceID)
@@ -91,6 +92,7 @@ func TestAWSCLIRDSIAMAuth(t *testing.T) {
 	t.Run("podsg explain pod --db", func(t *testing.T) {
 		e.testExplainDB(t, kube, app, other, kube.pod(t, "no-rds", "arn:aws:iam::111122223333:role/no-rds"), resource)
 	})
+	t.Run("the pod's environment, as boto3 reads it", func(t *testing.T) { e.testPodEnvironment(t, kube, app, "alice") })
 	t.Run("a token for another audience", func(t *testing.T) {
 		out, err := e.assumeWebIdentity(t, role, kube.token(t, "rds-db-access", "another-audience", nil, nil))
 		if err == nil || !strings.Contains(out, "InvalidIdentityToken") || !strings.Contains(out, "Incorrect token audience") {
@@ -197,6 +199,47 @@ func (e *rdsIAM) role(t *testing.T, name, policy string) []string {
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}`
 	e.createRole(t, name, trust, policy)
 	return e.credentials(t, "assume-role", "--role-arn", "arn:aws:iam::111122223333:role/"+name, "--role-session-name", "test")
+}
+
+// testPodEnvironment runs awscli (botocore, the SDK under the seed's boto3) with nothing but
+// the AWS_ variables the webhook gave the pod's container, as postgres_test_iam.py runs: its
+// default credential chain finds AWS_ROLE_ARN and the token file and calls
+// AssumeRoleWithWebIdentity at AWS_ENDPOINT_URL_STS (the local VPC); generate-db-auth-token
+// signs with the credentials it got, and psql connects as user with the token. The token file
+// holds the pod's projected token, at a path of the test's instead of the volume's mount
+// (the kubelet's part). Instance metadata is switched off: the chain must not fall back to it.
+func (e *rdsIAM) testPodEnvironment(t *testing.T, kube *identityCluster, p *corev1.Pod, user string) {
+	_, token := kube.projectedToken(t, p)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true"}
+	for _, v := range p.Spec.Containers[0].Env {
+		switch {
+		case v.Name == podidentity.EnvTokenFile:
+			env = append(env, v.Name+"="+tokenFile)
+		case strings.HasPrefix(v.Name, "AWS_"):
+			env = append(env, v.Name+"="+v.Value)
+		}
+	}
+	aws := func(args ...string) string {
+		cmd := exec.CommandContext(t.Context(), e.aws, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws %s with the pod's environment %v: %v\n%s\nserver log:\n%s", strings.Join(args, " "), env, err, out, e.server.LogTail())
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if arn := aws("sts", "get-caller-identity", "--query", "Arn", "--output", "text"); !strings.HasPrefix(arn, "arn:aws:sts::111122223333:assumed-role/rds-db-access/") {
+		t.Fatalf("get-caller-identity with the pod's environment: %q, want a session of rds-db-access", arn)
+	}
+	authToken := aws("rds", "generate-db-auth-token", "--hostname", e.dbHost, "--port", "5432", "--username", user)
+	if out := e.psql(t, user, authToken, "SELECT current_user"); out != user {
+		t.Fatalf("psql as %s with the pod's token: %q", user, out)
+	}
 }
 
 // testExplainDB runs `podsg explain pod --db` (the command line, in process) against the

@@ -24,10 +24,12 @@ type identityCluster struct {
 	ns  string
 }
 
-func startIdentityCluster(t *testing.T) *identityCluster {
+// startIdentityCluster starts it with the webhook pointing pods' SDKs at the local VPC's API
+// at vpcURL (--local-vpc-endpoint).
+func startIdentityCluster(t *testing.T, vpcURL string) *identityCluster {
 	t.Helper()
 	env := testenv.Start(t, testenv.Options{Webhooks: envtest.WebhookInstallOptions{Paths: []string{"../../../config/webhook"}}})
-	controllertest.PodWebhooks(t, env, podidentity.Options{Region: "us-west-2"})
+	controllertest.PodWebhooks(t, env, podidentity.Options{Region: "us-west-2", LocalVPCEndpoint: vpcURL})
 	return &identityCluster{env: env, ns: controllertest.Namespace(t, env.Client, "irsa")}
 }
 
