@@ -53,6 +53,7 @@ func main() {
 		"share of the account's EC2 budget podsg-controller leaves to its other users, in [0, 1); pods are served first, then warm pools, then cleanup")
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "metrics address; 0 disables")
 	flag.StringVar(&o.HealthAddr, "health-addr", ":8081", "/healthz and /readyz address")
+	flag.StringVar(&o.PprofAddr, "pprof-addr", "", "address serving /debug/pprof (profiles of the running controller); empty disables")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas; webhooks are served by all")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)

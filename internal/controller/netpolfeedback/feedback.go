@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	cnpv1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
+	"github.com/podsg/podsg/internal/controller/podcache"
 	"github.com/podsg/podsg/internal/netpol"
 	"github.com/podsg/podsg/internal/netpol/calicov3"
 )
@@ -57,6 +58,9 @@ type Options struct {
 	// pod and policy of the cluster.
 	Debounce time.Duration
 	Clock    clock.PassiveClock
+	// Pods lists pods (default: through kube, without deep copies); podsg-controller reads
+	// its cache's indexer (podcache.FromCache).
+	Pods podcache.Lister
 }
 
 // Reporter checks every policy and records what it finds as events.
@@ -88,6 +92,9 @@ func New(kube client.Reader, rec events.EventRecorder, served Served, opts Optio
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
+	}
+	if opts.Pods == nil {
+		opts.Pods = podcache.FromClient(kube)
 	}
 	return &Reporter{kube: kube, recorder: rec, served: served, opts: opts, said: map[saidKey]time.Time{}}
 }
@@ -206,11 +213,10 @@ type ref struct{ kind, namespace, name string }
 func (r *Reporter) load(ctx context.Context) (netpol.PolicySet, map[ref]client.Object, []*netpol.Pod, error) {
 	var ps netpol.PolicySet
 	objects := map[ref]client.Object{}
-	var pods corev1.PodList
 	var nss corev1.NamespaceList
 	var sas corev1.ServiceAccountList
 	var nps networkingv1.NetworkPolicyList
-	lists := []client.ObjectList{&pods, &nss, &sas, &nps}
+	lists := []client.ObjectList{&nss, &sas, &nps}
 	var cnps cnpv1.ClusterNetworkPolicyList
 	if r.served.ClusterNetworkPolicy {
 		lists = append(lists, &cnps)
@@ -243,5 +249,23 @@ func (r *Reporter) load(ctx context.Context) (netpol.PolicySet, map[ref]client.O
 		p := &ps.CalicoNetworkPolicies[i]
 		objects[ref{netpol.KindCalicoNetworkPolicy, p.Namespace, p.Name}] = p
 	}
-	return ps, objects, netpol.PodsFromLists(&pods, &nss, &sas), nil
+	var labels netpol.Labels
+	for i := range nss.Items {
+		labels.AddNamespace(&nss.Items[i])
+	}
+	for i := range sas.Items {
+		labels.AddServiceAccount(&sas.Items[i])
+	}
+	// Read only: the cache's own pods, not a copy of every pod of the cluster at every check.
+	pods, err := r.opts.Pods(ctx, "")
+	if err != nil {
+		return ps, nil, nil, err
+	}
+	out := make([]*netpol.Pod, 0, len(pods))
+	for _, p := range pods {
+		if np := labels.Pod(p); np != nil {
+			out = append(out, np)
+		}
+	}
+	return ps, objects, out, nil
 }
