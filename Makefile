@@ -73,7 +73,7 @@ bench: ## Run the benchmarks (speed and memory targets).
 	hack/bench.sh
 
 .PHONY: bench-scale
-bench-scale: ## Scale benchmarks: the local VPC with 100,000 ENIs, podsg-controller's restart over simulated trunk nodes (~15 min; README).
+bench-scale: ## Scale benchmarks: the local VPC with 100,000 ENIs, podsg-controller's restart and its size over simulated nodes (~20 min; README).
 	hack/bench-scale.sh
 
 .PHONY: clean

@@ -23,6 +23,8 @@ func main() {
 	flag.StringVar(&o.VPCID, "vpc-id", "", "the cluster's VPC; policies naming groups of other VPCs are reported")
 	flag.StringVar(&o.LocalVPCEndpoint, "local-vpc-endpoint", "",
 		"the local VPC's API URL as pods reach it: pods given an IAM role also get AWS_ENDPOINT_URL_{EC2,IAM,RDS,STS} pointing there, {service} replaced by the service in lower case (never on AWS)")
+	flag.StringVar(&o.IdentityNamespaceSelector, "identity-webhook-namespace-selector", "",
+		"label selector of the namespaces whose pods the pod identity webhook gives IAM roles, e.g. podsg.io/pod-identity=enabled; empty for every namespace (as EKS), kube-system and --namespace always exempt")
 	flag.StringVar(&o.Namespace, "namespace", "podsg-system", "namespace of the leader lease and the webhook certificate")
 	flag.IntVar(&o.WebhookPort, "webhook-port", 9443, "port the webhooks are served on")
 	flag.StringVar(&o.WebhookCertDir, "webhook-cert-dir", "", "directory for the webhook serving certificate; empty for a temp dir")
@@ -51,6 +53,7 @@ func main() {
 		"share of the account's EC2 budget podsg-controller leaves to its other users, in [0, 1); pods are served first, then warm pools, then cleanup")
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "metrics address; 0 disables")
 	flag.StringVar(&o.HealthAddr, "health-addr", ":8081", "/healthz and /readyz address")
+	flag.StringVar(&o.PprofAddr, "pprof-addr", "", "address serving /debug/pprof (profiles of the running controller); empty disables")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas; webhooks are served by all")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)

@@ -47,8 +47,10 @@ annotation and events, and, with --ec2 or --ec2-endpoint, the branch ENI as EC2 
 trunk association). Then its IAM role (IAM roles for service accounts): the role its
 ServiceAccount's eks.amazonaws.com/role-arn names, whether the pod identity webhook gave it to
 each container (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE, the projected token volume) and, if
-not, why. With --db, whether that role may rds-db:connect to the DB instance (RDS IAM database
-authentication) and as which database users its policies name, the instance's DbiResourceId
+not, why. With --db, whether the pod's token may assume that role (the cluster's issuer as an
+OIDC provider, the role's trust policy for the pod's ServiceAccount), whether the role may
+rds-db:connect to the DB instance (RDS IAM database authentication) and as which database users
+its policies name, the instance's DbiResourceId
 and whether IAM authentication is enabled on it: the local VPC (--ec2-endpoint) answers; on
 AWS explain says that it cannot. It only reads; nothing is changed.`,
 		Args: cobra.ExactArgs(1),
@@ -83,12 +85,14 @@ AWS explain says that it cannot. It only reads; nothing is changed.`,
 				}
 			}
 			var authz explain.RDSAuthorizer
+			var iss issuer
 			if db.InstanceID != "" {
 				if authz, err = rdsAuthorizer(ctx, region, endpoint); err != nil {
 					return err
 				}
+				iss.url, iss.err = clusterIssuer(ctx, cfg)
 			}
-			return explainPod(ctx, kube, ec2, authz, key, db, cmd.OutOrStdout())
+			return explainPod(ctx, kube, ec2, authz, iss, key, db, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
@@ -100,14 +104,20 @@ AWS explain says that it cannot. It only reads; nothing is changed.`,
 	return cmd
 }
 
-func explainPod(ctx context.Context, kube client.Reader, ec2 explain.EC2, authz explain.RDSAuthorizer, key types.NamespacedName,
+// issuer is the cluster's service-account issuer, or why it could not be read.
+type issuer struct {
+	url string
+	err error
+}
+
+func explainPod(ctx context.Context, kube client.Reader, ec2 explain.EC2, authz explain.RDSAuthorizer, iss issuer, key types.NamespacedName,
 	db explain.RDSTarget, out io.Writer) error {
 	r, err := explain.Gather(ctx, kube, ec2, key)
 	if err != nil {
 		return err
 	}
 	if authz != nil {
-		r.CheckRDS(ctx, authz, db)
+		r.CheckRDS(ctx, authz, db, iss.url, iss.err)
 	}
 	if _, err = io.WriteString(out, explain.Render(r)); err != nil {
 		return err

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -10,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/podsg/podsg/internal/explain"
 )
@@ -27,6 +30,31 @@ type unanswered struct{}
 
 func (unanswered) MayConnect(context.Context, string, explain.RDSTarget) (explain.RDSAnswer, error) {
 	return explain.RDSAnswer{}, errOnlyLocalVPC
+}
+
+func (unanswered) MayAssume(context.Context, string, explain.WebIdentity) (explain.TrustAnswer, error) {
+	return explain.TrustAnswer{}, errOnlyLocalVPC
+}
+
+// clusterIssuer reads the cluster's service-account issuer from its discovery document, as
+// STS reads it (the admin's kubeconfig may read it; an ordinary user's may not, without
+// podsg demo's binding of system:service-account-issuer-discovery).
+func clusterIssuer(ctx context.Context, cfg *rest.Config) (string, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", fmt.Errorf("creating a Kubernetes client: %w", err)
+	}
+	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading /.well-known/openid-configuration: %w", err)
+	}
+	var disc struct {
+		Issuer string `json:"issuer"`
+	}
+	if err := json.Unmarshal(raw, &disc); err != nil || disc.Issuer == "" {
+		return "", fmt.Errorf("reading the issuer from /.well-known/openid-configuration %q: %w", raw, err)
+	}
+	return disc.Issuer, nil
 }
 
 // rdsAuthorizer asks the local VPC at endpoint (its IAM for the role's policies, its RDS for

@@ -41,8 +41,10 @@ func (oneDB) Modify(context.Context, string, vpcrds.ModifyInput) (*vpcrds.DBInst
 }
 
 // TestExplainDB runs `podsg explain pod --db` against a real apiserver and the local VPC's
-// IAM and RDS APIs: a pod whose role may connect as app, one whose role may not connect at
-// all, and the answer on AWS, where only the local VPC answers.
+// IAM and RDS APIs: a pod whose role may connect as app (but which its token may not assume),
+// one whose role may not connect at all, and the answer on AWS, where only the local VPC
+// answers. TestAWSCLIRDSIAMAuth (internal/vpc/conformance) runs it on a real database and a
+// role the pod's token assumes.
 func TestExplainDB(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
@@ -72,6 +74,10 @@ func TestExplainDB(t *testing.T) {
 			"  database:         orders (DbiResourceId db-ORDERS1, IAM database authentication enabled)\n",
 			"  rds-db:connect:   as app: ALLOWED on " + resource + " (allowed by statement 1 of inline policy connect)\n",
 			"Role arn:aws:iam::" + state.AccountID + ":role/may may rds-db:connect to orders (DbiResourceId db-ORDERS1) as app.",
+			// The role trusts EC2 only, and no provider is registered for the apiserver's
+			// issuer, which explain read from the cluster.
+			`  assume role:      system:serviceaccount:default:default (audience "sts.amazonaws.com"): DENIED by STS (no OIDC provider is registered ` +
+				"for the cluster's issuer https://127.0.0.1:",
 		}},
 		"a role that may not": {[]string{"default/may-not", "--ec2-endpoint", vpc.URL, "--db", "orders", "--db-user", "app"}, []string{
 			"  rds-db:connect:   as app: DENIED on " + resource + " (no statement allows it (implicit deny))\n",
@@ -81,6 +87,7 @@ func TestExplainDB(t *testing.T) {
 			"  rds-db:connect:   nope: unknown (describing DB instance nope: ", "DBInstanceNotFound",
 		}},
 		"on AWS": {[]string{"default/may", "--db", "orders"}, []string{
+			`  assume role:      system:serviceaccount:default:default (audience "sts.amazonaws.com"): unknown (only the local VPC answers --db`,
 			"  rds-db:connect:   orders: unknown (only the local VPC answers --db",
 		}},
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,6 +25,7 @@ import (
 	"github.com/podsg/podsg/internal/controller/inventory"
 	"github.com/podsg/podsg/internal/controller/limits"
 	"github.com/podsg/podsg/internal/controller/netpolfeedback"
+	"github.com/podsg/podsg/internal/controller/podcache"
 	"github.com/podsg/podsg/internal/controller/policystatus"
 	"github.com/podsg/podsg/internal/controller/trunk"
 	"github.com/podsg/podsg/internal/controller/warm"
@@ -169,19 +171,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 	if err := branch.NewUpdater(mgr.GetClient(), ec2, store, rec).Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the groups updater: %w", err)
 	}
-	status := policystatus.New(mgr.GetClient(), ec2, rec, policystatus.Options{
-		VPCID: cfg.VPCID, SecurityGroupsPerENI: cfg.SecurityGroupsPerENI})
-	if err := status.Register(mgr, opts); err != nil {
-		return nil, fmt.Errorf("registering the policy status controller: %w", err)
-	}
-	// Network policy feedback: Warning events on policies that select nothing, name ports no
-	// pod declares, or that podsg-agent refuses. One writer: this controller's leader.
-	served, err := netpolfeedback.ServedBy(mgr.GetRESTMapper())
-	if err != nil {
+	if err := registerPolicyReaders(ctx, mgr, ec2, rec, cfg, opts); err != nil {
 		return nil, err
-	}
-	if err := netpolfeedback.New(mgr.GetClient(), rec, served, netpolfeedback.Options{}).Register(mgr, opts); err != nil {
-		return nil, fmt.Errorf("registering the network policy feedback: %w", err)
 	}
 	type runnable interface {
 		Start(context.Context) error
@@ -204,4 +195,32 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 		}
 	}
 	return store, nil
+}
+
+// registerPolicyReaders registers the controllers that report on policies: the
+// SecurityGroupPolicy status, and the network policy feedback (Warning events on policies
+// that select nothing, name ports no pod declares, or that podsg-agent refuses; one writer:
+// this controller's leader).
+func registerPolicyReaders(ctx context.Context, mgr ctrl.Manager, ec2 EC2, rec events.EventRecorder, cfg Config, opts controller.Options) error {
+	// The status and the network policy check read every pod of a namespace, or of the
+	// cluster, each second or two while pods change: from the cache's indexer, uncopied.
+	cachedPods, err := podcache.FromCache(ctx, mgr.GetCache())
+	if err != nil {
+		return err
+	}
+	status := policystatus.New(mgr.GetClient(), ec2, rec, policystatus.Options{
+		VPCID: cfg.VPCID, SecurityGroupsPerENI: cfg.SecurityGroupsPerENI, Pods: cachedPods})
+	if err := status.Register(mgr, opts); err != nil {
+		return fmt.Errorf("registering the policy status controller: %w", err)
+	}
+	// Network policy feedback: Warning events on policies that select nothing, name ports no
+	// pod declares, or that podsg-agent refuses. One writer: this controller's leader.
+	served, err := netpolfeedback.ServedBy(mgr.GetRESTMapper())
+	if err != nil {
+		return err
+	}
+	if err := netpolfeedback.New(mgr.GetClient(), rec, served, netpolfeedback.Options{Pods: cachedPods}).Register(mgr, opts); err != nil {
+		return fmt.Errorf("registering the network policy feedback: %w", err)
+	}
+	return nil
 }

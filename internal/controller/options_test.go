@@ -3,6 +3,9 @@ package controller
 import (
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestLocalVPCEndpointOnlyAgainstTheLocalVPC: pods would send their role's signed requests to
@@ -24,6 +27,42 @@ func TestLocalVPCEndpointOnlyAgainstTheLocalVPC(t *testing.T) {
 			err := tc.opts.validate()
 			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestIdentityNamespaceSelector: the flag is kubectl's selector syntax (requirements sorted by
+// key, as the apiserver's parser returns them); empty keeps EKS's
+// default (nil: every namespace but the exempt ones); a malformed one stops the start with
+// the flag's name.
+func TestIdentityNamespaceSelector(t *testing.T) {
+	tests := map[string]struct {
+		flag string
+		want *metav1.LabelSelector // nil with wantErr "" for the default
+		err  string
+	}{
+		"empty: every namespace":   {flag: ""},
+		"blank: every namespace":   {flag: "  "},
+		"a label equal to a value": {flag: "podsg.io/pod-identity=enabled", want: &metav1.LabelSelector{MatchLabels: map[string]string{"podsg.io/pod-identity": "enabled"}}},
+		"set-based": {flag: "team in (a,b),!legacy", want: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "legacy", Operator: metav1.LabelSelectorOpDoesNotExist},
+			{Key: "team", Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "b"}}}}},
+		"malformed":      {flag: "team in a", err: "--identity-webhook-namespace-selector"},
+		"an invalid key": {flag: "-bad=1", err: "want a label selector"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := Options{IdentityNamespaceSelector: tc.flag}.identityNamespaces()
+			if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("identityNamespaces(%q) error = %v, want %q", tc.flag, err, tc.err)
+			}
+			if !equality.Semantic.DeepEqual(got, tc.want) {
+				t.Fatalf("identityNamespaces(%q) = %+v, want %+v", tc.flag, got, tc.want)
+			}
+			// Run checks it with the other flags, before it talks to the apiserver.
+			if err := (Options{IdentityNamespaceSelector: tc.flag}).validate(); (err == nil) != (tc.err == "") {
+				t.Fatalf("validate() with %q = %v, want an error: %v", tc.flag, err, tc.err != "")
 			}
 		})
 	}

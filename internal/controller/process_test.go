@@ -17,7 +17,7 @@ import (
 // in-process manager go (they would point at a port nothing serves and, failing closed, reject
 // every pod); its namespace exists; it finds AWS credentials the way it would on AWS (the local
 // VPC checks none).
-func prepareForProcess(t *testing.T, w *world) {
+func prepareForProcess(t testing.TB, w *world) {
 	t.Helper()
 	for _, obj := range []client.Object{
 		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mutating-webhook-configuration"}},
@@ -39,7 +39,7 @@ func prepareForProcess(t *testing.T, w *world) {
 
 // processArgs runs podsg-controller outside the cluster, as a user trying it would: with the
 // admin kubeconfig, on the EC2 API at endpoint, with a short cool-down.
-func processArgs(t *testing.T, w *world, endpoint string) []string {
+func processArgs(t testing.TB, w *world, endpoint string) []string {
 	t.Helper()
 	return []string{
 		"--kubeconfig=" + w.env.Kubeconfig,

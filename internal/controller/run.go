@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -43,6 +45,9 @@ type Options struct {
 	// LocalVPCEndpoint is the local VPC's API as pods reach it; the pod identity webhook
 	// points their SDKs at it (AWS_ENDPOINT_URL_STS, …). Only with EC2Endpoint set.
 	LocalVPCEndpoint string
+	// IdentityNamespaceSelector is a label selector (kubectl's syntax) of the namespaces the pod
+	// identity webhook serves; "" for every namespace but the exempt ones, as EKS.
+	IdentityNamespaceSelector string
 
 	Namespace      string // where the lease and the certificate secret live
 	WebhookPort    int
@@ -72,6 +77,9 @@ type Options struct {
 
 	MetricsAddr string
 	HealthAddr  string
+	// PprofAddr serves net/http/pprof ("" or "0": not at all): profiles of a running
+	// controller, as the scale benchmark takes them.
+	PprofAddr   string
 	LeaderElect bool
 }
 
@@ -97,23 +105,12 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log.Info("writing pod annotations as", "user", identity, "learnt", o.ControllerUsername == "")
-	// Every replica writes the same certificate and configuration; the writes are idempotent.
-	if err := webhook.Install(ctx, kube, webhook.Endpoint{
-		Namespace: o.Namespace, Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir}); err != nil {
+	if err := o.installWebhooks(ctx, kube); err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme(),
-		Cache:                   CacheOptions(),
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress:  o.HealthAddr,
-		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        "podsg-controller",
-		LeaderElectionNamespace: o.Namespace,
-		WebhookServer:           crwebhook.NewServer(crwebhook.Options{Port: o.WebhookPort, CertDir: o.WebhookCertDir}),
-	})
+	mgr, err := newManager(cfg, o)
 	if err != nil {
-		return fmt.Errorf("creating manager: %w", err)
+		return err
 	}
 	if err := registerMetrics(crmetrics.Registry); err != nil {
 		return err
@@ -169,9 +166,14 @@ func kubeConfig(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// validate refuses a local VPC endpoint on AWS: pods would send their STS, IAM, EC2 and RDS
-// calls, signed with their role's credentials, to that URL instead of AWS.
+// validate refuses a malformed --identity-webhook-namespace-selector, and a local VPC endpoint
+// on AWS: pods would send their STS, IAM, EC2 and RDS calls, signed with their role's
+// credentials, to that URL instead of AWS.
 func (o Options) validate() error {
+	// Before anything reaches the apiserver: installWebhooks parses it again.
+	if _, err := o.identityNamespaces(); err != nil {
+		return err
+	}
 	if o.LocalVPCEndpoint == "" {
 		return nil
 	}
@@ -185,6 +187,31 @@ func (o Options) validate() error {
 	return nil
 }
 
+// installWebhooks writes the webhooks' serving certificate and configurations. Every replica
+// writes the same; the writes are idempotent.
+func (o Options) installWebhooks(ctx context.Context, kube client.Client) error {
+	identityNamespaces, err := o.identityNamespaces()
+	if err != nil {
+		return err
+	}
+	return webhook.Install(ctx, kube, webhook.Endpoint{Namespace: o.Namespace, Host: o.WebhookHost, Port: o.WebhookPort,
+		CertDir: o.WebhookCertDir, IdentityNamespaceSelector: identityNamespaces})
+}
+
+// identityNamespaces parses --identity-webhook-namespace-selector: nil when empty (the
+// default, every namespace but the exempt ones).
+func (o Options) identityNamespaces() (*metav1.LabelSelector, error) {
+	if strings.TrimSpace(o.IdentityNamespaceSelector) == "" {
+		return nil, nil
+	}
+	sel, err := metav1.ParseToLabelSelector(o.IdentityNamespaceSelector)
+	if err != nil {
+		return nil, fmt.Errorf("--identity-webhook-namespace-selector %q: want a label selector such as podsg.io/pod-identity=enabled: %w",
+			o.IdentityNamespaceSelector, err)
+	}
+	return sel, nil
+}
+
 func scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
@@ -193,4 +220,29 @@ func scheme() *runtime.Scheme {
 	utilruntime.Must(cnpv1.Install(s))
 	utilruntime.Must(calicov3.AddToScheme(s))
 	return s
+}
+
+// newManager is podsg-controller's manager: its cache, metrics, probes, leader election and
+// webhook server.
+func newManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	// Every pod creation waits on these webhooks: their time is measured in fine buckets.
+	webhookServer, err := webhook.Timed(crwebhook.NewServer(crwebhook.Options{Port: o.WebhookPort, CertDir: o.WebhookCertDir}), crmetrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering the webhooks' metrics: %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme(),
+		Cache:                   CacheOptions(),
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.HealthAddr,
+		PprofBindAddress:        o.PprofAddr,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        "podsg-controller",
+		LeaderElectionNamespace: o.Namespace,
+		WebhookServer:           webhookServer,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	return mgr, nil
 }

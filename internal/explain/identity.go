@@ -150,6 +150,18 @@ func (id Identity) hasAny() bool {
 	return id.Volume != nil
 }
 
+// tokenAudience is the audience of the pod's token: its projected volume's, else what the
+// ServiceAccount asks for now, else the webhook's default.
+func (id Identity) tokenAudience() string {
+	switch {
+	case id.Volume != nil && id.Volume.Projected && id.Volume.Audience != "":
+		return id.Volume.Audience
+	case id.Want.Audience != "":
+		return id.Want.Audience
+	}
+	return podidentity.DefaultAudience
+}
+
 // podRole is the role the pod's containers use: the first AWS_ROLE_ARN of a container that is
 // not skipped, "" when none has one.
 func (id Identity) podRole() string {

@@ -176,7 +176,8 @@ func identityCauses(r *Report) []string {
 		}
 		if w.NamespaceExcluded {
 			out = append(out, fmt.Sprintf("namespace %s is excluded by the webhook's namespaceSelector (%s); podsg-controller exempts "+
-				"kube-system and its own namespace", p.Namespace, w.NamespaceSelector))
+				"kube-system and its own namespace, and serves only the namespaces its --identity-webhook-namespace-selector selects "+
+				"when that is set", p.Namespace, w.NamespaceSelector))
 		}
 	}
 	if id.SkipLabel {
@@ -205,10 +206,18 @@ func rdsFindings(r *Report) []Finding {
 	case a.NoRole:
 		return []Finding{problem("The pod has no IAM role, so it cannot authenticate to %s with IAM: an auth token signed with other "+
 			"credentials gets PAM authentication failed.", a.Target.InstanceID)}
-	case a.Err != "":
-		return []Finding{problem("Whether role %s may rds-db:connect to %s could not be checked: %s.", a.RoleARN, a.Target.InstanceID, a.Err)}
 	}
 	var out []Finding
+	if t := a.Trust; t != nil && !t.Allowed {
+		// As on AWS: the SDK's web identity provider fails, so the pod never signs an auth
+		// token with this role; the database sees nothing from it, or another identity's
+		// token if the application falls back to other credentials.
+		out = append(out, problem("Role %s does not let the pod's token assume it (%s, %s): %s. The pod never gets the role's "+
+			"credentials, so it never reaches %s with this role.", a.RoleARN, a.Identity.Subject, a.Identity.Audience, t.Reason, a.Target.InstanceID))
+	}
+	if a.Err != "" {
+		return append(out, problem("Whether role %s may rds-db:connect to %s could not be checked: %s.", a.RoleARN, a.Target.InstanceID, a.Err))
+	}
 	if !a.Answer.IAMAuth {
 		out = append(out, problem("DB instance %s does not have IAM database authentication enabled: it accepts no auth token, "+
 			"whatever the role may do (ModifyDBInstance --enable-iam-database-authentication).", a.Target.InstanceID))

@@ -93,9 +93,11 @@ func renderRDS(b *strings.Builder, a *RDSAccess) {
 		field(b, "rds-db:connect", "%s: the pod has no role", a.Target.InstanceID)
 		return
 	case a.Err != "":
+		renderTrust(b, a)
 		field(b, "rds-db:connect", "%s: unknown (%s)", a.Target.InstanceID, a.Err)
 		return
 	}
+	renderTrust(b, a)
 	ans := a.Answer
 	iamAuth := "IAM database authentication enabled"
 	if !ans.IAMAuth {
@@ -117,4 +119,18 @@ func renderRDS(b *strings.Builder, a *RDSAccess) {
 		fmt.Fprintf(b, "  %-17s as %s: %s on %s (%s)\n", label, d.User, verdict, d.Resource, d.Reason)
 	}
 	field(b, "evaluated from", "%s", ans.Evaluator)
+}
+
+// renderTrust writes STS's answer to the pod's token for the role.
+func renderTrust(b *strings.Builder, a *RDSAccess) {
+	who := fmt.Sprintf("%s (audience %q)", a.Identity.Subject, a.Identity.Audience)
+	switch {
+	case a.TrustErr != "":
+		field(b, "assume role", "%s: unknown (%s)", who, a.TrustErr)
+	case a.Trust == nil:
+	case a.Trust.Allowed:
+		field(b, "assume role", "%s: ALLOWED by STS (%s)", who, a.Trust.Reason)
+	default:
+		field(b, "assume role", "%s: DENIED by STS (%s)", who, a.Trust.Reason)
+	}
 }

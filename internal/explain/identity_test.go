@@ -46,6 +46,10 @@ type fakeAuthorizer struct {
 	d   RDSAnswer
 	err error
 	got string // the role asked about
+	// trust answers MayAssume (nil: allowed), trustErr fails it; gotID is what it was asked.
+	trust    *TrustAnswer
+	trustErr error
+	gotID    WebIdentity
 }
 
 func (f *fakeAuthorizer) MayConnect(_ context.Context, roleARN string, _ RDSTarget) (RDSAnswer, error) {
@@ -53,8 +57,21 @@ func (f *fakeAuthorizer) MayConnect(_ context.Context, roleARN string, _ RDSTarg
 	return f.d, f.err
 }
 
+func (f *fakeAuthorizer) MayAssume(_ context.Context, _ string, id WebIdentity) (TrustAnswer, error) {
+	f.gotID = id
+	if f.trust == nil {
+		return TrustAnswer{Provider: testProvider, Allowed: true, Reason: "allowed by statement 1 of the trust policy"}, f.trustErr
+	}
+	return *f.trust, f.trustErr
+}
+
+const (
+	testIssuer   = "https://oidc.example/cluster"
+	testProvider = "arn:aws:iam::111122223333:oidc-provider/oidc.example/cluster"
+)
+
 func withRDS(r *Report, f *fakeAuthorizer) *Report {
-	r.CheckRDS(context.Background(), f, RDSTarget{InstanceID: "podsg-demo-postgres", User: "app"})
+	r.CheckRDS(context.Background(), f, RDSTarget{InstanceID: "podsg-demo-postgres", User: "app"}, testIssuer, nil)
 	return r
 }
 
@@ -140,6 +157,15 @@ func TestIdentityFindings(t *testing.T) {
 			[]want{has, {true, "DB instance podsg-demo-postgres does not have IAM database authentication enabled"}, {false, "may rds-db:connect"}}},
 		"rds-db:connect unknown": {withRDS(withRole(allocated()), &fakeAuthorizer{err: errors.New("no such DB instance")}),
 			[]want{has, {true, "could not be checked: no such DB instance."}}},
+		"trust policy names another ServiceAccount": {withRDS(withRole(allocated()), &fakeAuthorizer{
+			d:     RDSAnswer{ResourceID: "db-ABC", IAMAuth: true, Users: []RDSDecision{{User: "app", Resource: resource, Allowed: true}}},
+			trust: &TrustAnswer{Provider: testProvider, Reason: "no statement allows it (implicit deny): STS answers AccessDenied"}}),
+			[]want{has, {true, "Role " + role + " does not let the pod's token assume it (system:serviceaccount:shop:rds-db-access, sts.amazonaws.com): " +
+				"no statement allows it (implicit deny): STS answers AccessDenied. The pod never gets the role's credentials, so it never reaches " +
+				"podsg-demo-postgres with this role."}, {false, "may rds-db:connect to podsg-demo-postgres"}}},
+		"trust denied, rds-db:connect unknown": {withRDS(withRole(allocated()), &fakeAuthorizer{err: errors.New("no such DB instance"),
+			trust: &TrustAnswer{Reason: "no OIDC provider is registered for the cluster's issuer " + testIssuer + ": STS answers InvalidIdentityToken"}}),
+			[]want{has, {true, "no OIDC provider is registered"}, {true, "could not be checked: no such DB instance."}}},
 		"rds-db:connect without a role": {withRDS(notInjected(withRole(allocated())), &fakeAuthorizer{}),
 			[]want{missed, {true, "Likely cause"}, {true, "The pod has no IAM role, so it cannot authenticate to podsg-demo-postgres with IAM"}}},
 	}
@@ -166,9 +192,26 @@ func TestCheckRDS(t *testing.T) {
 	if f.got != role || r.Identity.RDS.RoleARN != role {
 		t.Fatalf("asked about %q (recorded %q), want the pod's %s", f.got, r.Identity.RDS.RoleARN, role)
 	}
+	want := WebIdentity{Issuer: testIssuer, Subject: "system:serviceaccount:shop:rds-db-access", Audience: "sts.amazonaws.com"}
+	if f.gotID != want || r.Identity.RDS.Identity != want || r.Identity.RDS.Trust == nil || !r.Identity.RDS.Trust.Allowed {
+		t.Fatalf("trust asked about %+v (recorded %+v, answer %+v), want %+v", f.gotID, r.Identity.RDS.Identity, r.Identity.RDS.Trust, want)
+	}
+	// The token's audience is the pod's volume's, whatever the ServiceAccount asks for now.
 	f = &fakeAuthorizer{}
-	if r := withRDS(notInjected(withRole(allocated())), f); f.got != "" || !r.Identity.RDS.NoRole {
-		t.Fatalf("a pod without a role: asked about %q, NoRole %v", f.got, r.Identity.RDS.NoRole)
+	withRDS(edit(withRole(allocated()), func(r *Report) { r.Identity.Want.Audience = "rds.example" }), f)
+	if f.gotID.Audience != "sts.amazonaws.com" {
+		t.Fatalf("audience asked about: %q, want the pod's token's", f.gotID.Audience)
+	}
+	f = &fakeAuthorizer{}
+	if r := withRDS(notInjected(withRole(allocated())), f); f.got != "" || f.gotID != (WebIdentity{}) || !r.Identity.RDS.NoRole {
+		t.Fatalf("a pod without a role: asked about %q and %+v, NoRole %v", f.got, f.gotID, r.Identity.RDS.NoRole)
+	}
+	// Without the issuer there is nothing to ask STS's question with.
+	f = &fakeAuthorizer{}
+	r = withRole(allocated())
+	r.CheckRDS(t.Context(), f, RDSTarget{InstanceID: "podsg-demo-postgres"}, "", errors.New("forbidden"))
+	if a := r.Identity.RDS; f.gotID != (WebIdentity{}) || a.Trust != nil || a.TrustErr != "the cluster's service-account issuer could not be read: forbidden" || f.got != role {
+		t.Fatalf("issuer unknown: asked %+v, trust %+v, error %q; rds-db:connect asked about %q", f.gotID, a.Trust, a.TrustErr, f.got)
 	}
 }
 
@@ -190,6 +233,7 @@ IAM role (IRSA, ServiceAccount rds-db-access)
   containers:
     migrate (init): skipped (eks.amazonaws.com/skip-containers)
     app: role arn:aws:iam::111122223333:role/rds-db-access, token file /var/run/secrets/eks.amazonaws.com/serviceaccount/token, aws-iam-token mounted
+  assume role:      system:serviceaccount:shop:rds-db-access (audience "sts.amazonaws.com"): ALLOWED by STS (allowed by statement 1 of the trust policy)
   database:         podsg-demo-postgres (DbiResourceId db-ABC, IAM database authentication enabled)
   rds-db:connect:   as app: DENIED on arn:aws:rds-db:us-west-2:111122223333:dbuser:db-ABC/app (no statement allows it)
                     as report: ALLOWED on arn:aws:rds-db:us-west-2:111122223333:dbuser:db-ABC/report (allowed by statement 1 of inline policy connect)

@@ -10,6 +10,28 @@ import (
 // VPC's IAM evaluates them.
 type RDSAuthorizer interface {
 	MayConnect(ctx context.Context, roleARN string, db RDSTarget) (RDSAnswer, error)
+	// MayAssume says whether STS lets the pod's token assume the role
+	// (AssumeRoleWithWebIdentity): without that, the pod never gets the role's credentials.
+	MayAssume(ctx context.Context, roleARN string, id WebIdentity) (TrustAnswer, error)
+}
+
+// WebIdentity is the pod's token as STS sees it: the cluster's issuer, the pod's
+// ServiceAccount as subject, and the audience of its token volume.
+type WebIdentity struct {
+	// Issuer is the cluster's service-account issuer (https://…), the tokens' iss.
+	Issuer   string
+	Subject  string // system:serviceaccount:NS:NAME
+	Audience string
+}
+
+// TrustAnswer is whether STS exchanges the pod's token for the role's credentials.
+type TrustAnswer struct {
+	// Provider is the IAM OIDC provider ARN the issuer maps to (registered or not).
+	Provider string
+	Allowed  bool
+	// Reason names the trust policy statement that decides, or what STS answers instead
+	// (no provider for the issuer, an audience that is not a client ID).
+	Reason string
 }
 
 // RDSTarget is a database and, optionally, a user the pod connects as.
@@ -51,6 +73,11 @@ type RDSAccess struct {
 	// Err is set when the authorizer could not decide; NoRole when the pod has no role to ask about.
 	Err    string
 	NoRole bool
+	// Identity is the pod's token as asked about, Trust STS's answer to it, or TrustErr why
+	// there is none.
+	Identity WebIdentity
+	Trust    *TrustAnswer
+	TrustErr string
 }
 
 // allowedUsers are the users the role may connect as.
@@ -65,13 +92,24 @@ func (a *RDSAccess) allowedUsers() []string {
 }
 
 // CheckRDS asks authz whether the role the pod's containers use may connect to db, and
-// records the answer in the report. Call it after Gather.
-func (r *Report) CheckRDS(ctx context.Context, authz RDSAuthorizer, db RDSTarget) {
+// whether the pod's token may assume that role at all (issuer is the cluster's
+// service-account issuer, issuerErr why it could not be read), and records the answers in the
+// report. Call it after Gather.
+func (r *Report) CheckRDS(ctx context.Context, authz RDSAuthorizer, db RDSTarget, issuer string, issuerErr error) {
 	a := &RDSAccess{Target: db, RoleARN: r.Identity.podRole()}
 	r.Identity.RDS = a
 	if a.RoleARN == "" {
 		a.NoRole = true
 		return
+	}
+	a.Identity = WebIdentity{Issuer: issuer, Subject: "system:serviceaccount:" + r.Pod.Namespace + ":" + r.Pod.ServiceAccount,
+		Audience: r.Identity.tokenAudience()}
+	if issuerErr != nil {
+		a.TrustErr = "the cluster's service-account issuer could not be read: " + issuerErr.Error()
+	} else if trust, err := authz.MayAssume(ctx, a.RoleARN, a.Identity); err != nil {
+		a.TrustErr = err.Error()
+	} else {
+		a.Trust = &trust
 	}
 	ans, err := authz.MayConnect(ctx, a.RoleARN, db)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,8 +18,8 @@ import (
 	"github.com/podsg/podsg/internal/iampolicy"
 )
 
-// IAMPolicies is what PolicyAuthorizer reads of IAM: a role's identity policies (the SDK's
-// IAM client has these methods).
+// IAMPolicies is what PolicyAuthorizer reads of IAM: a role, its trust and identity policies,
+// and OIDC providers (the SDK's IAM client has these methods).
 type IAMPolicies interface {
 	GetRole(ctx context.Context, in *iam.GetRoleInput, opts ...func(*iam.Options)) (*iam.GetRoleOutput, error)
 	ListRolePolicies(ctx context.Context, in *iam.ListRolePoliciesInput, opts ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error)
@@ -26,6 +27,7 @@ type IAMPolicies interface {
 	ListAttachedRolePolicies(ctx context.Context, in *iam.ListAttachedRolePoliciesInput, opts ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error)
 	GetPolicy(ctx context.Context, in *iam.GetPolicyInput, opts ...func(*iam.Options)) (*iam.GetPolicyOutput, error)
 	GetPolicyVersion(ctx context.Context, in *iam.GetPolicyVersionInput, opts ...func(*iam.Options)) (*iam.GetPolicyVersionOutput, error)
+	GetOpenIDConnectProvider(ctx context.Context, in *iam.GetOpenIDConnectProviderInput, opts ...func(*iam.Options)) (*iam.GetOpenIDConnectProviderOutput, error)
 }
 
 // RDSInstances is what PolicyAuthorizer reads of RDS (the SDK's RDS client has it).
@@ -88,6 +90,56 @@ func (a *PolicyAuthorizer) MayConnect(ctx context.Context, roleARN string, db RD
 		if user == db.User || applies {
 			out.Users = append(out.Users, d)
 		}
+	}
+	return out, nil
+}
+
+// MayAssume evaluates the role's trust policy as the local STS does for a verified token of
+// id (iampolicy.WebIdentity): the issuer must be registered as an OIDC provider with the
+// token's audience among its client IDs, and the trust policy must allow the provider's
+// sts:AssumeRoleWithWebIdentity under the token's sub and aud. The token's signature and
+// expiry are not in question: the apiserver issues and the kubelet refreshes it.
+func (a *PolicyAuthorizer) MayAssume(ctx context.Context, roleARN string, id WebIdentity) (TrustAnswer, error) {
+	account, roleName, err := parseRoleARN(roleARN)
+	if err != nil {
+		return TrustAnswer{}, err
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(id.Issuer, "https://"), "/")
+	out := TrustAnswer{Provider: "arn:aws:iam::" + account + ":oidc-provider/" + host}
+	role, err := a.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(roleName)})
+	if err != nil {
+		return TrustAnswer{}, fmt.Errorf("reading role %s: %w", roleName, err)
+	}
+	prov, err := a.IAM.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(out.Provider)})
+	var missing *iamtypes.NoSuchEntityException
+	switch {
+	case errors.As(err, &missing):
+		out.Reason = "no OIDC provider is registered for the cluster's issuer " + id.Issuer + ": STS answers InvalidIdentityToken"
+		return out, nil
+	case err != nil:
+		return TrustAnswer{}, fmt.Errorf("reading OIDC provider %s: %w", out.Provider, err)
+	case !slices.Contains(prov.ClientIDList, id.Audience):
+		out.Reason = fmt.Sprintf("the token's audience %q is not a client ID of OIDC provider %s (%s): STS answers InvalidIdentityToken",
+			id.Audience, out.Provider, strings.Join(prov.ClientIDList, ", "))
+		return out, nil
+	}
+	raw, err := url.QueryUnescape(aws.ToString(role.Role.AssumeRolePolicyDocument))
+	if err != nil {
+		return TrustAnswer{}, fmt.Errorf("decoding the trust policy of role %s: %w", roleName, err)
+	}
+	trust, err := iampolicy.Parse(raw, iampolicy.Trust)
+	if err != nil {
+		return TrustAnswer{}, fmt.Errorf("parsing the trust policy of role %s: %w", roleName, err)
+	}
+	now := time.Now()
+	if a.Now != nil {
+		now = a.Now()
+	}
+	req := iampolicy.WebIdentity{ProviderARN: out.Provider, ProviderURL: host, Subject: id.Subject, Audience: id.Audience}.Request(roleARN, now)
+	d, _ := decide(req, []namedPolicy{{name: "the trust policy", policy: trust}})
+	out.Allowed, out.Reason = d.Allowed, d.Reason
+	if !d.Allowed {
+		out.Reason += ": STS answers AccessDenied"
 	}
 	return out, nil
 }

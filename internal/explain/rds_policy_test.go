@@ -138,3 +138,73 @@ func createRole(t *testing.T, c *iam.Client, name string, inline map[string]stri
 		}
 	}
 }
+
+// TestPolicyAuthorizerTrust asks, of roles of the local VPC's IAM, what the local STS decides
+// for a pod's token (the same iampolicy.WebIdentity request): the ServiceAccount the trust
+// policy names, another one, a wildcard over the namespace, a role for EC2, an audience that
+// is not the provider's client ID, an issuer with no provider, a role that does not exist.
+func TestPolicyAuthorizerTrust(t *testing.T) {
+	vpc := vpctest.Start(t, vpctest.Options{})
+	c := vpc.IAM()
+	const issuer, host = "https://oidc.example/cluster/", "oidc.example/cluster"
+	provider := "arn:aws:iam::" + state.AccountID + ":oidc-provider/" + host
+	if _, err := c.CreateOpenIDConnectProvider(t.Context(), &iam.CreateOpenIDConnectProviderInput{Url: aws.String(issuer),
+		ClientIDList: []string{"sts.amazonaws.com"}, ThumbprintList: []string{strings.Repeat("ab", 20)}}); err != nil {
+		t.Fatalf("CreateOpenIDConnectProvider: %v", err)
+	}
+	// statement is a trust policy statement for the provider's tokens whose sub matches (op).
+	statement := func(effect, sid, op, sub string) string {
+		return `{"Sid":"` + sid + `","Effect":"` + effect + `","Principal":{"Federated":"` + provider + `"},"Action":"sts:AssumeRoleWithWebIdentity",` +
+			`"Condition":{"` + op + `":{"` + host + `:sub":"` + sub + `","` + host + `:aud":"sts.amazonaws.com"}}}`
+	}
+	doc := func(statements ...string) string {
+		return `{"Version":"2012-10-17","Statement":[` + strings.Join(statements, ",") + `]}`
+	}
+	for name, doc := range map[string]string{
+		"app":     doc(statement("Allow", "", "StringEquals", "system:serviceaccount:shop:app")),
+		"shop":    doc(statement("Allow", "", "StringLike", "system:serviceaccount:shop:*")),
+		"for-ec2": connectTrust,
+		"deny-app": doc(statement("Deny", "NotApp", "StringEquals", "system:serviceaccount:shop:app"),
+			statement("Allow", "", "StringLike", "system:serviceaccount:shop:*")),
+	} {
+		if _, err := c.CreateRole(t.Context(), &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(doc)}); err != nil {
+			t.Fatalf("CreateRole %s: %v", name, err)
+		}
+	}
+	authz := &PolicyAuthorizer{IAM: c, Region: vpctest.Region, Now: vpc.Clock.Now}
+	sa := func(name string) WebIdentity {
+		return WebIdentity{Issuer: issuer, Subject: "system:serviceaccount:shop:" + name, Audience: "sts.amazonaws.com"}
+	}
+	tests := map[string]struct {
+		role    string
+		id      WebIdentity
+		allowed bool
+		reason  string
+	}{
+		"the ServiceAccount it names": {"app", sa("app"), true, "allowed by statement 1 of the trust policy"},
+		"another ServiceAccount":      {"app", sa("reports"), false, "no statement allows it (implicit deny): STS answers AccessDenied"},
+		"any of the namespace":        {"shop", sa("reports"), true, "allowed by statement 1 of the trust policy"},
+		"another namespace":           {"shop", WebIdentity{Issuer: issuer, Subject: "system:serviceaccount:web:app", Audience: "sts.amazonaws.com"}, false, "STS answers AccessDenied"},
+		"a role for EC2":              {"for-ec2", sa("app"), false, "no statement allows it (implicit deny): STS answers AccessDenied"},
+		"denied by name":              {"deny-app", sa("app"), false, "explicitly denied by statement NotApp of the trust policy: STS answers AccessDenied"},
+		"the rest of the namespace":   {"deny-app", sa("reports"), true, "allowed by statement 2 of the trust policy"},
+		"an audience that is no client ID": {"app", WebIdentity{Issuer: issuer, Subject: "system:serviceaccount:shop:app", Audience: "vault"}, false,
+			`the token's audience "vault" is not a client ID of OIDC provider ` + provider + " (sts.amazonaws.com): STS answers InvalidIdentityToken"},
+		"an issuer without a provider": {"app", WebIdentity{Issuer: "https://other.example", Subject: "system:serviceaccount:shop:app", Audience: "sts.amazonaws.com"}, false,
+			"no OIDC provider is registered for the cluster's issuer https://other.example: STS answers InvalidIdentityToken"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := authz.MayAssume(t.Context(), "arn:aws:iam::"+state.AccountID+":role/"+tc.role, tc.id)
+			if err != nil {
+				t.Fatalf("MayAssume: %v", err)
+			}
+			if got.Allowed != tc.allowed || !strings.Contains(got.Reason, tc.reason) {
+				t.Fatalf("MayAssume = %+v, want allowed=%v, reason containing %q", got, tc.allowed, tc.reason)
+			}
+		})
+	}
+	if _, err := authz.MayAssume(t.Context(), "arn:aws:iam::"+state.AccountID+":role/gone", sa("app")); err == nil || !strings.Contains(err.Error(), "reading role gone: ") {
+		t.Fatalf("MayAssume of a role that does not exist = %v", err)
+	}
+}

@@ -47,10 +47,56 @@ func IAMClient() *iam.Client {
 }
 
 // ensureOIDCProvider registers the cluster's service-account issuer with IAM, as eksctl's
-// `iam: withOIDC: true` does, and lets anyone read its discovery document and keys, which the
-// local STS fetches (on EKS, the issuer's are public). It returns the provider's ARN and the
-// issuer's host (the prefix of the trust policy's condition keys).
+// `iam: withOIDC: true` does, after publishing it (PublishServiceAccountIssuer). It returns
+// the provider's ARN and the issuer's host (the prefix of the trust policy's condition keys).
 func (o *Options) ensureOIDCProvider(ctx context.Context, kubectl func(context.Context, string, ...string) (string, error), hostIP string) (arn, issuerHost string, err error) {
+	cp, err := o.controlPlane(hostIP)
+	if err != nil {
+		return "", "", err
+	}
+	ca, err := os.ReadFile(cp.CAFile())
+	if err != nil {
+		return "", "", fmt.Errorf("reading the cluster CA: %w", err)
+	}
+	iss, err := PublishServiceAccountIssuer(ctx, kubectl, ca)
+	if err != nil {
+		return "", "", err
+	}
+	arn = "arn:aws:iam::" + state.AccountID + ":oidc-provider/" + iss.Host
+	_, err = IAMClient().CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+		Url: aws.String(iss.URL), ClientIDList: []string{"sts.amazonaws.com"}, ThumbprintList: []string{iss.Thumbprint}})
+	if isCode(err, "EntityAlreadyExists") {
+		// A provider an earlier run registered: its thumbprint may be of another certificate
+		// (a cluster brought up again, an older demo), and STS would refuse every token.
+		_, err = IAMClient().UpdateOpenIDConnectProviderThumbprint(ctx, &iam.UpdateOpenIDConnectProviderThumbprintInput{
+			OpenIDConnectProviderArn: aws.String(arn), ThumbprintList: []string{iss.Thumbprint}})
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("registering the OIDC provider for %s: %w", iss.URL, err)
+	}
+	return arn, iss.Host, nil
+}
+
+// Issuer is a cluster's service-account issuer as IAM's OIDC provider needs it.
+type Issuer struct {
+	// URL is the issuer, as in the tokens' iss claim (https://…).
+	URL string
+	// Host is URL without its scheme and trailing slash: IAM's name of the provider, the
+	// prefix of its condition keys (HOST:sub, HOST:aud).
+	Host string
+	// Thumbprint is the hex SHA-1 of the certificate CreateOpenIDConnectProvider wants.
+	Thumbprint string
+}
+
+// PublishServiceAccountIssuer lets anyone read the cluster's service-account issuer discovery
+// document and keys, which an OIDC client outside the cluster (the local STS) fetches to
+// verify its tokens: on EKS the issuer's are public. It binds
+// system:service-account-issuer-discovery to system:unauthenticated (the apiserver, which is
+// its own issuer, serves both under the same authorization as everything else), reads the
+// issuer from the discovery document, and takes its thumbprint over TLS verified with caPEM.
+// kubectl runs kubectl with stdin as a cluster admin. Used by `podsg demo` and by the tests
+// that exchange a real apiserver's tokens at the local STS.
+func PublishServiceAccountIssuer(ctx context.Context, kubectl func(context.Context, string, ...string) (string, error), caPEM []byte) (Issuer, error) {
 	if _, err := kubectl(ctx, `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata: {name: "podsg:service-account-issuer-discovery"}
@@ -58,40 +104,24 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: "system:unauthenticated"}
 `, "apply", "-f", "-"); err != nil {
-		return "", "", fmt.Errorf("publishing the service-account issuer: %w", err)
+		return Issuer{}, fmt.Errorf("publishing the service-account issuer: %w", err)
 	}
 	raw, err := kubectl(ctx, "", "get", "--raw", "/.well-known/openid-configuration")
 	if err != nil {
-		return "", "", err
+		return Issuer{}, err
 	}
 	var disc struct {
 		Issuer string `json:"issuer"`
 	}
 	if err := json.Unmarshal([]byte(raw), &disc); err != nil || !strings.HasPrefix(disc.Issuer, "https://") {
-		return "", "", fmt.Errorf("reading the service-account issuer from %q: %w", raw, err)
+		return Issuer{}, fmt.Errorf("reading the service-account issuer from %q: %w", raw, err)
 	}
-	cp, err := o.controlPlane(hostIP)
+	thumbprint, err := issuerThumbprint(ctx, disc.Issuer, caPEM)
 	if err != nil {
-		return "", "", err
+		return Issuer{}, err
 	}
-	thumbprint, err := issuerThumbprint(ctx, disc.Issuer, cp.CAFile())
-	if err != nil {
-		return "", "", err
-	}
-	issuerHost = strings.TrimPrefix(disc.Issuer, "https://")
-	arn = "arn:aws:iam::" + state.AccountID + ":oidc-provider/" + issuerHost
-	_, err = IAMClient().CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
-		Url: aws.String(disc.Issuer), ClientIDList: []string{"sts.amazonaws.com"}, ThumbprintList: []string{thumbprint}})
-	if isCode(err, "EntityAlreadyExists") {
-		// A provider an earlier run registered: its thumbprint may be of another certificate
-		// (a cluster brought up again, an older demo), and STS would refuse every token.
-		_, err = IAMClient().UpdateOpenIDConnectProviderThumbprint(ctx, &iam.UpdateOpenIDConnectProviderThumbprintInput{
-			OpenIDConnectProviderArn: aws.String(arn), ThumbprintList: []string{thumbprint}})
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("registering the OIDC provider for %s: %w", disc.Issuer, err)
-	}
-	return arn, issuerHost, nil
+	// An issuer may end in a slash (envtest's does); IAM names the provider without it.
+	return Issuer{URL: disc.Issuer, Host: strings.TrimSuffix(strings.TrimPrefix(disc.Issuer, "https://"), "/"), Thumbprint: thumbprint}, nil
 }
 
 // issuerThumbprint is the thumbprint IAM wants for an issuer, obtained as AWS documents it
@@ -99,14 +129,10 @@ subjects:
 // certificate the issuer presents, hex. The connection is verified against the cluster CA
 // first. The kube-apiserver presents its serving certificate alone, so that is the one, and
 // the local STS finds it in the chain it is shown.
-func issuerThumbprint(ctx context.Context, issuer, caFile string) (string, error) {
-	data, err := os.ReadFile(caFile)
-	if err != nil {
-		return "", fmt.Errorf("reading the cluster CA: %w", err)
-	}
+func issuerThumbprint(ctx context.Context, issuer string, caPEM []byte) (string, error) {
 	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(data) {
-		return "", fmt.Errorf("%s holds no PEM certificate", caFile)
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return "", errors.New("the cluster CA holds no PEM certificate")
 	}
 	u, err := url.Parse(issuer)
 	if err != nil {

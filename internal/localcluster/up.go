@@ -25,7 +25,9 @@ import (
 
 func (o *Options) vpcDaemon() cluster.Daemon {
 	return cluster.NewDaemon(cluster.DaemonOptions{Name: "podsg-vpc", Dir: o.path("run"), Bin: filepath.Join(o.BinDir, "podsg-vpc"),
-		Home: o.path("vpc"), Args: []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", APIPort), "--state-dir", o.path("vpc"), "--dataplane", "netns"}})
+		Home: o.path("vpc"), Args: []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", APIPort), "--state-dir", o.path("vpc"), "--dataplane", "netns",
+			// Every program of the machine may call this API: the request log says which did what.
+			"--request-log", o.path("run", "podsg-vpc-requests.log")}})
 }
 
 func (o *Options) controllerDaemon(vpcID string) cluster.Daemon {

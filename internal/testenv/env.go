@@ -108,6 +108,12 @@ func Start(t testing.TB, opts Options) *Env {
 		CRDInstallOptions:     envtest.CRDInstallOptions{CRDs: crds, Scheme: scheme},
 		WebhookInstallOptions: opts.Webhooks,
 	}
+	// The apiserver is its own service-account issuer (https://127.0.0.1:PORT/, envtest's), and
+	// its discovery document names the keys at its external host, by default the machine's
+	// outward address, where it does not listen: its loopback address instead, so that an OIDC
+	// client (the local STS) can verify the tokens it issues, as the local cluster's
+	// --service-account-jwks-uri lets it.
+	te.ControlPlane.GetAPIServer().Configure().Set("external-hostname", "127.0.0.1")
 	cfg, err := te.Start()
 	if err != nil {
 		t.Fatalf("starting etcd and kube-apiserver from %s: %v", binDir, err)

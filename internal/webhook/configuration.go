@@ -35,32 +35,12 @@ type target struct {
 }
 
 // ensureConfigurations creates or updates the configurations generated from the markers
-// (config/webhook), pointed at target with its CA. All are fail-closed, so the namespaces
-// that must keep working without podsg (kube-system, podsg's own) are excluded, from the pod
-// identity webhook as well: it serves the same namespaces as the security group webhook.
-func ensureConfigurations(ctx context.Context, kube client.Client, t target) error {
-	mut, val, err := parseManifests()
+// (config/webhook), pointed at target with its CA (see configurations).
+func ensureConfigurations(ctx context.Context, kube client.Client, t target, identityNamespaces *metav1.LabelSelector) error {
+	mut, val, err := configurations(t, identityNamespaces)
 	if err != nil {
 		return err
 	}
-	exempt := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", t.namespace}}}}
-	for i := range mut.Webhooks {
-		p := *mut.Webhooks[i].ClientConfig.Service.Path
-		mut.Webhooks[i].ClientConfig = t.clientConfig(p)
-		mut.Webhooks[i].NamespaceSelector = exempt
-		if p == IdentityPath {
-			// AWS's pod identity webhook configuration lets pods opt out by this label; so
-			// does ours (the handler checks it too, for configurations without the selector).
-			mut.Webhooks[i].ObjectSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-				Key: podidentity.LabelSkipWebhook, Operator: metav1.LabelSelectorOpDoesNotExist}}}
-		}
-	}
-	for i := range val.Webhooks {
-		val.Webhooks[i].ClientConfig = t.clientConfig(*val.Webhooks[i].ClientConfig.Service.Path)
-		val.Webhooks[i].NamespaceSelector = exempt
-	}
-	mut.Name, val.Name = MutatingWebhookName, ValidatingWebhookName
 	for _, obj := range []client.Object{mut, val} {
 		cur := obj.DeepCopyObject().(client.Object)
 		err := kube.Get(ctx, client.ObjectKeyFromObject(obj), cur)
@@ -76,6 +56,49 @@ func ensureConfigurations(ctx context.Context, kube client.Client, t target) err
 		}
 	}
 	return nil
+}
+
+// configurations are the generated configurations as podsg-controller registers them. All
+// are fail-closed, so the namespaces that must keep working without podsg (kube-system,
+// podsg's own) are excluded from every webhook, the pod identity webhook included.
+// identityNamespaces, when not nil, narrows the pod identity webhook to the namespaces it
+// selects (the exemption still applies); nil serves every other namespace, as EKS does.
+func configurations(t target, identityNamespaces *metav1.LabelSelector) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+	mut, val, err := parseManifests()
+	if err != nil {
+		return nil, nil, err
+	}
+	exempt := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", t.namespace}}}}
+	for i := range mut.Webhooks {
+		p := *mut.Webhooks[i].ClientConfig.Service.Path
+		mut.Webhooks[i].ClientConfig = t.clientConfig(p)
+		mut.Webhooks[i].NamespaceSelector = exempt
+		if p == IdentityPath {
+			mut.Webhooks[i].NamespaceSelector = narrow(exempt, identityNamespaces)
+			// AWS's pod identity webhook configuration lets pods opt out by this label; so
+			// does ours (the handler checks it too, for configurations without the selector).
+			mut.Webhooks[i].ObjectSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+				Key: podidentity.LabelSkipWebhook, Operator: metav1.LabelSelectorOpDoesNotExist}}}
+		}
+	}
+	for i := range val.Webhooks {
+		val.Webhooks[i].ClientConfig = t.clientConfig(*val.Webhooks[i].ClientConfig.Service.Path)
+		val.Webhooks[i].NamespaceSelector = exempt
+	}
+	mut.Name, val.Name = MutatingWebhookName, ValidatingWebhookName
+	return mut, val, nil
+}
+
+// narrow is base and sel together (a label selector's terms are ANDed): sel's labels and
+// expressions with base's expressions appended. base for a nil sel.
+func narrow(base, sel *metav1.LabelSelector) *metav1.LabelSelector {
+	if sel == nil {
+		return base.DeepCopy()
+	}
+	out := sel.DeepCopy()
+	out.MatchExpressions = append(out.MatchExpressions, base.DeepCopy().MatchExpressions...)
+	return out
 }
 
 func (t target) clientConfig(path string) admissionregistrationv1.WebhookClientConfig {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -36,6 +37,10 @@ type Endpoint struct {
 	Port int
 	// CertDir receives tls.crt and tls.key for the webhook server.
 	CertDir string
+	// IdentityNamespaceSelector, when not nil, limits the pod identity webhook to the
+	// namespaces it selects (podsg-controller's --identity-webhook-namespace-selector); nil
+	// serves every namespace but the exempt ones, as EKS serves every namespace.
+	IdentityNamespaceSelector *metav1.LabelSelector
 }
 
 // Install writes the serving certificate into e.CertDir and creates or updates the webhook
@@ -52,5 +57,5 @@ func Install(ctx context.Context, kube client.Client, e Endpoint) error {
 	if t.caBundle, err = servingCert(ctx, kube, e.Namespace, "podsg-webhook-cert", e.CertDir, hosts); err != nil {
 		return err
 	}
-	return ensureConfigurations(ctx, kube, t)
+	return ensureConfigurations(ctx, kube, t, e.IdentityNamespaceSelector)
 }

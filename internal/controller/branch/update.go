@@ -62,14 +62,19 @@ func (u *Updater) Register(mgr ctrl.Manager, opts controller.Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("pod.groups").
 		For(&corev1.Pod{}, builder.WithPredicates(annotated)).
-		Watches(&v1beta1.SecurityGroupPolicy{}, handler.EnqueueRequestsFromMapFunc(u.annotatedPods)).
+		// A policy's spec, not its status: the status controller rewrites the status as pods
+		// come and go, and each rewrite would send every annotated pod of the namespace here.
+		Watches(&v1beta1.SecurityGroupPolicy{}, handler.EnqueueRequestsFromMapFunc(u.annotatedPods),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(opts).
 		Complete(u)
 }
 
 func (u *Updater) annotatedPods(ctx context.Context, p client.Object) []reconcile.Request {
 	var pods corev1.PodList
-	if err := u.kube.List(ctx, &pods, client.InNamespace(p.GetNamespace())); err != nil {
+	// Read only, so the cache's own objects: a copy of every pod of the namespace for a few
+	// annotations is most of what a policy change costs with thousands of pods.
+	if err := u.kube.List(ctx, &pods, client.InNamespace(p.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	var out []reconcile.Request

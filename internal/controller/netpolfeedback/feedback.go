@@ -39,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 	cnpv1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
+	"github.com/podsg/podsg/internal/controller/podcache"
 	"github.com/podsg/podsg/internal/netpol"
 	"github.com/podsg/podsg/internal/netpol/calicov3"
 )
@@ -67,6 +68,9 @@ type Options struct {
 	// checked within that time.
 	Discover time.Duration
 	Clock    clock.PassiveClock
+	// Pods lists pods (default: through kube, without deep copies); podsg-controller reads
+	// its cache's indexer (podcache.FromCache).
+	Pods podcache.Lister
 }
 
 // Reporter checks every policy and records what it finds as events.
@@ -103,6 +107,9 @@ func New(kube client.Reader, rec events.EventRecorder, served Served, opts Optio
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
+	}
+	if opts.Pods == nil {
+		opts.Pods = podcache.FromClient(kube)
 	}
 	return &Reporter{kube: kube, recorder: rec, served: served, opts: opts, said: map[saidKey]time.Time{}}
 }
@@ -313,11 +320,10 @@ func (r *Reporter) Report(ctx context.Context) error {
 func (r *Reporter) load(ctx context.Context) (netpol.PolicySet, map[netpol.PolicyRef]client.Object, []*netpol.Pod, error) {
 	var ps netpol.PolicySet
 	objects := map[netpol.PolicyRef]client.Object{}
-	var pods corev1.PodList
 	var nss corev1.NamespaceList
 	var sas corev1.ServiceAccountList
 	var nps networkingv1.NetworkPolicyList
-	lists := []client.ObjectList{&pods, &nss, &sas, &nps}
+	lists := []client.ObjectList{&nss, &sas, &nps}
 	served := r.servedNow()
 	var cnps cnpv1.ClusterNetworkPolicyList
 	if served.ClusterNetworkPolicy {
@@ -351,5 +357,23 @@ func (r *Reporter) load(ctx context.Context) (netpol.PolicySet, map[netpol.Polic
 		p := &ps.CalicoNetworkPolicies[i]
 		objects[netpol.PolicyRef{Kind: netpol.KindCalicoNetworkPolicy, Namespace: p.Namespace, Name: p.Name}] = p
 	}
-	return ps, objects, netpol.PodsFromLists(&pods, &nss, &sas), nil
+	var labels netpol.Labels
+	for i := range nss.Items {
+		labels.AddNamespace(&nss.Items[i])
+	}
+	for i := range sas.Items {
+		labels.AddServiceAccount(&sas.Items[i])
+	}
+	// Read only: the cache's own pods, not a copy of every pod of the cluster at every check.
+	pods, err := r.opts.Pods(ctx, "")
+	if err != nil {
+		return ps, nil, nil, err
+	}
+	out := make([]*netpol.Pod, 0, len(pods))
+	for _, p := range pods {
+		if np := labels.Pod(p); np != nil {
+			out = append(out, np)
+		}
+	}
+	return ps, objects, out, nil
 }

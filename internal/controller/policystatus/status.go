@@ -9,21 +9,26 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
+	"github.com/podsg/podsg/internal/controller/podcache"
 	"github.com/podsg/podsg/internal/policy"
 )
 
@@ -44,6 +49,16 @@ type Options struct {
 	// Recheck is how often groups are looked up again even if nothing changed: a group can
 	// be deleted in EC2 without Kubernetes hearing about it.
 	Recheck time.Duration
+	// Settle is how long a pod or ServiceAccount change waits before its namespace's policies
+	// are counted again (default 1s): the changes of that time are counted once. Counting
+	// lists the namespace's pods, so with thousands of pods created a second, counting for
+	// each would be quadratic.
+	Settle time.Duration
+	// Now is the clock of the group checks (default time.Now).
+	Now func() time.Time
+	// Pods lists a namespace's pods (default: through the client, without deep copies);
+	// podsg-controller reads its cache's indexer (podcache.FromCache).
+	Pods podcache.Lister
 }
 
 // Controller fills in SecurityGroupPolicy status: matched pods, whether its groups
@@ -54,6 +69,18 @@ type Controller struct {
 	ec2      EC2
 	recorder events.EventRecorder
 	opts     Options
+
+	mu sync.Mutex
+	// checked is the last group check of each policy: a count of pods reconciles a policy
+	// far more often than its groups change, and each check is an EC2 describe call.
+	checked map[types.NamespacedName]groupCheck
+}
+
+// groupCheck is the outcome of one policy's group check.
+type groupCheck struct {
+	groups string // the policy's groups, sorted and joined
+	at     time.Time
+	cond   metav1.Condition
 }
 
 // New returns a status controller.
@@ -61,19 +88,54 @@ func New(kube client.Client, ec2 EC2, rec events.EventRecorder, opts Options) *C
 	if opts.Recheck == 0 {
 		opts.Recheck = 10 * time.Minute
 	}
-	return &Controller{kube: kube, ec2: ec2, recorder: rec, opts: opts}
+	if opts.Settle == 0 {
+		opts.Settle = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Pods == nil {
+		opts.Pods = podcache.FromClient(kube)
+	}
+	return &Controller{kube: kube, ec2: ec2, recorder: rec, opts: opts, checked: map[types.NamespacedName]groupCheck{}}
 }
 
 // Register adds the controller to mgr; pod and ServiceAccount changes requeue the policies of
-// their namespace, since they change what the policies match.
+// their namespace, since they change what the policies match, after Settle.
 func (c *Controller) Register(mgr ctrl.Manager, opts controller.Options) error {
+	settled := c.settled()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("securitygrouppolicy.status").
 		For(&v1beta1.SecurityGroupPolicy{}).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(c.policiesInNamespace)).
-		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(c.policiesInNamespace)).
+		Watches(&corev1.Pod{}, settled).
+		Watches(&corev1.ServiceAccount{}, settled).
 		WithOptions(opts).
 		Complete(reconcile.AsReconciler(mgr.GetClient(), c))
+}
+
+// settled enqueues the policies of a changed object's namespace Settle later. The queue keeps
+// one entry per policy, at its earliest time, so every change within Settle of the first
+// is counted by the same reconcile.
+func (c *Controller) settled() handler.EventHandler {
+	add := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, r := range c.policiesInNamespace(ctx, o) {
+			q.AddAfter(r, c.opts.Settle)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.ObjectNew, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+	}
 }
 
 func (c *Controller) policiesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
@@ -128,22 +190,25 @@ func (c *Controller) Reconcile(ctx context.Context, p *v1beta1.SecurityGroupPoli
 // matches counts the live pods the policy selects, the largest union of groups any of them
 // gets from all the namespace's policies, and how the pods' groups stand against that union.
 func (c *Controller) matches(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (int, int, v1beta1.PodGroupsStatus, error) {
-	var pods corev1.PodList
 	var sas corev1.ServiceAccountList
 	var all v1beta1.SecurityGroupPolicyList
 	var st v1beta1.PodGroupsStatus
-	for _, l := range []client.ObjectList{&pods, &sas, &all} {
+	for _, l := range []client.ObjectList{&sas, &all} {
 		if err := c.kube.List(ctx, l, client.InNamespace(p.Namespace)); err != nil {
 			return 0, 0, st, fmt.Errorf("listing %T: %w", l, err)
 		}
+	}
+	// Read only: the cache's own pods, not a copy of every pod of the namespace.
+	pods, err := c.opts.Pods(ctx, p.Namespace)
+	if err != nil {
+		return 0, 0, st, err
 	}
 	saLabels := map[string]map[string]string{}
 	for _, sa := range sas.Items {
 		saLabels[sa.Name] = sa.Labels
 	}
 	matched, maxUnion := 0, 0
-	for i := range pods.Items {
-		pod := &pods.Items[i]
+	for _, pod := range pods {
 		if policy.Terminal(pod) {
 			continue
 		}
@@ -184,8 +249,29 @@ func sameSet(a, b []string) bool {
 }
 
 // groupsFound checks that every group exists in the cluster's VPC, with a Warning event
-// naming the missing ones. Throttling and outages are returned, to retry.
+// naming the missing ones; a policy whose groups were checked less than Recheck ago keeps that
+// outcome without asking EC2 again. Throttling and outages are returned, to retry.
 func (c *Controller) groupsFound(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (metav1.Condition, error) {
+	key, groups := client.ObjectKeyFromObject(p), slices.Sorted(slices.Values(p.Spec.SecurityGroups.Groups))
+	joined, now := strings.Join(groups, ","), c.opts.Now()
+	c.mu.Lock()
+	last, ok := c.checked[key]
+	c.mu.Unlock()
+	if ok && last.groups == joined && now.Sub(last.at) < c.opts.Recheck {
+		return last.cond, nil
+	}
+	cond, err := c.checkGroups(ctx, p)
+	if err != nil {
+		return cond, err
+	}
+	c.mu.Lock()
+	c.checked[key] = groupCheck{groups: joined, at: now, cond: cond}
+	c.mu.Unlock()
+	return cond, nil
+}
+
+// checkGroups asks EC2 for the policy's groups.
+func (c *Controller) checkGroups(ctx context.Context, p *v1beta1.SecurityGroupPolicy) (metav1.Condition, error) {
 	cond := metav1.Condition{Type: v1beta1.ConditionGroupsFound, Status: metav1.ConditionTrue, Reason: "GroupsFound", Message: "every group exists"}
 	groups, err := c.ec2.DescribeSecurityGroups(ctx, p.Spec.SecurityGroups.Groups)
 	switch {

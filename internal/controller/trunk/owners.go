@@ -39,7 +39,8 @@ func annotatedOn(ctx context.Context, kube client.Reader, nodeName string) (map[
 // AnnotatedENIs returns the branch ENIs live pods are annotated with, in the whole cluster.
 func AnnotatedENIs(ctx context.Context, kube client.Reader) (map[string]bool, error) {
 	var pods corev1.PodList
-	if err := kube.List(ctx, &pods); err != nil {
+	// Read only, and only ids leave: the cache's own pods, not a copy of every pod.
+	if err := kube.List(ctx, &pods, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
 	}
 	out := map[string]bool{}

@@ -104,9 +104,10 @@ func eniFields(tx *state.Tx) func(*state.ENI) query.Fields {
 	}
 }
 
-// eniNarrow answers the filters that name an ENI's instance, subnet or a tag with literal
-// values from the state's indexes. The controllers of a cluster of thousands of nodes
-// filter by tag and by instance.
+// eniNarrow answers the filters that name an ENI's instance, subnet, interface type or a tag
+// with literal values from the state's indexes. The controllers of a cluster of thousands of
+// nodes filter by tag and by instance, and read their trunks by type: a cluster's tag
+// selects nearly every ENI, interface-type=trunk one in fifty.
 func eniNarrow(tx *state.Tx) func([]query.Filter) ([]string, bool) {
 	return func(filters []query.Filter) ([]string, bool) {
 		return narrowBy(filters, func(name, value string) (int, func() []string, bool) {
@@ -115,6 +116,8 @@ func eniNarrow(tx *state.Tx) func([]query.Filter) ([]string, bool) {
 			case name == "attachment.instance-id":
 			case name == "subnet-id":
 				index = state.ENIsBySubnet
+			case name == "interface-type":
+				index = state.ENIsByType
 			case strings.HasPrefix(name, "tag:"):
 				index, key = state.ENIsByTag, strings.TrimPrefix(name, "tag:")
 			default:

@@ -15,11 +15,13 @@ import (
 
 // TestDescribeNetworkInterfacesPagesByIndex pages with MaxResults 5 through filters the state
 // answers from an index (a selective tag, one that most ENIs carry, an instance, two tag
-// values) and one it cannot (a wildcard): every page in id order, each match exactly once,
+// values, an interface type alone and with a tag most ENIs carry) and one it cannot (a
+// wildcard): every page in id order, each match exactly once,
 // the same set as filtering everything.
 func TestDescribeNetworkInterfacesPagesByIndex(t *testing.T) {
 	env := vpctest.Start(t, vpctest.Options{})
 	fleet, err := vpctest.SeedFleet(t.Context(), env.Store, vpctest.FleetSpec{Nodes: 4, BranchesPerNode: 9,
+		TrunkTags: func(node int, _ string) state.Tags { return state.Tags{"node": fmt.Sprint("node-", node)} },
 		BranchTags: func(node int, _ string, vlan int) state.Tags {
 			tags := state.Tags{"cluster": "c", "node": fmt.Sprint("node-", node)}
 			if vlan%3 == 0 {
@@ -56,6 +58,10 @@ func TestDescribeNetworkInterfacesPagesByIndex(t *testing.T) {
 			func(e types.NetworkInterface) bool {
 				return tagOf(e, "node") == "node-1" || tagOf(e, "node") == "node-3"
 			}},
+		"trunks": {[]types.Filter{filter("interface-type", "trunk")},
+			func(e types.NetworkInterface) bool { return e.InterfaceType == "trunk" }},
+		"trunks and branches of a node": {[]types.Filter{filter("interface-type", "trunk", "branch"), filter("tag:node", "node-2")},
+			func(e types.NetworkInterface) bool { return tagOf(e, "node") == "node-2" }},
 		"wildcard": {[]types.Filter{filter("tag:node", "node-?"), filter("tag:third", "yes")},
 			func(e types.NetworkInterface) bool { return tagOf(e, "third") == "yes" }},
 	}

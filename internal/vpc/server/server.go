@@ -297,6 +297,9 @@ type logLine struct {
 	Status     int       `json:"status"`
 	DurationMs float64   `json:"durationMs"`
 	Remote     string    `json:"remote"`
+	// UserAgent names the client (SDK, awscli, controller): with Remote, it answers "who
+	// deleted that ENI" when several programs share one local VPC.
+	UserAgent string `json:"userAgent"`
 }
 
 func (s *Server) logRequest(r *http.Request, reqID string, out outcome, d time.Duration) {
@@ -305,7 +308,7 @@ func (s *Server) logRequest(r *http.Request, reqID string, out outcome, d time.D
 	}
 	line, _ := json.Marshal(logLine{
 		Time: s.opts.Clock.Now().UTC(), RequestID: reqID, Action: out.action, Code: out.code, Status: out.status,
-		DurationMs: float64(d.Microseconds()) / 1000, Remote: r.RemoteAddr,
+		DurationMs: float64(d.Microseconds()) / 1000, Remote: r.RemoteAddr, UserAgent: r.UserAgent(),
 	})
 	s.logMu.Lock()
 	defer s.logMu.Unlock()

@@ -285,13 +285,14 @@ func TestLatencyMetricsAndRequestLog(t *testing.T) {
 		t.Fatalf("request log has %d lines", len(lines))
 	}
 	var entry struct {
-		RequestID, Action, Code string
-		Status                  int
+		RequestID, Action, Code, UserAgent string
+		Status                             int
 	}
 	if err := json.Unmarshal([]byte(lines[1]), &entry); err != nil {
 		t.Fatal(err)
 	}
-	if entry.Action != "DescribeVpcs" || entry.Code != "InvalidVpcID.NotFound" || entry.Status != 400 || entry.RequestID == "" {
+	if entry.Action != "DescribeVpcs" || entry.Code != "InvalidVpcID.NotFound" || entry.Status != 400 || entry.RequestID == "" ||
+		!strings.Contains(entry.UserAgent, "aws-sdk-go-v2") {
 		t.Errorf("log entry %+v", entry)
 	}
 	resp, err := http.Get(env.URL + "/metrics")

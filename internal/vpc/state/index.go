@@ -27,6 +27,7 @@ type model struct {
 	enisByInstance map[string]set               // instance → enis
 	enisBySubnet   map[string]set               // subnet → enis (describe filter subnet-id)
 	enisByTag      map[string]set               // tagKey(key, value) → enis (describe filter tag:KEY)
+	enisByType     map[string]set               // interface type → enis (describe filter interface-type)
 	enisByGroup    map[string]set               // security group → enis using it
 	ruleRefs       map[string]set               // security group → groups whose rules reference it
 	subnetsByVPC   map[string]set
@@ -86,6 +87,7 @@ func newModel() *model {
 		enisByInstance: map[string]set{},
 		enisBySubnet:   map[string]set{},
 		enisByTag:      map[string]set{},
+		enisByType:     map[string]set{},
 		enisByGroup:    map[string]set{},
 		ruleRefs:       map[string]set{},
 		subnetsByVPC:   map[string]set{},
@@ -176,6 +178,7 @@ func (m *model) reindexENI(old, cur *ENI) {
 			removeFrom(m.enisByInstance, old.Attachment.InstanceID, old.ID)
 		}
 		removeFrom(m.enisBySubnet, old.SubnetID, old.ID)
+		removeFrom(m.enisByType, old.InterfaceType, old.ID)
 		for k, v := range old.Tags {
 			removeFrom(m.enisByTag, tagKey(k, v), old.ID)
 		}
@@ -197,6 +200,7 @@ func (m *model) reindexENI(old, cur *ENI) {
 			addTo(m.enisByInstance, cur.Attachment.InstanceID, cur.ID)
 		}
 		addTo(m.enisBySubnet, cur.SubnetID, cur.ID)
+		addTo(m.enisByType, cur.InterfaceType, cur.ID)
 		for k, v := range cur.Tags {
 			addTo(m.enisByTag, tagKey(k, v), cur.ID)
 		}

@@ -70,7 +70,9 @@ func (s *Store) load() error {
 	}
 	err = s.db.View(func(btx *bolt.Tx) error {
 		for _, t := range s.m.tables() {
-			err := btx.Bucket([]byte(t.name())).ForEach(func(k, v []byte) error {
+			b := btx.Bucket([]byte(t.name()))
+			t.reserve(b.Stats().KeyN)
+			err := b.ForEach(func(k, v []byte) error {
 				return t.decode(string(k), v)
 			})
 			if err != nil {

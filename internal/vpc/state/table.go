@@ -80,10 +80,20 @@ func (t *table[T]) decode(id string, data []byte) error {
 	return nil
 }
 
+// reserve makes room for n more rows before a load, so that loading 100,000 ENIs does not
+// rehash the map and regrow the sorted ids a dozen times over.
+func (t *table[T]) reserve(n int) {
+	if len(t.rows) == 0 {
+		t.rows = make(map[string]*T, n)
+	}
+	t.sorted = slices.Grow(t.sorted, n)
+}
+
 // anyTable is what the store needs to persist and load a table without
 // knowing its type.
 type anyTable interface {
 	name() string
+	reserve(n int)
 	encode(id string) ([]byte, bool, error)
 	decode(id string, data []byte) error
 }

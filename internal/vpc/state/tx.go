@@ -99,11 +99,12 @@ func (tx *Tx) NetworkInterfaceIDs() []string { return tx.m.enis.sorted }
 // ENIIndex names a secondary index of ENIs that DescribeNetworkInterfaces can narrow by.
 type ENIIndex int
 
-// The ENI indexes: by attached instance, by subnet, by tag.
+// The ENI indexes: by attached instance, by subnet, by tag, by interface type.
 const (
 	ENIsByInstance ENIIndex = iota
 	ENIsBySubnet
 	ENIsByTag
+	ENIsByType
 )
 
 // ENIsBy returns how many ENIs have value in an index field (for ENIsByTag, the tag key and
@@ -118,6 +119,8 @@ func (tx *Tx) ENIsBy(index ENIIndex, key, value string) (int, func() []string) {
 		s = tx.m.enisBySubnet[value]
 	case ENIsByTag:
 		s = tx.m.enisByTag[tagKey(key, value)]
+	case ENIsByType:
+		s = tx.m.enisByType[value]
 	}
 	return len(s), s.ids
 }

@@ -187,17 +187,8 @@ func (s *STS) assumeRoleWithWebIdentity(ctx context.Context, req *query.Request)
 	}
 	// The trust policy sees the provider as the principal and the token's
 	// claims under the provider's name: <url>:sub, <url>:aud, <url>:amr.
-	cctx := iampolicy.NewContext(map[string][]string{
-		prov.URL + ":sub": {claims.Subject}, prov.URL + ":aud": {aud},
-		"aws:CurrentTime": {s.now().UTC().Format(time.RFC3339)}, "aws:FederatedProvider": {prov.ARN},
-	})
-	if len(claims.AMR) > 0 {
-		cctx.Set(prov.URL+":amr", claims.AMR...)
-	}
-	decision := iampolicy.Evaluate(&iampolicy.Request{
-		Principal: iampolicy.Principal{Type: "Federated", IDs: []string{prov.ARN}},
-		Action:    "sts:AssumeRoleWithWebIdentity", Resource: in.role.ARN, Context: cctx,
-	}, in.trust)
+	id := iampolicy.WebIdentity{ProviderARN: prov.ARN, ProviderURL: prov.URL, Subject: claims.Subject, Audience: aud, AMR: claims.AMR}
+	decision := iampolicy.Evaluate(id.Request(in.role.ARN, s.now()), in.trust)
 	if decision != iampolicy.Allowed {
 		return nil, denied
 	}

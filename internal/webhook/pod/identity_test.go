@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,32 +31,12 @@ const (
 
 // TestIdentityWebhook runs the pod identity webhook on a real apiserver, registered exactly as
 // podsg-controller registers it (webhook.Install: by URL, with the namespaceSelector that
-// exempts kube-system and podsg's namespace and the objectSelector of AWS's skip label).
+// exempts kube-system and podsg's namespace and the objectSelector of AWS's skip label; last,
+// with a namespace selector of its flag's).
 func TestIdentityWebhook(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{Webhooks: envtest.WebhookInstallOptions{Paths: []string{"../../../config/webhook"}}})
 	c := env.Client
-	ctx := t.Context()
-	// envtest registered the generated configurations without podsg-controller's selectors;
-	// Install registers podsg's own, serving on envtest's port with the certificate it writes.
-	for _, obj := range []client.Object{
-		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mutating-webhook-configuration"}},
-		&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "validating-webhook-configuration"}},
-	} {
-		if err := c.Delete(ctx, obj); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w := env.Webhooks
-	controllertest.Namespace(t, c, "podsg-system")
-	if err := webhook.Install(ctx, c, webhook.Endpoint{Namespace: "podsg-system", Host: w.LocalServingHost, Port: w.LocalServingPort,
-		CertDir: w.LocalServingCertDir}); err != nil {
-		t.Fatal(err)
-	}
-	mgr := controllertest.NewManager(t, env)
-	if err := pod.Setup(mgr, controllerUser, podidentity.Options{Region: "us-west-2", LocalVPCEndpoint: testEndpoint}); err != nil {
-		t.Fatal(err)
-	}
-	controllertest.Start(t, mgr)
+	endpoint := controllertest.PodWebhooks(t, env, podidentity.Options{Region: "us-west-2", LocalVPCEndpoint: testEndpoint})
 
 	ns := controllertest.Namespace(t, c, "identity")
 	controllertest.Create(t, c, roleSA(ns, "rds-db-access"))
@@ -118,6 +97,62 @@ func TestIdentityWebhook(t *testing.T) {
 			t.Fatalf("the webhook added %s beside the container's own role", podidentity.EnvTokenFile)
 		}
 	})
+	// Last: it narrows the webhook for every subtest after it.
+	t.Run("with a namespace selector, a namespace without its label is untouched", func(t *testing.T) {
+		testNamespaceSelector(t, c, endpoint)
+	})
+}
+
+// testNamespaceSelector installs the configurations again as podsg-controller does with
+// --identity-webhook-namespace-selector=podsg.io/pod-identity=enabled: a pod of a role
+// ServiceAccount in a namespace without that label gets nothing, one in a labelled namespace
+// gets its role, and the exempt namespaces stay exempt even when labelled.
+func testNamespaceSelector(t *testing.T, c client.Client, e webhook.Endpoint) {
+	const label, value = "podsg.io/pod-identity", "enabled"
+	e.IdentityNamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{label: value}}
+	if err := webhook.Install(t.Context(), c, e); err != nil {
+		t.Fatal(err)
+	}
+	plain := controllertest.Namespace(t, c, "identity-unlabelled")
+	labelled := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "identity-labelled", Labels: map[string]string{label: value}}}
+	controllertest.Create(t, c, labelled, roleSA(plain, "rds-db-access"), roleSA(labelled.Name, "rds-db-access"))
+	// The apiserver reads webhook configurations through an informer: pods are created in the
+	// unlabelled namespace until one comes out untouched, and that one must carry nothing.
+	var untouched *corev1.Pod
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) error {
+		untouched = controllertest.Pod(plain, "unlabelled", "rds-db-access")
+		if err := c.Create(ctx, untouched); err != nil {
+			return err
+		}
+		if hasEnv(untouched.Spec.Containers[0], podidentity.EnvRoleARN) {
+			_ = c.Delete(ctx, untouched)
+			return fmt.Errorf("the apiserver still sends pods of namespace %s to the pod identity webhook", plain)
+		}
+		return nil
+	})
+	expectUntouched(t, untouched)
+
+	p := controllertest.Pod(labelled.Name, "labelled", "rds-db-access")
+	controllertest.Create(t, c, p)
+	expectRole(t, p, "app")
+
+	exempt := &corev1.Namespace{}
+	if err := c.Get(t.Context(), client.ObjectKey{Name: controllertest.WebhookNamespace}, exempt); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(exempt.DeepCopy())
+	exempt.Labels[label] = value
+	if err := c.Patch(t.Context(), exempt, patch); err != nil {
+		t.Fatal(err)
+	}
+	// Its role ServiceAccount, unless the exempt-namespace subtest made it: without it the pod
+	// would be untouched for want of a role.
+	if err := client.IgnoreAlreadyExists(c.Create(t.Context(), roleSA(exempt.Name, "rds-db-access"))); err != nil {
+		t.Fatal(err)
+	}
+	p = controllertest.Pod(exempt.Name, "labelled-exempt", "rds-db-access")
+	controllertest.Create(t, c, p)
+	expectUntouched(t, p)
 }
 
 func roleSA(ns, name string) *corev1.ServiceAccount {
