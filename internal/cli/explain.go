@@ -135,30 +135,71 @@ func writeSelectingPolicies(ctx context.Context, kube client.Reader, key types.N
 		w.printf("  could not be read: %v\n", err)
 		return w.err
 	}
+	for _, l := range selectingPolicies(ps, key) {
+		w.printf("%s\n", l)
+	}
+	return w.err
+}
+
+// selectingPolicies are the lines of the explanation's network policy section: each policy
+// that selects the pod, in the order the layers apply, with the findings podsg-controller
+// reports on it as events (netpol.Check, the same function on the same objects: a named port
+// no pod exposes, say); then the policies podsg-agent refuses that may concern the pod (the
+// cluster's and the pod's namespace's: which pods a refused policy would select is unknown).
+func selectingPolicies(ps *reach.Policies, key types.NamespacedName) []string {
 	var pod *netpol.Pod
 	for _, p := range ps.Pods {
 		if p.Namespace == key.Namespace && p.Name == key.Name {
 			pod = p
 		}
 	}
-	sels := ps.Evaluator.Selecting(pod)
+	var out []string
+	sels := ps.Selecting(pod)
 	switch {
-	case pod != nil && pod.HostNetwork:
-		w.printf("  none: a host-network pod is not selected by network policies\n")
+	case pod == nil: // it exists (explain read it), so it has finished: netpol.PodsFromLists leaves it out
+		out = append(out, "  none: the pod has finished, and no policy applies to it any more")
+	case pod.HostNetwork:
+		out = append(out, "  none: a host-network pod is not selected by network policies")
 	case len(sels) == 0:
-		w.printf("  none: every connection to and from it is allowed by network policy\n")
+		out = append(out, "  none: every connection to and from it is allowed by network policy")
 	}
+	findings := ps.Findings()
 	for _, s := range sels {
-		dirs := make([]string, len(s.Directions))
-		for i, d := range s.Directions {
-			dirs[i] = string(d)
-		}
-		w.printf("  %s: %s (%s)\n", s.Layer, s.Policy, orNone(strings.Join(dirs, ", ")))
+		out = append(out, selectionLines(s, findings)...)
 	}
 	if len(ps.NotServed) > 0 {
-		w.printf("  (the cluster does not serve %s)\n", strings.Join(ps.NotServed, ", "))
+		out = append(out, fmt.Sprintf("  (the cluster does not serve %s)", strings.Join(ps.NotServed, ", ")))
 	}
-	return w.err
+	return append(out, refusedLines(findings, key.Namespace)...)
+}
+
+// selectionLines are one selecting policy, with the directions it polices, and the findings on it.
+func selectionLines(s netpol.Selection, findings []netpol.Finding) []string {
+	dirs := make([]string, len(s.Directions))
+	for i, d := range s.Directions {
+		dirs[i] = string(d)
+	}
+	out := []string{fmt.Sprintf("  %s: %s (%s)", s.Layer, s.Policy, orNone(strings.Join(dirs, ", ")))}
+	for _, f := range findings {
+		if f.PolicyRef == s.Ref {
+			out = append(out, fmt.Sprintf("    %s: %s", f.Reason, f.Message))
+		}
+	}
+	return out
+}
+
+// refusedLines are the policies of the cluster and of the namespace that the agent refuses.
+func refusedLines(findings []netpol.Finding, namespace string) []string {
+	var out []string
+	for _, f := range findings {
+		if f.Reason == netpol.ReasonNotEnforced && (f.Namespace == "" || f.Namespace == namespace) {
+			out = append(out, fmt.Sprintf("  %s: %s", f.PolicyRef, f.Message))
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return append([]string{"Network policies podsg-agent does not enforce, which may concern the pod (not listed above):"}, out...)
 }
 
 // podKey reads NAMESPACE/NAME, or NAME in the kubeconfig context's namespace, as kubectl does.

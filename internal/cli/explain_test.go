@@ -81,6 +81,29 @@ func TestExplainCommand(t *testing.T) {
 		t.Errorf("output lacks %q:\n%s", want, out.String())
 	}
 
+	// A NetworkPolicy whose named port no pod declares: explain shows netpol.Check's finding
+	// under it, as podsg-controller's event says it.
+	if _, err := env.Kubectl(t.Context(), `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: metrics-only, namespace: default}
+spec:
+  podSelector: {}
+  ingress:
+  - ports:
+    - port: metrics
+`, "apply", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := Run(t.Context(), args, &out, &errOut); code != 0 {
+		t.Fatalf("exit code %d, stderr:\n%s", code, errOut.String())
+	}
+	want = "  Calico default tier: NetworkPolicy default/metrics-only (ingress)\n" +
+		`    PortNotExposed: spec.ingress[0].ports[0]: no pod the policy selects has a TCP container port named "metrics", so this port allows nothing` + "\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+
 	out.Reset()
 	errOut.Reset()
 	args = []string{"explain", "pod", "default/nope", "--kubeconfig", env.Kubeconfig}

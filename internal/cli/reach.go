@@ -75,7 +75,9 @@ SRC and DST are each one of:
   svc/NAMESPACE/NAME     (DST only) a Service: --port is the Service's port, and each ready
                          backend is judged on the port kube-proxy sends the flow to there
                          (its EndpointSlices: targetPort, named ports resolved per pod);
-                         denied when any backend is (needs a kubeconfig)
+                         a headless Service's (clusterIP: None) ready backends are judged
+                         on --port itself, which the client dials directly; denied when
+                         any backend is, or when none is ready (needs a kubeconfig)
   db/ID                  an RDS database instance, also named by its endpoint hostname
                          (ID.….rds.amazonaws.com): the network interface the local VPC gives
                          it (tagged podsg:attach=rds:ID; on AWS, name it by its address)
@@ -191,9 +193,10 @@ func runReachWith(ctx context.Context, d reachDeps, src, dst string, f reach.Flo
 }
 
 // reachService judges a flow to a Service for each of its ready backends; the summary (each
-// backend's verdict) leads, each backend's explanation follows.
+// backend's verdict) leads, each backend's explanation follows. A Service without a ready
+// backend is denied with the reason, before any layer is asked.
 func reachService(ctx context.Context, sources reach.Sources, ps *reach.Policies, svcs reach.Services, src, dst string, f reach.Flow, out io.Writer) error {
-	sp, backends, err := reach.LoadBackends(ctx, svcs, dst, f)
+	route, err := reach.LoadBackends(ctx, svcs, dst, f)
 	if errors.Is(err, reach.ErrNoBackends) {
 		w := &lineWriter{out: out}
 		w.printf("DENIED: %s from %s to %s\n%v\n", f, src, dst, err)
@@ -205,6 +208,7 @@ func reachService(ctx context.Context, sources reach.Sources, ps *reach.Policies
 	if err != nil {
 		return err
 	}
+	backends := route.Backends
 	// Each backend's full explanation first, into a buffer, so that the summary can lead.
 	var details strings.Builder
 	var denied []string
@@ -225,11 +229,7 @@ func reachService(ctx context.Context, sources reach.Sources, ps *reach.Policies
 		verdict = fmt.Sprintf("DENIED to %d of %d backends", len(denied), len(backends))
 	}
 	w := &lineWriter{out: out}
-	target := sp.TargetPort.String()
-	if sp.TargetPort.IntValue() == 0 && sp.TargetPort.StrVal == "" {
-		target = fmt.Sprint(sp.Port)
-	}
-	w.printf("%s: %s from %s to %s (port %d, targetPort %s; kube-proxy sends it to one ready backend)\n", verdict, f, src, dst, sp.Port, target)
+	w.printf("%s: %s from %s to %s (%s)\n", verdict, f, src, dst, routeString(route, f))
 	for _, b := range backends {
 		w.printf("  %s (%s) port %d: %s\n", b.Spec, b.IP, b.Port, map[bool]string{true: "DENIED", false: "ALLOWED"}[slices.Contains(denied, b.Spec)])
 	}
@@ -243,6 +243,24 @@ func reachService(ctx context.Context, sources reach.Sources, ps *reach.Policies
 	return nil
 }
 
+// routeString says how the flow gets to the backends: kube-proxy's translation of the Service
+// port, or, for a headless Service, none.
+func routeString(r reach.Route, f reach.Flow) string {
+	if r.Headless {
+		s := fmt.Sprintf("headless, no ClusterIP: DNS answers with the ready backends' addresses and the client connects to one directly on port %d, with no kube-proxy translation", f.Port)
+		if sp := r.Port; sp.Port != 0 && sp.TargetPort.String() != fmt.Sprint(sp.Port) && sp.TargetPort.String() != "0" {
+			s += fmt.Sprintf("; its port %d -> targetPort %s applies only to clients that look up DNS SRV records", sp.Port, sp.TargetPort.String())
+		}
+		return s
+	}
+	sp := r.Port
+	target := sp.TargetPort.String()
+	if sp.TargetPort.IntValue() == 0 && sp.TargetPort.StrVal == "" {
+		target = fmt.Sprint(sp.Port)
+	}
+	return fmt.Sprintf("port %d, targetPort %s; kube-proxy sends it to one ready backend", sp.Port, target)
+}
+
 // reachOne explains one flow between two ends that are not Services, and says whether both
 // security groups and (with ps) policies allow it.
 func reachOne(ctx context.Context, s reach.Sources, ps *reach.Policies, src, dst string, f reach.Flow, out io.Writer) (bool, error) {
@@ -253,7 +271,7 @@ func reachOne(ctx context.Context, s reach.Sources, ps *reach.Policies, src, dst
 	v := reach.Evaluate(in, f)
 	var pol *policyVerdict
 	if ps != nil {
-		pol = &policyVerdict{Result: ps.Judge(in.Src, in.Dst, f), NotServed: ps.NotServed}
+		pol = &policyVerdict{Result: ps.Judge(in.Src, in.Dst, f), NotServed: ps.NotServed, Refused: ps.Refused}
 	}
 	if err := writeVerdict(out, v, pol); err != nil {
 		return false, err
@@ -353,10 +371,12 @@ func (r rdsDB) DBInstances(ctx context.Context) ([]reach.DBInstance, error) {
 	return out, nil
 }
 
-// policyVerdict is the policy layers' answer, and the policy APIs the cluster does not serve.
+// policyVerdict is the policy layers' answer, the policy APIs the cluster does not serve, and
+// the policies podsg-agent refuses (left out of the answer, as the nodes leave them out).
 type policyVerdict struct {
 	netpol.Result
 	NotServed []string
+	Refused   []netpol.Refusal
 }
 
 // writeVerdict explains v and pol (nil: policies not checked): the verdict line, then each
@@ -411,6 +431,9 @@ func writePolicies(w *lineWriter, v reach.Verdict, pol *policyVerdict) {
 	}
 	if len(pol.NotServed) > 0 {
 		w.printf("(the cluster does not serve %s: no such policy applies)\n", strings.Join(pol.NotServed, ", "))
+	}
+	for _, r := range pol.Refused {
+		w.printf("(left out, as podsg-agent does not enforce it: %v)\n", r)
 	}
 }
 

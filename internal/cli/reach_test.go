@@ -258,6 +258,9 @@ func TestReachWithPolicies(t *testing.T) {
 		}
 		objs = append(objs, o)
 	}
+	// A policy podsg-agent refuses: left out of the verdict, as the nodes leave it out, and named.
+	objs = append(objs, &calicov3.GlobalNetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "untracked"},
+		Spec: calicov3.GlobalNetworkPolicySpec{PolicySpec: calicov3.PolicySpec{Selector: "all()"}, DoNotTrack: true}})
 	cluster := crfake.NewClientBuilder().WithScheme(policyScheme()).WithObjects(objs...).Build()
 	var out bytes.Buffer
 	err = runReach(t.Context(), r.c, r.pods, cluster, "pod/default/postgres-test", r.db.PrivateIP, reach.Flow{Protocol: "tcp", Port: 5432}, &out)
@@ -272,6 +275,7 @@ func TestReachWithPolicies(t *testing.T) {
 		"egress from pod/default/postgres-test (" + r.client.PrivateIP + "): denied by Calico default tier: GlobalNetworkPolicy allow-dns-egress,GlobalNetworkPolicy default-deny (end of tier)\n",
 		"  ClusterNetworkPolicy Admin tier: NoDecision (",
 		"ingress to " + r.db.PrivateIP + ": no policy applies (not a pod",
+		"(left out, as podsg-agent does not enforce it: GlobalNetworkPolicy untracked: spec.doNotTrack applies to host endpoints, which podsg does not police)\n",
 	} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("output lacks %q:\n%s", w, out.String())
@@ -355,9 +359,31 @@ func TestReachService(t *testing.T) {
 	k = clientsetPods{fake.NewClientset(client, svc, sliceFor())}
 	out.Reset()
 	err = runReachWith(t.Context(), reachDeps{ec2: r.c, pods: k, services: k}, "pod/default/postgres-test", "svc/default/db", reach.Flow{Protocol: "tcp", Port: 15432}, &out)
-	if !errors.As(err, &coded) || coded.ExitCode() != 2 || !strings.Contains(out.String(), "no ready backend") {
+	if !errors.As(err, &coded) || coded.ExitCode() != 2 || !strings.Contains(out.String(), "DENIED: tcp 15432 from pod/default/postgres-test to svc/default/db\n"+
+		"svc/default/db port 15432/TCP: no ready backend: it has no selector and no endpoint slice lists an IPv4 endpoint: nothing is behind it, so kube-proxy rejects the connection") {
 		t.Fatalf("err = %v, output %q; want exit code 2 and no ready backend", err, out.String())
 	}
+
+	// Headless: the client dials db-1's address itself, on the port it chose (not the
+	// Service's 15432, nor its targetPort through kube-proxy).
+	headless := svc.DeepCopy()
+	headless.Name, headless.Spec.ClusterIP = "db-direct", corev1.ClusterIPNone
+	direct := sliceFor(db1)
+	direct.Name, direct.Labels[discoveryv1.LabelServiceName] = "db-direct-abcde", "db-direct"
+	k = clientsetPods{fake.NewClientset(client, db1, headless, direct)}
+	out.Reset()
+	err = runReachWith(t.Context(), reachDeps{ec2: r.c, pods: k, services: k, cluster: cluster}, "pod/default/postgres-test", "svc/default/db-direct",
+		reach.Flow{Protocol: "tcp", Port: 5432}, &out)
+	if err != nil {
+		t.Fatalf("headless: %v\n%s", err, out.String())
+	}
+	want := "ALLOWED to every backend: tcp 5432 from pod/default/postgres-test to svc/default/db-direct (headless, no ClusterIP: DNS answers with " +
+		"the ready backends' addresses and the client connects to one directly on port 5432, with no kube-proxy translation)\n" +
+		"  pod/default/db-1 (" + r.db.PrivateIP + ") port 5432: ALLOWED\n"
+	if !strings.HasPrefix(out.String(), want) {
+		t.Errorf("headless: output\n%s\nwant it to start with\n%s", out.String(), want)
+	}
+	t.Log("\n" + out.String())
 }
 
 // TestReachDatabase: a database by db/ID is its interface: security groups allow the client,

@@ -51,6 +51,7 @@ type CalicoTier struct {
 type tierEntry struct {
 	order  float64
 	name   string
+	ref    PolicyRef
 	calico *calicoPolicy
 	knp    *npPolicy
 }
@@ -119,7 +120,8 @@ func NewCalicoTier(gnps []calicov3.GlobalNetworkPolicy, cnps []calicov3.NetworkP
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		t.entries = append(t.entries, tierEntry{order: order(g.Spec.Order), name: name, calico: &p})
+		t.entries = append(t.entries, tierEntry{order: order(g.Spec.Order), name: name,
+			ref: PolicyRef{Kind: KindGlobalNetworkPolicy, Name: g.Name}, calico: &p})
 	}
 	for i := range cnps {
 		c := &cnps[i]
@@ -128,7 +130,8 @@ func NewCalicoTier(gnps []calicov3.GlobalNetworkPolicy, cnps []calicov3.NetworkP
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		t.entries = append(t.entries, tierEntry{order: order(c.Spec.Order), name: name, calico: &p})
+		t.entries = append(t.entries, tierEntry{order: order(c.Spec.Order), name: name,
+			ref: PolicyRef{Kind: KindCalicoNetworkPolicy, Namespace: c.Namespace, Name: c.Name}, calico: &p})
 	}
 	np, err := NewNetworkPolicies(nps)
 	if err != nil {
@@ -136,7 +139,7 @@ func NewCalicoTier(gnps []calicov3.GlobalNetworkPolicy, cnps []calicov3.NetworkP
 	}
 	for i := range np.policies {
 		p := &np.policies[i]
-		t.entries = append(t.entries, tierEntry{order: KubernetesNetworkPolicyOrder, name: "NetworkPolicy " + p.name, knp: p})
+		t.entries = append(t.entries, tierEntry{order: KubernetesNetworkPolicyOrder, name: "NetworkPolicy " + p.name, ref: p.ref(), knp: p})
 	}
 	slices.SortStableFunc(t.entries, func(a, b tierEntry) int {
 		return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(a.name, b.name))

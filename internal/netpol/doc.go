@@ -34,7 +34,10 @@
 // from the Kubernetes NetworkPolicies among them.
 //
 // Evaluator.Selecting lists the policies of every layer that apply to a pod (podsg explain);
-// PodFrom and NodeFrom build the model from Kubernetes objects.
+// PodFrom, PodsFromLists and NodeFrom build the model from Kubernetes objects. PolicySet.Enforced
+// is the one definition of the policies podsg-agent enforces (each checked alone, a refused
+// one left out): the agent, podsg reach and podsg explain evaluate those, and Check reports
+// the others as NotEnforced.
 //
 // It is pure: the caller gives the pods, namespaces' labels, nodes and policies it knows; no
 // client, no kernel. Policies are checked when a layer is built, so bad input is an error

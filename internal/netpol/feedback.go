@@ -39,14 +39,14 @@ type PolicySet struct {
 // names a port no pod it could mean declares (PortNotExposed: that part of the rule matches
 // nothing).
 type Finding struct {
-	Kind, Namespace, Name string
-	Reason, Message       string
+	PolicyRef
+	Reason, Message string
 }
 
 // Check reports, for every policy, what makes it do less than its author likely meant, from
-// the policies and the cluster's running pods (give only those: a finished pod is selected by
-// nothing). Each policy is checked alone, as podsg-agent compiles it, so a policy it refuses is
-// reported with the same error, and the others still get their own findings.
+// the policies and the cluster's running pods (give only those, as PodsFromLists does: a
+// finished pod is selected by nothing). A policy the agent refuses (PolicySet.Enforced) is reported NotEnforced with the
+// same error, and the others still get their own findings.
 //
 // Only named ports are checked: a numeric port that no pod declares is not an error in
 // Kubernetes (containerPort is informational, a process may listen on any port), but a named
@@ -55,22 +55,24 @@ type Finding struct {
 // for ingress the pods the policy selects, for egress the pods the rule's peers cover (every
 // pod, when a peer is an address range).
 func Check(ps PolicySet, pods []*Pod) []Finding {
-	var out []Finding
-	for i := range ps.NetworkPolicies {
-		out = append(out, checkNP(&ps.NetworkPolicies[i], pods)...)
+	enforced, refused := ps.Enforced()
+	out := make([]Finding, 0, len(refused))
+	for _, r := range refused {
+		out = append(out, notEnforced(r))
 	}
-	for i := range ps.ClusterPolicies {
-		out = append(out, checkCNP(&ps.ClusterPolicies[i], pods)...)
+	for i := range enforced.NetworkPolicies {
+		out = append(out, checkNP(&enforced.NetworkPolicies[i], pods)...)
 	}
-	for i := range ps.GlobalNetworkPolicies {
-		g := &ps.GlobalNetworkPolicies[i]
-		_, err := NewCalicoTier([]calicov3.GlobalNetworkPolicy{*g}, nil, nil)
-		out = append(out, checkCalico(KindGlobalNetworkPolicy, "", g.Name, err, &g.Spec.PolicySpec, g.Spec.NamespaceSelector, pods)...)
+	for i := range enforced.ClusterPolicies {
+		out = append(out, checkCNP(&enforced.ClusterPolicies[i], pods)...)
 	}
-	for i := range ps.CalicoNetworkPolicies {
-		c := &ps.CalicoNetworkPolicies[i]
-		_, err := NewCalicoTier(nil, []calicov3.NetworkPolicy{*c}, nil)
-		out = append(out, checkCalico(KindCalicoNetworkPolicy, c.Namespace, c.Name, err, &c.Spec.PolicySpec, "", pods)...)
+	for i := range enforced.GlobalNetworkPolicies {
+		g := &enforced.GlobalNetworkPolicies[i]
+		out = append(out, checkCalico(KindGlobalNetworkPolicy, "", g.Name, &g.Spec.PolicySpec, g.Spec.NamespaceSelector, pods)...)
+	}
+	for i := range enforced.CalicoNetworkPolicies {
+		c := &enforced.CalicoNetworkPolicies[i]
+		out = append(out, checkCalico(KindCalicoNetworkPolicy, c.Namespace, c.Name, &c.Spec.PolicySpec, "", pods)...)
 	}
 	slices.SortFunc(out, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name),
@@ -81,22 +83,23 @@ func Check(ps PolicySet, pods []*Pod) []Finding {
 
 // notEnforced is the finding for a policy the agent refuses, with the error naming the field
 // (the error's own prefix, which names the policy, is left to the event's object).
-func notEnforced(kind, ns, name string, err error) Finding {
-	msg := err.Error()
-	for _, prefix := range []string{"GlobalNetworkPolicy " + name + ": ", "NetworkPolicy.projectcalico.org " + ns + "/" + name + ": "} {
-		msg = strings.TrimPrefix(msg, prefix)
+func notEnforced(r Refusal) Finding {
+	msg := r.Err.Error()
+	prefix := r.Kind + " " + r.Name + ": "
+	if r.Namespace != "" {
+		prefix = r.Kind + " " + r.Namespace + "/" + r.Name + ": "
 	}
-	return Finding{Kind: kind, Namespace: ns, Name: name, Reason: ReasonNotEnforced,
-		Message: "podsg-agent does not enforce this policy at all (the other policies still apply): " + msg}
+	return Finding{PolicyRef: r.PolicyRef, Reason: ReasonNotEnforced,
+		Message: "podsg-agent does not enforce this policy at all (the other policies still apply): " + strings.TrimPrefix(msg, prefix)}
 }
 
 func checkNP(np *networkingv1.NetworkPolicy, pods []*Pod) []Finding {
 	f := func(reason, format string, args ...any) Finding {
-		return Finding{Kind: KindNetworkPolicy, Namespace: np.Namespace, Name: np.Name, Reason: reason, Message: fmt.Sprintf(format, args...)}
+		return Finding{PolicyRef: PolicyRef{Kind: KindNetworkPolicy, Namespace: np.Namespace, Name: np.Name}, Reason: reason, Message: fmt.Sprintf(format, args...)}
 	}
 	p, err := compileNP(np)
-	if err != nil {
-		return []Finding{notEnforced(KindNetworkPolicy, np.Namespace, np.Name, err)}
+	if err != nil { // Enforced accepted it: cannot happen
+		return nil
 	}
 	var selected []*Pod
 	for _, pod := range pods {
@@ -160,14 +163,11 @@ func (r npRule) peerPods(pods []*Pod) []*Pod {
 
 func checkCNP(c *cnpv1.ClusterNetworkPolicy, pods []*Pod) []Finding {
 	f := func(reason, format string, args ...any) Finding {
-		return Finding{Kind: KindClusterNetworkPolicy, Name: c.Name, Reason: reason, Message: fmt.Sprintf(format, args...)}
+		return Finding{PolicyRef: PolicyRef{Kind: KindClusterNetworkPolicy, Name: c.Name}, Reason: reason, Message: fmt.Sprintf(format, args...)}
 	}
 	p, err := compileCNP(c)
-	if err == nil && c.Spec.Tier != cnpv1.AdminTier && c.Spec.Tier != cnpv1.BaselineTier {
-		err = fmt.Errorf("spec.tier: %q is not %s or %s", c.Spec.Tier, cnpv1.AdminTier, cnpv1.BaselineTier)
-	}
-	if err != nil {
-		return []Finding{notEnforced(KindClusterNetworkPolicy, "", c.Name, err)}
+	if err != nil { // Enforced accepted it: cannot happen
+		return nil
 	}
 	var selected []*Pod
 	for _, pod := range pods {
@@ -184,7 +184,7 @@ func checkCNP(c *cnpv1.ClusterNetworkPolicy, pods []*Pod) []Finding {
 // cnpNamedPorts are the findings on the policy's named ports (destinationNamedPort).
 func cnpNamedPorts(c *cnpv1.ClusterNetworkPolicy, p cnpPolicy, selected, pods []*Pod) []Finding {
 	f := func(format string, args ...any) Finding {
-		return Finding{Kind: KindClusterNetworkPolicy, Name: c.Name, Reason: ReasonNamedPortNotExposed, Message: fmt.Sprintf(format, args...)}
+		return Finding{PolicyRef: PolicyRef{Kind: KindClusterNetworkPolicy, Name: c.Name}, Reason: ReasonNamedPortNotExposed, Message: fmt.Sprintf(format, args...)}
 	}
 	var out []Finding
 	for i, r := range c.Spec.Ingress {
@@ -220,20 +220,16 @@ func (r cnpRule) peerPods(pods []*Pod) []*Pod {
 	return out
 }
 
-func checkCalico(kind, ns, name string, compileErr error, spec *calicov3.PolicySpec, namespaceSelector string, pods []*Pod) []Finding {
+func checkCalico(kind, ns, name string, spec *calicov3.PolicySpec, namespaceSelector string, pods []*Pod) []Finding {
 	f := func(reason, format string, args ...any) Finding {
-		return Finding{Kind: kind, Namespace: ns, Name: name, Reason: reason, Message: fmt.Sprintf(format, args...)}
+		return Finding{PolicyRef: PolicyRef{Kind: kind, Namespace: ns, Name: name}, Reason: reason, Message: fmt.Sprintf(format, args...)}
 	}
-	if compileErr != nil {
-		return []Finding{notEnforced(kind, ns, name, compileErr)}
-	}
-	// Compiled alone without error above, so this cannot fail.
 	p, err := compileCalico(spec, ns)
-	if err != nil {
-		return []Finding{notEnforced(kind, ns, name, err)}
+	if err != nil { // Enforced accepted it: cannot happen
+		return nil
 	}
 	// A global policy's namespaceSelector, which compileCalico leaves to its caller (checked
-	// with the rest above).
+	// by Enforced).
 	p.namespaces, _ = optionalSelector(namespaceSelector, "spec.namespaceSelector")
 	var selected []*Pod
 	for _, pod := range pods {

@@ -2,13 +2,16 @@ package netpol
 
 import (
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
 )
 
 // Selection is one policy that applies to a pod, and the directions it polices there.
+// Policy is how the layer names it in its steps; Ref names the object (as Check's findings do).
 type Selection struct {
 	Layer, Policy string
+	Ref           PolicyRef
 	Directions    []Direction
 }
 
@@ -41,7 +44,7 @@ func (l *ClusterTier) selections(p *Pod) []Selection {
 	var out []Selection
 	for _, c := range l.policies {
 		if c.subject.matches(p) {
-			out = append(out, Selection{Layer: l.Name(), Policy: c.name,
+			out = append(out, Selection{Layer: l.Name(), Policy: c.name, Ref: PolicyRef{Kind: KindClusterNetworkPolicy, Name: c.name},
 				Directions: directions(func(d Direction) bool { return len(c.rules[d]) > 0 })})
 		}
 	}
@@ -53,7 +56,7 @@ func (l *NetworkPolicies) selections(p *Pod) []Selection {
 	for i := range l.policies {
 		np := &l.policies[i]
 		if np.namespace == p.Namespace && np.pods.Matches(labels.Set(p.Labels)) {
-			out = append(out, Selection{Layer: l.Name(), Policy: np.name,
+			out = append(out, Selection{Layer: l.Name(), Policy: np.name, Ref: np.ref(),
 				Directions: directions(func(d Direction) bool { return np.types[d] })})
 		}
 	}
@@ -70,8 +73,13 @@ func (t *CalicoTier) selections(p *Pod) []Selection {
 			ds = directions(func(d Direction) bool { return e.calico.applies(p, d) })
 		}
 		if len(ds) > 0 {
-			out = append(out, Selection{Layer: t.Name(), Policy: e.name, Directions: ds})
+			out = append(out, Selection{Layer: t.Name(), Policy: e.name, Ref: e.ref, Directions: ds})
 		}
 	}
 	return out
+}
+
+// ref names the NetworkPolicy object (its name is namespace/name).
+func (p *npPolicy) ref() PolicyRef {
+	return PolicyRef{Kind: KindNetworkPolicy, Namespace: p.namespace, Name: strings.TrimPrefix(p.name, p.namespace+"/")}
 }

@@ -253,50 +253,36 @@ func Compile(nodeName string, in Inputs, local []LocalPod) (*netpol.Evaluator, *
 	return eval, u, pods, errs
 }
 
-// evaluator builds the layers of the policies it accepts, each checked alone: Kubernetes'
-// (Admin tier, NetworkPolicy, Baseline tier), with Calico's default tier in the NetworkPolicy
-// layer's place (the NetworkPolicies at order 1000 in it) once a Calico policy exists, as
-// `podsg reach` evaluates them (netpol.WithCalico).
+// evaluator builds the layers of the policies the agent enforces (netpol.PolicySet.Enforced:
+// each checked alone, a refused one left out and returned as an error): Kubernetes' (Admin
+// tier, NetworkPolicy, Baseline tier), with Calico's default tier in the NetworkPolicy layer's
+// place (the NetworkPolicies at order 1000 in it) once a Calico policy exists, as `podsg
+// reach` evaluates them (netpol.WithCalico).
 func evaluator(in Inputs) (*netpol.Evaluator, []error) {
-	var errs []error
-	var nps []networkingv1.NetworkPolicy
-	for _, np := range in.NetworkPolicies {
-		if _, err := netpol.NewNetworkPolicies([]networkingv1.NetworkPolicy{*np}); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		nps = append(nps, *np)
+	var all netpol.PolicySet
+	for _, p := range in.NetworkPolicies {
+		all.NetworkPolicies = append(all.NetworkPolicies, *p)
 	}
-	var cnps []cnpv1.ClusterNetworkPolicy
 	for _, p := range in.ClusterPolicies {
-		if _, err := netpol.NewClusterTier(p.Spec.Tier, []cnpv1.ClusterNetworkPolicy{*p}); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		cnps = append(cnps, *p)
+		all.ClusterPolicies = append(all.ClusterPolicies, *p)
 	}
-	var gnps []calicov3.GlobalNetworkPolicy
 	for _, p := range in.GlobalNetworkPolicies {
-		if _, err := netpol.NewCalicoTier([]calicov3.GlobalNetworkPolicy{*p}, nil, nil); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		gnps = append(gnps, *p)
+		all.GlobalNetworkPolicies = append(all.GlobalNetworkPolicies, *p)
 	}
-	var calicoNPs []calicov3.NetworkPolicy
 	for _, p := range in.CalicoNetworkPolicies {
-		if _, err := netpol.NewCalicoTier(nil, []calicov3.NetworkPolicy{*p}, nil); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		calicoNPs = append(calicoNPs, *p)
+		all.CalicoNetworkPolicies = append(all.CalicoNetworkPolicies, *p)
+	}
+	ps, refused := all.Enforced()
+	errs := make([]error, 0, len(refused))
+	for _, r := range refused {
+		errs = append(errs, r)
 	}
 	var eval *netpol.Evaluator
 	var err error
-	if len(gnps)+len(calicoNPs) > 0 {
-		eval, err = netpol.WithCalico(cnps, nps, gnps, calicoNPs)
+	if len(ps.GlobalNetworkPolicies)+len(ps.CalicoNetworkPolicies) > 0 {
+		eval, err = netpol.WithCalico(ps.ClusterPolicies, ps.NetworkPolicies, ps.GlobalNetworkPolicies, ps.CalicoNetworkPolicies)
 	} else {
-		eval, err = netpol.Standard(cnps, nps)
+		eval, err = netpol.Standard(ps.ClusterPolicies, ps.NetworkPolicies)
 	}
 	if err != nil { // each was checked alone: only a bug gets here
 		errs = append(errs, err)

@@ -3,15 +3,16 @@ package policyenforce
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
@@ -30,20 +31,23 @@ import (
 // Watch is the Source of the API server's watches: pods of every node, namespaces, nodes,
 // NetworkPolicies and, when the API server serves them, ClusterNetworkPolicies and Calico's
 // GlobalNetworkPolicies and NetworkPolicies (projectcalico.org/v3, with the ServiceAccounts
-// whose labels Calico's serviceAccounts selectors match).
+// whose labels Calico's serviceAccounts selectors match). An optional API not served at the
+// start is asked for again every WatchOptions.Discover and watched once it is served (its CRD
+// installed later), without a restart.
 type Watch struct {
 	pods       corelisters.PodLister
 	namespaces corelisters.NamespaceLister
 	nodes      corelisters.NodeLister
 	nps        netlisters.NetworkPolicyLister
-	cnps       cnplisters.ClusterNetworkPolicyLister // nil when not served
-	// Calico's, nil when not served: read through the dynamic client (Calico ships no Go
-	// client podsg could use, and podsg serves the types as CRDs of its own).
-	gnps, calicoNPs cache.GenericLister
-	sas             corelisters.ServiceAccountLister
 
 	mu      sync.Mutex
 	changed chan struct{}
+	// The optional APIs' listers, nil until served (set under mu, once).
+	cnps cnplisters.ClusterNetworkPolicyLister
+	// Calico's: read through the dynamic client (Calico ships no Go client podsg could use,
+	// and podsg serves the types as CRDs of its own).
+	gnps, calicoNPs cache.GenericLister
+	sas             corelisters.ServiceAccountLister
 }
 
 // The resources of Calico's policies.
@@ -52,45 +56,35 @@ var (
 	CalicoNetworkPolicies = calicov3.GroupVersion.WithResource("networkpolicies")
 )
 
-// StartWatch starts the watches and returns once their caches have synced. Without the
-// ClusterNetworkPolicy CRD (policy.networking.k8s.io/v1beta1), or without Calico's
-// (projectcalico.org/v3), the agent enforces the other layers, and says so in the returned
-// note.
+// WatchOptions tune StartWatch.
+type WatchOptions struct {
+	// Discover is how often an optional policy API not served yet is asked for again
+	// (default 30s; one discovery request each time).
+	Discover time.Duration
+}
+
+// StartWatch is WatchOptions{}.Start.
 func StartWatch(ctx context.Context, kube kubernetes.Interface, cnp cnpclient.Interface, dyn dynamic.Interface) (*Watch, string, error) {
-	w := &Watch{changed: make(chan struct{})}
-	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { w.notify() },
-		UpdateFunc: func(any, any) { w.notify() },
-		DeleteFunc: func(any) { w.notify() },
+	return WatchOptions{}.Start(ctx, kube, cnp, dyn)
+}
+
+// Start starts the watches and returns once their caches have synced. Without the
+// ClusterNetworkPolicy CRD (policy.networking.k8s.io/v1beta1), or without Calico's
+// (projectcalico.org/v3), the agent enforces the other layers, says so in the returned note,
+// and asks the API server again every Discover until ctx ends: once the API is served, its
+// watch starts and the next sync enforces its policies.
+func (o WatchOptions) Start(ctx context.Context, kube kubernetes.Interface, cnp cnpclient.Interface, dyn dynamic.Interface) (*Watch, string, error) {
+	if o.Discover == 0 {
+		o.Discover = 30 * time.Second
 	}
+	w := &Watch{changed: make(chan struct{})}
 	f := informers.NewSharedInformerFactory(kube, 10*time.Minute)
 	infs := []cache.SharedIndexInformer{f.Core().V1().Pods().Informer(), f.Core().V1().Namespaces().Informer(),
 		f.Core().V1().Nodes().Informer(), f.Networking().V1().NetworkPolicies().Informer()}
 	w.pods, w.namespaces = f.Core().V1().Pods().Lister(), f.Core().V1().Namespaces().Lister()
 	w.nodes, w.nps = f.Core().V1().Nodes().Lister(), f.Networking().V1().NetworkPolicies().Lister()
-	var notes []string
-	served, err := resourcesServed(kube, cnpv1.GroupVersion.String(), "clusternetworkpolicies")
-	if err != nil {
-		return nil, "", err
-	}
-	var cf cnpinformers.SharedInformerFactory
-	if served {
-		cf = cnpinformers.NewSharedInformerFactory(cnp, 10*time.Minute)
-		infs = append(infs, cf.Policy().V1beta1().ClusterNetworkPolicies().Informer())
-		w.cnps = cf.Policy().V1beta1().ClusterNetworkPolicies().Lister()
-	} else {
-		notes = append(notes, "the API server does not serve "+cnpv1.GroupVersion.String()+" clusternetworkpolicies: not enforcing ClusterNetworkPolicy")
-	}
-	df, calicoInfs, note, err := w.watchCalico(kube, dyn, f)
-	if err != nil {
-		return nil, "", err
-	}
-	infs = append(infs, calicoInfs...)
-	if note != "" {
-		notes = append(notes, note)
-	}
 	for _, inf := range infs {
-		if _, err := inf.AddEventHandler(handler); err != nil {
+		if _, err := inf.AddEventHandler(w.handler()); err != nil {
 			return nil, "", fmt.Errorf("watching for network policy: %w", err)
 		}
 	}
@@ -103,44 +97,135 @@ func StartWatch(ctx context.Context, kube kubernetes.Interface, cnp cnpclient.In
 			return nil, "", fmt.Errorf("syncing the %v cache within %v (may the agent list and watch pods, namespaces, nodes and networkpolicies?)", typ, syncTimeout)
 		}
 	}
-	if cf != nil {
-		cf.Start(ctx.Done())
-		for typ, ok := range cf.WaitForCacheSync(sctx.Done()) {
-			if !ok {
-				return nil, "", fmt.Errorf("syncing the %v cache within %v (may the agent list and watch clusternetworkpolicies?)", typ, syncTimeout)
-			}
+	optional := []optionalAPI{
+		{name: "ClusterNetworkPolicy", gv: cnpv1.GroupVersion.String(), resources: []string{"clusternetworkpolicies"},
+			start: func(ctx context.Context) error { return w.watchCNP(ctx, cnp) }},
+		{name: "Calico's policies", gv: calicov3.GroupVersion.String(), resources: []string{GlobalNetworkPolicies.Resource, CalicoNetworkPolicies.Resource},
+			start: func(ctx context.Context) error { return w.watchCalico(ctx, kube, dyn) }},
+	}
+	var notes []string
+	var later []optionalAPI
+	for _, api := range optional {
+		served, err := resourcesServed(kube, api.gv, api.resources...)
+		if err != nil {
+			return nil, "", err
+		}
+		if !served {
+			later = append(later, api)
+			notes = append(notes, fmt.Sprintf("the API server does not serve %s %s: not enforcing %s until it does (asking again every %v)",
+				api.gv, strings.Join(api.resources, " and "), api.name, o.Discover))
+			continue
+		}
+		if err := api.start(ctx); err != nil {
+			return nil, "", err
 		}
 	}
-	if df != nil {
-		df.Start(ctx.Done())
-		for gvr, ok := range df.WaitForCacheSync(sctx.Done()) {
-			if !ok {
-				return nil, "", fmt.Errorf("syncing the %v cache within %v (may the agent list and watch %s?)", gvr, syncTimeout, gvr.GroupResource())
-			}
-		}
+	if len(later) > 0 {
+		go w.discover(ctx, kube, later, o.Discover)
 	}
 	return w, strings.Join(notes, "; "), nil
 }
 
-// watchCalico sets up the watches of Calico's policies and of the ServiceAccounts their
-// selectors read, when the API server serves the policies; else it returns a note saying so.
-func (w *Watch) watchCalico(kube kubernetes.Interface, dyn dynamic.Interface, f informers.SharedInformerFactory) (dynamicinformer.DynamicSharedInformerFactory, []cache.SharedIndexInformer, string, error) {
-	served, err := resourcesServed(kube, calicov3.GroupVersion.String(), GlobalNetworkPolicies.Resource, CalicoNetworkPolicies.Resource)
-	if err != nil || !served {
-		return nil, nil, "the API server does not serve " + calicov3.GroupVersion.String() + " globalnetworkpolicies and networkpolicies: not enforcing Calico's policies", err
+// optionalAPI is a policy API the cluster may serve or not, and how to start watching it.
+type optionalAPI struct {
+	name      string
+	gv        string
+	resources []string
+	start     func(context.Context) error
+}
+
+// discover asks every interval whether the APIs are served yet, and starts the watches of
+// those that are; a failed start is logged and tried again at the next tick.
+func (w *Watch) discover(ctx context.Context, kube kubernetes.Interface, apis []optionalAPI, interval time.Duration) {
+	log := logr.FromContextOrDiscard(ctx)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for len(apis) > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		apis = slices.DeleteFunc(apis, func(api optionalAPI) bool {
+			served, err := resourcesServed(kube, api.gv, api.resources...)
+			if err == nil && served {
+				err = api.start(ctx)
+			}
+			switch {
+			case err != nil:
+				log.Error(err, "starting the watch of an optional policy API; trying again", "api", api.name, "in", interval)
+				return false
+			case !served:
+				return false
+			}
+			log.Info("the API server now serves "+api.name+": enforcing those policies too", "groupVersion", api.gv)
+			w.notify() // a sync with the new API's policies
+			return true
+		})
 	}
+}
+
+func (w *Watch) handler() cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.notify() },
+		UpdateFunc: func(any, any) { w.notify() },
+		DeleteFunc: func(any) { w.notify() },
+	}
+}
+
+// startSynced adds the handler to the informers, starts them and waits for their caches,
+// within syncTimeout. On failure the informers are stopped again.
+func (w *Watch) startSynced(ctx context.Context, what string, start func(stop <-chan struct{}), synced []cache.InformerSynced, infs ...cache.SharedIndexInformer) error {
+	for _, inf := range infs {
+		if _, err := inf.AddEventHandler(w.handler()); err != nil {
+			return fmt.Errorf("watching %s: %w", what, err)
+		}
+	}
+	// The informers run until ctx ends, or stop at once if they do not sync.
+	stopCh := make(chan struct{})
+	var once sync.Once
+	stop := func() { once.Do(func() { close(stopCh) }) }
+	context.AfterFunc(ctx, stop)
+	start(stopCh)
+	sctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(sctx.Done(), synced...) {
+		stop()
+		return fmt.Errorf("syncing the %s cache within %v (may the agent list and watch them?)", what, syncTimeout)
+	}
+	return nil
+}
+
+// watchCNP starts the ClusterNetworkPolicy watch and, once synced, hands its lister to Snapshot.
+func (w *Watch) watchCNP(ctx context.Context, cnp cnpclient.Interface) error {
+	cf := cnpinformers.NewSharedInformerFactory(cnp, 10*time.Minute)
+	inf := cf.Policy().V1beta1().ClusterNetworkPolicies()
+	if err := w.startSynced(ctx, "clusternetworkpolicies", cf.Start, []cache.InformerSynced{inf.Informer().HasSynced}, inf.Informer()); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.cnps = inf.Lister()
+	w.mu.Unlock()
+	return nil
+}
+
+// watchCalico starts the watches of Calico's policies and of the ServiceAccounts their
+// selectors read and, once synced, hands their listers to Snapshot.
+func (w *Watch) watchCalico(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface) error {
 	df := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 10*time.Minute)
-	var infs []cache.SharedIndexInformer
-	for _, r := range []struct {
-		gvr    schema.GroupVersionResource
-		lister *cache.GenericLister
-	}{{GlobalNetworkPolicies, &w.gnps}, {CalicoNetworkPolicies, &w.calicoNPs}} {
-		inf := df.ForResource(r.gvr)
-		infs, *r.lister = append(infs, inf.Informer()), inf.Lister()
+	gnps, calicoNPs := df.ForResource(GlobalNetworkPolicies), df.ForResource(CalicoNetworkPolicies)
+	f := informers.NewSharedInformerFactory(kube, 10*time.Minute)
+	sas := f.Core().V1().ServiceAccounts()
+	infs := []cache.SharedIndexInformer{gnps.Informer(), calicoNPs.Informer(), sas.Informer()}
+	synced := []cache.InformerSynced{infs[0].HasSynced, infs[1].HasSynced, infs[2].HasSynced}
+	start := func(stop <-chan struct{}) { df.Start(stop); f.Start(stop) }
+	if err := w.startSynced(ctx, "globalnetworkpolicies, networkpolicies.projectcalico.org and serviceaccounts", start, synced, infs...); err != nil {
+		return err
 	}
-	infs = append(infs, f.Core().V1().ServiceAccounts().Informer())
-	w.sas = f.Core().V1().ServiceAccounts().Lister()
-	return df, infs, "", nil
+	w.mu.Lock()
+	w.gnps, w.calicoNPs, w.sas = gnps.Lister(), calicoNPs.Lister(), sas.Lister()
+	w.mu.Unlock()
+	return nil
 }
 
 // syncTimeout bounds the first sync of the watches.
@@ -197,19 +282,22 @@ func (w *Watch) Snapshot() (Inputs, error) {
 	if in.NetworkPolicies, err = w.nps.List(labels.Everything()); err != nil {
 		return in, err
 	}
-	if w.cnps != nil {
-		if in.ClusterPolicies, err = w.cnps.List(labels.Everything()); err != nil {
+	w.mu.Lock()
+	cnps, sas, gnps, calicoNPs := w.cnps, w.sas, w.gnps, w.calicoNPs
+	w.mu.Unlock()
+	if cnps != nil {
+		if in.ClusterPolicies, err = cnps.List(labels.Everything()); err != nil {
 			return in, err
 		}
 	}
-	if w.sas != nil {
-		if in.ServiceAccounts, err = w.sas.List(labels.Everything()); err != nil {
+	if sas != nil {
+		if in.ServiceAccounts, err = sas.List(labels.Everything()); err != nil {
 			return in, err
 		}
-		if in.GlobalNetworkPolicies, err = listTyped[calicov3.GlobalNetworkPolicy](w.gnps); err != nil {
+		if in.GlobalNetworkPolicies, err = listTyped[calicov3.GlobalNetworkPolicy](gnps); err != nil {
 			return in, err
 		}
-		if in.CalicoNetworkPolicies, err = listTyped[calicov3.NetworkPolicy](w.calicoNPs); err != nil {
+		if in.CalicoNetworkPolicies, err = listTyped[calicov3.NetworkPolicy](calicoNPs); err != nil {
 			return in, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -126,4 +127,73 @@ spec:
 	waitFor(t, nft.applied, func(s string) bool {
 		return strings.Contains(s, `comment "Calico default tier"`) && !strings.Contains(s, "10.0.1.9")
 	})
+}
+
+// TestWatchPolicyAPIsInstalledLater: an agent started on an API server that serves neither
+// ClusterNetworkPolicy nor Calico's policies enforces the others and says so; once their CRDs
+// are installed, with no restart, a ClusterNetworkPolicy and a Calico policy applied reach the
+// node's ruleset.
+func TestWatchPolicyAPIsInstalledLater(t *testing.T) {
+	crds := []string{"clusternetworkpolicies.policy.networking.k8s.io", "globalnetworkpolicies.projectcalico.org", "networkpolicies.projectcalico.org"}
+	env := testenv.Start(t, testenv.Options{OmitCRDs: crds})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kube := kubernetes.NewForConfigOrDie(env.Config)
+	cnp := cnpclient.NewForConfigOrDie(env.Config)
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w, note, err := policyenforce.WatchOptions{Discover: 200 * time.Millisecond}.Start(ctx, kube, cnp, dynamic.NewForConfigOrDie(env.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"not enforcing ClusterNetworkPolicy until it does", "not enforcing Calico's policies until it does"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note %q lacks %q", note, want)
+		}
+	}
+	nft := &fakeNFT{counters: map[string]netpol.CounterValue{}, applied: make(chan string, 100)}
+	e := policyenforce.New(config(), w, nft, nil)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	db := pod("prod", "db", node, "", map[string]string{"app": "db"})
+	db.Spec.Containers = []corev1.Container{{Name: "c", Image: "i"}}
+	if _, err := kube.CoreV1().Pods("prod").Create(ctx, db, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Admit(ctx, dbLocal); err != nil {
+		t.Fatal(err)
+	}
+
+	env.InstallCRDs(t, crds...)
+	deny := &cnpv1.ClusterNetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "no-egress-10-2"},
+		Spec: cnpv1.ClusterNetworkPolicySpec{Tier: cnpv1.AdminTier, Priority: 5,
+			Subject: cnpv1.ClusterNetworkPolicySubject{Namespaces: &metav1.LabelSelector{}},
+			Egress: []cnpv1.ClusterNetworkPolicyEgressRule{{Name: "ten-two", Action: cnpv1.ClusterNetworkPolicyRuleActionDeny,
+				To: []cnpv1.ClusterNetworkPolicyEgressPeer{{Networks: []cnpv1.CIDR{"10.2.0.0/16"}}}}}}}
+	// The CRD is served, but the agent's discovery may not have seen it yet: a ruleset with the
+	// policy is the proof that it did.
+	if _, err := cnp.PolicyV1beta1().ClusterNetworkPolicies().Create(ctx, deny, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, nft.applied, func(s string) bool {
+		return strings.Contains(s, "ip daddr 10.2.0.0/16 counter name "+netpol.CounterName("no-egress-10-2")+" drop")
+	})
+	if out, err := env.Kubectl(ctx, `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: default-deny
+spec:
+  selector: all()
+  types: [Ingress, Egress]
+`, "apply", "-f", "-"); err != nil {
+		t.Fatalf("applying a Calico GlobalNetworkPolicy: %v: %s", err, out)
+	}
+	waitFor(t, nft.applied, func(s string) bool { return strings.Contains(s, `comment "Calico default tier"`) })
 }

@@ -206,7 +206,8 @@ func checkServices(t *testing.T, v *vpcBuilder, a, b, s *host) {
 			Ports:     []discoveryv1.EndpointPort{{Name: &name, Protocol: &proto, Port: &port}},
 			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{s.ip}}}}
 		f := reach.Flow{Protocol: cloud.ProtocolTCP, Port: int(svc.port)}
-		_, backends, err := reach.Backends(k8sSvc, []discoveryv1.EndpointSlice{slice}, f)
+		route, err := reach.Backends(k8sSvc, []discoveryv1.EndpointSlice{slice}, f)
+		backends := route.Backends
 		if err != nil || len(backends) != 1 {
 			t.Fatalf("backends of %s: %v, %v", svc.clusterIP, backends, err)
 		}

@@ -33,13 +33,18 @@ type Policies struct {
 	// NotServed names the policy APIs the cluster does not serve (their CRD is not
 	// installed): they hold no policy, which the explanation says.
 	NotServed []string
+	// Set is every policy the cluster holds; Refused are those of them podsg-agent does not
+	// enforce (netpol.PolicySet.Enforced), which the Evaluator leaves out as the agent does.
+	Set     netpol.PolicySet
+	Refused []netpol.Refusal
 }
 
 // LoadPolicies lists the namespaces, service accounts, pods, nodes and the policies of every
 // layer (ClusterNetworkPolicy, NetworkPolicy, Calico's GlobalNetworkPolicy and
 // NetworkPolicy) and builds the evaluator: Admin tier, Calico's default tier with the
-// NetworkPolicies at order 1000, Baseline tier. A policy the layers refuse is an error naming
-// it: reach never answers from less than the cluster holds.
+// NetworkPolicies at order 1000, Baseline tier. It holds the policies podsg-agent enforces:
+// one the agent refuses is left out, as on the nodes, and listed in Refused for the
+// explanation to name.
 func LoadPolicies(ctx context.Context, c Cluster) (*Policies, error) {
 	out := &Policies{}
 	var nss corev1.NamespaceList
@@ -70,9 +75,19 @@ func LoadPolicies(ctx context.Context, c Cluster) (*Policies, error) {
 	for i := range nodes.Items {
 		out.Nodes = append(out.Nodes, netpol.NodeFrom(&nodes.Items[i]))
 	}
+	out.Set = netpol.PolicySet{NetworkPolicies: nps.Items, ClusterPolicies: cnps.Items,
+		GlobalNetworkPolicies: gnps.Items, CalicoNetworkPolicies: calicoNPs.Items}
+	var enforced netpol.PolicySet
+	enforced, out.Refused = out.Set.Enforced()
 	var err error
-	out.Evaluator, err = netpol.WithCalico(cnps.Items, nps.Items, gnps.Items, calicoNPs.Items)
+	out.Evaluator, err = netpol.WithCalico(enforced.ClusterPolicies, enforced.NetworkPolicies, enforced.GlobalNetworkPolicies, enforced.CalicoNetworkPolicies)
 	return out, err
+}
+
+// Findings are netpol.Check's findings on the cluster's policies: the ones podsg-controller
+// records as events, computed by the same function from the same objects.
+func (p *Policies) Findings() []netpol.Finding {
+	return netpol.Check(p.Set, p.Pods)
 }
 
 // Endpoint is what policies see at one end: the pod the user named, else the pod or node

@@ -49,13 +49,20 @@ func TestBackends(t *testing.T) {
 		Ports: []corev1.ServicePort{svcPort("", 80, "", intstr.FromInt32(8080))}}}
 	external := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}, Spec: corev1.ServiceSpec{
 		Type: corev1.ServiceTypeExternalName, ExternalName: "example.com"}}
+	headless := web.DeepCopy()
+	headless.Spec.ClusterIP = corev1.ClusterIPNone
+	selectorless := web.DeepCopy()
+	web.Spec.Selector = map[string]string{"app": "web"}
+	headless.Spec.Selector = web.Spec.Selector
 	tcpFlow := func(p int) reach.Flow { return reach.Flow{Protocol: cloud.ProtocolTCP, Port: p} }
 	tests := map[string]struct {
-		svc     *corev1.Service
-		slices  []discoveryv1.EndpointSlice
-		flow    reach.Flow
-		want    []string // "spec:port"
-		wantErr string
+		svc    *corev1.Service
+		slices []discoveryv1.EndpointSlice
+		flow   reach.Flow
+		want   []string // "spec:port"
+		// headless: the Route says so
+		headless bool
+		wantErr  string
 	}{
 		"a named targetPort resolved per pod, not-ready left out": {svc: web, flow: tcpFlow(80), slices: []discoveryv1.EndpointSlice{
 			slice(discoveryv1.AddressTypeIPv4, "http", tcp, 8080, "web-1=10.0.0.7", "web-2=10.0.0.8!"),
@@ -74,25 +81,47 @@ func TestBackends(t *testing.T) {
 		"icmp":              {svc: web, flow: reach.Flow{Protocol: cloud.ProtocolICMP, ICMPType: 8}, wantErr: "a Service forwards TCP and UDP ports, not icmp"},
 		"ExternalName":      {svc: external, flow: tcpFlow(80), wantErr: "is an ExternalName Service (example.com)"},
 		"no ready backend": {svc: web, flow: tcpFlow(80), slices: []discoveryv1.EndpointSlice{
-			slice(discoveryv1.AddressTypeIPv4, "http", tcp, 8080, "web-2=10.0.0.8!")}, wantErr: "svc/shop/web port 80/TCP: no ready backend"},
+			slice(discoveryv1.AddressTypeIPv4, "http", tcp, 8080, "web-2=10.0.0.8!", "web-3=10.0.0.9!")},
+			wantErr: "svc/shop/web port 80/TCP: no ready backend: none of its 2 endpoints is ready (pod/shop/web-2, pod/shop/web-3: not ready, or terminating), so kube-proxy rejects the connection"},
+		"the selector matches no pod": {svc: web, flow: tcpFlow(80), slices: []discoveryv1.EndpointSlice{
+			slice(discoveryv1.AddressTypeIPv4, "http", tcp, 8080)},
+			wantErr: "no ready backend: its selector (app=web) matches no pod with an IPv4 address: its endpoint slices list no endpoint, so kube-proxy"},
+		"no selector, no slice": {svc: selectorless, flow: tcpFlow(80),
+			wantErr: "no ready backend: it has no selector and no endpoint slice lists an IPv4 endpoint: nothing is behind it"},
+		"ready endpoints without the port": {svc: web, flow: tcpFlow(80), slices: []discoveryv1.EndpointSlice{
+			slice(discoveryv1.AddressTypeIPv4, "grpc", tcp, 8080, "web-1=10.0.0.7")},
+			wantErr: "no ready backend: its ready endpoints (pod/shop/web-1) are in no endpoint slice that carries port http"},
+		"headless: every ready endpoint, at the port dialled": {svc: headless, flow: tcpFlow(8080), headless: true, slices: []discoveryv1.EndpointSlice{
+			slice(discoveryv1.AddressTypeIPv4, "http", tcp, 9090, "web-1=10.0.0.7", "web-2=10.0.0.8!"),
+			slice(discoveryv1.AddressTypeIPv4, "metrics", corev1.ProtocolUDP, 9100, "web-1=10.0.0.7", "web-3=10.0.0.9"),
+			slice(discoveryv1.AddressTypeIPv6, "http", tcp, 9090, "web-4=fd00::7"),
+		}, want: []string{"pod/shop/web-1:8080", "pod/shop/web-3:8080"}},
+		"headless: a port the Service does not list": {svc: headless, flow: tcpFlow(443), headless: true, slices: []discoveryv1.EndpointSlice{
+			slice(discoveryv1.AddressTypeIPv4, "http", tcp, 9090, "web-1=10.0.0.7")}, want: []string{"pod/shop/web-1:443"}},
+		"headless without a ready endpoint": {svc: headless, flow: tcpFlow(80), slices: []discoveryv1.EndpointSlice{
+			slice(discoveryv1.AddressTypeIPv4, "http", tcp, 9090, "web-2=10.0.0.8!")},
+			wantErr: "svc/shop/web is headless and none of its 1 endpoints is ready (pod/shop/web-2: not ready, or terminating): no ready backend: DNS has no address for its name"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, got, err := reach.Backends(tc.svc, tc.slices, tc.flow)
+			route, err := reach.Backends(tc.svc, tc.slices, tc.flow)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one with %q", err, tc.wantErr)
 				}
-				if strings.Contains(tc.wantErr, "no ready backend") && !errors.Is(err, reach.ErrNoBackends) {
-					t.Errorf("error %v is not ErrNoBackends", err)
+				if strings.Contains(tc.wantErr, "no ready backend") != errors.Is(err, reach.ErrNoBackends) {
+					t.Errorf("error %v: errors.Is ErrNoBackends %v", err, errors.Is(err, reach.ErrNoBackends))
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
+			if route.Headless != tc.headless {
+				t.Errorf("headless %v, want %v", route.Headless, tc.headless)
+			}
 			var specs []string
-			for _, b := range got {
+			for _, b := range route.Backends {
 				specs = append(specs, fmt.Sprintf("%s:%d", b.Spec, b.Port))
 			}
 			if strings.Join(specs, " ") != strings.Join(tc.want, " ") {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -32,6 +33,9 @@ type Options struct {
 	// Webhooks are registered with the apiserver; the test serves them on
 	// Env.Webhooks.LocalServingHost/Port with the certificates in LocalServingCertDir.
 	Webhooks envtest.WebhookInstallOptions
+	// OmitCRDs are names of podsg's CRDs (as clusternetworkpolicies.policy.networking.k8s.io)
+	// not to install at the start, for a test of an API installed later (Env.InstallCRDs).
+	OmitCRDs []string
 }
 
 // Env is a running control plane. Everything it started is stopped by t.Cleanup, also when the
@@ -96,6 +100,7 @@ func Start(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	crds = slices.DeleteFunc(crds, func(c *apiextensionsv1.CustomResourceDefinition) bool { return slices.Contains(opts.OmitCRDs, c.Name) })
 	scheme := NewScheme()
 	te := &envtest.Environment{
 		BinaryAssetsDirectory: binDir,
@@ -135,6 +140,23 @@ func Start(t testing.TB, opts Options) *Env {
 		e.startControllerManager(t)
 	}
 	return e
+}
+
+// InstallCRDs installs the named CRDs of podsg's (those Options.OmitCRDs left out) and waits
+// until the API server serves them.
+func (e *Env) InstallCRDs(t testing.TB, names ...string) {
+	t.Helper()
+	crds, err := CRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds = slices.DeleteFunc(crds, func(c *apiextensionsv1.CustomResourceDefinition) bool { return !slices.Contains(names, c.Name) })
+	if len(crds) != len(names) {
+		t.Fatalf("installing CRDs %v: podsg has %d of them", names, len(crds))
+	}
+	if _, err := envtest.InstallCRDs(e.Config, envtest.CRDInstallOptions{CRDs: crds, Scheme: e.Scheme}); err != nil {
+		t.Fatalf("installing CRDs %v: %v", names, err)
+	}
 }
 
 func (e *Env) writeAdminKubeconfig(te *envtest.Environment) (string, error) {

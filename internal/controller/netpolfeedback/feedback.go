@@ -7,6 +7,9 @@
 // so that it stays visible past the events' time to live without one event per resync.
 //
 // podsg-controller runs it, so there is one writer (its leader) instead of one per node agent.
+// The ClusterNetworkPolicy and Calico APIs are optional: an API the API server does not serve
+// when podsg-controller starts is asked for again every Options.Discover, and watched from
+// the moment it is served (its CRD installed later), without a restart.
 package netpolfeedback
 
 import (
@@ -16,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -25,12 +29,14 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 	cnpv1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	"github.com/podsg/podsg/internal/controller/podcache"
@@ -57,6 +63,10 @@ type Options struct {
 	// Debounce gathers a burst of changes into one check (default 2s): each check reads every
 	// pod and policy of the cluster.
 	Debounce time.Duration
+	// Discover is how often an optional policy API not served yet is asked for again
+	// (default 30s): discovery is one request, and a newly installed CRD's policies are then
+	// checked within that time.
+	Discover time.Duration
 	Clock    clock.PassiveClock
 	// Pods lists pods (default: through kube, without deep copies); podsg-controller reads
 	// its cache's indexer (podcache.FromCache).
@@ -67,10 +77,12 @@ type Options struct {
 type Reporter struct {
 	kube     client.Reader
 	recorder events.EventRecorder
-	served   Served
 	opts     Options
 
 	mu sync.Mutex
+	// served are the optional APIs watched (and so listed) so far: Register's discovery adds
+	// to them as the API server comes to serve them.
+	served Served
 	// said is when each finding still holding was last reported: a new or changed message
 	// is a new key, so it is reported at once.
 	said map[saidKey]time.Time
@@ -90,6 +102,9 @@ func New(kube client.Reader, rec events.EventRecorder, served Served, opts Optio
 	if opts.Debounce == 0 {
 		opts.Debounce = 2 * time.Second
 	}
+	if opts.Discover == 0 {
+		opts.Discover = 30 * time.Second
+	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
@@ -99,8 +114,9 @@ func New(kube client.Reader, rec events.EventRecorder, served Served, opts Optio
 	return &Reporter{kube: kube, recorder: rec, served: served, opts: opts, said: map[saidKey]time.Time{}}
 }
 
-// ServedBy asks the API server (through mapper) which optional policy APIs it serves. An API
-// installed later is checked from podsg-controller's next start.
+// ServedBy asks the API server (through mapper) which optional policy APIs it serves: Calico's
+// when both of its policy kinds are. controller-runtime's dynamic mapper asks the API server
+// again for a group it does not know, so an API installed since is found.
 func ServedBy(mapper meta.RESTMapper) (Served, error) {
 	served := func(gk schema.GroupKind, version string) (bool, error) {
 		_, err := mapper.RESTMapping(gk, version)
@@ -117,8 +133,12 @@ func ServedBy(mapper meta.RESTMapper) (Served, error) {
 	if s.ClusterNetworkPolicy, err = served(schema.GroupKind{Group: cnpv1.GroupVersion.Group, Kind: "ClusterNetworkPolicy"}, cnpv1.GroupVersion.Version); err != nil {
 		return s, err
 	}
-	s.Calico, err = served(calicov3.GroupVersion.WithKind("GlobalNetworkPolicy").GroupKind(), calicov3.GroupVersion.Version)
-	return s, err
+	for _, kind := range []string{"GlobalNetworkPolicy", "NetworkPolicy"} {
+		if s.Calico, err = served(calicov3.GroupVersion.WithKind(kind).GroupKind(), calicov3.GroupVersion.Version); err != nil || !s.Calico {
+			return s, err
+		}
+	}
+	return s, nil
 }
 
 // key is the one item of the controller's queue: every change leads to one check of all.
@@ -126,36 +146,125 @@ var key = reconcile.Request{NamespacedName: types.NamespacedName{Name: "network-
 
 // Register adds the reporter to mgr as a controller whose every watch event schedules one
 // check of all policies, Debounce later (the queue holds the key once, so a burst costs one).
+// The optional APIs served now are watched from the start; for the others, a runnable asks
+// every Discover until they are served, then adds their watches to the running controller.
 func (r *Reporter) Register(mgr ctrl.Manager, opts controller.Options) error {
+	served := r.servedNow()
 	b := ctrl.NewControllerManagedBy(mgr).Named("networkpolicy.feedback").WithOptions(opts).
-		Watches(&corev1.Pod{}, r.enqueue()).
-		Watches(&corev1.Namespace{}, r.enqueue()).
-		Watches(&corev1.ServiceAccount{}, r.enqueue()).
-		Watches(&networkingv1.NetworkPolicy{}, r.enqueue())
-	if r.served.ClusterNetworkPolicy {
-		b = b.Watches(&cnpv1.ClusterNetworkPolicy{}, r.enqueue())
+		Watches(&corev1.Pod{}, enqueue[client.Object](r)).
+		Watches(&corev1.Namespace{}, enqueue[client.Object](r)).
+		Watches(&corev1.ServiceAccount{}, enqueue[client.Object](r)).
+		Watches(&networkingv1.NetworkPolicy{}, enqueue[client.Object](r))
+	if served.ClusterNetworkPolicy {
+		b = b.Watches(&cnpv1.ClusterNetworkPolicy{}, enqueue[client.Object](r))
 	}
-	if r.served.Calico {
-		b = b.Watches(&calicov3.GlobalNetworkPolicy{}, r.enqueue()).Watches(&calicov3.NetworkPolicy{}, r.enqueue())
+	if served.Calico {
+		b = b.Watches(&calicov3.GlobalNetworkPolicy{}, enqueue[client.Object](r)).Watches(&calicov3.NetworkPolicy{}, enqueue[client.Object](r))
 	}
-	return b.Complete(reconcile.Func(func(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	ctl, err := b.Build(reconcile.Func(func(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 		return reconcile.Result{RequeueAfter: r.opts.Repeat}, r.Report(ctx)
 	}))
+	if err != nil {
+		return err
+	}
+	if served.ClusterNetworkPolicy && served.Calico {
+		return nil
+	}
+	return mgr.Add(&discoverer{r: r, ctl: ctl, mapper: mgr.GetRESTMapper(), cache: mgr.GetCache(), log: mgr.GetLogger().WithName("networkpolicy.feedback")})
+}
+
+func (r *Reporter) servedNow() Served {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.served
+}
+
+// discoverer watches the optional policy APIs that were not served at the start, once they are.
+type discoverer struct {
+	r      *Reporter
+	ctl    controller.Controller
+	mapper meta.RESTMapper
+	cache  cache.Cache
+	log    logr.Logger // the manager's: it gives its runnables a context without one
+}
+
+// NeedLeaderElection: the controller it adds watches to runs on the leader only.
+func (d *discoverer) NeedLeaderElection() bool { return true }
+
+// Start asks at once, then every Discover, until every optional API is watched. An API
+// server that cannot be asked is logged and asked again at the next tick.
+func (d *discoverer) Start(ctx context.Context) error {
+	ctx = logr.NewContext(ctx, d.log)
+	log := d.log
+	t := time.NewTicker(d.r.opts.Discover)
+	defer t.Stop()
+	for {
+		done, err := d.discover(ctx)
+		if err != nil {
+			log.Error(err, "asking which optional network policy APIs are served; asking again", "in", d.r.opts.Discover)
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// discover watches each optional API newly served, and says whether all of them are watched.
+// The reporter lists an API only once its watch is added, so a check never lists a kind the
+// cache does not watch; the watch's first list then schedules a check if the API holds policies.
+func (d *discoverer) discover(ctx context.Context) (bool, error) {
+	now, err := ServedBy(d.mapper)
+	if err != nil {
+		return false, err
+	}
+	was := d.r.servedNow()
+	if now.ClusterNetworkPolicy && !was.ClusterNetworkPolicy {
+		if err := d.ctl.Watch(source.Kind(d.cache, &cnpv1.ClusterNetworkPolicy{}, enqueue[*cnpv1.ClusterNetworkPolicy](d.r))); err != nil {
+			return false, fmt.Errorf("watching ClusterNetworkPolicies: %w", err)
+		}
+		d.r.setServed(func(s *Served) { s.ClusterNetworkPolicy = true })
+		logf.FromContext(ctx).Info("the API server now serves ClusterNetworkPolicy: checking those policies too")
+	}
+	if now.Calico && !was.Calico {
+		for _, src := range []source.Source{
+			source.Kind(d.cache, &calicov3.GlobalNetworkPolicy{}, enqueue[*calicov3.GlobalNetworkPolicy](d.r)),
+			source.Kind(d.cache, &calicov3.NetworkPolicy{}, enqueue[*calicov3.NetworkPolicy](d.r)),
+		} {
+			if err := d.ctl.Watch(src); err != nil {
+				return false, fmt.Errorf("watching Calico's policies: %w", err)
+			}
+		}
+		d.r.setServed(func(s *Served) { s.Calico = true })
+		logf.FromContext(ctx).Info("the API server now serves Calico's GlobalNetworkPolicy and NetworkPolicy: checking those policies too")
+	}
+	s := d.r.servedNow()
+	return s.ClusterNetworkPolicy && s.Calico, nil
+}
+
+func (r *Reporter) setServed(f func(*Served)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(&r.served)
 }
 
 // enqueue schedules the check on creations, deletions, and the updates that can change a
 // finding: labels, a policy's spec (its generation), a pod finishing. A pod's status changes
 // often and its ports not at all, so other updates are ignored.
-func (r *Reporter) enqueue() handler.EventHandler {
+func enqueue[T client.Object](r *Reporter) handler.TypedEventHandler[T, reconcile.Request] {
 	add := func(q workqueue.TypedRateLimitingInterface[reconcile.Request]) { q.AddAfter(key, r.opts.Debounce) }
-	return handler.Funcs{
-		CreateFunc: func(_ context.Context, _ event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	return handler.TypedFuncs[T, reconcile.Request]{
+		CreateFunc: func(_ context.Context, _ event.TypedCreateEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			add(q)
 		},
-		DeleteFunc: func(_ context.Context, _ event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		DeleteFunc: func(_ context.Context, _ event.TypedDeleteEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			add(q)
 		},
-		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if relevantUpdate(e.ObjectOld, e.ObjectNew) {
 				add(q)
 			}
@@ -185,7 +294,7 @@ func (r *Reporter) Report(ctx context.Context) error {
 	defer r.mu.Unlock()
 	seen := map[saidKey]bool{}
 	for _, f := range findings {
-		obj := objects[ref{f.Kind, f.Namespace, f.Name}]
+		obj := objects[f.PolicyRef]
 		if obj == nil {
 			continue // Check reports only policies it was given: cannot happen
 		}
@@ -207,23 +316,22 @@ func (r *Reporter) Report(ctx context.Context) error {
 	return nil
 }
 
-type ref struct{ kind, namespace, name string }
-
-// load lists the policies (of the served APIs), and the running pods as policies see them.
-func (r *Reporter) load(ctx context.Context) (netpol.PolicySet, map[ref]client.Object, []*netpol.Pod, error) {
+// load lists the policies (of the served APIs), and the pods as policies see them.
+func (r *Reporter) load(ctx context.Context) (netpol.PolicySet, map[netpol.PolicyRef]client.Object, []*netpol.Pod, error) {
 	var ps netpol.PolicySet
-	objects := map[ref]client.Object{}
+	objects := map[netpol.PolicyRef]client.Object{}
 	var nss corev1.NamespaceList
 	var sas corev1.ServiceAccountList
 	var nps networkingv1.NetworkPolicyList
 	lists := []client.ObjectList{&nss, &sas, &nps}
+	served := r.servedNow()
 	var cnps cnpv1.ClusterNetworkPolicyList
-	if r.served.ClusterNetworkPolicy {
+	if served.ClusterNetworkPolicy {
 		lists = append(lists, &cnps)
 	}
 	var gnps calicov3.GlobalNetworkPolicyList
 	var calicoNPs calicov3.NetworkPolicyList
-	if r.served.Calico {
+	if served.Calico {
 		lists = append(lists, &gnps, &calicoNPs)
 	}
 	for _, l := range lists {
@@ -235,19 +343,19 @@ func (r *Reporter) load(ctx context.Context) (netpol.PolicySet, map[ref]client.O
 		GlobalNetworkPolicies: gnps.Items, CalicoNetworkPolicies: calicoNPs.Items}
 	for i := range ps.NetworkPolicies {
 		p := &ps.NetworkPolicies[i]
-		objects[ref{netpol.KindNetworkPolicy, p.Namespace, p.Name}] = p
+		objects[netpol.PolicyRef{Kind: netpol.KindNetworkPolicy, Namespace: p.Namespace, Name: p.Name}] = p
 	}
 	for i := range ps.ClusterPolicies {
 		p := &ps.ClusterPolicies[i]
-		objects[ref{netpol.KindClusterNetworkPolicy, "", p.Name}] = p
+		objects[netpol.PolicyRef{Kind: netpol.KindClusterNetworkPolicy, Namespace: "", Name: p.Name}] = p
 	}
 	for i := range ps.GlobalNetworkPolicies {
 		p := &ps.GlobalNetworkPolicies[i]
-		objects[ref{netpol.KindGlobalNetworkPolicy, "", p.Name}] = p
+		objects[netpol.PolicyRef{Kind: netpol.KindGlobalNetworkPolicy, Namespace: "", Name: p.Name}] = p
 	}
 	for i := range ps.CalicoNetworkPolicies {
 		p := &ps.CalicoNetworkPolicies[i]
-		objects[ref{netpol.KindCalicoNetworkPolicy, p.Namespace, p.Name}] = p
+		objects[netpol.PolicyRef{Kind: netpol.KindCalicoNetworkPolicy, Namespace: p.Namespace, Name: p.Name}] = p
 	}
 	var labels netpol.Labels
 	for i := range nss.Items {
