@@ -99,3 +99,32 @@ func TestIMDS(t *testing.T) {
 		t.Errorf("identity document = %+v", doc.InstanceIdentityDocument)
 	}
 }
+
+// TestInstanceSourceAddress: an instance that routes an address through a link of its own
+// without addresses (a pod's host-side veth) sends from its primary ENI's address, as on
+// EC2, never from the metadata address on its lo: NetworkPolicy admits a pod's node by the
+// node's address, and the kubelet's probes take that route.
+func TestInstanceSourceAddress(t *testing.T) {
+	e := newEnv(t, state.Limits{})
+	vpc := e.vpc("10.75.0.0/16")
+	sub := e.subnet(vpc, "10.75.1.0/24")
+	id, ip := e.instance(sub, e.group(vpc, "a"))
+	ns := e.dp.names.Instance(id)
+	for _, args := range [][]string{
+		{"link", "add", "podhost0", "type", "veth", "peer", "name", "podside0"},
+		{"link", "set", "podhost0", "up"},
+		{"link", "set", "podside0", "up"},
+		{"route", "add", "10.75.1.200/32", "dev", "podhost0"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	out, err := exec.Command("ip", "-n", ns, "-o", "route", "get", "10.75.1.200").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip route get: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), " src "+ip+" ") {
+		t.Errorf("route to a pod's address: %s; want source %s (the instance's primary address)", out, ip)
+	}
+}

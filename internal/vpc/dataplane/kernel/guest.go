@@ -45,7 +45,13 @@ func (d *Dataplane) ensureGuestNS(s *session, name string) error {
 	if err := h.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("setting lo up in %s: %w", name, err)
 	}
-	return syncAddrs(h, lo, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), host(IMDSAddr)})
+	// The metadata address is local to the instance, as on EC2, but never the source the
+	// instance picks for a route through a link without addresses of its own: a pod's
+	// host-side veth. There the node's own address must be the source, as on EC2 (where
+	// 169.254.169.254 is not an address of the instance at all): NetworkPolicy lets a pod's
+	// node in by that address, and the kubelet's probes would otherwise come from
+	// 169.254.169.254 and be dropped. Scope host keeps it out of source selection.
+	return syncAddrs(h, lo, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), host(IMDSAddr)}, host(IMDSAddr))
 }
 
 // configureENI gives the ENI's own link its addresses and routes, as an

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -96,8 +97,9 @@ func deleteLink(h *netlink.Handle, name string) error {
 	return nil
 }
 
-// syncAddrs makes the IPv4 addresses of a link exactly want.
-func syncAddrs(h *netlink.Handle, l netlink.Link, want []netip.Prefix) error {
+// syncAddrs makes the IPv4 addresses of a link exactly want; those also in hostScoped get
+// scope host (an address of an older podsg-vpc with another scope is replaced).
+func syncAddrs(h *netlink.Handle, l netlink.Link, want []netip.Prefix, hostScoped ...netip.Prefix) error {
 	have, err := h.AddrList(l, unix.AF_INET)
 	if err != nil {
 		return fmt.Errorf("listing addresses of %s: %w", l.Attrs().Name, err)
@@ -109,7 +111,7 @@ func syncAddrs(h *netlink.Handle, l netlink.Link, want []netip.Prefix) error {
 	present := map[netip.Prefix]bool{}
 	for _, a := range have {
 		p := toPrefix(a.IPNet)
-		if keep[p] {
+		if keep[p] && (!slices.Contains(hostScoped, p) || a.Scope == int(netlink.SCOPE_HOST)) {
 			present[p] = true
 			continue
 		}
@@ -121,7 +123,11 @@ func syncAddrs(h *netlink.Handle, l netlink.Link, want []netip.Prefix) error {
 		if present[p] {
 			continue
 		}
-		if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(p)}); err != nil && !errors.Is(err, unix.EEXIST) {
+		a := &netlink.Addr{IPNet: ipNet(p)}
+		if slices.Contains(hostScoped, p) {
+			a.Scope = int(netlink.SCOPE_HOST)
+		}
+		if err := h.AddrAdd(l, a); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("adding %s to %s: %w", p, l.Attrs().Name, err)
 		}
 	}
