@@ -14,7 +14,8 @@ import (
 // TestSeedNetworkPolicyRecipe is the seed's network policy recipe (003_*) in the local
 // cluster, judged by packets between real pods, which podsg-agent's ruleset on the node decides:
 //  1. the Kubernetes form, namespace default-deny plus the DNS allow rule, verbatim: pods resolve
-//     names through CoreDNS and reach nothing else;
+//     names through CoreDNS and reach nothing else, and a pod isolated this way still turns
+//     Ready by its httpGet readiness probe (its node's traffic is always allowed);
 //  2. the Calico manifests verbatim: GlobalNetworkPolicy default-deny's all() selects every pod,
 //     CoreDNS included, so DNS is dropped at CoreDNS's ingress (allow-dns-egress only opens the
 //     pods' egress), and it denies every pod's other egress, the my-sa pod's to web too: with
@@ -53,6 +54,24 @@ func TestSeedNetworkPolicyRecipe(t *testing.T) {
 		c.expectWeb("client", web, false)
 		c.expectWeb("client-sa", web, false)
 		c.expectDNS("client", true)
+		// Isolated, a pod is still probed by its node's kubelet: NetworkPolicy always allows
+		// a pod's own node, and the kubelet's probes must come from the node's address.
+		c.kubectl(`apiVersion: v1
+kind: Pod
+metadata: {name: probed, labels: {app: probed}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: web
+    image: podsg.local/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "mkdir -p /tmp/w && echo ok > /tmp/w/index.html && exec httpd -f -p 8080 -h /tmp/w"]
+    readinessProbe:
+      httpGet: {path: /, port: 8080}
+      periodSeconds: 2
+`, "apply", "-f", "-")
+		c.kubectl("", "wait", "--for=condition=Ready", "pod/probed", "--timeout=120s")
+		c.kubectl("", "delete", "pod", "probed", "--wait=true")
 		c.kubectl("", "delete", "-f", "testdata/seed-003-networkpolicy.yaml")
 		c.expectWeb("client", web, true)
 	})
