@@ -68,6 +68,12 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 	orphans := map[string]bool{}
 	var annotated map[string]bool
 	for _, e := range enis {
+		// Only trunks and branches are podsg-controller's: other ENIs may carry the cluster's
+		// tag too (the local cluster's API server ENI, the node agent's pool ENIs) and are
+		// never the sweeper's to delete. A branch carries its pod's tags from creation.
+		if e.Type != cloud.InterfaceTypeTrunk && e.Tags[cloud.TagPodName] == "" {
+			continue
+		}
 		owned, err := s.owned(ctx, e, &annotated)
 		if err != nil {
 			return err

@@ -119,10 +119,12 @@ func TestSweepKeepsOtherClustersENIs(t *testing.T) {
 		cloud.TagPodName: "gone", cloud.TagPodUID: "uid-gone", cloud.TagNode: "n1"})
 	// And one no podsg made.
 	untagged := mk(nil)
+	// And one with the cluster's tag that is no branch: the local cluster's API server ENI.
+	host := mk(map[string]string{cloud.TagCluster: worldtest.Cluster})
 	for range 3 {
 		w.Sweep()
 	}
-	w.RequireENIs("after three sweeps", []string{other, untagged}, other, untagged)
+	w.RequireENIs("after three sweeps", []string{other, untagged, host}, other, untagged, host)
 }
 
 func TestSweepLeavesCoolingENIsToTheReleaser(t *testing.T) {
