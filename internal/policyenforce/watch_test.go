@@ -76,11 +76,7 @@ func TestWatchTurnsAppliedPoliciesIntoTheRuleset(t *testing.T) {
 		return strings.Contains(s, "ip saddr 10.0.1.7/32 meta l4proto tcp th dport 5432 return") &&
 			strings.Contains(s, "counter name "+netpol.CounterName("prod/db")+" drop")
 	})
-	deny := &cnpv1.ClusterNetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "no-egress-10-2"},
-		Spec: cnpv1.ClusterNetworkPolicySpec{Tier: cnpv1.AdminTier, Priority: 5,
-			Subject: cnpv1.ClusterNetworkPolicySubject{Namespaces: &metav1.LabelSelector{}},
-			Egress: []cnpv1.ClusterNetworkPolicyEgressRule{{Name: "ten-two", Action: cnpv1.ClusterNetworkPolicyRuleActionDeny,
-				To: []cnpv1.ClusterNetworkPolicyEgressPeer{{Networks: []cnpv1.CIDR{"10.2.0.0/16"}}}}}}}
+	deny := denyEgressTo10_2()
 	if _, err := cnp.PolicyV1beta1().ClusterNetworkPolicies().Create(ctx, deny, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -172,11 +168,7 @@ func TestWatchPolicyAPIsInstalledLater(t *testing.T) {
 	}
 
 	env.InstallCRDs(t, crds...)
-	deny := &cnpv1.ClusterNetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "no-egress-10-2"},
-		Spec: cnpv1.ClusterNetworkPolicySpec{Tier: cnpv1.AdminTier, Priority: 5,
-			Subject: cnpv1.ClusterNetworkPolicySubject{Namespaces: &metav1.LabelSelector{}},
-			Egress: []cnpv1.ClusterNetworkPolicyEgressRule{{Name: "ten-two", Action: cnpv1.ClusterNetworkPolicyRuleActionDeny,
-				To: []cnpv1.ClusterNetworkPolicyEgressPeer{{Networks: []cnpv1.CIDR{"10.2.0.0/16"}}}}}}}
+	deny := denyEgressTo10_2()
 	// The CRD is served, but the agent's discovery may not have seen it yet: a ruleset with the
 	// policy is the proof that it did.
 	if _, err := cnp.PolicyV1beta1().ClusterNetworkPolicies().Create(ctx, deny, metav1.CreateOptions{}); err != nil {
@@ -196,4 +188,14 @@ spec:
 		t.Fatalf("applying a Calico GlobalNetworkPolicy: %v: %s", err, out)
 	}
 	waitFor(t, nft.applied, func(s string) bool { return strings.Contains(s, `comment "Calico default tier"`) })
+}
+
+// denyEgressTo10_2 is an Admin tier ClusterNetworkPolicy denying every pod's egress to
+// 10.2.0.0/16; its compiled rule is "ip daddr 10.2.0.0/16 counter name … drop".
+func denyEgressTo10_2() *cnpv1.ClusterNetworkPolicy {
+	return &cnpv1.ClusterNetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "no-egress-10-2"},
+		Spec: cnpv1.ClusterNetworkPolicySpec{Tier: cnpv1.AdminTier, Priority: 5,
+			Subject: cnpv1.ClusterNetworkPolicySubject{Namespaces: &metav1.LabelSelector{}},
+			Egress: []cnpv1.ClusterNetworkPolicyEgressRule{{Name: "ten-two", Action: cnpv1.ClusterNetworkPolicyRuleActionDeny,
+				To: []cnpv1.ClusterNetworkPolicyEgressPeer{{Networks: []cnpv1.CIDR{"10.2.0.0/16"}}}}}}}
 }
