@@ -54,6 +54,8 @@ func main() {
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "metrics address; 0 disables")
 	flag.StringVar(&o.HealthAddr, "health-addr", ":8081", "/healthz and /readyz address")
 	flag.StringVar(&o.PprofAddr, "pprof-addr", "", "address serving /debug/pprof (profiles of the running controller); empty disables")
+	flag.BoolVar(&o.PprofContention, "pprof-contention", false,
+		"with --pprof-addr, sample blocked goroutines and contended mutexes for /debug/pprof/block and /debug/pprof/mutex (a small cost on every blocking event)")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas; webhooks are served by all")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)

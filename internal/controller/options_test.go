@@ -67,3 +67,26 @@ func TestIdentityNamespaceSelector(t *testing.T) {
 		})
 	}
 }
+
+// TestPprofContentionNeedsPprofAddr: the sampling costs every blocking event something and is
+// only read through /debug/pprof, so without an address serving it the start is refused.
+func TestPprofContentionNeedsPprofAddr(t *testing.T) {
+	tests := map[string]struct {
+		opts Options
+		want string // "" for valid
+	}{
+		"off":                  {Options{}, ""},
+		"off, pprof served":    {Options{PprofAddr: "127.0.0.1:6060"}, ""},
+		"on, pprof served":     {Options{PprofAddr: "127.0.0.1:6060", PprofContention: true}, ""},
+		"on, no pprof":         {Options{PprofContention: true}, "--pprof-addr is empty"},
+		"on, pprof disabled 0": {Options{PprofAddr: "0", PprofContention: true}, "--pprof-addr is empty"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := tc.opts.validate()
+			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"time"
 
@@ -79,9 +80,21 @@ type Options struct {
 	HealthAddr  string
 	// PprofAddr serves net/http/pprof ("" or "0": not at all): profiles of a running
 	// controller, as the scale benchmark takes them.
-	PprofAddr   string
-	LeaderElect bool
+	PprofAddr string
+	// PprofContention samples, for /debug/pprof/block and /debug/pprof/mutex, goroutines
+	// blocked (about one sample per millisecond blocked) and contended mutexes (one in
+	// ContentionMutexFraction): off by default, as every blocking event then pays for a
+	// check. Needs PprofAddr.
+	PprofContention bool
+	LeaderElect     bool
 }
+
+// The sampling --pprof-contention sets: the scale benchmarks' (internal/controller's
+// startProfiles), coarse enough to leave the process's speed as it was.
+const (
+	ContentionBlockRate     = int(time.Millisecond)
+	ContentionMutexFraction = 10
+)
 
 // Run runs podsg-controller until ctx ends.
 func Run(ctx context.Context, o Options) error {
@@ -92,6 +105,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if err := o.validate(); err != nil {
 		return err
+	}
+	if o.PprofContention {
+		goruntime.SetBlockProfileRate(ContentionBlockRate)
+		goruntime.SetMutexProfileFraction(ContentionMutexFraction)
+		log.Info("sampling blocked goroutines and contended mutexes", "pprof", o.PprofAddr)
 	}
 	if o.WebhookCertDir == "" {
 		o.WebhookCertDir = filepath.Join(os.TempDir(), "podsg-webhook-certs")
@@ -166,13 +184,17 @@ func kubeConfig(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// validate refuses a malformed --identity-webhook-namespace-selector, and a local VPC endpoint
+// validate refuses a malformed --identity-webhook-namespace-selector, --pprof-contention
+// without --pprof-addr, and a local VPC endpoint
 // on AWS: pods would send their STS, IAM, EC2 and RDS calls, signed with their role's
 // credentials, to that URL instead of AWS.
 func (o Options) validate() error {
 	// Before anything reaches the apiserver: installWebhooks parses it again.
 	if _, err := o.identityNamespaces(); err != nil {
 		return err
+	}
+	if o.PprofContention && (o.PprofAddr == "" || o.PprofAddr == "0") {
+		return errors.New("--pprof-contention samples for /debug/pprof/block and /mutex, and --pprof-addr is empty: nothing would serve them")
 	}
 	if o.LocalVPCEndpoint == "" {
 		return nil

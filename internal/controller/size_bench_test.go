@@ -66,7 +66,8 @@ import (
 // its own queueing included (apiserver_admission_webhook_admission_duration_seconds, whose
 // first bucket is 5 ms); the creations' latency at the client, the creation rate reached,
 // and describe requests per minute at steady state. PODSG_SCALE_PROFILE=DIR writes the
-// process's CPU profile of the creation phase and its heap at the end there (--pprof-addr).
+// process's CPU, block and mutex profiles of the creation phase (--pprof-contention), an
+// execution trace of 5 s from a third of it in, and its heap at the end there (--pprof-addr).
 func BenchmarkScaleControllerSize(b *testing.B) {
 	nodes := scaleSize(b, "PODSG_SCALE_SIZE_NODES", 1000)
 	pods := scaleSize(b, "PODSG_SCALE_SIZE_PODS", 20000)
@@ -158,7 +159,8 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 	profileDir, pprofURL := os.Getenv("PODSG_SCALE_PROFILE"), ""
 	if profileDir != "" {
 		pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", testenv.FreePort(b))
-		args = append(args, "--pprof-addr="+strings.TrimSuffix(strings.TrimPrefix(pprofURL, "http://"), "/debug/pprof/"))
+		args = append(args, "--pprof-addr="+strings.TrimSuffix(strings.TrimPrefix(pprofURL, "http://"), "/debug/pprof/"),
+			"--pprof-contention")
 	}
 	// saveProfile writes the process's profile name (a /debug/pprof/ path) to profileDir.
 	saveProfile := func(name, file string) {
@@ -193,14 +195,26 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 
 		apiBefore, ownBefore := scrape(b, apiserverMetrics), scrape(b, httpGetter(metricsURL))
 		cpuBefore := mustProcStatus(b, p.Pid()).cpu
-		profiled := make(chan struct{})
-		go func() { // the CPU profile of the creation phase
-			defer close(profiled)
-			saveProfile(fmt.Sprintf("profile?seconds=%d", int(createFor.Seconds())), fmt.Sprintf("size-%d-create.cpu.pprof", op))
-		}()
+		// The creation phase's CPU, block and mutex profiles, and an execution trace of its
+		// middle: what a webhook call waits on between the request and the answer.
+		var profiles sync.WaitGroup
+		secs := int(createFor.Seconds())
+		for name, file := range map[string]string{"profile": "cpu", "block": "block", "mutex": "mutex"} {
+			profiles.Go(func() { saveProfile(fmt.Sprintf("%s?seconds=%d", name, secs), fmt.Sprintf("size-%d-create.%s.pprof", op, file)) })
+		}
+		if traceFor := min(secs/3, 5); profileDir != "" && traceFor > 0 {
+			profiles.Go(func() {
+				select {
+				case <-b.Context().Done():
+					return
+				case <-time.After(createFor / 3):
+				}
+				saveProfile(fmt.Sprintf("trace?seconds=%d", traceFor), fmt.Sprintf("size-%d-create.trace", op))
+			})
+		}
 		lat, reached, failed := createAtRate(b, w.c, ns, op, rate, createFor)
 		refused += failed
-		<-profiled
+		profiles.Wait()
 		cpu := mustProcStatus(b, p.Pid()).cpu - cpuBefore
 		apiAfter, ownAfter := scrape(b, apiserverMetrics), scrape(b, httpGetter(metricsURL))
 		createLatencies = append(createLatencies, lat...)
