@@ -200,7 +200,9 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 		var profiles sync.WaitGroup
 		secs := int(createFor.Seconds())
 		for name, file := range map[string]string{"profile": "cpu", "block": "block", "mutex": "mutex"} {
-			profiles.Go(func() { saveProfile(fmt.Sprintf("%s?seconds=%d", name, secs), fmt.Sprintf("size-%d-create.%s.pprof", op, file)) })
+			profiles.Go(func() {
+				saveProfile(fmt.Sprintf("%s?seconds=%d", name, secs), fmt.Sprintf("size-%d-create.%s.pprof", op, file))
+			})
 		}
 		if traceFor := min(secs/3, 5); profileDir != "" && traceFor > 0 {
 			profiles.Go(func() {
