@@ -247,8 +247,9 @@ func scheme() *runtime.Scheme {
 // newManager is podsg-controller's manager: its cache, metrics, probes, leader election and
 // webhook server.
 func newManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
-	// Every pod creation waits on these webhooks: their time is measured in fine buckets.
-	webhookServer, err := webhook.Timed(crwebhook.NewServer(crwebhook.Options{Port: o.WebhookPort, CertDir: o.WebhookCertDir}), crmetrics.Registry)
+	// Every pod creation waits on these webhooks: their time is measured in fine buckets, and
+	// they are served over HTTP/1.1 (webhook.NewServer says why).
+	webhookServer, err := webhook.Timed(webhook.NewServer(crwebhook.Options{Port: o.WebhookPort, CertDir: o.WebhookCertDir}), crmetrics.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("registering the webhooks' metrics: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/podsg/podsg/internal/controller"
 	"github.com/podsg/podsg/internal/testenv"
+	podsgwebhook "github.com/podsg/podsg/internal/webhook"
 )
 
 // ControllerUsername is the identity test managers run as (podsg-controller's default).
@@ -31,7 +32,7 @@ func NewManager(t testing.TB, env *testenv.Env) manager.Manager {
 		Logger:                 testr.NewWithInterface(t, testr.Options{Verbosity: 0}),
 	}
 	if w := env.Webhooks; w != nil && w.LocalServingPort != 0 {
-		opts.WebhookServer = webhook.NewServer(webhook.Options{
+		opts.WebhookServer = podsgwebhook.NewServer(webhook.Options{ // HTTP/1.1, as podsg-controller serves
 			Host: w.LocalServingHost, Port: w.LocalServingPort, CertDir: w.LocalServingCertDir,
 		})
 	}
