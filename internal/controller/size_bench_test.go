@@ -707,7 +707,7 @@ func threadSched(pid int) schedTimes {
 // apiserverPid finds the kube-apiserver serving host (https://127.0.0.1:PORT) among the
 // machine's processes by its --secure-port, 0 if none: others may run their own.
 func apiserverPid(b *testing.B, host string) int {
-	_, port, ok := strings.Cut(strings.TrimPrefix(host, "https://"), ":")
+	_, port, ok := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(host, "https://"), "/"), ":")
 	if !ok {
 		b.Logf("no port in the apiserver's address %q: its scheduling is not reported", host)
 		return 0
