@@ -99,10 +99,11 @@ func ServeSCTP(t testing.TB, ns, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := strconv.ParseUint(portText, 10, 16)
+	port64, err := strconv.ParseUint(portText, 10, 16)
 	if err != nil {
 		t.Fatal(err)
 	}
+	port := uint16(port64)
 	var c *net.IPConn
 	if err := namespace.Do(ns, func() (err error) {
 		c, err = net.ListenIP("ip4:"+strconv.Itoa(ipProtoSCTP), &net.IPAddr{IP: net.ParseIP(host)})
@@ -119,10 +120,11 @@ func ServeSCTP(t testing.TB, ns, addr string) {
 				return
 			}
 			in, ok := parseSCTP(buf[:n])
-			if !ok || in.chunk != sctpChunkInit || in.dstPort != uint16(port) || in.vtag != 0 {
+			if !ok || in.chunk != sctpChunkInit || in.dstPort != port || in.vtag != 0 {
 				continue
 			}
-			_, _ = c.WriteTo(sctpPacket(in.dstPort, in.srcPort, in.initTag, sctpChunkInitAck, rand.Uint32()|1), from)
+			tag := rand.Uint32() | 1 //nolint:gosec // a tag tells associations apart; nothing here is secret
+			_, _ = c.WriteTo(sctpPacket(in.dstPort, in.srcPort, in.initTag, sctpChunkInitAck, tag), from)
 		}
 	}()
 }
@@ -131,7 +133,11 @@ func ServeSCTP(t testing.TB, ns, addr string) {
 // whether the INIT ACK for it came back within timeout. A raw socket cannot tell a missing
 // server from a drop (the kernel answers neither), so unlike TCP's refusal, a port nobody serves
 // reads as dropped.
-func probeSCTP(ns, src, dst string, port int, timeout time.Duration) (bool, error) {
+func probeSCTP(ns, src, dst string, dstPort int, timeout time.Duration) (bool, error) {
+	if dstPort < 1 || dstPort > 65535 {
+		return false, fmt.Errorf("sctp probe: port %d out of range", dstPort)
+	}
+	port := uint16(dstPort)
 	dstIP := net.ParseIP(dst).To4()
 	if dstIP == nil {
 		return false, fmt.Errorf("sctp probe: %q is not an IPv4 address", dst)
@@ -147,27 +153,34 @@ func probeSCTP(ns, src, dst string, port int, timeout time.Duration) (bool, erro
 			return fmt.Errorf("sctp probe: %w", err)
 		}
 		defer func() { _ = c.Close() }()
-		srcPort, tag := uint16(32768+rand.IntN(28000)), rand.Uint32()|1
-		if _, err := c.WriteTo(sctpPacket(srcPort, uint16(port), 0, sctpChunkInit, tag), &net.IPAddr{IP: dstIP}); err != nil {
+		// Tags and ports tell concurrent probes apart; nothing here is secret.
+		srcPort, tag := uint16(32768+rand.IntN(28000)), rand.Uint32()|1 //nolint:gosec
+		if _, err := c.WriteTo(sctpPacket(srcPort, port, 0, sctpChunkInit, tag), &net.IPAddr{IP: dstIP}); err != nil {
 			return fmt.Errorf("sctp probe: sending INIT: %w", err)
 		}
 		_ = c.SetReadDeadline(time.Now().Add(timeout))
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := c.ReadFrom(buf)
-			if err != nil {
-				return err
-			}
-			in, ok := parseSCTP(buf[:n])
-			if ok && in.chunk == sctpChunkInitAck && in.vtag == tag && in.srcPort == uint16(port) &&
-				in.dstPort == srcPort && from.(*net.IPAddr).IP.Equal(dstIP) {
-				answered = true
-				return nil
-			}
-		}
+		answered, err = awaitInitAck(c, dstIP, port, srcPort, tag)
+		return err
 	})
 	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 		return false, nil
 	}
 	return answered, err
+}
+
+// awaitInitAck reads c until the INIT ACK from dst:port to srcPort with tag arrives (true), or
+// c's deadline passes (the timeout error). c sees every SCTP packet to its namespace.
+func awaitInitAck(c *net.IPConn, dst net.IP, port, srcPort uint16, tag uint32) (bool, error) {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return false, err
+		}
+		in, ok := parseSCTP(buf[:n])
+		if ok && in.chunk == sctpChunkInitAck && in.vtag == tag && in.srcPort == port &&
+			in.dstPort == srcPort && from.(*net.IPAddr).IP.Equal(dst) {
+			return true, nil
+		}
+	}
 }
