@@ -106,11 +106,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	if o.PprofContention {
-		goruntime.SetBlockProfileRate(ContentionBlockRate)
-		goruntime.SetMutexProfileFraction(ContentionMutexFraction)
-		log.Info("sampling blocked goroutines and contended mutexes", "pprof", o.PprofAddr)
-	}
+	o.sampleContention(ctx)
 	if o.WebhookCertDir == "" {
 		o.WebhookCertDir = filepath.Join(os.TempDir(), "podsg-webhook-certs")
 	}
@@ -163,6 +159,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("starting podsg-controller", "cluster", o.ClusterName, "region", o.Region, "endpoint", o.EC2Endpoint)
 	return mgr.Start(ctx)
+}
+
+// sampleContention turns on the block and mutex profiles when --pprof-contention asks.
+func (o Options) sampleContention(ctx context.Context) {
+	if !o.PprofContention {
+		return
+	}
+	goruntime.SetBlockProfileRate(ContentionBlockRate)
+	goruntime.SetMutexProfileFraction(ContentionMutexFraction)
+	logf.FromContext(ctx).Info("sampling blocked goroutines and contended mutexes", "pprof", o.PprofAddr)
 }
 
 // kubeConfig loads the apiserver's configuration from a kubeconfig file, or as
