@@ -188,6 +188,7 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		peak := watchPeak(b, p.Pid(), start, metricsURL, func() { saveProfile("heap", fmt.Sprintf("size-%d-peak.heap.pprof", op)) })
 		waitMutating(b, w.c, ns, fmt.Sprint("probe-", op), p)
 		b.Logf("op %d: the webhook mutates pods %.1f s after the start (load average %s)", op, time.Since(start).Seconds(), loadAverage())
 
@@ -242,6 +243,7 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 		perMinute += slices.Max(minutes)
 
 		saveProfile("heap", fmt.Sprintf("size-%d.heap.pprof", op))
+		b.Logf("op %d: %s", op, peak())
 		usage := mustProcStatus(b, p.Pid())
 		peakRSS += float64(usage.peakRSS) / (1 << 20)
 		b.Logf("op %d: peak RSS %.0f MiB, RSS now %.0f MiB, CPU %.1f s", op, float64(usage.peakRSS)/(1<<20),
@@ -260,6 +262,75 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 	b.ReportMetric(float64(refused)/n, "refused")
 	b.ReportMetric(perMinute/n, "describes/min")
 	testenv.ReportLatencies(b, "create", createLatencies)
+}
+
+// watchPeak follows the resident set of process pid, started at start, until the returned
+// function is called, which stops it and says when the set peaked and what the Go runtime
+// said of its heap then: whether the peak is live data or garbage the collector has not
+// reclaimed yet (the heap allowed to grow to twice what the last collection left, GOGC=100).
+// The process's metrics are read at each new high of at least 32 MiB; heapProfile, called
+// then too, saves a heap profile when the benchmark profiles (its in-use figures are those of
+// the last completed collection).
+func watchPeak(b *testing.B, pid int, start time.Time, metricsURL string, heapProfile func()) (stop func() string) {
+	const step = 32 << 20
+	var peak, recorded int64
+	var peakAt time.Duration
+	memstats := "not read"
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			s, err := readProcStatus(pid)
+			if err != nil || s.rss <= peak {
+				continue
+			}
+			peak, peakAt = s.rss, time.Since(start)
+			if peak < recorded+step {
+				continue
+			}
+			recorded = peak
+			heapProfile()
+			if stats, err := goMemStats(b.Context(), metricsURL); err == nil {
+				memstats = stats
+			}
+		}
+	}()
+	return func() string {
+		close(done)
+		<-stopped
+		return fmt.Sprintf("resident set highest seen %.0f MiB, %.1f s after the start; at the last high of %.0f MiB the Go runtime said %s",
+			float64(peak)/(1<<20), peakAt.Seconds(), float64(recorded)/(1<<20), memstats)
+	}
+}
+
+// goMemStats is the process's Go heap as its metrics report it: in use by objects (live or
+// not yet swept), the size at which the next collection starts, and what the runtime holds
+// from the OS (heap spans, less what it has returned).
+func goMemStats(ctx context.Context, metricsURL string) (string, error) {
+	data, err := httpGetter(metricsURL)(ctx)
+	if err != nil {
+		return "", err
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(data))
+	if err != nil {
+		return "", err
+	}
+	mib := func(name string) float64 { return sumMetric(mfs, name) / (1 << 20) }
+	var gcs uint64
+	for _, m := range mfs["go_gc_duration_seconds"].GetMetric() {
+		gcs += m.GetSummary().GetSampleCount()
+	}
+	return fmt.Sprintf("heap alloc %.0f MiB, next GC at %.0f MiB, heap held %.0f MiB, %d GCs", mib("go_memstats_heap_alloc_bytes"),
+		mib("go_memstats_next_gc_bytes"), mib("go_memstats_heap_sys_bytes")-mib("go_memstats_heap_released_bytes"),
+		gcs), nil
 }
 
 // fastClient is a client of cfg without client-go's default 5 requests a second: seeding
