@@ -54,6 +54,8 @@ func main() {
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "metrics address; 0 disables")
 	flag.StringVar(&o.HealthAddr, "health-addr", ":8081", "/healthz and /readyz address")
 	flag.StringVar(&o.PprofAddr, "pprof-addr", "", "address serving /debug/pprof (profiles of the running controller); empty disables")
+	flag.StringVar(&o.MemoryLimit, "memory-limit", controller.MemoryLimitAuto,
+		"the Go runtime's soft memory limit: auto (90% of the container's cgroup memory limit; none without one, or with GOMEMLIMIT set), none, or a size such as 900Mi. Without one the heap may grow to twice its live data while a restart's first list is handled")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas; webhooks are served by all")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -81,6 +82,9 @@ type Options struct {
 	// controller, as the scale benchmark takes them.
 	PprofAddr   string
 	LeaderElect bool
+	// MemoryLimit is the Go runtime's soft memory limit: "auto" (a share of the container's
+	// memory limit), "none", or a size such as 900Mi (memoryLimit).
+	MemoryLimit string
 }
 
 // Run runs podsg-controller until ctx ends.
@@ -93,6 +97,14 @@ func Run(ctx context.Context, o Options) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	memLimit, memLimitFrom, err := memoryLimit(o.MemoryLimit, os.LookupEnv, os.DirFS("/"))
+	if err != nil {
+		return err
+	}
+	if memLimit > 0 {
+		debug.SetMemoryLimit(memLimit)
+	}
+	log.Info("Go soft memory limit", "bytes", memLimit, "from", memLimitFrom)
 	if o.WebhookCertDir == "" {
 		o.WebhookCertDir = filepath.Join(os.TempDir(), "podsg-webhook-certs")
 	}

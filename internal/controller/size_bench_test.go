@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,8 +66,11 @@ import (
 // as histogram_quantile does) and the share within 5 ms as the apiserver measures it, TLS and
 // its own queueing included (apiserver_admission_webhook_admission_duration_seconds, whose
 // first bucket is 5 ms); the creations' latency at the client, the creation rate reached,
-// and describe requests per minute at steady state. PODSG_SCALE_PROFILE=DIR writes the
-// process's CPU profile of the creation phase and its heap at the end there (--pprof-addr).
+// and describe requests per minute at steady state, and when the resident set peaked and what
+// the Go heap was then. The process runs with --memory-limit=PODSG_SCALE_MEMORY_LIMIT (921Mi,
+// what a container limited to 1 GiB gets by default; "none" for the runtime's default).
+// PODSG_SCALE_PROFILE=DIR writes the process's CPU profile of the creation phase, its heap at
+// the peak and at the end there (--pprof-addr).
 func BenchmarkScaleControllerSize(b *testing.B) {
 	nodes := scaleSize(b, "PODSG_SCALE_SIZE_NODES", 1000)
 	pods := scaleSize(b, "PODSG_SCALE_SIZE_PODS", 20000)
@@ -152,9 +156,12 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", testenv.FreePort(b))
 	// processArgs' flags, then the ones this benchmark changes (the last of a flag wins): the
 	// production cool-down, metrics to read the work queues from, a sweep a minute.
+	// The memory limit is the one a container with a 1 GiB limit gets by default (90 %, as
+	// --memory-limit=auto reads it from the cgroup; this process has none to read).
+	memLimit := cmp.Or(os.Getenv("PODSG_SCALE_MEMORY_LIMIT"), "921Mi")
 	args := append(processArgs(b, w, w.vpc.URL), "--branch-cooldown=60s",
 		"--metrics-addr="+strings.TrimSuffix(strings.TrimPrefix(metricsURL, "http://"), "/metrics"),
-		"--sweep-interval=1m")
+		"--sweep-interval=1m", "--memory-limit="+memLimit)
 	profileDir, pprofURL := os.Getenv("PODSG_SCALE_PROFILE"), ""
 	if profileDir != "" {
 		pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", testenv.FreePort(b))
@@ -190,7 +197,8 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 		}
 		peak := watchPeak(b, p.Pid(), start, metricsURL, func() { saveProfile("heap", fmt.Sprintf("size-%d-peak.heap.pprof", op)) })
 		waitMutating(b, w.c, ns, fmt.Sprint("probe-", op), p)
-		b.Logf("op %d: the webhook mutates pods %.1f s after the start (load average %s)", op, time.Since(start).Seconds(), loadAverage())
+		b.Logf("op %d: the webhook mutates pods %.1f s after the start, --memory-limit=%s (load average %s)", op,
+			time.Since(start).Seconds(), memLimit, loadAverage())
 
 		apiBefore, ownBefore := scrape(b, apiserverMetrics), scrape(b, httpGetter(metricsURL))
 		cpuBefore := mustProcStatus(b, p.Pid()).cpu
