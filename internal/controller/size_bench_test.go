@@ -167,17 +167,23 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 		pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", testenv.FreePort(b))
 		args = append(args, "--pprof-addr="+strings.TrimSuffix(strings.TrimPrefix(pprofURL, "http://"), "/debug/pprof/"))
 	}
-	// saveProfile writes the process's profile name (a /debug/pprof/ path) to profileDir.
-	saveProfile := func(name, file string) {
+	// writeProfile writes the process's profile name (a /debug/pprof/ path) to profileDir.
+	writeProfile := func(name, file string) error {
 		if profileDir == "" {
-			return
+			return nil
 		}
 		data, err := httpGetter(pprofURL + name)(b.Context())
 		if err == nil {
 			err = os.WriteFile(filepath.Join(profileDir, file), data, 0o644)
 		}
 		if err != nil {
-			b.Errorf("saving the controller's %s profile: %v", name, err)
+			return fmt.Errorf("saving the controller's %s profile: %w", name, err)
+		}
+		return nil
+	}
+	saveProfile := func(name, file string) {
+		if err := writeProfile(name, file); err != nil {
+			b.Error(err)
 		}
 	}
 	apiserver := kubernetes.NewForConfigOrDie(env.Config)
@@ -195,7 +201,9 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		peak := watchPeak(b, p.Pid(), start, metricsURL, func() { saveProfile("heap", fmt.Sprintf("size-%d-peak.heap.pprof", op)) })
+		peak := watchPeak(b, p.Pid(), start, metricsURL, func() error {
+			return writeProfile("heap", fmt.Sprintf("size-%d-peak.heap.pprof", op))
+		})
 		waitMutating(b, w.c, ns, fmt.Sprint("probe-", op), p)
 		b.Logf("op %d: the webhook mutates pods %.1f s after the start, --memory-limit=%s (load average %s)", op,
 			time.Since(start).Seconds(), memLimit, loadAverage())
@@ -278,12 +286,14 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 // reclaimed yet (the heap allowed to grow to twice what the last collection left, GOGC=100).
 // The process's metrics are read at each new high of at least 32 MiB; heapProfile, called
 // then too, saves a heap profile when the benchmark profiles (its in-use figures are those of
-// the last completed collection).
-func watchPeak(b *testing.B, pid int, start time.Time, metricsURL string, heapProfile func()) (stop func() string) {
+// the last completed collection). Either may fail while the process is starting, before it
+// serves them: only a failure at the last high is reported.
+func watchPeak(b *testing.B, pid int, start time.Time, metricsURL string, heapProfile func() error) (stop func() string) {
 	const step = 32 << 20
 	var peak, recorded int64
 	var peakAt time.Duration
-	memstats := "not read"
+	var memstats string
+	var profileErr error
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -304,17 +314,23 @@ func watchPeak(b *testing.B, pid int, start time.Time, metricsURL string, heapPr
 				continue
 			}
 			recorded = peak
-			heapProfile()
-			if stats, err := goMemStats(b.Context(), metricsURL); err == nil {
-				memstats = stats
+			profileErr = heapProfile()
+			stats, err := goMemStats(b.Context(), metricsURL)
+			if err != nil {
+				stats = fmt.Sprintf("nothing (%v)", err)
 			}
+			memstats = stats
 		}
 	}()
 	return func() string {
 		close(done)
 		<-stopped
-		return fmt.Sprintf("resident set highest seen %.0f MiB, %.1f s after the start; at the last high of %.0f MiB the Go runtime said %s",
+		out := fmt.Sprintf("resident set highest seen %.0f MiB, %.1f s after the start; at the last high of %.0f MiB the Go runtime said %s",
 			float64(peak)/(1<<20), peakAt.Seconds(), float64(recorded)/(1<<20), memstats)
+		if profileErr != nil {
+			out += fmt.Sprintf(" (no heap profile then: %v)", profileErr)
+		}
+		return out
 	}
 }
 
