@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/podsg/podsg/internal/cloud"
-	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 )
 
 // cleanupEC2 is what `podsg cleanup` needs of EC2.
@@ -36,7 +35,7 @@ when podsg-controller no longer runs for that cluster, or it will allocate again
 			if cluster == "" {
 				return errors.New("--cluster-name is required")
 			}
-			c, err := cloudec2.New(cmd.Context(), cloudec2.Options{Region: region, Endpoint: endpoint})
+			c, err := ec2Client(cmd.Context(), region, endpoint)
 			if err != nil {
 				return err
 			}

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podsg/podsg/api/v1beta1"
-	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/explain"
 	"github.com/podsg/podsg/internal/netpol"
 	"github.com/podsg/podsg/internal/reach"
@@ -80,7 +79,7 @@ AWS explain says that it cannot. It only reads; nothing is changed.`,
 			}
 			var ec2 explain.EC2
 			if useAWS || endpoint != "" {
-				if ec2, err = cloudec2.New(ctx, cloudec2.Options{Region: region, Endpoint: endpoint}); err != nil {
+				if ec2, err = ec2Client(ctx, region, endpoint); err != nil {
 					return err
 				}
 			}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"k8s.io/client-go/kubernetes"
@@ -63,13 +61,9 @@ func rdsAuthorizer(ctx context.Context, region, endpoint string) (explain.RDSAut
 	if endpoint == "" {
 		return unanswered{}, nil
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	cfg, err := localVPCConfig(ctx, region)
 	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration: %w", err)
-	}
-	// The local VPC without --credentials takes any key: do not fail for want of one.
-	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		cfg.Credentials = credentials.NewStaticCredentialsProvider("podsg", "podsg", "")
+		return nil, err
 	}
 	return &explain.PolicyAuthorizer{
 		IAM:    iam.NewFromConfig(cfg, func(o *iam.Options) { o.BaseEndpoint = aws.String(endpoint) }),

@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -24,7 +23,6 @@ import (
 	cnpv1 "sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	"github.com/podsg/podsg/internal/cloud"
-	cloudec2 "github.com/podsg/podsg/internal/cloud/ec2"
 	"github.com/podsg/podsg/internal/netpol"
 	"github.com/podsg/podsg/internal/netpol/calicov3"
 	"github.com/podsg/podsg/internal/reach"
@@ -96,7 +94,7 @@ contents are not checked.`,
 			if err := o.validate(cmd); err != nil {
 				return err
 			}
-			c, err := cloudec2.New(cmd.Context(), cloudec2.Options{Region: o.region, Endpoint: o.endpoint})
+			c, err := ec2Client(cmd.Context(), o.region, o.endpoint)
 			if err != nil {
 				return err
 			}
@@ -334,16 +332,16 @@ func (p clientsetPods) EndpointSlices(ctx context.Context, namespace, service st
 type rdsDB struct{ api *rds.Client }
 
 func rdsDBs(ctx context.Context, region, endpoint string) (reach.DBs, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
-	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration: %w", err)
-	}
 	if endpoint == "" {
+		cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+		if err != nil {
+			return nil, fmt.Errorf("loading AWS configuration: %w", err)
+		}
 		return rdsDB{rds.NewFromConfig(cfg)}, nil
 	}
-	// The local VPC without --credentials takes any key: do not fail for want of one.
-	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		cfg.Credentials = credentials.NewStaticCredentialsProvider("podsg", "podsg", "")
+	cfg, err := localVPCConfig(ctx, region)
+	if err != nil {
+		return nil, err
 	}
 	return rdsDB{rds.NewFromConfig(cfg, func(o *rds.Options) { o.BaseEndpoint = aws.String(endpoint) })}, nil
 }

@@ -61,6 +61,7 @@ func TestCompiledRulesMatchTheEvaluator(t *testing.T) {
 		{name: "node", node: rigNode, ns: node, ips: []string{gateway}},
 	}
 	tcpPorts, udpPort := []int{80, 81, 8080}, 53
+	// SCTP's probes are raw INIT / INIT ACK packets: the kernel has no SCTP (vpctest.ServeSCTP).
 	for i, e := range ends {
 		if e.node == nil {
 			e.ns, e.hostIf = fmt.Sprintf("np%d-%s", i, sfx), fmt.Sprintf("npv%d%s", i, sfx)
@@ -74,6 +75,7 @@ func TestCompiledRulesMatchTheEvaluator(t *testing.T) {
 				vpctest.ServeTCP(t, e.ns, net.JoinHostPort(ip, strconv.Itoa(p)))
 			}
 			vpctest.ServeUDP(t, e.ns, net.JoinHostPort(ip, strconv.Itoa(udpPort)))
+			vpctest.ServeSCTP(t, e.ns, net.JoinHostPort(ip, strconv.Itoa(sctpPort)))
 		}
 	}
 
@@ -168,6 +170,13 @@ func checkRigCoverage(t *testing.T, verdicts map[string]bool, allowed, total int
 		"ext->tool(10.222.0.12) ICMP/0":   true,  // nothing isolates tool from the outside
 		"web->node(169.254.1.1) TCP/80":   true,  // nor towards it
 		"web->node(169.254.1.1) TCP/8080": false, // the Admin tier's nodes peer
+		// SCTP, by NetworkPolicy and by the Admin tier; the INIT ACK is return traffic into
+		// web's isolated ingress and against the Baseline's db -> tool.
+		"web->db(10.222.0.11) SCTP/7777":  true,
+		"tool->db(10.222.0.11) SCTP/7777": true,
+		"ext->db(10.222.0.11) SCTP/7777":  false,
+		"db->tool(10.222.0.12) SCTP/7777": false,
+		"web->ext(10.223.0.5) SCTP/7777":  false, // web's egress to the ipBlock is TCP/80 only
 	} {
 		if got, ok := verdicts[name]; !ok || got != want {
 			t.Errorf("%s: packets allowed=%v (probed %v), the policies say %v", name, got, ok, want)
@@ -187,20 +196,20 @@ func rigEndpoint(e *hostEnd, ip string) netpol.Endpoint {
 
 func rigConnections(src, dst *hostEnd, dstIP string, tcpPorts []int, udpPort int) []netpol.Connection {
 	s, d := rigEndpoint(src, src.ips[0]), rigEndpoint(dst, dstIP)
-	out := []netpol.Connection{udp(s, d, int32(udpPort)), icmp(s, d)}
+	out := []netpol.Connection{udp(s, d, int32(udpPort)), icmp(s, d), sctp(s, d, sctpPort)}
 	for _, p := range tcpPorts {
 		out = append(out, tcp(s, d, int32(p)))
 	}
 	return out
 }
 
-// rigNetworkPolicies: db admits web on its named port; web is isolated both ways, admits
+// rigNetworkPolicies: db admits web on its named port and SCTP's sctpPort; web is isolated both ways, admits
 // every pod on its named port and the outside's ipBlock (but its except) on 80-81, and may
 // reach db and that ipBlock on 80.
 func rigNetworkPolicies() []networkingv1.NetworkPolicy {
 	block := blockPeer("10.223.0.0/16", "10.223.1.0/24")
 	return []networkingv1.NetworkPolicy{
-		np("prod", "db", sel("app", "db"), ingress(peers(podPeer(sel("app", "web"))), namedPort(corev1.ProtocolTCP, "pg"))),
+		np("prod", "db", sel("app", "db"), ingress(peers(podPeer(sel("app", "web"))), namedPort(corev1.ProtocolTCP, "pg"), port(corev1.ProtocolSCTP, sctpPort))),
 		np("prod", "web", sel("app", "web"), types(networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress),
 			ingress(peers(nsPeer(all)), namedPort(corev1.ProtocolTCP, "http")),
 			ingress(peers(block), portRange(corev1.ProtocolTCP, 80, 81)),
@@ -210,7 +219,7 @@ func rigNetworkPolicies() []networkingv1.NetworkPolicy {
 }
 
 // rigClusterPolicies: prod may not reach the node's 8080; pods may send DNS to pods and to 10.223.0.0/24 (Admin Accept); dev may not reach prod on 80;
-// dev's tool reaches db on 8080 whatever db's policy says; web hands dev's traffic to its
+// dev's tool reaches db on 8080 and SCTP's sctpPort whatever db's policy says; web hands dev's traffic to its
 // NetworkPolicy (Pass) and denies every other pod's that its policy would not decide; the
 // Baseline isolates dev from prod and from the outside's 10.223.1.0/24.
 func rigClusterPolicies() []cnpv1.ClusterNetworkPolicy {
@@ -221,7 +230,7 @@ func rigClusterPolicies() []cnpv1.ClusterNetworkPolicy {
 			[]cnpv1.ClusterNetworkPolicyEgressPeer{{Nodes: sel("role", "worker")}}, cTCP(8080))),
 		cnp("dev-no-80", admin, 10, subjectNS(sel("env", "prod")), cIngress("deny-80", deny, fromNS(sel("env", "dev")), cTCP(80))),
 		cnp("tool-to-db", admin, 20, subjectPods(sel("env", "prod"), sel("app", "db")),
-			cIngress("tool", accept, []cnpv1.ClusterNetworkPolicyIngressPeer{{Pods: &cnpv1.NamespacedPod{NamespaceSelector: *sel("env", "dev"), PodSelector: *sel("app", "tool")}}}, cTCP(8080))),
+			cIngress("tool", accept, []cnpv1.ClusterNetworkPolicyIngressPeer{{Pods: &cnpv1.NamespacedPod{NamespaceSelector: *sel("env", "dev"), PodSelector: *sel("app", "tool")}}}, cTCP(8080), cSCTP(sctpPort))),
 		cnp("web", admin, 30, subjectPods(all, sel("app", "web")),
 			cIngress("pass-dev", pass, fromNS(sel("env", "dev"))),
 			cIngress("deny-other-pods-81", deny, fromNS(all), cTCP(81))),
@@ -230,6 +239,9 @@ func rigClusterPolicies() []cnpv1.ClusterNetworkPolicy {
 			cEgress("to-outside-1", deny, toNetworks("10.223.1.0/24"))),
 	)
 }
+
+// sctpPort is the SCTP port every end serves.
+const sctpPort = 7777
 
 // gateway is the node side's address on every veth, the pods' gateway.
 const gateway = "169.254.1.1"

@@ -198,6 +198,10 @@ func cTCP(p int32) cnpv1.ClusterNetworkPolicyProtocol {
 	return cnpv1.ClusterNetworkPolicyProtocol{TCP: &cnpv1.ClusterNetworkPolicyProtocolTCP{DestinationPort: &cnpv1.Port{Number: p}}}
 }
 
+func cSCTP(p int32) cnpv1.ClusterNetworkPolicyProtocol {
+	return cnpv1.ClusterNetworkPolicyProtocol{SCTP: &cnpv1.ClusterNetworkPolicyProtocolSCTP{DestinationPort: &cnpv1.Port{Number: p}}}
+}
+
 func cUDPRange(from, to int32) cnpv1.ClusterNetworkPolicyProtocol {
 	return cnpv1.ClusterNetworkPolicyProtocol{UDP: &cnpv1.ClusterNetworkPolicyProtocolUDP{DestinationPort: &cnpv1.Port{Range: &cnpv1.PortRange{Start: from, End: to}}}}
 }

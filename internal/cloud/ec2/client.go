@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
@@ -46,6 +47,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// PageSize is MaxResults for paginated describes (default 1000, EC2's maximum).
 	PageSize int
+	// NoInstanceMetadata keeps the SDK's default credential chain from asking instance
+	// metadata (169.254.169.254): for a client outside any instance, such as the CLI on a
+	// workstation talking to the local VPC, where that address is not the local VPC's but
+	// the host's network's (a real cloud's metadata service, or nothing at all).
+	NoInstanceMetadata bool
 }
 
 // Client makes podsg's EC2 calls. Safe for concurrent use.
@@ -65,6 +71,9 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	loadOpts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(opts.Region)}
 	if opts.Credentials != nil {
 		loadOpts = append(loadOpts, awsconfig.WithCredentialsProvider(opts.Credentials))
+	}
+	if opts.NoInstanceMetadata {
+		loadOpts = append(loadOpts, awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled))
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -110,7 +111,23 @@ func (c *Controller) Register(mgr ctrl.Manager, opts controller.Options) error {
 		Watches(&corev1.Pod{}, settled).
 		Watches(&corev1.ServiceAccount{}, settled).
 		WithOptions(opts).
-		Complete(reconcile.AsReconciler(mgr.GetClient(), c))
+		Complete(reconcile.Func(c.reconcileRequest))
+}
+
+// reconcileRequest reads the requested policy and reconciles it. A policy that is gone takes
+// its group check with it: otherwise the map would keep every policy ever deleted.
+func (c *Controller) reconcileRequest(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	p := &v1beta1.SecurityGroupPolicy{}
+	if err := c.kube.Get(ctx, req.NamespacedName, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			c.mu.Lock()
+			delete(c.checked, req.NamespacedName)
+			c.mu.Unlock()
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, fmt.Errorf("reading policy %s: %w", req.NamespacedName, err)
+	}
+	return c.Reconcile(ctx, p)
 }
 
 // settled enqueues the policies of a changed object's namespace Settle later. The queue keeps

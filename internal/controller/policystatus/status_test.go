@@ -119,6 +119,28 @@ func TestGroupsCheckedOncePerRecheck(t *testing.T) {
 			t.Fatalf("%s: %d DescribeSecurityGroups calls, want %d", s.name, got, s.calls)
 		}
 	}
+	// A deleted policy's check goes with it; one created again under its name is checked anew.
+	req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(sgp)}
+	if err := kube.Delete(t.Context(), sgp.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.reconcileRequest(t.Context(), req); err != nil {
+		t.Fatalf("reconciling a deleted policy: %v", err)
+	}
+	if n := len(c.checked); n != 0 {
+		t.Fatalf("%d group checks kept after the policy's deletion", n)
+	}
+	again := sgp.DeepCopy()
+	again.ResourceVersion = ""
+	if err := kube.Create(t.Context(), again); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.reconcileRequest(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if got := ec2.Calls("DescribeSecurityGroups"); got != 4 {
+		t.Fatalf("the policy created again: %d DescribeSecurityGroups calls, want 4", got)
+	}
 }
 
 // TestPodChangesSettle: changes of pods enqueue every policy of their namespace once, Settle

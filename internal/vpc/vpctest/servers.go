@@ -56,12 +56,16 @@ func ServeUDP(t testing.TB, ns, addr string) {
 	}()
 }
 
-// Probe connects over network ("tcp" or "udp") from inside ns to dst:port, from the address src
-// when it is not empty, and reports whether a server of ServeTCP or ServeUDP answered: an answer
+// Probe connects over network ("tcp", "udp" or "sctp") from inside ns to dst:port, from the
+// address src when it is not empty, and reports whether a server of ServeTCP, ServeUDP or
+// ServeSCTP answered: an answer
 // is allowed, silence until timeout is a drop (the fabric and security groups drop without a
 // word), and anything else (a refusal, a missing route) is an error, since every probed port
 // listens.
 func Probe(ns, src, dst, network string, port int, timeout time.Duration) (bool, error) {
+	if network == "sctp" {
+		return probeSCTP(ns, src, dst, port, timeout)
+	}
 	var passed bool
 	err := namespace.Do(ns, func() error {
 		d := net.Dialer{Timeout: timeout}
