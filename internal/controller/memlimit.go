@@ -1,14 +1,18 @@
 package controller
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // MemoryLimitAuto is --memory-limit's default: a share of the container's memory limit.
@@ -19,6 +23,20 @@ const MemoryLimitAuto = "auto"
 // what the kernel charges the container besides, so the collector must work harder a little
 // before the kernel's limit, not at it.
 const autoShare = 0.9
+
+// applyMemoryLimit gives the Go runtime the soft memory limit --memory-limit says, before
+// the cache fills.
+func applyMemoryLimit(ctx context.Context, spec string) error {
+	limit, from, err := memoryLimit(spec, os.LookupEnv, os.DirFS("/"))
+	if err != nil {
+		return err
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	logf.FromContext(ctx).Info("Go soft memory limit", "bytes", limit, "from", from)
+	return nil
+}
 
 // memoryLimit resolves --memory-limit into the Go runtime's soft memory limit in bytes (0:
 // none, the runtime's own default of collecting when the heap doubles) and says where it

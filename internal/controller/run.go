@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -94,19 +93,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := o.validate(); err != nil {
+	if o, err = o.prepare(ctx); err != nil {
 		return err
-	}
-	memLimit, memLimitFrom, err := memoryLimit(o.MemoryLimit, os.LookupEnv, os.DirFS("/"))
-	if err != nil {
-		return err
-	}
-	if memLimit > 0 {
-		debug.SetMemoryLimit(memLimit)
-	}
-	log.Info("Go soft memory limit", "bytes", memLimit, "from", memLimitFrom)
-	if o.WebhookCertDir == "" {
-		o.WebhookCertDir = filepath.Join(os.TempDir(), "podsg-webhook-certs")
 	}
 	kube, err := client.New(cfg, client.Options{Scheme: scheme()})
 	if err != nil {
@@ -176,6 +164,21 @@ func kubeConfig(path string) (*rest.Config, error) {
 		cfg.QPS = -1
 	}
 	return cfg, nil
+}
+
+// prepare validates o, applies its memory limit to the Go runtime, before anything fills the
+// heap, and returns o with its defaults.
+func (o Options) prepare(ctx context.Context) (Options, error) {
+	if err := o.validate(); err != nil {
+		return o, err
+	}
+	if err := applyMemoryLimit(ctx, o.MemoryLimit); err != nil {
+		return o, err
+	}
+	if o.WebhookCertDir == "" {
+		o.WebhookCertDir = filepath.Join(os.TempDir(), "podsg-webhook-certs")
+	}
+	return o, nil
 }
 
 // validate refuses a malformed --identity-webhook-namespace-selector, and a local VPC endpoint
