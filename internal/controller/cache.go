@@ -30,8 +30,8 @@ func CacheOptions() cache.Options {
 
 // PodForCache trims a pod, in place, to what podsg-controller reads of it: its metadata
 // without owner references and with podsg's own annotations only (other controllers'
-// annotations can be kilobytes a pod), the node, ServiceAccount, host network and OS it runs with (internal/policy, internal/netpol),
-// each container's name, ports and pod-eni request and limit (NetworkPolicy's named ports;
+// annotations can be kilobytes a pod), the node, ServiceAccount, host network and OS it runs
+// with (internal/policy, internal/netpol), each container's name, ports and pod-eni request and limit (NetworkPolicy's named ports;
 // whether the pod asks for a branch), its phase, addresses and when it was scheduled. What goes (volumes, environment,
 // probes, tolerations, affinity, container statuses, the other conditions) was most of a
 // running pod's bytes: 100,000 of them must fit the controller's memory. Every write of
