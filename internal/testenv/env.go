@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -114,9 +115,16 @@ func Start(t testing.TB, opts Options) *Env {
 	// client (the local STS) can verify the tokens it issues, as the local cluster's
 	// --service-account-jwks-uri lets it.
 	te.ControlPlane.GetAPIServer().Configure().Set("external-hostname", "127.0.0.1")
+	// envtest says only "timeout waiting for process kube-apiserver to start" when the control
+	// plane fails to come up (seen on 2 cores at load > 10): keep the end of what etcd and
+	// kube-apiserver printed, to say why.
+	apiOut, etcdOut := &tailWriter{max: 16 << 10}, &tailWriter{max: 8 << 10}
+	te.ControlPlane.GetAPIServer().Out, te.ControlPlane.GetAPIServer().Err = apiOut, apiOut
+	te.ControlPlane.Etcd = &envtest.Etcd{Out: etcdOut, Err: etcdOut}
 	cfg, err := te.Start()
 	if err != nil {
-		t.Fatalf("starting etcd and kube-apiserver from %s: %v", binDir, err)
+		t.Fatalf("starting etcd and kube-apiserver from %s: %v\nkube-apiserver's last output:\n%s\netcd's last output:\n%s",
+			binDir, err, apiOut, etcdOut)
 	}
 	// Registered right after a successful start so that a failure below still stops the plane.
 	t.Cleanup(func() {
@@ -173,4 +181,28 @@ func (e *Env) writeAdminKubeconfig(te *envtest.Environment) (string, error) {
 		return "", fmt.Errorf("writing %s: %w", p, err)
 	}
 	return p, nil
+}
+
+// tailWriter keeps the last max bytes written to it: a process's output is kept for the
+// moment it fails without growing for as long as it runs.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if over := len(w.buf) - w.max; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
 }
