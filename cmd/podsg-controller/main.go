@@ -56,6 +56,8 @@ func main() {
 	flag.StringVar(&o.PprofAddr, "pprof-addr", "", "address serving /debug/pprof (profiles of the running controller); empty disables")
 	flag.BoolVar(&o.PprofContention, "pprof-contention", false,
 		"with --pprof-addr, sample blocked goroutines and contended mutexes for /debug/pprof/block and /debug/pprof/mutex (a small cost on every blocking event)")
+	flag.StringVar(&o.MemoryLimit, "memory-limit", controller.MemoryLimitAuto,
+		"the Go runtime's soft memory limit: auto (90% of the container's cgroup memory limit; none without one, or with GOMEMLIMIT set), none, or a size such as 900Mi. Without one the heap may grow to twice its live data while a restart's first list is handled")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas; webhooks are served by all")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)

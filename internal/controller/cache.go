@@ -28,15 +28,18 @@ func CacheOptions() cache.Options {
 	}}
 }
 
-// PodForCache trims a pod, in place, to what podsg-controller reads of it: its metadata, the
-// node, ServiceAccount, host network and OS it runs with (internal/policy, internal/netpol),
-// each container's name, ports and pod-eni request and limit (NetworkPolicy's named ports;
+// PodForCache trims a pod, in place, to what podsg-controller reads of it: its metadata
+// without owner references and with podsg's own annotations only (other controllers'
+// annotations can be kilobytes a pod), the node, ServiceAccount, host network and OS it runs
+// with (internal/policy, internal/netpol), each container's name, ports and pod-eni request and limit (NetworkPolicy's named ports;
 // whether the pod asks for a branch), its phase, addresses and when it was scheduled. What goes (volumes, environment,
 // probes, tolerations, affinity, container statuses, the other conditions) was most of a
 // running pod's bytes: 100,000 of them must fit the controller's memory. Every write of
 // podsg-controller to a pod is a patch of its own fields, never an update of a cached
 // object, so nothing trimmed here is ever written back.
 func PodForCache(p *corev1.Pod) {
+	p.OwnerReferences = nil
+	p.Annotations = ownAnnotations(p.Annotations)
 	s := p.Spec
 	p.Spec = corev1.PodSpec{NodeName: s.NodeName, ServiceAccountName: s.ServiceAccountName, HostNetwork: s.HostNetwork,
 		OS: s.OS, NodeSelector: s.NodeSelector, Containers: trimContainers(s.Containers),
@@ -71,6 +74,31 @@ func podENIOnly(r corev1.ResourceRequirements) corev1.ResourceRequirements {
 	}
 	if q, ok := r.Limits[v1beta1.ResourcePodENI]; ok {
 		out.Limits = corev1.ResourceList{v1beta1.ResourcePodENI: q}
+	}
+	return out
+}
+
+// ownAnnotations keeps the annotations podsg-controller reads of a cached pod: the groups the
+// webhook gave it and the branch ENI it was given. nil when it has neither, and a as it is when
+// it has nothing else (no copy).
+func ownAnnotations(a map[string]string) map[string]string {
+	own := 0
+	for _, k := range []string{v1beta1.AnnotationSecurityGroups, v1beta1.AnnotationPodENI} {
+		if _, ok := a[k]; ok {
+			own++
+		}
+	}
+	switch {
+	case own == len(a):
+		return a
+	case own == 0:
+		return nil
+	}
+	out := make(map[string]string, own)
+	for _, k := range []string{v1beta1.AnnotationSecurityGroups, v1beta1.AnnotationPodENI} {
+		if v, ok := a[k]; ok {
+			out[k] = v
+		}
 	}
 	return out
 }

@@ -23,8 +23,9 @@ func TestPodForCacheKeepsWhatControllersRead(t *testing.T) {
 	scheduled := metav1.NewTime(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC))
 	running := func(shape func(p *corev1.Pod)) *corev1.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "uid-1",
-			Labels:          map[string]string{"app": "web"},
-			Annotations:     map[string]string{v1beta1.AnnotationSecurityGroups: "sg-0aaaaaaaaaaaaaaaa"},
+			Labels: map[string]string{"app": "web"},
+			Annotations: map[string]string{v1beta1.AnnotationSecurityGroups: "sg-0aaaaaaaaaaaaaaaa",
+				"kubectl.kubernetes.io/last-applied-configuration": `{"apiVersion":"v1","kind":"Pod"}`},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-1", UID: "rs"}},
 			Finalizers:      []string{"podsg.io/branch-eni"}},
 			Spec: corev1.PodSpec{NodeName: "node-1", ServiceAccountName: "backend",
@@ -64,6 +65,18 @@ func TestPodForCacheKeepsWhatControllersRead(t *testing.T) {
 		"default ServiceAccount, unscheduled": running(func(p *corev1.Pod) {
 			p.Spec.ServiceAccountName, p.Spec.NodeName, p.Status = "", "", corev1.PodStatus{Phase: corev1.PodPending}
 		}),
+		"given its branch, being deleted": running(func(p *corev1.Pod) {
+			p.Annotations[v1beta1.AnnotationPodENI] = `[{"eniId":"eni-0123456789abcdef0"}]`
+			p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &scheduled, new(int64(30))
+		}),
+		"podsg's annotations only": running(func(p *corev1.Pod) { delete(p.Annotations, "kubectl.kubernetes.io/last-applied-configuration") }),
+		"no annotations, no owner": running(func(p *corev1.Pod) { p.Annotations, p.OwnerReferences = nil, nil }),
+	}
+	// What podsg-controller reads of a pod's metadata: its identity, labels (selectors),
+	// finalizers (the branch's), deletion and podsg's own annotations.
+	readMeta := func(p *corev1.Pod) []any {
+		return []any{p.Namespace, p.Name, p.UID, p.Labels, p.Finalizers, p.DeletionTimestamp, p.DeletionGracePeriodSeconds,
+			p.Annotations[v1beta1.AnnotationSecurityGroups], p.Annotations[v1beta1.AnnotationPodENI]}
 	}
 	scheduledAt := func(p *corev1.Pod) (at metav1.Time) {
 		for _, c := range p.Status.Conditions {
@@ -89,7 +102,7 @@ func TestPodForCacheKeepsWhatControllersRead(t *testing.T) {
 				{"service account", policy.ServiceAccountName(full), policy.ServiceAccountName(trimmed)},
 				{"network policy's view", netpol.PodFrom(full, nil, nil), netpol.PodFrom(trimmed, nil, nil)},
 				{"scheduled at", scheduledAt(full), scheduledAt(trimmed)},
-				{"metadata", full.ObjectMeta, trimmed.ObjectMeta},
+				{"metadata", readMeta(full), readMeta(trimmed)},
 				{"node", full.Spec.NodeName, trimmed.Spec.NodeName},
 			} {
 				if !reflect.DeepEqual(c.full, c.trim) {
@@ -98,7 +111,8 @@ func TestPodForCacheKeepsWhatControllersRead(t *testing.T) {
 			}
 			if trimmed.Spec.Volumes != nil || trimmed.Spec.Tolerations != nil || trimmed.Spec.Containers[0].Env != nil ||
 				trimmed.Spec.Containers[0].ReadinessProbe != nil || trimmed.Status.ContainerStatuses != nil ||
-				len(trimmed.Status.Conditions) > 1 || trimmed.Size() >= full.Size() {
+				len(trimmed.Status.Conditions) > 1 || trimmed.Size() >= full.Size() ||
+				trimmed.OwnerReferences != nil || trimmed.Annotations["kubectl.kubernetes.io/last-applied-configuration"] != "" {
 				t.Errorf("trimmed to %d bytes of %d, still %+v", trimmed.Size(), full.Size(), trimmed)
 			}
 		})

@@ -168,10 +168,16 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 	if err := pods.Register(mgr, podOpts); err != nil {
 		return nil, fmt.Errorf("registering the branch controller: %w", err)
 	}
-	if err := branch.NewUpdater(mgr.GetClient(), ec2, store, rec).Register(mgr, opts); err != nil {
+	// The groups updater, the policy status and the network policy check read every pod of a
+	// namespace, or of the cluster: from the cache's indexer, uncopied.
+	cachedPods, err := podcache.FromCache(ctx, mgr.GetCache())
+	if err != nil {
+		return nil, err
+	}
+	if err := branch.NewUpdater(mgr.GetClient(), ec2, store, rec).ReadPodsFrom(cachedPods).Register(mgr, opts); err != nil {
 		return nil, fmt.Errorf("registering the groups updater: %w", err)
 	}
-	if err := registerPolicyReaders(ctx, mgr, ec2, rec, cfg, opts); err != nil {
+	if err := registerPolicyReaders(mgr, ec2, rec, cfg, opts, cachedPods); err != nil {
 		return nil, err
 	}
 	type runnable interface {
@@ -201,13 +207,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, ec2 EC2, cfg Config) (*invento
 // SecurityGroupPolicy status, and the network policy feedback (Warning events on policies
 // that select nothing, name ports no pod declares, or that podsg-agent refuses; one writer:
 // this controller's leader).
-func registerPolicyReaders(ctx context.Context, mgr ctrl.Manager, ec2 EC2, rec events.EventRecorder, cfg Config, opts controller.Options) error {
-	// The status and the network policy check read every pod of a namespace, or of the
-	// cluster, each second or two while pods change: from the cache's indexer, uncopied.
-	cachedPods, err := podcache.FromCache(ctx, mgr.GetCache())
-	if err != nil {
-		return err
-	}
+//
+// The status and the network policy check read every pod of a namespace, or of the cluster,
+// each second or two while pods change: from cachedPods, the cache's indexer, uncopied.
+func registerPolicyReaders(mgr ctrl.Manager, ec2 EC2, rec events.EventRecorder, cfg Config, opts controller.Options,
+	cachedPods podcache.Lister) error {
 	status := policystatus.New(mgr.GetClient(), ec2, rec, policystatus.Options{
 		VPCID: cfg.VPCID, SecurityGroupsPerENI: cfg.SecurityGroupsPerENI, Pods: cachedPods})
 	if err := status.Register(mgr, opts); err != nil {

@@ -87,6 +87,9 @@ type Options struct {
 	// check. Needs PprofAddr.
 	PprofContention bool
 	LeaderElect     bool
+	// MemoryLimit is the Go runtime's soft memory limit: "auto" (a share of the container's
+	// memory limit), "none", or a size such as 900Mi (memoryLimit).
+	MemoryLimit string
 }
 
 // The sampling --pprof-contention sets: the scale benchmarks' (internal/controller's
@@ -103,13 +106,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := o.validate(); err != nil {
+	if o, err = o.prepare(ctx); err != nil {
 		return err
 	}
 	o.sampleContention(ctx)
-	if o.WebhookCertDir == "" {
-		o.WebhookCertDir = filepath.Join(os.TempDir(), "podsg-webhook-certs")
-	}
 	kube, err := client.New(cfg, client.Options{Scheme: scheme()})
 	if err != nil {
 		return fmt.Errorf("creating client: %w", err)
@@ -188,6 +188,21 @@ func kubeConfig(path string) (*rest.Config, error) {
 		cfg.QPS = -1
 	}
 	return cfg, nil
+}
+
+// prepare validates o, applies its memory limit to the Go runtime, before anything fills the
+// heap, and returns o with its defaults.
+func (o Options) prepare(ctx context.Context) (Options, error) {
+	if err := o.validate(); err != nil {
+		return o, err
+	}
+	if err := applyMemoryLimit(ctx, o.MemoryLimit); err != nil {
+		return o, err
+	}
+	if o.WebhookCertDir == "" {
+		o.WebhookCertDir = filepath.Join(os.TempDir(), "podsg-webhook-certs")
+	}
+	return o, nil
 }
 
 // validate refuses a malformed --identity-webhook-namespace-selector, --pprof-contention

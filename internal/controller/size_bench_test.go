@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,9 +66,12 @@ import (
 // as histogram_quantile does) and the share within 5 ms as the apiserver measures it, TLS and
 // its own queueing included (apiserver_admission_webhook_admission_duration_seconds, whose
 // first bucket is 5 ms); the creations' latency at the client, the creation rate reached,
-// and describe requests per minute at steady state. PODSG_SCALE_PROFILE=DIR writes the
-// process's CPU, block and mutex profiles of the creation phase (--pprof-contention), an
-// execution trace of 5 s from a third of it in, and its heap at the end there (--pprof-addr).
+// and describe requests per minute at steady state, and when the resident set peaked and what
+// the Go heap was then. The process runs with --memory-limit=PODSG_SCALE_MEMORY_LIMIT (921Mi,
+// what a container limited to 1 GiB gets by default; "none" for the runtime's default).
+// PODSG_SCALE_PROFILE=DIR writes the process's CPU, block and mutex profiles of the creation
+// phase (--pprof-contention), an execution trace of 5 s from a third of it in, and its heap at
+// the peak and at the end there (--pprof-addr).
 func BenchmarkScaleControllerSize(b *testing.B) {
 	nodes := scaleSize(b, "PODSG_SCALE_SIZE_NODES", 1000)
 	pods := scaleSize(b, "PODSG_SCALE_SIZE_PODS", 20000)
@@ -153,26 +157,35 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", testenv.FreePort(b))
 	// processArgs' flags, then the ones this benchmark changes (the last of a flag wins): the
 	// production cool-down, metrics to read the work queues from, a sweep a minute.
+	// The memory limit is the one a container with a 1 GiB limit gets by default (90 %, as
+	// --memory-limit=auto reads it from the cgroup; this process has none to read).
+	memLimit := cmp.Or(os.Getenv("PODSG_SCALE_MEMORY_LIMIT"), "921Mi")
 	args := append(processArgs(b, w, w.vpc.URL), "--branch-cooldown=60s",
 		"--metrics-addr="+strings.TrimSuffix(strings.TrimPrefix(metricsURL, "http://"), "/metrics"),
-		"--sweep-interval=1m")
+		"--sweep-interval=1m", "--memory-limit="+memLimit)
 	profileDir, pprofURL := os.Getenv("PODSG_SCALE_PROFILE"), ""
 	if profileDir != "" {
 		pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", testenv.FreePort(b))
 		args = append(args, "--pprof-addr="+strings.TrimSuffix(strings.TrimPrefix(pprofURL, "http://"), "/debug/pprof/"),
 			"--pprof-contention")
 	}
-	// saveProfile writes the process's profile name (a /debug/pprof/ path) to profileDir.
-	saveProfile := func(name, file string) {
+	// writeProfile writes the process's profile name (a /debug/pprof/ path) to profileDir.
+	writeProfile := func(name, file string) error {
 		if profileDir == "" {
-			return
+			return nil
 		}
 		data, err := httpGetter(pprofURL + name)(b.Context())
 		if err == nil {
 			err = os.WriteFile(filepath.Join(profileDir, file), data, 0o644)
 		}
 		if err != nil {
-			b.Errorf("saving the controller's %s profile: %v", name, err)
+			return fmt.Errorf("saving the controller's %s profile: %w", name, err)
+		}
+		return nil
+	}
+	saveProfile := func(name, file string) {
+		if err := writeProfile(name, file); err != nil {
+			b.Error(err)
 		}
 	}
 	apiserver := kubernetes.NewForConfigOrDie(env.Config)
@@ -190,8 +203,12 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		peak := watchPeak(b, p.Pid(), start, metricsURL, func() error {
+			return writeProfile("heap", fmt.Sprintf("size-%d-peak.heap.pprof", op))
+		})
 		waitMutating(b, w.c, ns, fmt.Sprint("probe-", op), p)
-		b.Logf("op %d: the webhook mutates pods %.1f s after the start (load average %s)", op, time.Since(start).Seconds(), loadAverage())
+		b.Logf("op %d: the webhook mutates pods %.1f s after the start, --memory-limit=%s (load average %s)", op,
+			time.Since(start).Seconds(), memLimit, loadAverage())
 
 		apiBefore, ownBefore := scrape(b, apiserverMetrics), scrape(b, httpGetter(metricsURL))
 		cpuBefore := mustProcStatus(b, p.Pid()).cpu
@@ -263,6 +280,7 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 		perMinute += slices.Max(minutes)
 
 		saveProfile("heap", fmt.Sprintf("size-%d.heap.pprof", op))
+		b.Logf("op %d: %s", op, peak())
 		usage := mustProcStatus(b, p.Pid())
 		peakRSS += float64(usage.peakRSS) / (1 << 20)
 		b.Logf("op %d: peak RSS %.0f MiB, RSS now %.0f MiB, CPU %.1f s", op, float64(usage.peakRSS)/(1<<20),
@@ -281,6 +299,83 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 	b.ReportMetric(float64(refused)/n, "refused")
 	b.ReportMetric(perMinute/n, "describes/min")
 	testenv.ReportLatencies(b, "create", createLatencies)
+}
+
+// watchPeak follows the resident set of process pid, started at start, until the returned
+// function is called, which stops it and says when the set peaked and what the Go runtime
+// said of its heap then: whether the peak is live data or garbage the collector has not
+// reclaimed yet (the heap allowed to grow to twice what the last collection left, GOGC=100).
+// The process's metrics are read at each new high of at least 32 MiB; heapProfile, called
+// then too, saves a heap profile when the benchmark profiles (its in-use figures are those of
+// the last completed collection). Either may fail while the process is starting, before it
+// serves them: only a failure at the last high is reported.
+func watchPeak(b *testing.B, pid int, start time.Time, metricsURL string, heapProfile func() error) (stop func() string) {
+	const step = 32 << 20
+	var peak, recorded int64
+	var peakAt time.Duration
+	var memstats string
+	var profileErr error
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			s, err := readProcStatus(pid)
+			if err != nil || s.rss <= peak {
+				continue
+			}
+			peak, peakAt = s.rss, time.Since(start)
+			if peak < recorded+step {
+				continue
+			}
+			recorded = peak
+			profileErr = heapProfile()
+			stats, err := goMemStats(b.Context(), metricsURL)
+			if err != nil {
+				stats = fmt.Sprintf("nothing (%v)", err)
+			}
+			memstats = stats
+		}
+	}()
+	return func() string {
+		close(done)
+		<-stopped
+		out := fmt.Sprintf("resident set highest seen %.0f MiB, %.1f s after the start; at the last high of %.0f MiB the Go runtime said %s",
+			float64(peak)/(1<<20), peakAt.Seconds(), float64(recorded)/(1<<20), memstats)
+		if profileErr != nil {
+			out += fmt.Sprintf(" (no heap profile then: %v)", profileErr)
+		}
+		return out
+	}
+}
+
+// goMemStats is the process's Go heap as its metrics report it: in use by objects (live or
+// not yet swept), the size at which the next collection starts, and what the runtime holds
+// from the OS (heap spans, less what it has returned).
+func goMemStats(ctx context.Context, metricsURL string) (string, error) {
+	data, err := httpGetter(metricsURL)(ctx)
+	if err != nil {
+		return "", err
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(data))
+	if err != nil {
+		return "", err
+	}
+	mib := func(name string) float64 { return sumMetric(mfs, name) / (1 << 20) }
+	var gcs uint64
+	for _, m := range mfs["go_gc_duration_seconds"].GetMetric() {
+		gcs += m.GetSummary().GetSampleCount()
+	}
+	return fmt.Sprintf("heap alloc %.0f MiB, next GC at %.0f MiB, heap held %.0f MiB, %d GCs", mib("go_memstats_heap_alloc_bytes"),
+		mib("go_memstats_next_gc_bytes"), mib("go_memstats_heap_sys_bytes")-mib("go_memstats_heap_released_bytes"),
+		gcs), nil
 }
 
 // fastClient is a client of cfg without client-go's default 5 requests a second: seeding

@@ -24,6 +24,7 @@ import (
 	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/internal/cloud"
 	"github.com/podsg/podsg/internal/controller/inventory"
+	"github.com/podsg/podsg/internal/controller/podcache"
 	"github.com/podsg/podsg/internal/policy"
 )
 
@@ -45,11 +46,23 @@ type Updater struct {
 	ec2      GroupsEC2
 	store    *inventory.Store
 	recorder events.EventRecorder
+	pods     podcache.Lister
 }
 
-// NewUpdater returns an Updater.
+// NewUpdater returns an Updater that lists a namespace's pods through kube (ReadPodsFrom
+// changes that).
 func NewUpdater(kube client.Client, ec2 GroupsEC2, store *inventory.Store, rec events.EventRecorder) *Updater {
-	return &Updater{kube: kube, ec2: ec2, store: store, recorder: rec}
+	return &Updater{kube: kube, ec2: ec2, store: store, recorder: rec, pods: podcache.FromClient(kube)}
+}
+
+// ReadPodsFrom makes u list a namespace's pods from pods: podsg-controller gives it its
+// cache's indexer (podcache.FromCache). A policy's first event after a restart sends every
+// pod of its namespace through annotatedPods, while every pod's own first event is handled:
+// a client List, even uncopied, built a PodList of 100,000 pod structs (125 MB) then, live at
+// the process's peak.
+func (u *Updater) ReadPodsFrom(pods podcache.Lister) *Updater {
+	u.pods = pods
+	return u
 }
 
 // Register adds the updater to mgr: annotated pods, and the pods of a namespace whose
@@ -71,16 +84,17 @@ func (u *Updater) Register(mgr ctrl.Manager, opts controller.Options) error {
 }
 
 func (u *Updater) annotatedPods(ctx context.Context, p client.Object) []reconcile.Request {
-	var pods corev1.PodList
 	// Read only, so the cache's own objects: a copy of every pod of the namespace for a few
 	// annotations is most of what a policy change costs with thousands of pods.
-	if err := u.kube.List(ctx, &pods, client.InNamespace(p.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+	pods, err := u.pods(ctx, p.GetNamespace())
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "listing the pods of a changed policy's namespace", "policy", client.ObjectKeyFromObject(p))
 		return nil
 	}
 	var out []reconcile.Request
-	for i := range pods.Items {
-		if _, ok := pods.Items[i].Annotations[v1beta1.AnnotationPodENI]; ok {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&pods.Items[i])})
+	for _, pod := range pods {
+		if _, ok := pod.Annotations[v1beta1.AnnotationPodENI]; ok {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pod)})
 		}
 	}
 	return out
