@@ -16,8 +16,8 @@ import (
 // several hand-offs per call (Go's server blocks the handler on each), and at 600 webhook
 // calls a second on 2 busy cores that goroutine was the queue: 98 % of a call's time in the
 // process was spent reading the body (half of it blocked sending to that goroutine, the rest
-// runnable behind 68 other goroutines, most of them calls waiting the same way), for 0.8 ms of
-// CPU. Over HTTP/1.1 the handler reads the request from and writes the answer to its own
+// runnable behind a mean of 68 goroutines, most of them calls waiting the same way), for
+// 0.8 ms running. Over HTTP/1.1 the handler reads the request from and writes the answer to its own
 // connection. It also keeps the webhook out of HTTP/2's stream-reset floods (CVE-2023-44487),
 // the reason kubebuilder's scaffolding turns HTTP/2 off.
 func NewServer(o crwebhook.Options) crwebhook.Server {
