@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/podsg/podsg/internal/version"
 )
@@ -14,6 +16,11 @@ import (
 // Run executes the podsg command line with args (without the program name) and returns the
 // process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// The commands' Kubernetes clients are controller-runtime's, which log through a global
+	// logger; unset, its first use prints a stack trace to stderr ("log.SetLogger(...) was
+	// never called"). Nothing they log is for a user of the command line: failures come back
+	// as errors, which are printed below.
+	ctrllog.SetLogger(logr.Discard())
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -119,7 +120,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log.Info("writing pod annotations as", "user", identity, "learnt", o.ControllerUsername == "")
-	if err := o.installWebhooks(ctx, kube); err != nil {
+	if err := o.installWebhooks(ctx, kube, identity); err != nil {
 		return err
 	}
 	mgr, err := newManager(cfg, o)
@@ -232,13 +233,13 @@ func (o Options) validate() error {
 
 // installWebhooks writes the webhooks' serving certificate and configurations. Every replica
 // writes the same; the writes are idempotent.
-func (o Options) installWebhooks(ctx context.Context, kube client.Client) error {
+func (o Options) installWebhooks(ctx context.Context, kube client.Client, controllerUser string) error {
 	identityNamespaces, err := o.identityNamespaces()
 	if err != nil {
 		return err
 	}
 	return webhook.Install(ctx, kube, webhook.Endpoint{Namespace: o.Namespace, Host: o.WebhookHost, Port: o.WebhookPort,
-		CertDir: o.WebhookCertDir, IdentityNamespaceSelector: identityNamespaces})
+		CertDir: o.WebhookCertDir, IdentityNamespaceSelector: identityNamespaces, ControllerUsername: controllerUser})
 }
 
 // identityNamespaces parses --identity-webhook-namespace-selector: nil when empty (the
@@ -270,7 +271,12 @@ func scheme() *runtime.Scheme {
 func newManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	// Every pod creation waits on these webhooks: their time is measured in fine buckets, and
 	// they are served over HTTP/1.1 (webhook.NewServer says why).
-	webhookServer, err := webhook.Timed(webhook.NewServer(crwebhook.Options{Port: o.WebhookPort, CertDir: o.WebhookCertDir}), crmetrics.Registry)
+	countHandshakes, err := webhook.CountHandshakes(crmetrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering the webhooks' metrics: %w", err)
+	}
+	webhookServer, err := webhook.Timed(webhook.NewServer(crwebhook.Options{Port: o.WebhookPort, CertDir: o.WebhookCertDir,
+		TLSOpts: []func(*tls.Config){countHandshakes}}), crmetrics.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("registering the webhooks' metrics: %w", err)
 	}

@@ -264,6 +264,8 @@ func BenchmarkScaleControllerSize(b *testing.B) {
 		}
 		b.Logf("op %d: the webhooks by their own histogram: %s; as the apiserver waited on them (buckets 5, 25, 100, 500 ms…): %s",
 			op, strings.Join(own, "; "), strings.Join(api, "; "))
+		handshakes := sumMetric(ownAfter, "podsg_webhook_tls_handshakes_total") - sumMetric(ownBefore, "podsg_webhook_tls_handshakes_total")
+		b.Logf("op %d: the webhook server made %.0f TLS handshakes while creating (new connections from the apiserver)", op, handshakes)
 
 		testenv.Eventually(b, 10*time.Minute, func(ctx context.Context) error {
 			depth := sumMetric(scrape(b, httpGetter(metricsURL)), "workqueue_depth")

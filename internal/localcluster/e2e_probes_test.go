@@ -34,9 +34,15 @@ func (c *live) newGroup(name string) string {
 	return aws.ToString(sg.GroupId)
 }
 
-// probedPod applies a SecurityGroupPolicy giving pods labelled probed=<name> only group, and
+// probedPod applies a SecurityGroupPolicy giving pods labelled probed=<name> only group, then
 // one such pod on node: busybox httpd on probePort with an httpGet readiness probe every 2 s.
 // It waits until the pod runs on its branch ENI (whatever its readiness) and returns it.
+//
+// The webhook matches pods against the policies in its replica's cache, which may not hold a
+// policy created an instant before: such a pod is admitted without the branch ENI request and
+// runs with its node's groups, as on AWS (the seed: "delete and recreate the deployment";
+// podsg explain says the same). The pod is then deleted and created again, as a user would,
+// and the test says so; what it checks (the probes) is about the pod on its branch ENI.
 func (c *live) probedPod(name, node, group string) pod {
 	c.t.Helper()
 	c.kubectl(`apiVersion: vpcresources.k8s.aws/v1beta1
@@ -45,37 +51,56 @@ metadata: {name: `+name+`, namespace: default}
 spec:
   podSelector: {matchLabels: {probed: `+name+`}}
   securityGroups: {groupIds: [`+group+`]}
----
-apiVersion: v1
+`, "apply", "-f", "-")
+	manifest := `apiVersion: v1
 kind: Pod
-metadata: {name: `+name+`, namespace: default, labels: {probed: `+name+`}}
+metadata: {name: ` + name + `, namespace: default, labels: {probed: ` + name + `}}
 spec:
-  nodeSelector: {kubernetes.io/hostname: `+node+`}
+  nodeSelector: {kubernetes.io/hostname: ` + node + `}
   terminationGracePeriodSeconds: 1
   containers:
   - name: web
     image: podsg.local/busybox:latest
     imagePullPolicy: IfNotPresent
-    command: ["/bin/sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p `+fmt.Sprint(probePort)+` -h /www"]
-    ports: [{name: http, containerPort: `+fmt.Sprint(probePort)+`}]
+    command: ["/bin/sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p ` + fmt.Sprint(probePort) + ` -h /www"]
+    ports: [{name: http, containerPort: ` + fmt.Sprint(probePort) + `}]
     readinessProbe:
-      httpGet: {path: /, port: `+fmt.Sprint(probePort)+`}
+      httpGet: {path: /, port: ` + fmt.Sprint(probePort) + `}
       periodSeconds: 2
       timeoutSeconds: 1
       failureThreshold: 1
-`, "apply", "-f", "-")
+`
+	c.kubectl(manifest, "create", "-f", "-")
 	var p pod
+	recreated := 0
 	testenv.Eventually(c.t, 120*time.Second, func(ctx context.Context) error {
-		out, err := c.kubectlCtx(ctx, "get", "pod", name, "-o",
-			`jsonpath={.status.phase} {.status.podIP} {.spec.nodeName} {.metadata.annotations.vpc\.amazonaws\.com/pod-eni}`)
+		out, err := c.kubectlCtx(ctx, "get", "pod", name, "--ignore-not-found", "-o",
+			`jsonpath={.spec.containers[0].resources.limits.vpc\.amazonaws\.com/pod-eni}|{.status.phase}|{.status.podIP}|{.spec.nodeName}|{.metadata.annotations.vpc\.amazonaws\.com/pod-eni}`)
 		if err != nil {
 			return err
 		}
-		f := strings.Fields(out)
-		if len(f) < 4 || f[0] != "Running" {
-			return fmt.Errorf("pod %s not running on a branch ENI yet: %q", name, out)
+		if strings.TrimSpace(out) == "" { // deleted below; create it again
+			if out, err := c.kubectlErrCtx(ctx, manifest, "create", "-f", "-"); err != nil {
+				return fmt.Errorf("creating pod %s again: %w\n%s", name, err, out)
+			}
+			return fmt.Errorf("pod %s created again", name)
 		}
-		p = pod{Name: name, IP: f[1], Node: f[2], App: "probed"}
+		f := strings.Split(out, "|")
+		if len(f) != 5 {
+			return fmt.Errorf("pod %s: unexpected %q", name, out)
+		}
+		if f[0] == "" {
+			recreated++
+			c.t.Logf("pod %s was admitted without the branch ENI request (the webhook's cache had not seen policy %s yet): recreating it", name, name)
+			if out, err := c.kubectlErrCtx(ctx, "", "delete", "pod", name, "--wait=true", "--timeout=60s"); err != nil {
+				return fmt.Errorf("deleting pod %s: %w\n%s", name, err, out)
+			}
+			return fmt.Errorf("pod %s deleted to be created again (%d times)", name, recreated)
+		}
+		if f[1] != "Running" || f[2] == "" || f[4] == "" {
+			return fmt.Errorf("pod %s not running on a branch ENI yet: phase %q, IP %q, node %q, pod-eni %q", name, f[1], f[2], f[3], f[4])
+		}
+		p = pod{Name: name, IP: f[2], Node: f[3], App: "probed"}
 		return nil
 	})
 	return p

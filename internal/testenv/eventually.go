@@ -19,7 +19,8 @@ const EventuallyTimeout = 60 * time.Second
 const pollInterval = 50 * time.Millisecond
 
 // Eventually polls cond until it returns nil, and fails the test with cond's last error once
-// timeout (EventuallyTimeout when 0) has passed. An error made by Abort fails the test at once:
+// timeout (EventuallyTimeout when 0) has passed (the error of a look that the deadline cut short
+// is not the news: the look before it is reported). An error made by Abort fails the test at once:
 // for a state that can no longer change (the process under test has exited). Tests wait on
 // observable state with it, never with sleeps.
 func Eventually(t testing.TB, timeout time.Duration, cond func(ctx context.Context) error) {
@@ -29,7 +30,12 @@ func Eventually(t testing.TB, timeout time.Duration, cond func(ctx context.Conte
 	}
 	var last error
 	err := wait.PollUntilContextTimeout(t.Context(), pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
-		last = cond(ctx)
+		got := cond(ctx)
+		// A look cut short by the deadline itself (a command killed mid-way) is not news: the
+		// look before says what was still wrong.
+		if got == nil || last == nil || ctx.Err() == nil {
+			last = got
+		}
 		if errors.Is(last, errAbort) {
 			return false, last
 		}

@@ -13,6 +13,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/podsg/podsg/api/v1beta1"
 	"github.com/podsg/podsg/config"
 	"github.com/podsg/podsg/internal/podidentity"
 )
@@ -36,8 +37,8 @@ type target struct {
 
 // ensureConfigurations creates or updates the configurations generated from the markers
 // (config/webhook), pointed at target with its CA (see configurations).
-func ensureConfigurations(ctx context.Context, kube client.Client, t target, identityNamespaces *metav1.LabelSelector) error {
-	mut, val, err := configurations(t, identityNamespaces)
+func ensureConfigurations(ctx context.Context, kube client.Client, t target, identityNamespaces *metav1.LabelSelector, controllerUser string) error {
+	mut, val, err := configurations(t, identityNamespaces, controllerUser)
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,9 @@ func ensureConfigurations(ctx context.Context, kube client.Client, t target, ide
 // podsg's own) are excluded from every webhook, the pod identity webhook included.
 // identityNamespaces, when not nil, narrows the pod identity webhook to the namespaces it
 // selects (the exemption still applies); nil serves every other namespace, as EKS does.
-func configurations(t target, identityNamespaces *metav1.LabelSelector) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+// controllerUser is who writes the annotations the validating webhook guards (see
+// validateConditions).
+func configurations(t target, identityNamespaces *metav1.LabelSelector, controllerUser string) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
 	mut, val, err := parseManifests()
 	if err != nil {
 		return nil, nil, err
@@ -85,9 +88,38 @@ func configurations(t target, identityNamespaces *metav1.LabelSelector) (*admiss
 	for i := range val.Webhooks {
 		val.Webhooks[i].ClientConfig = t.clientConfig(*val.Webhooks[i].ClientConfig.Service.Path)
 		val.Webhooks[i].NamespaceSelector = exempt
+		val.Webhooks[i].MatchConditions = validateConditions(controllerUser)
 	}
 	mut.Name, val.Name = MutatingWebhookName, ValidatingWebhookName
 	return mut, val, nil
+}
+
+// validateConditions let the apiserver call the validating webhook only for the requests it
+// could deny: a pod created with vpc.amazonaws.com/pod-eni, or an update that sets, changes or
+// removes it or podsg.io/security-groups, by anyone but controllerUser. Every other pod
+// creation (nearly all) and update skips a webhook round trip that would only say yes: on a
+// busy apiserver that is a third of the webhook calls of a pod creation, and the controller's
+// own annotation writes. The handler still decides (internal/webhook/pod.Validator); the
+// expressions only say when it is worth asking, and cannot fail on any pod (an error would
+// refuse the request, fail-closed), guarding every map access with has() and "in".
+func validateConditions(controllerUser string) []admissionregistrationv1.MatchCondition {
+	has := func(obj, key string) string {
+		return fmt.Sprintf("(has(%[1]s.metadata.annotations) && %[2]q in %[1]s.metadata.annotations)", obj, key)
+	}
+	changed := func(key string) string {
+		return fmt.Sprintf("(%[1]s != %[2]s || (%[1]s && object.metadata.annotations[%[3]q] != oldObject.metadata.annotations[%[3]q]))",
+			has("object", key), has("oldObject", key), key)
+	}
+	conds := []admissionregistrationv1.MatchCondition{{
+		Name: "touches-podsg-annotations",
+		Expression: fmt.Sprintf("request.operation == 'CREATE' ? %s : (%s || %s)",
+			has("object", v1beta1.AnnotationPodENI), changed(v1beta1.AnnotationPodENI), changed(v1beta1.AnnotationSecurityGroups)),
+	}}
+	if controllerUser != "" {
+		conds = append(conds, admissionregistrationv1.MatchCondition{
+			Name: "not-podsg-controller", Expression: fmt.Sprintf("request.userInfo.username != %q", controllerUser)})
+	}
+	return conds
 }
 
 // narrow is base and sel together (a label selector's terms are ANDed): sel's labels and

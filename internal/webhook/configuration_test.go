@@ -56,7 +56,7 @@ func TestIdentityNamespaceSelector(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			before := tc.sel.DeepCopy()
-			mut, val, err := configurations(target{url: "https://127.0.0.1:9443", namespace: "podsg-system"}, tc.sel)
+			mut, val, err := configurations(target{url: "https://127.0.0.1:9443", namespace: "podsg-system"}, tc.sel, "")
 			if err != nil {
 				t.Fatal(err)
 			}

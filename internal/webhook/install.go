@@ -41,6 +41,9 @@ type Endpoint struct {
 	// namespaces it selects (podsg-controller's --identity-webhook-namespace-selector); nil
 	// serves every namespace but the exempt ones, as EKS serves every namespace.
 	IdentityNamespaceSelector *metav1.LabelSelector
+	// ControllerUsername is the user podsg-controller writes pod annotations as: the
+	// validating webhook lets it, and the apiserver does not even ask for its writes.
+	ControllerUsername string
 }
 
 // Install writes the serving certificate into e.CertDir and creates or updates the webhook
@@ -57,5 +60,5 @@ func Install(ctx context.Context, kube client.Client, e Endpoint) error {
 	if t.caBundle, err = servingCert(ctx, kube, e.Namespace, "podsg-webhook-cert", e.CertDir, hosts); err != nil {
 		return err
 	}
-	return ensureConfigurations(ctx, kube, t, e.IdentityNamespaceSelector)
+	return ensureConfigurations(ctx, kube, t, e.IdentityNamespaceSelector, e.ControllerUsername)
 }

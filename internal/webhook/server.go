@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"slices"
 
+	"github.com/prometheus/client_golang/prometheus"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 )
 
@@ -28,4 +29,32 @@ func NewServer(o crwebhook.Options) crwebhook.Server {
 // HTTP1Only makes a TLS server offer HTTP/1.1 alone in ALPN.
 func HTTP1Only(c *tls.Config) {
 	c.NextProtos = []string{"http/1.1"}
+}
+
+// CountHandshakes returns a TLS option counting the webhook server's handshakes in
+// podsg_webhook_tls_handshakes_total on reg. Over HTTP/1.1 each call in flight needs a
+// connection of its own, and the apiserver keeps at most 25 idle ones per webhook host
+// (client-go's transport): when more calls are in flight, the rest are made on new
+// connections, closed after, each with a full handshake (the apiserver keeps no TLS session
+// cache). Handshakes a second close to calls a second say the apiserver is churning them.
+func CountHandshakes(reg prometheus.Registerer) (func(*tls.Config), error) {
+	n := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "podsg_webhook_tls_handshakes_total",
+		Help: "TLS handshakes completed by podsg-controller's webhook server (one per new connection).",
+	})
+	if err := reg.Register(n); err != nil {
+		return nil, err
+	}
+	return func(c *tls.Config) {
+		next := c.VerifyConnection
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if next != nil {
+				if err := next(cs); err != nil {
+					return err
+				}
+			}
+			n.Inc()
+			return nil
+		}
+	}, nil
 }

@@ -41,7 +41,8 @@ func PodWebhooks(t testing.TB, env *testenv.Env, identity podidentity.Options) w
 		t.Fatal(err)
 	}
 	w := env.Webhooks
-	e := webhook.Endpoint{Namespace: WebhookNamespace, Host: w.LocalServingHost, Port: w.LocalServingPort, CertDir: w.LocalServingCertDir}
+	e := webhook.Endpoint{Namespace: WebhookNamespace, Host: w.LocalServingHost, Port: w.LocalServingPort, CertDir: w.LocalServingCertDir,
+		ControllerUsername: ControllerUsername}
 	if err := webhook.Install(ctx, c, e); err != nil {
 		t.Fatal(err)
 	}

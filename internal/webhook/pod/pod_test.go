@@ -1,12 +1,16 @@
 package pod_test
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -15,18 +19,14 @@ import (
 	"github.com/podsg/podsg/internal/controller/controllertest"
 	"github.com/podsg/podsg/internal/podidentity"
 	"github.com/podsg/podsg/internal/testenv"
-	"github.com/podsg/podsg/internal/webhook/pod"
 )
 
 const controllerUser = "system:serviceaccount:podsg-system:podsg-controller"
 
 func TestWebhooks(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{Webhooks: envtest.WebhookInstallOptions{Paths: []string{"../../../config/webhook"}}})
-	mgr := controllertest.NewManager(t, env)
-	if err := pod.Setup(mgr, controllerUser, podidentity.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	controllertest.Start(t, mgr)
+	// Registered as podsg-controller registers them (webhook.Install), match conditions included.
+	controllertest.PodWebhooks(t, env, podidentity.Options{})
 	c := env.Client
 	ns := controllertest.Namespace(t, c, "webhooks")
 	other := controllertest.Namespace(t, c, "other")
@@ -94,14 +94,33 @@ func testValidation(t *testing.T, env *testenv.Env, ns string) {
 	ctx := t.Context()
 	asController := impersonate(t, env, controllerUser)
 
+	calls := validatingCalls(t, env)
 	p := controllertest.Pod(ns, "claims-eni", "")
 	p.Annotations = map[string]string{v1beta1.AnnotationPodENI: `[{"eniId":"eni-0123"}]`}
 	if err := c.Create(ctx, p); err == nil || !strings.Contains(err.Error(), "set by podsg-controller only") {
 		t.Fatalf("creating a pod with %s: want denial, got %v", v1beta1.AnnotationPodENI, err)
 	}
+	if now := validatingCalls(t, env); now != calls+1 {
+		t.Fatalf("the apiserver called %s %v times for a pod created with %s, want once", validatingWebhook, now-calls, v1beta1.AnnotationPodENI)
+	}
 
+	// The apiserver asks only when the webhook could deny (the match conditions of
+	// webhook.Install): not for a pod created without the annotation, an update that leaves
+	// both alone, or the controller's own writes; the mutating webhook's groups annotation on
+	// creation is its own, and calls none either.
+	calls = validatingCalls(t, env)
 	p = controllertest.Pod(ns, "victim", "rds-db-access")
 	controllertest.Create(t, c, p)
+	if err := c.Patch(ctx, p.DeepCopy(), client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"labels":{"before":"denials"}}}`))); err != nil {
+		t.Fatalf("updating a label: %v", err)
+	}
+	controllerPatch := client.RawPatch("application/merge-patch+json", fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"[]"}}}`, v1beta1.AnnotationPodENI))
+	if err := asController.Patch(ctx, p.DeepCopy(), controllerPatch); err != nil {
+		t.Fatalf("controller setting %s: %v", v1beta1.AnnotationPodENI, err)
+	}
+	if now := validatingCalls(t, env); now != calls {
+		t.Fatalf("the apiserver called %s %v times for requests it cannot deny, want none", validatingWebhook, now-calls)
+	}
 	// Being an admin is not enough: only the controller's user name counts.
 	const otherAdmin = "another-admin"
 	asOtherAdmin := impersonate(t, env, otherAdmin)
@@ -120,10 +139,42 @@ func testValidation(t *testing.T, env *testenv.Env, ns string) {
 			t.Fatalf("controller changing %s: %v", key, err)
 		}
 	}
-	// Other updates stay allowed.
+	// Other updates stay allowed. Removing an annotation is a change too.
 	if err := c.Patch(ctx, p.DeepCopy(), client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"labels":{"x":"y"}}}`))); err != nil {
 		t.Fatalf("updating a label: %v", err)
 	}
+	remove := client.RawPatch("application/merge-patch+json", fmt.Appendf(nil, `{"metadata":{"annotations":{%q:null}}}`, v1beta1.AnnotationPodENI))
+	if err := c.Patch(ctx, p.DeepCopy(), remove); err == nil || !strings.Contains(err.Error(), "set by podsg-controller only") {
+		t.Fatalf("user removing %s: want denial, got %v", v1beta1.AnnotationPodENI, err)
+	}
+}
+
+const validatingWebhook = "vpod.podsg.io"
+
+// validatingCalls is how many times the apiserver has called the validating webhook, by its
+// own admission metrics.
+func validatingCalls(t *testing.T, env *testenv.Env) float64 {
+	t.Helper()
+	data, err := kubernetes.NewForConfigOrDie(env.Config).CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(t.Context())
+	if err != nil {
+		t.Fatalf("reading the apiserver's metrics: %v", err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("parsing the apiserver's metrics: %v", err)
+	}
+	total := 0.0
+	if mf := mfs["apiserver_admission_webhook_admission_duration_seconds"]; mf != nil {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "name" && l.GetValue() == validatingWebhook {
+					total += float64(m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+	}
+	return total
 }
 
 func impersonate(t *testing.T, env *testenv.Env, user string) client.Client {
