@@ -19,11 +19,15 @@
 #     would show here too).
 set -euo pipefail
 
-if [ -z "${PODSG_FRESH_RUN_INSIDE:-}" ]; then
+# Every run, a nested one too (make test under `hack/fresh-run.sh .ci/run`), gets a mount
+# namespace and a token of its own: a nested run that took its parent's would find the
+# parent's processes in its mount namespace, with its token, and kill them as leaks.
+if [ "${1:-}" != --inside ]; then
   PODSG_FRESH_RUN_INSIDE="$$-$(date +%s%N)"
   export PODSG_FRESH_RUN_INSIDE
-  exec unshare --mount --propagation private -- "$0" "$@"
+  exec unshare --mount --propagation private -- "$0" --inside "$@"
 fi
+shift
 
 mount -t tmpfs -o mode=0755 tmpfs /run
 mounts_before=$(awk '{print $5}' /proc/self/mountinfo | sort)
