@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -94,6 +95,11 @@ func configurations(t target, identityNamespaces *metav1.LabelSelector, controll
 	return mut, val, nil
 }
 
+// GuardedAnnotations are the pod annotations only podsg-controller may set, change or remove:
+// the validating webhook (internal/webhook/pod.Validator) checks updates of these, and its
+// match conditions ask it about exactly these, so one list serves both.
+var GuardedAnnotations = []string{v1beta1.AnnotationPodENI, v1beta1.AnnotationSecurityGroups}
+
 // validateConditions let the apiserver call the validating webhook only for the requests it
 // could deny: a pod created with vpc.amazonaws.com/pod-eni, or an update that sets, changes or
 // removes it or podsg.io/security-groups, by anyone but controllerUser. Every other pod
@@ -110,10 +116,15 @@ func validateConditions(controllerUser string) []admissionregistrationv1.MatchCo
 		return fmt.Sprintf("(%[1]s != %[2]s || (%[1]s && object.metadata.annotations[%[3]q] != oldObject.metadata.annotations[%[3]q]))",
 			has("object", key), has("oldObject", key), key)
 	}
+	updates := make([]string, 0, len(GuardedAnnotations))
+	for _, k := range GuardedAnnotations {
+		updates = append(updates, changed(k))
+	}
 	conds := []admissionregistrationv1.MatchCondition{{
 		Name: "touches-podsg-annotations",
-		Expression: fmt.Sprintf("request.operation == 'CREATE' ? %s : (%s || %s)",
-			has("object", v1beta1.AnnotationPodENI), changed(v1beta1.AnnotationPodENI), changed(v1beta1.AnnotationSecurityGroups)),
+		// On creation only pod-eni: the mutating webhook overwrites the groups annotation.
+		Expression: fmt.Sprintf("request.operation == 'CREATE' ? %s : (%s)",
+			has("object", v1beta1.AnnotationPodENI), strings.Join(updates, " || ")),
 	}}
 	if controllerUser != "" {
 		conds = append(conds, admissionregistrationv1.MatchCondition{

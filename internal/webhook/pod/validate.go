@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/podsg/podsg/api/v1beta1"
+	"github.com/podsg/podsg/internal/webhook"
 )
 
 // Fail-closed for the same reason as the mutating webhook, and more: while it is down, anyone
@@ -51,7 +52,7 @@ func (v *Validator) ValidateUpdate(ctx context.Context, oldPod, newPod *corev1.P
 	if ok {
 		return nil, nil
 	}
-	for _, k := range []string{v1beta1.AnnotationPodENI, v1beta1.AnnotationSecurityGroups} {
+	for _, k := range webhook.GuardedAnnotations {
 		ov, oldOK := oldPod.Annotations[k]
 		nv, newOK := newPod.Annotations[k]
 		if ov != nv || oldOK != newOK {
